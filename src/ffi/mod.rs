@@ -1,0 +1,19 @@
+//! The C boundary.
+//!
+//! - `capi.rs` exports the C API of `csrc/include/gilscope.h`
+//!   (`gs_save_thread`, `gs_ensure`, …), implemented on top of [`crate::gil`].
+//! - [`clib`] declares the bundled C library of `csrc/` — the only place that
+//!   does — and wraps each function safely.
+//!
+//! Rules of this module: no panic crosses into C (every exported function
+//! catches it); every call into C goes through one path in `clib.rs` that
+//! holds the lock on entry and checks on return that C gave it back.
+
+mod capi;
+pub mod clib;
+
+pub use capi::{GS_GILSTATE_ERROR, GS_GILSTATE_LOCKED, GS_GILSTATE_UNLOCKED, GsThreadState};
+pub use capi::{
+    gs_check_switch, gs_ensure, gs_holds_lock, gs_interrupt_fd, gs_interrupted, gs_last_error,
+    gs_release, gs_restore_thread, gs_save_thread,
+};

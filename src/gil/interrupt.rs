@@ -1,0 +1,66 @@
+//! Interrupts: asking every running thread, in Rust or in C, to stop.
+//!
+//! An interrupt sets a flag, the eval breaker's `INTERRUPT` bit (so the
+//! interpreter notices at its next check point) and makes a self-pipe
+//! readable (so C code blocked in `poll()` wakes at once). It stays pending
+//! until [`clear_interrupt`].
+
+use std::io;
+
+use once_cell::sync::Lazy;
+
+use super::GIL;
+use super::raw::INTERRUPT;
+use super::sync::{AtomicBool, Ordering::SeqCst};
+
+static PENDING: AtomicBool = AtomicBool::new(false);
+
+/// The self-pipe: `(read end, write end)`, both non-blocking and
+/// close-on-exec, or `None` if it could not be made.
+static PIPE: Lazy<Option<(i32, i32)>> = Lazy::new(|| {
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` is a valid, writable array of two ints, as pipe2 needs.
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) };
+    (rc == 0).then_some((fds[0], fds[1]))
+});
+
+/// Ask every thread to stop what it is doing. Async-signal-safe once
+/// [`interrupt_fd`] has been called (the pipe then exists).
+pub fn request_interrupt() {
+    PENDING.store(true, SeqCst);
+    GIL.set_breaker(INTERRUPT);
+    if let Some((_, write_end)) = *PIPE {
+        let byte = 1u8;
+        // SAFETY: `write_end` is the pipe's open write end and `byte` is a
+        // valid one-byte buffer. A full pipe (EAGAIN) is fine: it is
+        // readable already.
+        unsafe { libc::write(write_end, (&raw const byte).cast(), 1) };
+    }
+}
+
+/// Forget a pending interrupt.
+pub fn clear_interrupt() {
+    PENDING.store(false, SeqCst);
+    GIL.clear_breaker(INTERRUPT);
+    if let Some((read_end, _)) = *PIPE {
+        let mut sink = [0u8; 64];
+        loop {
+            // SAFETY: `read_end` is the pipe's open, non-blocking read end;
+            // `sink` is a writable buffer of the length given.
+            let got = unsafe { libc::read(read_end, sink.as_mut_ptr().cast(), sink.len()) };
+            if got <= 0 {
+                break;
+            }
+        }
+    }
+}
+
+/// Whether an interrupt is pending.
+pub fn interrupted() -> bool {
+    PENDING.load(SeqCst)
+}
+
+/// The read end of the self-pipe: readable while an interrupt is pending.
+pub fn interrupt_fd() -> io::Result<i32> {
+    PIPE.map(|(read_end, _)| read_end).ok_or_else(io::Error::last_os_error)
+}

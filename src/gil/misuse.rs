@@ -1,0 +1,103 @@
+//! Reporting misuse of the lock: one clear line, then a defined outcome.
+//!
+//! Every detected misuse prints
+//! `gilscope: misuse of FUNCTION on thread 'NAME' (#SERIAL): WHAT`
+//! to stderr and keeps the text for `gs_last_error()`. What happens next is
+//! the [`MisuseMode`]: return an error to the caller (the default; the lock
+//! is left consistent) or abort the process like a CPython fatal error.
+//!
+//! This file decides nothing about the lock's state; callers check for the
+//! misuse, call [`report`], and return their error value.
+
+use std::ffi::CString;
+use std::fmt;
+
+use super::sync::{AtomicU8, Ordering::Relaxed};
+use super::thread::{ThreadCtx, thread_name, try_with_ctx};
+
+/// What happens after a misuse is reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MisuseMode {
+    /// Print the message and return the API's error value.
+    Error,
+    /// Print the message and abort the process.
+    Abort,
+}
+
+const MODE_UNSET: u8 = 0;
+const MODE_ERROR: u8 = 1;
+const MODE_ABORT: u8 = 2;
+
+static MODE: AtomicU8 = AtomicU8::new(MODE_UNSET);
+
+/// The environment variable that selects [`MisuseMode::Abort`] when set to
+/// `abort`.
+pub const MISUSE_ENV: &str = "GILSCOPE_MISUSE";
+
+/// The current misuse mode. Unless set with [`set_misuse_mode`], it comes
+/// from `GILSCOPE_MISUSE` (`abort` or `error`; default `error`).
+pub fn misuse_mode() -> MisuseMode {
+    match MODE.load(Relaxed) {
+        MODE_ERROR => MisuseMode::Error,
+        MODE_ABORT => MisuseMode::Abort,
+        _ => {
+            let mode = match std::env::var(MISUSE_ENV).as_deref() {
+                Ok("abort") => MisuseMode::Abort,
+                _ => MisuseMode::Error,
+            };
+            set_misuse_mode(mode);
+            mode
+        }
+    }
+}
+
+/// Choose what happens after a misuse is reported.
+pub fn set_misuse_mode(mode: MisuseMode) {
+    let raw = match mode {
+        MisuseMode::Error => MODE_ERROR,
+        MisuseMode::Abort => MODE_ABORT,
+    };
+    MODE.store(raw, Relaxed);
+}
+
+/// Report misuse of `function` by the calling thread.
+pub(crate) fn report(function: &str, what: fmt::Arguments<'_>) {
+    let reported = try_with_ctx(|ctx| report_for(ctx, function, what));
+    if reported.is_none() {
+        // The thread is being torn down; it can still be named by the OS.
+        let line = format!("gilscope: misuse of {function} on an exiting thread: {what}");
+        finish(&line);
+    }
+}
+
+/// Report misuse of `function` by the thread whose context is `ctx`.
+pub(crate) fn report_for(ctx: &ThreadCtx, function: &str, what: fmt::Arguments<'_>) {
+    let serial = ctx.serial();
+    let line = format!(
+        "gilscope: misuse of {function} on thread '{}' (#{serial}): {what}",
+        thread_name(serial)
+    );
+    ctx.misuses.set(ctx.misuses.get() + 1);
+    *ctx.last_error.borrow_mut() = CString::new(line.clone()).ok();
+    finish(&line);
+}
+
+fn finish(line: &str) {
+    eprintln!("{line}");
+    if misuse_mode() == MisuseMode::Abort {
+        std::process::abort();
+    }
+}
+
+/// How many misuses the calling thread has made so far.
+pub fn misuse_count() -> u64 {
+    try_with_ctx(|ctx| ctx.misuses.get()).unwrap_or(0)
+}
+
+/// The message of the calling thread's last misuse, if any.
+pub fn last_misuse() -> Option<String> {
+    try_with_ctx(|ctx| {
+        ctx.last_error.borrow().as_ref().map(|s| s.to_string_lossy().into_owned())
+    })
+    .flatten()
+}

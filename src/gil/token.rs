@@ -1,0 +1,202 @@
+//! The safe Rust face of the lock: [`attach`], [`Token`] and
+//! [`Token::detach`].
+//!
+//! The invariant: **a [`Token<'g>`] exists only on a thread that holds the
+//! lock, and only for as long as it holds it.** The token is `Copy` but not
+//! `Send` or `Sync`, and its lifetime is tied to the [`attach`] closure, so
+//! it cannot reach another thread or outlive the lock. Everything that
+//! touches interpreter state asks for a token; code that forgets the lock
+//! does not compile.
+//!
+//! A token cannot leave the `attach` closure:
+//!
+//! ```compile_fail
+//! let escaped = gilscope::gil::attach(|token| token);
+//! ```
+//!
+//! A token cannot be sent to another thread:
+//!
+//! ```compile_fail
+//! gilscope::gil::attach(|token| {
+//!     std::thread::spawn(move || {
+//!         let _ = token;
+//!     });
+//! });
+//! ```
+//!
+//! Nor shared with one by reference:
+//!
+//! ```compile_fail
+//! gilscope::gil::attach(|token| {
+//!     std::thread::scope(|s| {
+//!         s.spawn(|| {
+//!             let _ = &token;
+//!         });
+//!     });
+//! });
+//! ```
+//!
+//! Code run with the lock released cannot use the token:
+//!
+//! ```compile_fail
+//! gilscope::gil::attach(|token| {
+//!     token.detach(|| {
+//!         let _ = token.check_point();
+//!     });
+//! });
+//! ```
+//!
+//! Nor hold on to lock-protected, non-`Send` state such as an `Rc`:
+//!
+//! ```compile_fail
+//! use std::rc::Rc;
+//! gilscope::gil::attach(|token| {
+//!     let shared = Rc::new(1);
+//!     token.detach(|| {
+//!         let _ = &shared;
+//!     });
+//! });
+//! ```
+//!
+//! What does compile: nesting, and released work on `Send` data.
+//!
+//! ```
+//! use gilscope::gil::{attach, holds_lock};
+//! let total = attach(|token| {
+//!     let inner = attach(|_nested| holds_lock());
+//!     assert!(inner);
+//!     let data = vec![1u64, 2, 3];
+//!     token.detach(move || data.iter().sum::<u64>())
+//! });
+//! assert_eq!(total, 6);
+//! assert!(!holds_lock());
+//! ```
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use super::GIL;
+use super::handoff::Reason;
+use super::raw::{DROP_REQUEST, INTERRUPT};
+use super::thread::{ThreadCtx, with_ctx};
+
+/// Proof that the calling thread holds the lock, valid for `'g`.
+///
+/// Obtained only from [`attach`]. See the module docs for what it prevents.
+#[derive(Clone, Copy)]
+pub struct Token<'g> {
+    /// `*mut ()` makes the token neither `Send` nor `Sync`.
+    _not_send: PhantomData<(&'g (), *mut ())>,
+}
+
+impl fmt::Debug for Token<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token")
+    }
+}
+
+/// A pending interrupt was seen at a check point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interrupted;
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Run `f` with the lock held, taking it first unless this thread already
+/// holds it (attaching nests; it never deadlocks on itself).
+///
+/// The lock is released when the outermost `attach` returns or unwinds.
+///
+/// ```
+/// let answer = gilscope::gil::attach(|_token| 6 * 7);
+/// assert_eq!(answer, 42);
+/// ```
+pub fn attach<F, R>(f: F) -> R
+where
+    F: for<'g> FnOnce(Token<'g>) -> R,
+{
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            with_ctx(leave_checked);
+        }
+    }
+    with_ctx(ThreadCtx::enter);
+    let _leave = Leave;
+    f(Token { _not_send: PhantomData })
+}
+
+fn leave_checked(ctx: &ThreadCtx) {
+    if ctx.depth.get() == 0 {
+        super::misuse::report_for(
+            ctx,
+            "attach",
+            format_args!(
+                "the attach scope ended while the lock was released \
+                 (gs_save_thread without gs_restore_thread)"
+            ),
+        );
+        ctx.saved.borrow_mut().clear();
+        return;
+    }
+    ctx.leave();
+}
+
+impl<'g> Token<'g> {
+    /// Release the lock, run `f`, and take the lock back — even if `f`
+    /// panics. Other interpreter threads run meanwhile.
+    ///
+    /// `f` and its result must be `Send`: the token and lock-protected
+    /// objects cannot be used while the lock is released.
+    pub fn detach<F, T>(self, f: F) -> T
+    where
+        F: Send + FnOnce() -> T,
+        T: Send,
+    {
+        struct Resume;
+        impl Drop for Resume {
+            fn drop(&mut self) {
+                with_ctx(ThreadCtx::resume);
+            }
+        }
+        with_ctx(|ctx| ctx.suspend(Reason::Blocking));
+        let _resume = Resume;
+        f()
+    }
+
+    /// The eval breaker: one relaxed load when nothing is pending. If a
+    /// waiter has asked for the lock, yield to it and take the lock back.
+    /// Returns `Err(Interrupted)` while an interrupt is pending.
+    #[inline(always)]
+    pub fn check_point(self) -> Result<(), Interrupted> {
+        if GIL.breaker() == 0 { Ok(()) } else { self.check_point_slow() }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn check_point_slow(self) -> Result<(), Interrupted> {
+        let bits = GIL.breaker();
+        if bits & DROP_REQUEST != 0 {
+            with_ctx(ThreadCtx::honour_drop_request);
+        }
+        if bits & INTERRUPT != 0 { Err(Interrupted) } else { Ok(()) }
+    }
+
+    /// Run `f` (a call into C) with the thread marked as being inside the C
+    /// function `name`, so a release from C is attributed to it.
+    pub fn in_c_function<R>(self, name: &'static str, f: impl FnOnce() -> R) -> R {
+        struct Restore(Option<&'static str>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                with_ctx(|ctx| ctx.c_function.set(self.0));
+            }
+        }
+        let _restore = Restore(with_ctx(|ctx| ctx.c_function.replace(Some(name))));
+        f()
+    }
+}
