@@ -2,10 +2,13 @@
 //!
 //! - [`gil`] — the lock: attach, detach, check points, policies, misuse.
 //! - [`ffi`] — the C boundary: the exported C API and the bundled C library.
+//! - [`demo`] — the spinner demo and its screen.
 //!
-//! Dependencies point one way: `ffi` uses `gil`; `gil` uses neither.
+//! Dependencies point one way: `demo` uses `ffi` and `gil`; `ffi` uses `gil`;
+//! `gil` uses neither.
 
 #![warn(missing_docs)]
 
+pub mod demo;
 pub mod ffi;
 pub mod gil;

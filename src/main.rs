@@ -1,1 +1,120 @@
-fn main() {}
+//! The `gilscope` command line.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use once_cell::sync::Lazy;
+
+use gilscope::demo::{self, DemoConfig, screen::Screen};
+use gilscope::gil::{self, Policy};
+
+/// gilscope: a global interpreter lock you can run, watch, read and test.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum OnOff {
+    On,
+    Off,
+    /// Off first, then on, one after the other.
+    Both,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A spinner thread that needs the lock, beside a long C call that keeps
+    /// or releases it.
+    Demo {
+        /// Whether the C call releases the lock.
+        #[arg(long, value_enum, default_value = "both")]
+        release: OnOff,
+        /// How long the C call runs, in seconds.
+        #[arg(long, default_value_t = 3.0, value_parser = parse_seconds)]
+        seconds: f64,
+        /// The spinner's frame interval, in milliseconds.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        frame_ms: u64,
+        /// The lock's switch interval, in milliseconds.
+        #[arg(long, default_value_t = 5.0, value_parser = parse_interval)]
+        switch_interval: f64,
+        /// The lock's hand-off policy.
+        #[arg(long, default_value = "cpython", value_parser = parse_policy)]
+        policy: Policy,
+    },
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a number of seconds between 0 and 3600"
+        )),
+    }
+}
+
+fn parse_interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.001..=10_000.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not an interval between 0.001 and 10000 ms"
+        )),
+    }
+}
+
+fn parse_policy(s: &str) -> Result<Policy, String> {
+    s.parse().map_err(|e: gil::UnknownPolicy| e.to_string())
+}
+
+static SCREEN: Lazy<Screen> = Lazy::new(Screen::stdout);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Ctrl+C asks every thread, Rust or C, to stop; the demo then restores
+    // the terminal and exits with 130.
+    let _ = gil::interrupt_fd();
+    if let Err(err) = ctrlc::set_handler(gil::request_interrupt) {
+        eprintln!("gilscope: warning: cannot catch Ctrl+C: {err}");
+    }
+    match cli.command {
+        Command::Demo {
+            release,
+            seconds,
+            frame_ms,
+            switch_interval,
+            policy,
+        } => {
+            let runs: &[bool] = match release {
+                OnOff::On => &[true],
+                OnOff::Off => &[false],
+                OnOff::Both => &[false, true],
+            };
+            for &release in runs {
+                let config = DemoConfig {
+                    release,
+                    seconds,
+                    frame: Duration::from_millis(frame_ms),
+                    switch_interval: Duration::from_secs_f64(switch_interval / 1000.0),
+                    policy,
+                };
+                match demo::run(&config, &SCREEN) {
+                    Ok(report) => {
+                        demo::summarize(&report, &SCREEN);
+                        if report.interrupted {
+                            return ExitCode::from(130);
+                        }
+                    }
+                    Err(err) => {
+                        eprintln!("gilscope: error: cannot start the demo: {err}");
+                        return ExitCode::from(1);
+                    }
+                }
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}

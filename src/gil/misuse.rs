@@ -97,7 +97,10 @@ pub fn misuse_count() -> u64 {
 /// The message of the calling thread's last misuse, if any.
 pub fn last_misuse() -> Option<String> {
     try_with_ctx(|ctx| {
-        ctx.last_error.borrow().as_ref().map(|s| s.to_string_lossy().into_owned())
+        ctx.last_error
+            .borrow()
+            .as_ref()
+            .map(|s| s.to_string_lossy().into_owned())
     })
     .flatten()
 }

@@ -58,7 +58,10 @@ pub(crate) struct Waiter {
 
 impl Waiter {
     pub(crate) fn new(serial: u64) -> Self {
-        Waiter { serial, cond: Condvar::new() }
+        Waiter {
+            serial,
+            cond: Condvar::new(),
+        }
     }
 }
 
@@ -101,7 +104,10 @@ impl RawGil {
             last_release: AtomicU8::new(Reason::Detach as u8),
             interval_ns: AtomicU64::new(DEFAULT_SWITCH_INTERVAL.as_nanos() as u64),
             policy: AtomicU8::new(Policy::DEFAULT as u8),
-            queue: Mutex::new(Queue { waiters: VecDeque::new(), yielders: 0 }),
+            queue: Mutex::new(Queue {
+                waiters: VecDeque::new(),
+                yielders: 0,
+            }),
             switch_cond: Condvar::new(),
             log: HandoffLog::new(),
         }
@@ -166,7 +172,11 @@ impl RawGil {
     /// Take the lock, waiting as long as it takes.
     #[inline]
     pub(crate) fn acquire(&self, me: &Arc<Waiter>) {
-        if self.state.compare_exchange(0, LOCKED, Acquire, Relaxed).is_ok() {
+        if self
+            .state
+            .compare_exchange(0, LOCKED, Acquire, Relaxed)
+            .is_ok()
+        {
             self.took(me.serial);
         } else {
             self.acquire_slow(me);
@@ -180,8 +190,10 @@ impl RawGil {
         let previous = self.owner.load(Relaxed);
         if previous != serial {
             self.owner.store(serial, Relaxed);
-            self.switch_number.store(self.switch_number.load(Relaxed).wrapping_add(1), Relaxed);
-            self.log.switched(previous, Reason::from_u8(self.last_release.load(Relaxed)));
+            self.switch_number
+                .store(self.switch_number.load(Relaxed).wrapping_add(1), Relaxed);
+            self.log
+                .switched(previous, Reason::from_u8(self.last_release.load(Relaxed)));
         }
     }
 
@@ -229,7 +241,11 @@ impl RawGil {
     #[inline]
     pub(crate) fn release(&self, reason: Reason) {
         self.last_release.store(reason as u8, Relaxed);
-        if self.state.compare_exchange(LOCKED, 0, Release, Relaxed).is_err() {
+        if self
+            .state
+            .compare_exchange(LOCKED, 0, Release, Relaxed)
+            .is_err()
+        {
             let queue = self.queue.lock();
             self.release_locked(&queue);
         }
@@ -255,7 +271,8 @@ impl RawGil {
                 return false;
             }
             let before = self.switch_number.load(Relaxed);
-            self.last_release.store(Reason::SwitchInterval as u8, Relaxed);
+            self.last_release
+                .store(Reason::SwitchInterval as u8, Relaxed);
             self.release_locked(&queue);
             if self.policy().forced_switching() {
                 queue.yielders += 1;

@@ -59,9 +59,15 @@ impl ThreadCtx {
         let serial = NEXT_SERIAL.fetch_add(1, Relaxed);
         let name = match std::thread::current().name() {
             Some(name) => name.to_owned(),
+            None if is_process_main_thread() => "main".to_owned(),
             None => format!("thread-{serial}"),
         };
-        REGISTRY.lock().push(ThreadInfo { serial, name, foreign: false, alive: true });
+        REGISTRY.lock().push(ThreadInfo {
+            serial,
+            name,
+            foreign: false,
+            alive: true,
+        });
         ThreadCtx {
             waiter: Arc::new(Waiter::new(serial)),
             depth: Cell::new(0),
@@ -110,7 +116,9 @@ impl ThreadCtx {
     pub(crate) fn suspend(&self, reason: Reason) -> u32 {
         let generation = self.next_generation.get();
         self.next_generation.set(generation.wrapping_add(1).max(1));
-        self.saved.borrow_mut().push((generation, self.depth.replace(0)));
+        self.saved
+            .borrow_mut()
+            .push((generation, self.depth.replace(0)));
         GIL.release(reason);
         generation
     }
@@ -118,7 +126,11 @@ impl ThreadCtx {
     /// Take the lock back and restore the innermost saved depth. The caller
     /// has checked that the innermost saved state is `generation`.
     pub(crate) fn resume(&self) {
-        let (_, depth) = self.saved.borrow_mut().pop().expect("resume without suspend");
+        let (_, depth) = self
+            .saved
+            .borrow_mut()
+            .pop()
+            .expect("resume without suspend");
         GIL.acquire(&self.waiter);
         self.depth.set(depth);
     }
@@ -151,6 +163,14 @@ impl Drop for ThreadCtx {
             info.alive = false;
         }
     }
+}
+
+/// Whether the calling thread is the process's first thread, which Rust
+/// names "main" only in Rust programs; a C program embedding gilscope gets
+/// the same name for its main thread.
+fn is_process_main_thread() -> bool {
+    // SAFETY: gettid and getpid take no arguments and cannot fail.
+    unsafe { libc::gettid() == libc::getpid() }
 }
 
 thread_local! {

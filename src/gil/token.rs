@@ -19,7 +19,7 @@
 //! ```compile_fail
 //! gilscope::gil::attach(|token| {
 //!     std::thread::spawn(move || {
-//!         let _ = token;
+//!         let _ = token.check_point();
 //!     });
 //! });
 //! ```
@@ -30,7 +30,7 @@
 //! gilscope::gil::attach(|token| {
 //!     std::thread::scope(|s| {
 //!         s.spawn(|| {
-//!             let _ = &token;
+//!             let _ = token.check_point();
 //!         });
 //!     });
 //! });
@@ -53,7 +53,7 @@
 //! gilscope::gil::attach(|token| {
 //!     let shared = Rc::new(1);
 //!     token.detach(|| {
-//!         let _ = &shared;
+//!         let _copy = Rc::clone(&shared);
 //!     });
 //! });
 //! ```
@@ -128,7 +128,9 @@ where
     }
     with_ctx(ThreadCtx::enter);
     let _leave = Leave;
-    f(Token { _not_send: PhantomData })
+    f(Token {
+        _not_send: PhantomData,
+    })
 }
 
 fn leave_checked(ctx: &ThreadCtx) {
@@ -174,7 +176,11 @@ impl<'g> Token<'g> {
     /// Returns `Err(Interrupted)` while an interrupt is pending.
     #[inline(always)]
     pub fn check_point(self) -> Result<(), Interrupted> {
-        if GIL.breaker() == 0 { Ok(()) } else { self.check_point_slow() }
+        if GIL.breaker() == 0 {
+            Ok(())
+        } else {
+            self.check_point_slow()
+        }
     }
 
     #[cold]
@@ -184,7 +190,11 @@ impl<'g> Token<'g> {
         if bits & DROP_REQUEST != 0 {
             with_ctx(ThreadCtx::honour_drop_request);
         }
-        if bits & INTERRUPT != 0 { Err(Interrupted) } else { Ok(()) }
+        if bits & INTERRUPT != 0 {
+            Err(Interrupted)
+        } else {
+            Ok(())
+        }
     }
 
     /// Run `f` (a call into C) with the thread marked as being inside the C

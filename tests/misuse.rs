@@ -1,0 +1,283 @@
+//! Every misuse of the C API: its exact message, its error return, and the
+//! abort it becomes under `GILSCOPE_MISUSE=abort` (run in a child process).
+
+mod common;
+
+use std::ffi::CStr;
+use std::process::Command;
+use std::thread;
+
+use common::watchdog;
+use gilscope::ffi::{
+    GS_GILSTATE_LOCKED, GS_GILSTATE_UNLOCKED, gs_check_switch, gs_ensure, gs_last_error,
+    gs_release, gs_restore_thread, gs_save_thread,
+};
+use gilscope::gil::{self, attach};
+
+/// The calling thread's last misuse message, as C sees it.
+fn last_error() -> String {
+    let ptr = gs_last_error();
+    assert!(!ptr.is_null(), "no misuse was recorded");
+    // SAFETY: gs_last_error returns NULL or a NUL-terminated string that
+    // stays valid until the next misuse on this thread.
+    unsafe { CStr::from_ptr(ptr) }
+        .to_str()
+        .expect("utf-8")
+        .to_owned()
+}
+
+/// The prefix every message on the calling thread starts with.
+fn prefix(function: &str) -> String {
+    let serial = gil::current_serial();
+    let name = thread::current()
+        .name()
+        .expect("named test thread")
+        .to_owned();
+    format!("gilscope: misuse of {function} on thread '{name}' (#{serial}): ")
+}
+
+/// Each case misuses the API on a fresh named thread, checks the return
+/// value and the exact message, and checks the lock still works after.
+fn case(name: &'static str, body: impl FnOnce() + Send + 'static) {
+    let _serial = common::serial();
+    gil::set_misuse_mode(gil::MisuseMode::Error);
+    watchdog(30, name, body);
+    assert!(
+        thread::spawn(|| attach(|_| true)).join().unwrap(),
+        "lock unusable after {name}"
+    );
+}
+
+#[test]
+fn save_thread_without_the_lock_returns_null() {
+    case("save-without-lock", || {
+        assert!(gs_save_thread().is_null());
+        assert_eq!(
+            last_error(),
+            prefix("gs_save_thread") + "the thread does not hold the lock, so it cannot release it"
+        );
+    });
+}
+
+#[test]
+fn restore_on_the_wrong_thread_is_refused() {
+    case("restore-wrong-thread", || {
+        attach(|_| {
+            let state = gs_save_thread() as usize;
+            let saver = gil::current_serial();
+            let other = thread::Builder::new()
+                .name("thief".into())
+                .spawn(move || {
+                    let rc = gs_restore_thread(state as *mut _);
+                    (rc, last_error(), prefix("gs_restore_thread"))
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+            assert_eq!(other.0, -1);
+            assert_eq!(
+                other.1,
+                format!(
+                    "{}the state was saved by thread 'restore-wrong-thread' (#{saver}); \
+                     it must be restored on that thread",
+                    other.2
+                )
+            );
+            assert_eq!(
+                gs_restore_thread(state as *mut _),
+                0,
+                "the right thread can restore"
+            );
+        });
+    });
+}
+
+#[test]
+fn restore_while_holding_and_double_restore_are_refused() {
+    case("restore-twice", || {
+        attach(|_| {
+            let state = gs_save_thread();
+            assert_eq!(gs_restore_thread(state), 0);
+            assert_eq!(gs_restore_thread(state), -1);
+            assert_eq!(
+                last_error(),
+                prefix("gs_restore_thread") + "the thread already holds the lock"
+            );
+        });
+        attach(|_| {
+            let first = gs_save_thread();
+            assert_eq!(gs_ensure(), GS_GILSTATE_UNLOCKED);
+            let second = gs_save_thread();
+            // `first` is not the innermost saved state.
+            assert_eq!(gs_restore_thread(first), -1);
+            assert_eq!(
+                last_error(),
+                prefix("gs_restore_thread")
+                    + "states must be restored in reverse order of saving; this one is not the innermost"
+            );
+            assert_eq!(gs_restore_thread(second), 0);
+            assert_eq!(gs_release(GS_GILSTATE_UNLOCKED), 0);
+            assert_eq!(gs_restore_thread(first), 0);
+        });
+        assert_eq!(gs_restore_thread(std::ptr::null_mut()), -1);
+        assert_eq!(
+            last_error(),
+            prefix("gs_restore_thread") + "the state is NULL (the matching gs_save_thread failed)"
+        );
+    });
+}
+
+#[test]
+fn restoring_an_already_restored_state_is_refused() {
+    case("restore-stale", || {
+        let state = attach(|_| {
+            let state = gs_save_thread();
+            assert_eq!(gs_restore_thread(state), 0);
+            state
+        });
+        assert_eq!(gs_restore_thread(state), -1);
+        assert_eq!(
+            last_error(),
+            prefix("gs_restore_thread") + "the state was already restored"
+        );
+        assert!(!gil::holds_lock());
+    });
+}
+
+#[test]
+fn unbalanced_ensure_and_release_are_refused() {
+    case("unbalanced-ensure", || {
+        assert_eq!(gs_release(GS_GILSTATE_UNLOCKED), -1);
+        assert_eq!(
+            last_error(),
+            prefix("gs_release") + "no gs_ensure is open on this thread"
+        );
+
+        assert_eq!(gs_ensure(), GS_GILSTATE_UNLOCKED);
+        assert_eq!(gs_ensure(), GS_GILSTATE_LOCKED);
+        assert_eq!(gs_release(GS_GILSTATE_UNLOCKED), -1);
+        assert_eq!(
+            last_error(),
+            prefix("gs_release") + "the state 1 is not what the innermost gs_ensure returned (0)"
+        );
+        assert_eq!(gs_release(GS_GILSTATE_LOCKED), 0);
+        assert!(gil::holds_lock());
+        assert_eq!(gs_release(GS_GILSTATE_UNLOCKED), 0);
+        assert!(!gil::holds_lock());
+    });
+}
+
+#[test]
+fn check_switch_without_the_lock_is_refused() {
+    case("check-without-lock", || {
+        assert_eq!(gs_check_switch(), -1);
+        assert_eq!(
+            last_error(),
+            prefix("gs_check_switch")
+                + "the thread does not hold the lock; call it only with the lock held"
+        );
+        assert_eq!(attach(|_| gs_check_switch()), 0);
+    });
+}
+
+#[test]
+fn a_thread_exiting_with_the_lock_releases_it_on_its_behalf() {
+    case("exit-holding", || {
+        let exited = thread::Builder::new()
+            .name("leaker".into())
+            .spawn(|| {
+                assert_eq!(gs_ensure(), GS_GILSTATE_UNLOCKED);
+                gil::current_serial()
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        // Without the release on its behalf this would hang (watchdog).
+        assert!(attach(|_| gil::holds_lock()));
+        assert_eq!(gil::last_handoff().from, exited);
+        assert_eq!(gil::last_handoff().reason, gil::Reason::ThreadExit);
+    });
+}
+
+#[test]
+fn an_attach_scope_ending_while_released_is_reported() {
+    case("attach-released", || {
+        let misuses = gil::misuse_count();
+        attach(|_| {
+            let _ = gs_save_thread(); // never restored
+        });
+        assert_eq!(gil::misuse_count(), misuses + 1);
+        assert_eq!(
+            last_error(),
+            prefix("attach")
+                + "the attach scope ended while the lock was released \
+                   (gs_save_thread without gs_restore_thread)"
+        );
+        assert!(!gil::holds_lock());
+    });
+}
+
+/// Runs only as a child of `misuse_aborts_under_gilscope_misuse_abort`.
+#[test]
+fn child_that_misuses_the_api() {
+    let Ok(which) = std::env::var("GILSCOPE_TEST_MISUSE_CHILD") else {
+        return;
+    };
+    gil::set_thread_name("child");
+    match which.as_str() {
+        "save" => {
+            gs_save_thread();
+        }
+        "release" => {
+            gs_release(GS_GILSTATE_UNLOCKED);
+        }
+        other => panic!("unknown child case {other}"),
+    }
+    eprintln!("still alive after misuse");
+}
+
+#[test]
+fn misuse_aborts_under_gilscope_misuse_abort() {
+    use std::os::unix::process::ExitStatusExt;
+    let cases = [
+        (
+            "save",
+            "gs_save_thread",
+            "the thread does not hold the lock, so it cannot release it",
+        ),
+        (
+            "release",
+            "gs_release",
+            "no gs_ensure is open on this thread",
+        ),
+    ];
+    for (which, function, what) in cases {
+        let output = watchdog(60, "abort-child", move || {
+            Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "child_that_misuses_the_api",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("GILSCOPE_TEST_MISUSE_CHILD", which)
+                .env("GILSCOPE_MISUSE", "abort")
+                .output()
+                .unwrap()
+        });
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.signal(),
+            Some(libc::SIGABRT),
+            "{which}: {stderr}"
+        );
+        let expected = format!("gilscope: misuse of {function} on thread 'child' (#");
+        let line = stderr.lines().find(|l| l.starts_with(&expected));
+        let line = line.unwrap_or_else(|| panic!("{which}: no misuse line in {stderr}"));
+        assert!(line.ends_with(&format!("): {what}")), "{line}");
+        assert!(
+            !stderr.contains("still alive"),
+            "{which}: the process went on"
+        );
+    }
+}
