@@ -63,4 +63,8 @@ int clib_map_released(int64_t n, int64_t work_ms, clib_callback cb, void *ctx, i
  * Returns 0, CLIB_CALLBACK_FAILED, CLIB_OS_ERROR or CLIB_BAD_ARGUMENT. */
 int clib_run_foreign_threads(int nthreads, int64_t calls_per_thread, clib_callback cb, void *ctx);
 
+/* Deliberate misuse, for tests and docs (mistakes.c). */
+int clib_mistake_return_released(void);
+int clib_mistake_release_twice(void);
+
 #endif /* GILSCOPE_CLIB_H */

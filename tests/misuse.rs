@@ -217,6 +217,34 @@ fn an_attach_scope_ending_while_released_is_reported() {
     });
 }
 
+#[test]
+fn mistakes_made_by_c_code_come_back_as_errors() {
+    use gilscope::ffi::clib::{self, CError, Mistake};
+    case("c-mistakes", || {
+        attach(|token| {
+            let result = clib::make_mistake(token, Mistake::ReturnReleased);
+            assert_eq!(
+                result,
+                Err(CError::Misuse(
+                    prefix("clib_mistake_return_released")
+                        + "returned with the lock released (GS_BEGIN_ALLOW_THREADS without \
+                           GS_END_ALLOW_THREADS); gilscope took it back"
+                ))
+            );
+            assert!(gil::holds_lock(), "the lock was not taken back");
+            let result = clib::make_mistake(token, Mistake::ReleaseTwice);
+            assert_eq!(
+                result,
+                Err(CError::Misuse(
+                    prefix("gs_release") + "no gs_ensure is open on this thread"
+                ))
+            );
+            assert!(gil::holds_lock());
+        });
+        assert!(!gil::holds_lock());
+    });
+}
+
 /// Runs only as a child of `misuse_aborts_under_gilscope_misuse_abort`.
 #[test]
 fn child_that_misuses_the_api() {

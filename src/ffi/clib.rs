@@ -47,6 +47,8 @@ mod sys {
             cb: Callback,
             ctx: *mut c_void,
         ) -> c_int;
+        pub(super) fn clib_mistake_return_released() -> c_int;
+        pub(super) fn clib_mistake_release_twice() -> c_int;
     }
 }
 
@@ -286,4 +288,29 @@ pub fn run_foreign_threads(
         i64::from(unsafe { sys::clib_run_foreign_threads(threads, calls_per_thread, cb, ctx) })
     })
     .map(drop)
+}
+
+/// A C function that misuses the C API on purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mistake {
+    /// Releases the lock and returns without taking it back.
+    ReturnReleased,
+    /// Calls `gs_release` twice for one `gs_ensure`.
+    ReleaseTwice,
+}
+
+/// Run one of the deliberate mistakes in `csrc/mistakes.c`. The result is
+/// always `Err(CError::Misuse(..))`, and the lock is held again afterwards.
+pub fn make_mistake(token: Token<'_>, mistake: Mistake) -> Result<i64, CError> {
+    match mistake {
+        // SAFETY: takes and returns plain integers; misuses only the C API,
+        // which detects it.
+        Mistake::ReturnReleased => call_c(token, "clib_mistake_return_released", || unsafe {
+            i64::from(sys::clib_mistake_return_released())
+        }),
+        // SAFETY: as above.
+        Mistake::ReleaseTwice => call_c(token, "clib_mistake_release_twice", || unsafe {
+            i64::from(sys::clib_mistake_release_twice())
+        }),
+    }
 }
