@@ -253,11 +253,44 @@ fn child_that_misuses_the_api() {
     };
     gil::set_thread_name("child");
     match which.as_str() {
-        "save" => {
-            gs_save_thread();
+        "save" => drop(gs_save_thread()),
+        "release" => drop(gs_release(GS_GILSTATE_UNLOCKED)),
+        "check" => drop(gs_check_switch()),
+        "restore-null" => drop(gs_restore_thread(std::ptr::null_mut())),
+        "restore-holding" => attach(|_| {
+            let state = gs_save_thread();
+            gs_restore_thread(state);
+            gs_restore_thread(state);
+        }),
+        "restore-wrong-thread" => attach(|_| {
+            let state = gs_save_thread() as usize;
+            thread::Builder::new()
+                .name("child".into())
+                .spawn(move || gs_restore_thread(state as *mut _))
+                .unwrap()
+                .join()
+                .unwrap();
+        }),
+        "release-mismatch" => {
+            gs_ensure();
+            gs_release(GS_GILSTATE_LOCKED);
         }
-        "release" => {
-            gs_release(GS_GILSTATE_UNLOCKED);
+        "exit-holding" => {
+            thread::Builder::new()
+                .name("child".into())
+                .spawn(|| gs_ensure())
+                .unwrap()
+                .join()
+                .unwrap();
+        }
+        "attach-released" => attach(|_| drop(gs_save_thread())),
+        "c-returns-released" => {
+            let _ = attach(|token| {
+                gilscope::ffi::clib::make_mistake(
+                    token,
+                    gilscope::ffi::clib::Mistake::ReturnReleased,
+                )
+            });
         }
         other => panic!("unknown child case {other}"),
     }
@@ -278,9 +311,49 @@ fn misuse_aborts_under_gilscope_misuse_abort() {
             "gs_release",
             "no gs_ensure is open on this thread",
         ),
+        (
+            "check",
+            "gs_check_switch",
+            "the thread does not hold the lock; call it only with the lock held",
+        ),
+        (
+            "restore-null",
+            "gs_restore_thread",
+            "the state is NULL (the matching gs_save_thread failed)",
+        ),
+        (
+            "restore-holding",
+            "gs_restore_thread",
+            "the thread already holds the lock",
+        ),
+        (
+            "restore-wrong-thread",
+            "gs_restore_thread",
+            "it must be restored on that thread",
+        ),
+        (
+            "release-mismatch",
+            "gs_release",
+            "the state 0 is not what the innermost gs_ensure returned (1)",
+        ),
+        (
+            "exit-holding",
+            "thread exit",
+            "the lock was released on its behalf",
+        ),
+        (
+            "attach-released",
+            "attach",
+            "(gs_save_thread without gs_restore_thread)",
+        ),
+        (
+            "c-returns-released",
+            "clib_mistake_return_released",
+            "gilscope took it back",
+        ),
     ];
-    for (which, function, what) in cases {
-        let output = watchdog(60, "abort-child", move || {
+    let outputs = watchdog(120, "abort-children", move || {
+        cases.map(|(which, _, _)| {
             Command::new(std::env::current_exe().unwrap())
                 .args([
                     "--exact",
@@ -292,7 +365,9 @@ fn misuse_aborts_under_gilscope_misuse_abort() {
                 .env("GILSCOPE_MISUSE", "abort")
                 .output()
                 .unwrap()
-        });
+        })
+    });
+    for ((which, function, what), output) in cases.iter().zip(outputs) {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(
             output.status.signal(),
@@ -302,7 +377,7 @@ fn misuse_aborts_under_gilscope_misuse_abort() {
         let expected = format!("gilscope: misuse of {function} on thread 'child' (#");
         let line = stderr.lines().find(|l| l.starts_with(&expected));
         let line = line.unwrap_or_else(|| panic!("{which}: no misuse line in {stderr}"));
-        assert!(line.ends_with(&format!("): {what}")), "{line}");
+        assert!(line.ends_with(what), "{which}: {line}");
         assert!(
             !stderr.contains("still alive"),
             "{which}: the process went on"
