@@ -253,9 +253,15 @@ fn child_that_misuses_the_api() {
     };
     gil::set_thread_name("child");
     match which.as_str() {
-        "save" => drop(gs_save_thread()),
-        "release" => drop(gs_release(GS_GILSTATE_UNLOCKED)),
-        "check" => drop(gs_check_switch()),
+        "save" => {
+            let _ = gs_save_thread();
+        }
+        "release" => {
+            let _ = gs_release(GS_GILSTATE_UNLOCKED);
+        }
+        "check" => {
+            let _ = gs_check_switch();
+        }
         "restore-null" => drop(gs_restore_thread(std::ptr::null_mut())),
         "restore-holding" => attach(|_| {
             let state = gs_save_thread();
@@ -283,7 +289,9 @@ fn child_that_misuses_the_api() {
                 .join()
                 .unwrap();
         }
-        "attach-released" => attach(|_| drop(gs_save_thread())),
+        "attach-released" => attach(|_| {
+            let _ = gs_save_thread();
+        }),
         "c-returns-released" => {
             let _ = attach(|token| {
                 gilscope::ffi::clib::make_mistake(
