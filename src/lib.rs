@@ -12,3 +12,4 @@
 pub mod demo;
 pub mod ffi;
 pub mod gil;
+pub mod vm;

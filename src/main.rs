@@ -1,5 +1,6 @@
 //! The `gilscope` command line.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -27,6 +28,24 @@ enum OnOff {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a .toy script (or code given with -e).
+    Run {
+        /// The script to run.
+        #[arg(required_unless_present = "code", conflicts_with = "code")]
+        file: Option<PathBuf>,
+        /// Run this code instead of a file.
+        #[arg(short = 'e', long = "eval", value_name = "CODE")]
+        code: Option<String>,
+        /// Arguments for the script, returned by args().
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+        /// The lock's switch interval, in milliseconds.
+        #[arg(long, default_value_t = 5.0, value_parser = parse_interval)]
+        switch_interval: f64,
+        /// The lock's hand-off policy.
+        #[arg(long, default_value = "cpython", value_parser = parse_policy)]
+        policy: Policy,
+    },
     /// A spinner thread that needs the lock, beside a long C call that keeps
     /// or releases it.
     Demo {
@@ -81,6 +100,17 @@ fn main() -> ExitCode {
         eprintln!("gilscope: warning: cannot catch Ctrl+C: {err}");
     }
     match cli.command {
+        Command::Run {
+            file,
+            code,
+            args,
+            switch_interval,
+            policy,
+        } => {
+            gil::set_switch_interval(Duration::from_secs_f64(switch_interval / 1000.0));
+            gil::set_policy(policy);
+            run_script(file, code, &args)
+        }
         Command::Demo {
             release,
             seconds,
@@ -117,4 +147,44 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// Read the script (as text; invalid UTF-8 is a clear error) and run it.
+fn run_script(file: Option<PathBuf>, code: Option<String>, args: &[String]) -> ExitCode {
+    let (name, source) = match (file, code) {
+        (_, Some(code)) => ("<eval>".to_owned(), code),
+        (Some(path), None) => {
+            let name = path.display().to_string();
+            let bytes = match std::fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(err) => {
+                    eprintln!("gilscope: error: cannot read {name}: {err}");
+                    return ExitCode::from(2);
+                }
+            };
+            match String::from_utf8(bytes) {
+                Ok(text) => (name, text),
+                Err(err) => {
+                    let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
+                    let text = String::from_utf8_lossy(valid);
+                    let line = text.matches('\n').count() + 1;
+                    let col = text.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                    eprintln!("{name}:{line}:{col}: error: the file is not valid UTF-8 text");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        (None, None) => unreachable!("clap requires a file or -e"),
+    };
+    gil::set_thread_name("main");
+    let outcome = gilscope::vm::run_source(&name, &source, args);
+    match &outcome {
+        gilscope::vm::Outcome::SyntaxError(message)
+        | gilscope::vm::Outcome::RuntimeError(message) => {
+            eprint!("{message}")
+        }
+        gilscope::vm::Outcome::Interrupted => eprintln!("{name}: interrupted"),
+        gilscope::vm::Outcome::Ok => {}
+    }
+    ExitCode::from(outcome.exit_code())
 }

@@ -1,0 +1,140 @@
+//! Bytecode: the instructions and the compiled form of a function.
+//!
+//! A stack machine. Slot 0 of a frame holds the function being called,
+//! slots `1..=arity` its arguments, then its locals; temporaries go above.
+//! Instructions that jump backward and calls are the check points where the
+//! thread may hand the lock over.
+
+use std::sync::Arc;
+
+use super::value::LockedCells;
+
+/// One instruction.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Op {
+    /// Push constant `n`.
+    Const(u32),
+    /// Push a small integer.
+    SmallInt(i32),
+    /// Push `nil`.
+    Nil,
+    /// Push `true`.
+    True,
+    /// Push `false`.
+    False,
+    /// Drop the top value.
+    Pop,
+    /// Push local `n`.
+    GetLocal(u16),
+    /// Pop into local `n`.
+    SetLocal(u16),
+    /// Push the value inside the boxed local `n`.
+    GetBoxed(u16),
+    /// Pop into the box in local `n`.
+    SetBoxed(u16),
+    /// Wrap local `n` in a box, because an inner function captures it.
+    BoxLocal(u16),
+    /// Push the value of capture `n` of the running closure.
+    GetCapture(u16),
+    /// Pop into capture `n`.
+    SetCapture(u16),
+    /// Push global `n`.
+    GetGlobal(u32),
+    /// Pop into global `n`.
+    SetGlobal(u32),
+    /// Push built-in `n`.
+    Builtin(u16),
+    /// Arithmetic and comparison on the top two values.
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `%`
+    Mod,
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// Unary minus.
+    Neg,
+    /// `not`.
+    Not,
+    /// Jump forward to `n`.
+    Jump(u32),
+    /// Pop; jump to `n` if false.
+    JumpIfFalse(u32),
+    /// Jump to `n` if the top is false, else pop it (`and`).
+    JumpIfFalseKeep(u32),
+    /// Jump to `n` if the top is true, else pop it (`or`).
+    JumpIfTrueKeep(u32),
+    /// Jump backward to `n`: a check point.
+    Loop(u32),
+    /// Counting loop: locals `n` and `n+1` hold the next value and the end.
+    /// Past the end, jump to `exit`; else push the value and advance.
+    ForRange(u16, u32),
+    /// Turn the iterable on top into iteration state in locals `n`, `n+1`.
+    IterInit(u16),
+    /// Push the next item of the iteration in locals `n`, `n+1`, or jump to
+    /// `exit` when there is none (a generator is resumed here).
+    IterNext(u16, u32),
+    /// Call the value below `n` arguments: a check point.
+    Call(u8),
+    /// Return the top value from the running function.
+    Return,
+    /// Make a closure of inner function `n`.
+    Closure(u32),
+    /// Build a list of the top `n` values.
+    List(u32),
+    /// Build a map of the top `2n` values (key, value pairs).
+    Map(u32),
+    /// `a[i]`: pop both, push the item.
+    Index,
+    /// `a[i] = v`: pop all three.
+    SetIndex,
+    /// Suspend the running generator, handing the top value to its caller.
+    Yield,
+}
+
+/// Where a closure's capture comes from when it is created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaptureFrom {
+    /// A boxed local of the creating function.
+    Local(u16),
+    /// A capture of the creating closure.
+    Capture(u16),
+}
+
+/// A compiled function.
+pub struct Proto {
+    /// Its name, for traces.
+    pub name: String,
+    /// How many parameters.
+    pub arity: u8,
+    /// Stack slots it needs for locals, slot 0 included.
+    pub slots: u16,
+    /// The instructions.
+    pub code: Vec<Op>,
+    /// The source line of each instruction.
+    pub lines: Vec<u32>,
+    /// Its constants.
+    pub consts: LockedCells,
+    /// Functions defined inside it.
+    pub protos: Vec<Arc<Proto>>,
+    /// What its closures capture.
+    pub captures: Vec<CaptureFrom>,
+    /// Parameters an inner function captures, boxed on entry.
+    pub boxed_params: Vec<u16>,
+    /// Whether calling it makes a generator.
+    pub is_generator: bool,
+}

@@ -1,0 +1,255 @@
+//! The `c` module: every function of the bundled C library, callable from
+//! scripts.
+//!
+//! Each entry converts its arguments and calls the safe wrapper in
+//! [`crate::ffi::clib`], which is the one path into C: the lock is held on
+//! entry and the C function alone decides whether to release it. Where the
+//! C function offers both, the last argument chooses (`true`: release).
+//! `c.pipe`, `c.write` and `c.close` are small helpers in Rust so scripts
+//! can feed `c.read`; they accept only descriptors `c.pipe` made.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use indexmap::IndexMap;
+use once_cell::sync::Lazy;
+use parking_lot::Mutex;
+
+use super::builtins::{bool_arg, int_arg, native_value, str_arg};
+use super::error::{RtError, RtKind};
+use super::value::{Key, LockedCells, NativeFn, Obj, ObjRef, Value};
+use super::vm::Vm;
+use crate::ffi::clib::{self, CError, Hold};
+use crate::gil::Token;
+
+const FUNCTIONS: &[(&str, u8, u8, NativeFn)] = &[
+    ("count_primes", 1, 2, count_primes),
+    ("count_primes_cooperative", 1, 1, count_primes_cooperative),
+    ("busy_wait", 1, 2, busy_wait),
+    ("busy_wait_cooperative", 1, 1, busy_wait_cooperative),
+    ("sleep", 1, 1, sleep),
+    ("read", 2, 3, read),
+    ("map_released", 3, 3, map_released),
+    ("foreign_threads", 3, 3, foreign_threads),
+    ("pipe", 0, 0, pipe),
+    ("write", 2, 2, write),
+    ("close", 1, 1, close),
+];
+
+/// Names as shown in messages: `c.count_primes`.
+static QUALIFIED: Lazy<Vec<&'static str>> = Lazy::new(|| {
+    FUNCTIONS
+        .iter()
+        .map(|(name, ..)| &*Box::leak(format!("c.{name}").into_boxed_str()))
+        .collect()
+});
+
+/// The module value: a map from names to functions.
+pub fn make(token: Token<'_>) -> Value {
+    let mut map = IndexMap::new();
+    for (i, &(name, min, max, func)) in FUNCTIONS.iter().enumerate() {
+        let key = Key::Str(match Value::str(token, name) {
+            Value::Obj(r) => r,
+            _ => unreachable!("a string is an object"),
+        });
+        map.insert(key, native_value(token, QUALIFIED[i], min, max, func));
+    }
+    Value::Obj(ObjRef::new(token, Obj::Map(map.into())))
+}
+
+fn c_error(func: &str, e: CError) -> RtError {
+    match e {
+        CError::Interrupted => RtError::interrupted(),
+        CError::Misuse(message) => RtError::new(format!("{func}: {message}")),
+        other => RtError::new(format!("{func}: {other}")),
+    }
+}
+
+fn hold(args: &[Value], i: usize) -> Hold {
+    if bool_arg(args, i, false) {
+        Hold::Release
+    } else {
+        Hold::Keep
+    }
+}
+
+fn count_primes(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+    let n = int_arg(args, 0, "c.count_primes")?;
+    clib::count_primes(token, n, hold(args, 1))
+        .map(Value::Int)
+        .map_err(|e| c_error("c.count_primes", e))
+}
+
+fn count_primes_cooperative(
+    _: &mut Vm,
+    token: Token<'_>,
+    args: &[Value],
+) -> Result<Value, RtError> {
+    let n = int_arg(args, 0, "c.count_primes_cooperative")?;
+    clib::count_primes_cooperative(token, n)
+        .map(Value::Int)
+        .map_err(|e| c_error("c.count_primes_cooperative", e))
+}
+
+fn busy_wait(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+    let ms = int_arg(args, 0, "c.busy_wait")?;
+    clib::busy_wait_ms(token, ms, hold(args, 1))
+        .map(Value::Int)
+        .map_err(|e| c_error("c.busy_wait", e))
+}
+
+fn busy_wait_cooperative(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+    let ms = int_arg(args, 0, "c.busy_wait_cooperative")?;
+    clib::busy_wait_ms_cooperative(token, ms)
+        .map(Value::Int)
+        .map_err(|e| c_error("c.busy_wait_cooperative", e))
+}
+
+fn sleep(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+    let ms = int_arg(args, 0, "c.sleep")?;
+    clib::sleep_ms(token, ms)
+        .map(|()| Value::Nil)
+        .map_err(|e| c_error("c.sleep", e))
+}
+
+/// Pipes made by `c.pipe`, by descriptor number.
+static PIPES: Lazy<Mutex<HashMap<i32, OwnedFd>>> = Lazy::new(|| Mutex::new(HashMap::new()));
+
+fn pipe_fd(args: &[Value], i: usize, func: &str) -> Result<OwnedFd, RtError> {
+    let fd = int_arg(args, i, func)?;
+    let pipes = PIPES.lock();
+    let owned = i32::try_from(fd).ok().and_then(|fd| pipes.get(&fd));
+    match owned {
+        Some(owned) => owned
+            .try_clone()
+            .map_err(|e| RtError::new(format!("{func}: {e}"))),
+        None => Err(RtError::new(format!(
+            "{func}: {fd} is not an open descriptor made by c.pipe()"
+        ))),
+    }
+}
+
+fn pipe(_: &mut Vm, token: Token<'_>, _: &[Value]) -> Result<Value, RtError> {
+    let (reader, writer) = std::io::pipe().map_err(|e| RtError::new(format!("c.pipe: {e}")))?;
+    let (reader, writer): (OwnedFd, OwnedFd) = (reader.into(), writer.into());
+    let fds = vec![
+        Value::Int(i64::from(reader.as_raw_fd())),
+        Value::Int(i64::from(writer.as_raw_fd())),
+    ];
+    let mut pipes = PIPES.lock();
+    pipes.insert(reader.as_raw_fd(), reader);
+    pipes.insert(writer.as_raw_fd(), writer);
+    Ok(Value::list(token, fds))
+}
+
+fn write(_: &mut Vm, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+    let fd = pipe_fd(args, 0, "c.write")?;
+    let text = str_arg(args, 1, "c.write")?;
+    std::fs::File::from(fd)
+        .write_all(text.as_bytes())
+        .map_err(|e| RtError::new(format!("c.write: {e}")))?;
+    Ok(Value::Nil)
+}
+
+fn close(_: &mut Vm, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+    let fd = int_arg(args, 0, "c.close")?;
+    let removed = i32::try_from(fd)
+        .ok()
+        .and_then(|fd| PIPES.lock().remove(&fd));
+    match removed {
+        Some(_) => Ok(Value::Nil),
+        None => Err(RtError::new(format!(
+            "c.close: {fd} is not an open descriptor made by c.pipe()"
+        ))),
+    }
+}
+
+fn read(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+    let fd = pipe_fd(args, 0, "c.read")?;
+    let max = int_arg(args, 1, "c.read")?;
+    if !(0..=1 << 20).contains(&max) {
+        return Err(RtError::new(
+            "c.read: the size must be between 0 and 1048576",
+        ));
+    }
+    let mut buf = vec![0u8; max as usize];
+    let got = clib::read_fd(token, fd.as_fd(), &mut buf, hold(args, 2))
+        .map_err(|e| c_error("c.read", e))?;
+    buf.truncate(got);
+    Ok(Value::str(
+        token,
+        String::from_utf8_lossy(&buf).into_owned(),
+    ))
+}
+
+/// Call script function `f` from C with one integer argument; its result
+/// must be an integer. An error is kept for the caller to raise.
+fn call_back(
+    token: Token<'_>,
+    program: &std::sync::Arc<super::vm::Program>,
+    f: &LockedCells,
+    index: i64,
+    failure: &Mutex<Option<RtError>>,
+) -> Result<i64, ()> {
+    let mut vm = Vm::new(std::sync::Arc::clone(program));
+    let result = vm.call(token, f.get(token, 0), vec![Value::Int(index)]);
+    match result {
+        Ok(Value::Int(v)) => Ok(v),
+        Ok(Value::Nil) => Ok(0),
+        Ok(other) => {
+            failure.lock().get_or_insert(RtError::new(format!(
+                "a callback from C must return an int, not a {}",
+                other.type_name()
+            )));
+            Err(())
+        }
+        Err(e) => {
+            failure.lock().get_or_insert(e);
+            Err(())
+        }
+    }
+}
+
+fn callback_result(
+    func: &str,
+    result: Result<i64, CError>,
+    failure: Mutex<Option<RtError>>,
+) -> Result<i64, RtError> {
+    match (result, failure.into_inner()) {
+        (_, Some(e)) if e.kind == RtKind::Interrupted => Err(e),
+        (_, Some(mut e)) => {
+            e.message = format!("in a callback from {func}: {}", e.message);
+            Err(e)
+        }
+        (Ok(v), None) => Ok(v),
+        (Err(e), None) => Err(c_error(func, e)),
+    }
+}
+
+fn map_released(vm: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+    let n = int_arg(args, 0, "c.map_released")?;
+    let work_ms = int_arg(args, 1, "c.map_released")?;
+    let f = LockedCells::new(token, vec![args[2].clone()]);
+    let failure = Mutex::new(None);
+    let program = std::sync::Arc::clone(&vm.program);
+    let result = clib::map_released(token, n, work_ms, &|token, i| {
+        call_back(token, &program, &f, i, &failure)
+    });
+    callback_result("c.map_released", result, failure).map(Value::Int)
+}
+
+fn foreign_threads(vm: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+    let threads = int_arg(args, 0, "c.foreign_threads")?;
+    let calls = int_arg(args, 1, "c.foreign_threads")?;
+    let threads =
+        i32::try_from(threads).map_err(|_| RtError::new("c.foreign_threads: too many threads"))?;
+    let f = LockedCells::new(token, vec![args[2].clone()]);
+    let failure = Mutex::new(None);
+    let program = std::sync::Arc::clone(&vm.program);
+    let result = clib::run_foreign_threads(token, threads, calls, &|token, i| {
+        call_back(token, &program, &f, i, &failure)
+    })
+    .map(|()| 0);
+    callback_result("c.foreign_threads", result, failure).map(|_| Value::Nil)
+}

@@ -1,0 +1,111 @@
+//! The toy interpreter: a small language whose threads run under the lock.
+//!
+//! | file | owns |
+//! |---|---|
+//! | `lexer.rs` | source text to tokens |
+//! | `parser.rs` | tokens to a syntax tree, names resolved |
+//! | `ast.rs` | the syntax tree |
+//! | `compiler.rs` | syntax tree to bytecode |
+//! | `bytecode.rs` | the instructions and compiled functions |
+//! | `value.rs` | values and reference-counted objects — the invariant lives here |
+//! | `vm.rs` | the loop that runs bytecode, with check points |
+//! | `builtins.rs` | built-in functions |
+//! | `threads.rs` | `spawn` and `join` |
+//! | `cmod.rs` | the `c` module over the bundled C library |
+//! | `error.rs` | syntax and runtime errors and how they print |
+//!
+//! This module uses the lock only through [`crate::gil`]'s public API and
+//! calls C only through [`crate::ffi::clib`]. Nothing outside it touches an
+//! object.
+//!
+//! ```
+//! use gilscope::vm::{self, Outcome};
+//! let outcome = vm::run_source("example.toy", "let x = 6 * 7\nassert(x == 42)", &[]);
+//! assert_eq!(outcome, Outcome::Ok);
+//! ```
+
+pub mod ast;
+pub mod builtins;
+pub mod bytecode;
+pub mod cmod;
+pub mod compiler;
+pub mod error;
+pub mod lexer;
+pub mod parser;
+pub mod threads;
+pub mod value;
+#[allow(clippy::module_inception)]
+pub mod vm;
+
+use std::sync::Arc;
+
+use crate::gil::{self, Token};
+use error::{RtKind, SyntaxError};
+use value::{LockedCells, Value};
+use vm::{Program, Vm};
+
+/// How a script run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It ran to the end.
+    Ok,
+    /// It did not parse or compile; the rendered message.
+    SyntaxError(String),
+    /// It raised an error; the rendered message and trace.
+    RuntimeError(String),
+    /// It was interrupted (Ctrl+C).
+    Interrupted,
+}
+
+impl Outcome {
+    /// The process exit code for this outcome: 0, 1 or 130.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Outcome::Ok => 0,
+            Outcome::SyntaxError(_) | Outcome::RuntimeError(_) => 1,
+            Outcome::Interrupted => 130,
+        }
+    }
+}
+
+/// Parse and compile `source` into a program.
+pub fn compile(
+    token: Token<'_>,
+    file: &str,
+    source: &str,
+    args: &[String],
+) -> Result<Arc<Program>, SyntaxError> {
+    let script = parser::parse(source)?;
+    let main = compiler::compile(token, &script)?;
+    let globals = LockedCells::new(token, vec![Value::Unset; script.globals.len()]);
+    Ok(Arc::new(Program {
+        file: file.to_owned(),
+        main,
+        globals,
+        global_names: script.globals,
+        builtins: LockedCells::new(token, builtins::make_all(token)),
+        threads: threads::Running::default(),
+        args: args.to_vec(),
+    }))
+}
+
+/// Run a script on the calling thread, wait for the threads it started,
+/// and report how it ended. Errors are rendered, not printed.
+pub fn run_source(file: &str, source: &str, args: &[String]) -> Outcome {
+    gil::attach(|token| {
+        let program = match compile(token, file, source, args) {
+            Ok(program) => program,
+            Err(e) => return Outcome::SyntaxError(e.render(file, source)),
+        };
+        let mut vm = Vm::new(Arc::clone(&program));
+        let result = vm.run_main(token);
+        drop(vm);
+        program.threads.wait_all(token);
+        match result {
+            Ok(_) if gil::interrupted() => Outcome::Interrupted,
+            Ok(_) => Outcome::Ok,
+            Err(e) if e.kind == RtKind::Interrupted => Outcome::Interrupted,
+            Err(e) => Outcome::RuntimeError(e.render(file)),
+        }
+    })
+}

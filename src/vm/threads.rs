@@ -1,0 +1,181 @@
+//! Interpreter threads: `spawn`, `join`, and waiting for them at exit.
+//!
+//! Each spawned thread is a real OS thread with its own [`Vm`], sharing the
+//! program. It runs only inside `gil::attach`, so at most one interpreter
+//! thread runs bytecode at a time. The function and its arguments cross to
+//! the new thread in a [`Parcel`], and the result comes back in one.
+//! An uncaught error ends only its own thread: it is reported on stderr with
+//! the thread's name, and `join` returns `nil`.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::builtins::str_arg;
+use super::error::{RtError, RtKind};
+use super::value::{Obj, ObjRef, Parcel, ThreadObj, Value};
+use super::vm::Vm;
+use crate::gil::{self, Token};
+
+/// The script's threads that have not finished yet.
+#[derive(Default)]
+pub struct Running {
+    count: Mutex<usize>,
+    finished: Condvar,
+    next_number: AtomicU64,
+    failures: AtomicUsize,
+}
+
+impl Running {
+    fn start(&self) {
+        *self.count.lock() += 1;
+    }
+
+    fn finish(&self) {
+        let mut count = self.count.lock();
+        *count -= 1;
+        if *count == 0 {
+            self.finished.notify_all();
+        }
+    }
+
+    /// Wait, with the lock released, until every thread has finished (or an
+    /// interrupt is pending).
+    pub fn wait_all(&self, token: Token<'_>) {
+        token.detach(|| {
+            let mut count = self.count.lock();
+            while *count > 0 && !gil::interrupted() {
+                self.finished
+                    .wait_for(&mut count, std::time::Duration::from_millis(20));
+            }
+        });
+    }
+
+    /// How many threads ended with an uncaught error.
+    pub fn failures(&self) -> usize {
+        self.failures.load(SeqCst)
+    }
+}
+
+fn start_thread(
+    vm: &mut Vm,
+    token: Token<'_>,
+    name: Option<String>,
+    f: &Value,
+    args: &[Value],
+) -> Result<Value, RtError> {
+    if !matches!(f, Value::Obj(r) if matches!(r.get(), Obj::Closure(_) | Obj::Native(_))) {
+        return Err(RtError::new(format!(
+            "spawn() needs a function, not a {}",
+            f.type_name()
+        )));
+    }
+    let program = Arc::clone(&vm.program);
+    let name = name.unwrap_or_else(|| {
+        format!(
+            "thread-{}",
+            program.threads.next_number.fetch_add(1, SeqCst) + 1
+        )
+    });
+    let parcel = Parcel::pack(
+        token,
+        std::iter::once(f.clone())
+            .chain(args.iter().cloned())
+            .collect(),
+    );
+    program.threads.start();
+    let thread_name = name.clone();
+    let spawned = std::thread::Builder::new()
+        .name(name.clone())
+        .spawn(move || {
+            /// Counts the thread as finished however it ends, a panic included.
+            struct Finished(Arc<super::vm::Program>);
+            impl Drop for Finished {
+                fn drop(&mut self) {
+                    self.0.threads.finish();
+                }
+            }
+            let _finished = Finished(Arc::clone(&program));
+            gil::attach(|token| {
+                gil::set_thread_name(&thread_name);
+                let mut values = parcel.open(token);
+                let f = values.remove(0);
+                let mut vm = Vm::new(Arc::clone(&program));
+                let value = match vm.call(token, f, values) {
+                    Ok(value) => value,
+                    Err(e) => {
+                        if e.kind != RtKind::Interrupted {
+                            program.threads.failures.fetch_add(1, SeqCst);
+                            eprint!(
+                                "error in thread '{thread_name}': {}",
+                                e.render(&program.file)
+                            );
+                        }
+                        Value::Nil
+                    }
+                };
+                drop(vm);
+                Parcel::pack(token, vec![value])
+            })
+        });
+    let handle = match spawned {
+        Ok(handle) => handle,
+        Err(e) => {
+            vm.program.threads.finish();
+            return Err(RtError::new(format!(
+                "spawn() could not start a thread: {e}"
+            )));
+        }
+    };
+    let thread = ThreadObj {
+        name,
+        handle: RefCell::new(Some(handle)),
+        result: RefCell::new(None),
+    };
+    Ok(Value::Obj(ObjRef::new(token, Obj::Thread(thread))))
+}
+
+/// `spawn(f, args...)`: run `f(args...)` on a new thread.
+pub fn spawn(vm: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+    start_thread(vm, token, None, &args[0], &args[1..])
+}
+
+/// `spawn_named(name, f, args...)`: the same, with a name.
+pub fn spawn_named(vm: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+    let name = str_arg(args, 0, "spawn_named")?.to_owned();
+    start_thread(vm, token, Some(name), &args[1], &args[2..])
+}
+
+/// `join(t)`: wait for a thread (with the lock released) and return its
+/// result; `nil` if it failed.
+pub fn join(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+    let Value::Obj(r) = &args[0] else {
+        return Err(RtError::new(format!(
+            "join() needs a thread, not a {}",
+            args[0].type_name()
+        )));
+    };
+    let Obj::Thread(thread) = r.get() else {
+        return Err(RtError::new(format!(
+            "join() needs a thread, not a {}",
+            args[0].type_name()
+        )));
+    };
+    let handle = thread.handle.borrow_mut().take();
+    if let Some(handle) = handle {
+        let joined = token.detach(move || handle.join());
+        let value = match joined {
+            Ok(parcel) => parcel.open(token).pop().unwrap_or_default(),
+            Err(_) => Value::Nil,
+        };
+        *thread.result.borrow_mut() = Some(value);
+    }
+    Ok(thread.result.borrow().clone().unwrap_or_default())
+}
+
+/// `thread_name()`: the running thread's name.
+pub fn thread_name(_: &mut Vm, token: Token<'_>, _: &[Value]) -> Result<Value, RtError> {
+    Ok(Value::str(token, gil::thread_name(gil::current_serial())))
+}
