@@ -30,15 +30,17 @@ enum OnOff {
 enum Command {
     /// Run a .toy script (or code given with -e).
     Run {
-        /// The script to run.
-        #[arg(required_unless_present = "code", conflicts_with = "code")]
-        file: Option<PathBuf>,
         /// Run this code instead of a file.
         #[arg(short = 'e', long = "eval", value_name = "CODE")]
         code: Option<String>,
-        /// Arguments for the script, returned by args().
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        /// The script to run (unless -e is given), then its arguments,
+        /// which the script reads with args().
+        #[arg(
+            value_name = "FILE [ARGS]",
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        script_and_args: Vec<String>,
         /// The lock's switch interval, in milliseconds.
         #[arg(long, default_value_t = 5.0, value_parser = parse_interval)]
         switch_interval: f64,
@@ -101,15 +103,27 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Command::Run {
-            file,
             code,
-            args,
+            mut script_and_args,
             switch_interval,
             policy,
         } => {
+            let file = match &code {
+                Some(_) => None,
+                None if script_and_args.is_empty() => {
+                    use clap::CommandFactory;
+                    Cli::command()
+                        .error(
+                            clap::error::ErrorKind::MissingRequiredArgument,
+                            "gilscope run needs a FILE or -e CODE",
+                        )
+                        .exit();
+                }
+                None => Some(PathBuf::from(script_and_args.remove(0))),
+            };
             gil::set_switch_interval(Duration::from_secs_f64(switch_interval / 1000.0));
             gil::set_policy(policy);
-            run_script(file, code, &args)
+            run_script(file, code, &script_and_args)
         }
         Command::Demo {
             release,

@@ -20,7 +20,7 @@ use gilscope::gil::{self, attach};
 /// in C would be: two threads inside at once would lose updates.
 fn plain_increment(counter: &AtomicU64) {
     let value = counter.load(SeqCst);
-    if value % 97 == 0 {
+    if value.is_multiple_of(97) {
         thread::yield_now(); // widen the window a second holder would need
     }
     counter.store(value + 1, SeqCst);
@@ -52,7 +52,7 @@ fn at_most_one_thread_holds_the_lock_and_the_work_adds_up() {
                             let now = inside.fetch_add(1, SeqCst) + 1;
                             most_inside.fetch_max(now, SeqCst);
                             plain_increment(&counter);
-                            if cycle % 7 == 0 {
+                            if cycle.is_multiple_of(7) {
                                 // nested attach does not take the lock twice
                                 attach(|_| plain_increment(&counter));
                             } else {
@@ -61,7 +61,7 @@ fn at_most_one_thread_holds_the_lock_and_the_work_adds_up() {
                             inside.fetch_sub(1, SeqCst);
                             // A check point may hand the lock over.
                             token.check_point().expect("no interrupt in this test");
-                            if (cycle + i as u64) % 11 == 0 {
+                            if (cycle + i as u64).is_multiple_of(11) {
                                 token.detach(thread::yield_now);
                             }
                         });

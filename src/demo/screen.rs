@@ -65,7 +65,7 @@ impl Screen {
         let mut out = self.out.lock();
         if self.live {
             let _ = write!(out, "\r\x1b[2K{}", self.paint("36", &status));
-        } else if number % 20 == 0 {
+        } else if number.is_multiple_of(20) {
             let _ = writeln!(out, "{status}");
         }
         let _ = out.flush();

@@ -89,9 +89,40 @@ pub fn compile(
     }))
 }
 
-/// Run a script on the calling thread, wait for the threads it started,
-/// and report how it ended. Errors are rendered, not printed.
+/// The stack of the thread that parses, compiles and runs a script: deep
+/// enough for the parser's and compiler's nesting limits whatever the
+/// calling thread's own stack is. Only the pages used are ever touched.
+pub const INTERPRETER_STACK: usize = 256 << 20;
+
+/// Run a script, wait for the threads it started, and report how it ended.
+/// Errors are rendered, not printed. The script runs on a thread of its own
+/// named like the caller, with [`INTERPRETER_STACK`] bytes of stack; the
+/// caller waits without holding the lock.
 pub fn run_source(file: &str, source: &str, args: &[String]) -> Outcome {
+    if gil::holds_lock() {
+        // Waiting for another thread while holding the lock would deadlock.
+        return run_here(file, source, args);
+    }
+    let name = gil::thread_name(gil::current_serial());
+    let (file, source, args) = (file.to_owned(), source.to_owned(), args.to_vec());
+    let spawned = std::thread::Builder::new()
+        .name(name.clone())
+        .stack_size(INTERPRETER_STACK)
+        .spawn(move || {
+            gil::set_thread_name(&name);
+            run_here(&file, &source, &args)
+        });
+    match spawned.map(|handle| handle.join()) {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(e) => Outcome::RuntimeError(format!(
+            "gilscope: cannot start the interpreter thread: {e}\n"
+        )),
+    }
+}
+
+/// Run a script on the calling thread (see [`run_source`]).
+pub fn run_here(file: &str, source: &str, args: &[String]) -> Outcome {
     gil::attach(|token| {
         let program = match compile(token, file, source, args) {
             Ok(program) => program,

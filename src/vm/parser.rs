@@ -18,6 +18,9 @@ use super::lexer::{Tok, Token, lex};
 
 /// How deeply blocks and expressions may nest.
 pub const MAX_DEPTH: u32 = 200;
+/// How many binary operators one expression may chain (`a + b + c …`):
+/// each one nests the tree a level deeper on the left.
+pub const MAX_CHAIN: u32 = 10_000;
 
 struct FnScope {
     blocks: Vec<Vec<(String, DeclId)>>,
@@ -33,6 +36,7 @@ struct Parser {
     captured: Vec<bool>,
     globals: Vec<String>,
     depth: u32,
+    chain: u32,
     brackets: u32,
 }
 
@@ -53,6 +57,7 @@ pub fn parse(source: &str) -> PResult<Script> {
         captured: Vec::new(),
         globals: Vec::new(),
         depth: 0,
+        chain: 0,
         brackets: 0,
     };
     let mut body = Vec::new();
@@ -176,6 +181,17 @@ impl Parser {
         self.depth -= 1;
     }
 
+    /// Count one more operator in the current chain.
+    fn chain_link(&mut self) -> PResult<()> {
+        self.chain += 1;
+        if self.chain > MAX_CHAIN {
+            return self.error_here(format!(
+                "expression is too long (more than {MAX_CHAIN} operators)"
+            ));
+        }
+        Ok(())
+    }
+
     // ----- scopes -----
 
     fn current(&mut self) -> &mut FnScope {
@@ -244,6 +260,7 @@ impl Parser {
     // ----- statements -----
 
     fn statement(&mut self) -> PResult<Stmt> {
+        self.chain = 0;
         let pos = self.pos();
         if self.eat("let") {
             let name = self.ident("after 'let'")?;
@@ -462,6 +479,7 @@ impl Parser {
     fn or(&mut self) -> PResult<Expr> {
         let mut left = self.and()?;
         while self.same_line() && self.eat("or") {
+            self.chain_link()?;
             let right = self.and()?;
             left = Expr::Or(Box::new(left), Box::new(right));
         }
@@ -471,6 +489,7 @@ impl Parser {
     fn and(&mut self) -> PResult<Expr> {
         let mut left = self.not()?;
         while self.same_line() && self.eat("and") {
+            self.chain_link()?;
             let right = self.not()?;
             left = Expr::And(Box::new(left), Box::new(right));
         }
@@ -528,6 +547,7 @@ impl Parser {
             }
             let pos = self.pos();
             self.advance();
+            self.chain_link()?;
             let right = self.multiplicative()?;
             left = Expr::Binary(op, Box::new(left), Box::new(right), pos);
         }
@@ -547,6 +567,7 @@ impl Parser {
             }
             let pos = self.pos();
             self.advance();
+            self.chain_link()?;
             let right = self.unary()?;
             left = Expr::Binary(op, Box::new(left), Box::new(right), pos);
         }

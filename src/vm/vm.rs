@@ -53,9 +53,9 @@ pub enum Special {
 }
 
 struct Frame {
-    /// Keeps the closure, and so its proto, alive while the frame runs.
-    closure: ObjRef,
-    /// The closure's proto, cached: valid while `closure` is held.
+    /// The running closure's proto. Valid for the frame's whole life: stack
+    /// slot `base` holds the closure (slot 0 is never assigned), and the
+    /// closure holds the proto.
     proto: *const Proto,
     ip: usize,
     base: usize,
@@ -174,11 +174,15 @@ impl Vm {
     fn call_value(&mut self, token: Token<'_>, argc: usize) -> Result<(), RtError> {
         token.check_point().map_err(|_| RtError::interrupted())?;
         let base = self.stack.len() - argc - 1;
-        let callee = match &self.stack[base] {
-            Value::Obj(r) => r.clone(),
+        let callee: *const Obj = match &self.stack[base] {
+            Value::Obj(r) => r.get(),
             other => return Err(RtError::new(format!("cannot call a {}", other.type_name()))),
         };
-        match callee.get() {
+        // SAFETY: stack slot `base` holds a counted reference to the callee
+        // until the call returns: nothing below pops or overwrites it (a
+        // native's arguments are drained from above it; it is truncated only
+        // after the native returns).
+        match unsafe { &*callee } {
             Obj::Closure(closure) => {
                 let proto = &*closure.proto;
                 if argc != proto.arity as usize {
@@ -202,8 +206,11 @@ impl Vm {
                 }
                 if proto.is_generator {
                     let frame_values = self.stack.split_off(base);
+                    let Value::Obj(closure) = &frame_values[0] else {
+                        unreachable!("checked above")
+                    };
                     let generator = Generator {
-                        closure: callee.clone(),
+                        closure: closure.clone(),
                         ip: 0,
                         stack: frame_values,
                         state: GenState::Fresh,
@@ -214,7 +221,6 @@ impl Vm {
                 }
                 let proto_ptr: *const Proto = proto;
                 self.frames.push(Frame {
-                    closure: callee.clone(),
                     proto: proto_ptr,
                     ip: 0,
                     base,
@@ -321,12 +327,10 @@ impl Vm {
         let base = self.stack.len();
         self.stack.append(&mut g.stack);
         g.state = GenState::Running;
-        let closure = g.closure.clone();
         let ip = g.ip;
+        let proto: *const Proto = &*closure_of(&g.closure).proto;
         drop(g);
-        let proto: *const Proto = &*closure_of(&closure).proto;
         self.frames.push(Frame {
-            closure,
             proto,
             ip,
             base,
@@ -358,13 +362,11 @@ impl Vm {
         // The running frame's state, cached in locals; written back to the
         // frame before anything that may push or pop frames.
         let mut frame = self.frames.last().expect("a frame to run");
-        // SAFETY (for every `&*proto` below): a frame's proto pointer stays
-        // valid while the frame holds its closure; `proto` is reloaded from
-        // the top frame whenever frames change.
+        // SAFETY: a frame's proto stays valid for the frame's life (see
+        // `Frame::proto`); it is reloaded whenever the top frame changes.
         let mut proto: &Proto = unsafe { &*frame.proto };
         let mut ip = frame.ip;
         let mut base = frame.base;
-        let mut closure: *const ObjRef = &frame.closure;
 
         macro_rules! save_ip {
             () => {
@@ -374,10 +376,10 @@ impl Vm {
         macro_rules! load_frame {
             () => {{
                 frame = self.frames.last().expect("a frame");
+                // SAFETY: as at the top of `run_loop`.
                 proto = unsafe { &*frame.proto };
                 ip = frame.ip;
                 base = frame.base;
-                closure = &frame.closure;
             }};
         }
         macro_rules! pop {
@@ -387,8 +389,10 @@ impl Vm {
         }
         macro_rules! captures {
             () => {
-                // SAFETY: `closure` points into the top frame, which is alive.
-                &closure_of(unsafe { &*closure }).captures
+                match &self.stack[base] {
+                    Value::Obj(closure) => &closure_of(closure).captures,
+                    _ => unreachable!("slot 0 holds the running closure"),
+                }
             };
         }
 
@@ -651,9 +655,7 @@ impl Vm {
                         Obj::Generator(_) => {
                             let generator = state.clone();
                             save_ip!();
-                            if let Err(e) = self.resume(generator, None, Some(exit)) {
-                                return Err(e);
-                            }
+                            self.resume(generator, None, Some(exit))?;
                             load_frame!();
                         }
                         _ => unreachable!("IterInit makes lists and generators"),
