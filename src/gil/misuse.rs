@@ -82,6 +82,18 @@ pub(crate) fn report_for(ctx: &ThreadCtx, function: &str, what: fmt::Arguments<'
     finish(&line);
 }
 
+/// Report a misuse after which going on would be undefined behaviour, and
+/// abort whatever the mode.
+pub(crate) fn report_fatal(function: &str, what: fmt::Arguments<'_>) -> ! {
+    let serial = try_with_ctx(|ctx| ctx.serial());
+    let who = match serial {
+        Some(serial) => format!("thread '{}' (#{serial})", thread_name(serial)),
+        None => "an exiting thread".to_owned(),
+    };
+    eprintln!("gilscope: misuse of {function} on {who}: {what}");
+    std::process::abort();
+}
+
 fn finish(line: &str) {
     eprintln!("{line}");
     if misuse_mode() == MisuseMode::Abort {

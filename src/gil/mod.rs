@@ -56,9 +56,22 @@ pub(crate) use thread::{mark_foreign, try_with_ctx, with_ctx};
 /// The one lock of the process.
 pub(crate) static GIL: raw::RawGil = raw::RawGil::new();
 
-/// Whether the calling thread holds the lock.
+/// Whether the calling thread holds the lock. One thread-local load.
+#[inline]
 pub fn holds_lock() -> bool {
-    try_with_ctx(|ctx| ctx.holds_lock()).unwrap_or(false)
+    thread::holds_lock_fast()
+}
+
+/// Report that interpreter state was touched without the lock, naming
+/// `what` and the thread, and abort: the caller cannot go on without a
+/// data race. Used by the interpreter's objects on every access.
+#[cold]
+#[inline(never)]
+pub fn lock_required(what: &str) -> ! {
+    misuse::report_fatal(
+        what,
+        format_args!("interpreter state was touched without holding the lock"),
+    )
 }
 
 /// How long a waiter lets the holder run before asking it to yield.

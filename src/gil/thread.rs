@@ -33,11 +33,44 @@ pub struct ThreadInfo {
 static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
 static REGISTRY: Lazy<Mutex<Vec<ThreadInfo>>> = Lazy::new(|| Mutex::new(Vec::new()));
 
+thread_local! {
+    /// The calling thread's nesting depth. A `const` thread-local with no
+    /// destructor: reading it is one load, so every object access can check
+    /// the lock cheaply, and it stays readable while other thread-locals are
+    /// being destroyed.
+    static LOCK_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Handle to the calling thread's nesting depth (stored in `LOCK_DEPTH`).
+pub(crate) struct Depth;
+
+impl Depth {
+    #[inline(always)]
+    pub(crate) fn get(&self) -> u32 {
+        LOCK_DEPTH.with(Cell::get)
+    }
+
+    #[inline(always)]
+    pub(crate) fn set(&self, depth: u32) {
+        LOCK_DEPTH.with(|d| d.set(depth));
+    }
+
+    pub(crate) fn replace(&self, depth: u32) -> u32 {
+        LOCK_DEPTH.with(|d| d.replace(depth))
+    }
+}
+
+/// Whether the calling thread holds the lock: one thread-local load.
+#[inline(always)]
+pub(crate) fn holds_lock_fast() -> bool {
+    LOCK_DEPTH.with(Cell::get) > 0
+}
+
 /// What the lock knows about the calling thread.
 pub(crate) struct ThreadCtx {
     pub(crate) waiter: Arc<Waiter>,
     /// Nesting depth of `attach` / `gs_ensure`; 0 when not holding the lock.
-    pub(crate) depth: Cell<u32>,
+    pub(crate) depth: Depth,
     /// Depths put aside by `gs_save_thread` / `detach`, innermost last, each
     /// with the generation that names it.
     pub(crate) saved: RefCell<Vec<(u32, u32)>>,
@@ -70,7 +103,7 @@ impl ThreadCtx {
         });
         ThreadCtx {
             waiter: Arc::new(Waiter::new(serial)),
-            depth: Cell::new(0),
+            depth: Depth,
             saved: RefCell::new(Vec::new()),
             next_generation: Cell::new(1),
             ensures: RefCell::new(Vec::new()),

@@ -104,6 +104,9 @@ pub enum Op {
     SetIndex,
     /// Suspend the running generator, handing the top value to its caller.
     Yield,
+    /// Set locals `from..from+count` to `nil` (a loop that ended lets go of
+    /// what its variables and iteration state held).
+    ClearLocals(u16, u16),
 }
 
 /// Where a closure's capture comes from when it is created.

@@ -303,6 +303,8 @@ impl<'s> Compiler<'s, '_> {
                 }
             }
             Stmt::While { cond, body } => {
+                let mark = self.f().next_slot;
+                let saved_max = std::mem::replace(&mut self.f().max_slots, mark);
                 let start = self.here();
                 self.expr(cond)?;
                 let exit = self.emit(Op::JumpIfFalse(0));
@@ -315,6 +317,12 @@ impl<'s> Compiler<'s, '_> {
                 self.emit(Op::Loop(start));
                 self.patch(exit);
                 self.end_loop(start);
+                let high = self.f().max_slots;
+                if high > mark {
+                    self.emit(Op::ClearLocals(mark, high - mark));
+                }
+                let f = self.f();
+                f.max_slots = f.max_slots.max(saved_max);
             }
             Stmt::For {
                 var,
@@ -379,6 +387,7 @@ impl<'s> Compiler<'s, '_> {
 
     fn for_loop(&mut self, var: DeclId, iter: &ForIter, body: &[Stmt], pos: Pos) -> CResult<()> {
         let mark = self.f().next_slot;
+        let saved_max = std::mem::replace(&mut self.f().max_slots, mark);
         let state = self.new_slot(pos)?;
         let _second = self.new_slot(pos)?;
         let (start, next) = match iter {
@@ -408,7 +417,13 @@ impl<'s> Compiler<'s, '_> {
         self.emit(Op::Loop(start));
         self.patch(next);
         self.end_loop(start);
-        self.f().next_slot = mark;
+        // Every slot the loop used, its iteration state included, lets go
+        // of its value here, where the normal exit and `break`s meet.
+        let high = self.f().max_slots;
+        self.emit(Op::ClearLocals(mark, high - mark));
+        let f = self.f();
+        f.max_slots = f.max_slots.max(saved_max);
+        f.next_slot = mark;
         Ok(())
     }
 

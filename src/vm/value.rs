@@ -16,7 +16,11 @@
 //!   a [`Token`] as proof of the lock.
 //! - State shared by all threads (globals, constants) lives in
 //!   [`LockedCells`], readable and writable only with a [`Token`].
-//! - Debug builds assert that the lock is held on every count change.
+//! - Every access to an object — reading it, changing its count — checks
+//!   that the calling thread holds the lock (one thread-local load) and
+//!   aborts with a message naming the thread if not. A value smuggled out
+//!   of `attach` (say, as its return value) therefore fails loudly instead
+//!   of racing, in debug and release builds alike.
 //!
 //! What would break without the lock: two threads incrementing the same
 //! count at once can both read 1 and both write 2; one reference is then
@@ -160,12 +164,12 @@ pub fn live_objects() -> usize {
     LIVE_OBJECTS.load(Relaxed)
 }
 
-#[inline]
-fn assert_locked() {
-    debug_assert!(
-        gil::holds_lock(),
-        "an object's count changed without the lock"
-    );
+/// Check that the calling thread holds the lock before an object access.
+#[inline(always)]
+fn assert_locked(what: &str) {
+    if !gil::holds_lock() {
+        gil::lock_required(what);
+    }
 }
 
 impl ObjRef {
@@ -184,6 +188,7 @@ impl ObjRef {
     /// The object.
     #[inline]
     pub fn get(&self) -> &Obj {
+        assert_locked("reading an interpreter object");
         // SAFETY: the box lives while this reference is counted, and it is
         // counted as long as `self` exists.
         unsafe { &self.0.as_ref().obj }
@@ -205,7 +210,7 @@ impl ObjRef {
 impl Clone for ObjRef {
     #[inline]
     fn clone(&self) -> Self {
-        assert_locked();
+        assert_locked("copying a reference to an interpreter object");
         // SAFETY: as in `get`; the count is only changed under the lock.
         let count = unsafe { &self.0.as_ref().count };
         count.set(count.get() + 1);
@@ -216,7 +221,7 @@ impl Clone for ObjRef {
 impl Drop for ObjRef {
     #[inline]
     fn drop(&mut self) {
-        assert_locked();
+        assert_locked("dropping a reference to an interpreter object");
         // SAFETY: as in `get`.
         let count = unsafe { &self.0.as_ref().count };
         let now = count.get() - 1;

@@ -752,6 +752,12 @@ impl Vm {
                         return Err(e);
                     }
                 }
+                Op::ClearLocals(from, count) => {
+                    let from = base + from as usize;
+                    for slot in &mut self.stack[from..from + count as usize] {
+                        *slot = Value::Nil;
+                    }
+                }
                 Op::Yield => {
                     let value = pop!();
                     let done = self.frames.pop().expect("a frame");
