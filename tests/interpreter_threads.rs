@@ -164,3 +164,27 @@ fn a_value_used_without_the_lock_aborts_with_a_message() {
     );
     assert!(!stderr.contains("still alive"));
 }
+
+#[test]
+fn a_read_modify_write_across_a_check_point_loses_updates() {
+    let _serial = serial();
+    // Four threads, each a million-step race: with switches every few
+    // milliseconds, some land between the read and the write. A slower
+    // machine only means more switches, so more lost updates.
+    let outcome = run(r#"
+let counter = 0
+let pushed = []
+fn one() { return 1 }
+fn racer() {
+    for i in range(250000) {
+        counter = counter + one()
+        push(pushed, 1)
+    }
+}
+let ts = [spawn(racer), spawn(racer), spawn(racer), spawn(racer)]
+for t in ts { join(t) }
+assert(len(pushed) == 1000000, "a single push was lost")
+assert(counter < 1000000, "no update was lost: " + str(counter))
+"#);
+    assert_eq!(outcome, Outcome::Ok);
+}

@@ -104,9 +104,29 @@ pub enum Op {
     SetIndex,
     /// Suspend the running generator, handing the top value to its caller.
     Yield,
+    /// `local + k` (fused `GetLocal`, `SmallInt`, `Add`).
+    AddLocalInt(u16, i32),
+    /// `local - k` (fused `GetLocal`, `SmallInt`, `Sub`).
+    SubLocalInt(u16, i32),
+    /// Pop two values, compare them, and jump to `n` unless the comparison
+    /// holds (fused comparison and `JumpIfFalse`).
+    CompareJump(Cmp, u32),
     /// Set locals `from..from+count` to `nil` (a loop that ended lets go of
     /// what its variables and iteration state held).
     ClearLocals(u16, u16),
+}
+
+/// The comparison of a [`Op::CompareJump`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cmp {
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
 }
 
 /// Where a closure's capture comes from when it is created.

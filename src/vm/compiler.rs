@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::ast::*;
 use super::builtins;
-use super::bytecode::{CaptureFrom, Op, Proto};
+use super::bytecode::{CaptureFrom, Cmp, Op, Proto};
 use super::error::SyntaxError;
 use super::value::{LockedCells, Value};
 use crate::gil::Token;
@@ -38,6 +38,10 @@ struct FnState {
     loops: Vec<LoopCtx>,
     boxed_params: Vec<u16>,
     is_generator: bool,
+    /// The highest instruction index any jump targets so far: instructions
+    /// at or before it may be jumped to, so the peephole pass never fuses
+    /// across it.
+    last_target: usize,
 }
 
 struct Compiler<'s, 'g> {
@@ -101,6 +105,7 @@ impl<'s> Compiler<'s, '_> {
             loops: Vec::new(),
             boxed_params: Vec::new(),
             is_generator,
+            last_target: 0,
         });
     }
 
@@ -121,6 +126,9 @@ impl<'s> Compiler<'s, '_> {
     }
 
     fn emit(&mut self, op: Op) -> usize {
+        if let Some(fused) = self.fuse(op) {
+            return fused;
+        }
         let line = self.line;
         let f = self.f();
         f.code.push(op);
@@ -128,8 +136,44 @@ impl<'s> Compiler<'s, '_> {
         f.code.len() - 1
     }
 
+    /// The peephole pass: replace the tail of the code and `op` by one
+    /// instruction where a pattern allows. Returns the fused instruction's
+    /// index. Never fuses an instruction that a jump may target, except the
+    /// first of the sequence (the fused instruction takes its place).
+    fn fuse(&mut self, op: Op) -> Option<usize> {
+        let f = self.f();
+        let n = f.code.len();
+        let fused_at = |k: usize| n >= k && f.last_target <= n - k;
+        let (start, fused) = match (op, &f.code[n.saturating_sub(2)..]) {
+            (Op::Add, [Op::GetLocal(slot), Op::SmallInt(k)]) if fused_at(2) => {
+                (n - 2, Op::AddLocalInt(*slot, *k))
+            }
+            (Op::Sub, [Op::GetLocal(slot), Op::SmallInt(k)]) if fused_at(2) => {
+                (n - 2, Op::SubLocalInt(*slot, *k))
+            }
+            (Op::JumpIfFalse(target), [.., last]) if fused_at(1) => {
+                let cmp = match last {
+                    Op::Lt => Cmp::Lt,
+                    Op::Le => Cmp::Le,
+                    Op::Gt => Cmp::Gt,
+                    Op::Ge => Cmp::Ge,
+                    _ => return None,
+                };
+                (n - 1, Op::CompareJump(cmp, target))
+            }
+            _ => return None,
+        };
+        f.code.truncate(start);
+        f.lines.truncate(start + 1);
+        f.code.push(fused);
+        Some(start)
+    }
+
+    /// The index of the next instruction, as a jump target.
     fn here(&mut self) -> u32 {
-        self.f().code.len() as u32
+        let f = self.f();
+        f.last_target = f.last_target.max(f.code.len());
+        f.code.len() as u32
     }
 
     fn patch(&mut self, at: usize) {
@@ -138,6 +182,7 @@ impl<'s> Compiler<'s, '_> {
         *op = match *op {
             Op::Jump(_) => Op::Jump(target),
             Op::JumpIfFalse(_) => Op::JumpIfFalse(target),
+            Op::CompareJump(cmp, _) => Op::CompareJump(cmp, target),
             Op::JumpIfFalseKeep(_) => Op::JumpIfFalseKeep(target),
             Op::JumpIfTrueKeep(_) => Op::JumpIfTrueKeep(target),
             Op::ForRange(slot, _) => Op::ForRange(slot, target),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::bytecode::{CaptureFrom, Op, Proto};
+use super::bytecode::{CaptureFrom, Cmp, Op, Proto};
 use super::error::{RtError, TraceLine};
 use super::value::{Closure, GenState, Generator, Key, LockedCells, Native, Obj, ObjRef, Value};
 use crate::gil::Token;
@@ -750,6 +750,63 @@ impl Vm {
                     if let Err(e) = set_index(&obj, &key, value) {
                         save_ip!();
                         return Err(e);
+                    }
+                }
+                Op::AddLocalInt(slot, k) | Op::SubLocalInt(slot, k) => {
+                    let (arith_op, k) = match op {
+                        Op::AddLocalInt(..) => (Op::Add, i64::from(k)),
+                        _ => (Op::Sub, i64::from(k)),
+                    };
+                    let local = &self.stack[base + slot as usize];
+                    let fast = match local {
+                        Value::Int(v) if arith_op == Op::Add => v.checked_add(k),
+                        Value::Int(v) => v.checked_sub(k),
+                        _ => None,
+                    };
+                    let result = match fast {
+                        Some(v) => Ok(Value::Int(v)),
+                        None => match local {
+                            Value::Int(v) => Err(RtError::new(format!(
+                                "integer overflow in {v} {} {k}",
+                                op_symbol(arith_op)
+                            ))),
+                            other => arith(token, arith_op, &other.clone(), &Value::Int(k)),
+                        },
+                    };
+                    match result {
+                        Ok(v) => self.stack.push(v),
+                        Err(e) => {
+                            save_ip!();
+                            return Err(e);
+                        }
+                    }
+                }
+                Op::CompareJump(cmp, target) => {
+                    let n = self.stack.len();
+                    let as_op = match cmp {
+                        Cmp::Lt => Op::Lt,
+                        Cmp::Le => Op::Le,
+                        Cmp::Gt => Op::Gt,
+                        Cmp::Ge => Op::Ge,
+                    };
+                    let holds = if let (Value::Int(a), Value::Int(b)) =
+                        (&self.stack[n - 2], &self.stack[n - 1])
+                    {
+                        Ok(compare_op(as_op, a.cmp(b)))
+                    } else {
+                        compare(&self.stack[n - 2], &self.stack[n - 1], as_op)
+                    };
+                    match holds {
+                        Ok(holds) => {
+                            self.stack.truncate(n - 2);
+                            if !holds {
+                                ip = target as usize;
+                            }
+                        }
+                        Err(e) => {
+                            save_ip!();
+                            return Err(e);
+                        }
                     }
                 }
                 Op::ClearLocals(from, count) => {
