@@ -35,11 +35,7 @@ enum Command {
         code: Option<String>,
         /// The script to run (unless -e is given), then its arguments,
         /// which the script reads with args().
-        #[arg(
-            value_name = "FILE [ARGS]",
-            trailing_var_arg = true,
-            allow_hyphen_values = true
-        )]
+        #[arg(value_name = "FILE [ARGS]", trailing_var_arg = true, allow_hyphen_values = true)]
         script_and_args: Vec<String>,
         /// The lock's switch interval, in milliseconds.
         #[arg(long, default_value_t = 5.0, value_parser = parse_interval)]
@@ -72,18 +68,14 @@ enum Command {
 fn parse_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.0..=3600.0).contains(&v) => Ok(v),
-        _ => Err(format!(
-            "'{s}' is not a number of seconds between 0 and 3600"
-        )),
+        _ => Err(format!("'{s}' is not a number of seconds between 0 and 3600")),
     }
 }
 
 fn parse_interval(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.001..=10_000.0).contains(&v) => Ok(v),
-        _ => Err(format!(
-            "'{s}' is not an interval between 0.001 and 10000 ms"
-        )),
+        _ => Err(format!("'{s}' is not an interval between 0.001 and 10000 ms")),
     }
 }
 
@@ -102,12 +94,7 @@ fn main() -> ExitCode {
         eprintln!("gilscope: warning: cannot catch Ctrl+C: {err}");
     }
     match cli.command {
-        Command::Run {
-            code,
-            mut script_and_args,
-            switch_interval,
-            policy,
-        } => {
+        Command::Run { code, mut script_and_args, switch_interval, policy } => {
             let file = match &code {
                 Some(_) => None,
                 None if script_and_args.is_empty() => {
@@ -125,13 +112,7 @@ fn main() -> ExitCode {
             gil::set_policy(policy);
             run_script(file, code, &script_and_args)
         }
-        Command::Demo {
-            release,
-            seconds,
-            frame_ms,
-            switch_interval,
-            policy,
-        } => {
+        Command::Demo { release, seconds, frame_ms, switch_interval, policy } => {
             let runs: &[bool] = match release {
                 OnOff::On => &[true],
                 OnOff::Off => &[false],

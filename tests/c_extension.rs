@@ -12,11 +12,7 @@ fn shared_library_dir() -> PathBuf {
     // cdylib cargo builds from the same lib target.
     let exe = std::env::current_exe().expect("test binary path");
     let deps = exe.parent().expect("deps dir").to_path_buf();
-    assert!(
-        deps.join("libgilscope.so").exists(),
-        "libgilscope.so not built in {}",
-        deps.display()
-    );
+    assert!(deps.join("libgilscope.so").exists(), "libgilscope.so not built in {}", deps.display());
     deps
 }
 
@@ -26,14 +22,7 @@ fn a_c_program_using_only_the_header_works() {
     let libdir = shared_library_dir();
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("embed");
     let compiled = Command::new("cc")
-        .args([
-            "-std=c99",
-            "-Wall",
-            "-Wextra",
-            "-pedantic",
-            "-Werror",
-            "-D_POSIX_C_SOURCE=200809L",
-        ])
+        .args(["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-D_POSIX_C_SOURCE=200809L"])
         .arg("-I")
         .arg(root.join("csrc/include"))
         .arg(root.join("tests/c_ext/embed.c"))
@@ -49,10 +38,7 @@ fn a_c_program_using_only_the_header_works() {
         String::from_utf8_lossy(&compiled.stderr)
     );
     let run = common::watchdog(60, "embed", move || {
-        Command::new(&out)
-            .env("LD_LIBRARY_PATH", &libdir)
-            .output()
-            .expect("run embed")
+        Command::new(&out).env("LD_LIBRARY_PATH", &libdir).output().expect("run embed")
     });
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(

@@ -12,9 +12,7 @@ use gilscope::gil::{self, attach};
 use gilscope::vm::{self, Outcome, value::Value};
 
 fn run(source: &'static str) -> Outcome {
-    watchdog(120, "script", move || {
-        vm::run_source("test.toy", source, &[])
-    })
+    watchdog(120, "script", move || vm::run_source("test.toy", source, &[]))
 }
 
 #[test]
@@ -145,11 +143,7 @@ fn a_value_used_without_the_lock_aborts_with_a_message() {
     use std::os::unix::process::ExitStatusExt;
     let output = watchdog(60, "escape-child", || {
         Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "child_that_uses_a_value_without_the_lock",
-                "--nocapture",
-            ])
+            .args(["--exact", "child_that_uses_a_value_without_the_lock", "--nocapture"])
             .env("GILSCOPE_TEST_ESCAPE_CHILD", "1")
             .output()
             .unwrap()

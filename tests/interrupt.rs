@@ -66,10 +66,7 @@ fn blocked_calls_return_when_interrupted() {
             let (result, took) = interrupt_blocked(call, holds);
             assert_eq!(result, Err(CError::Interrupted), "{name}");
             // Generous: the call wakes on the interrupt pipe, not a timeout.
-            assert!(
-                took < Duration::from_secs(5),
-                "{name} took {took:?} to stop"
-            );
+            assert!(took < Duration::from_secs(5), "{name} took {took:?} to stop");
         }
         // With the interrupt cleared, reads work again.
         let (reader, writer) = pipe().expect("pipe");

@@ -39,12 +39,8 @@ fn at_most_one_thread_holds_the_lock_and_the_work_adds_up() {
         let start = Arc::new(Barrier::new(THREADS));
         let workers: Vec<_> = (0..THREADS)
             .map(|i| {
-                let (inside, most_inside, counter, start) = (
-                    inside.clone(),
-                    most_inside.clone(),
-                    counter.clone(),
-                    start.clone(),
-                );
+                let (inside, most_inside, counter, start) =
+                    (inside.clone(), most_inside.clone(), counter.clone(), start.clone());
                 thread::spawn(move || {
                     start.wait();
                     for cycle in 0..CYCLES {
@@ -72,16 +68,8 @@ fn at_most_one_thread_holds_the_lock_and_the_work_adds_up() {
         for worker in workers {
             worker.join().expect("worker");
         }
-        assert_eq!(
-            most_inside.load(SeqCst),
-            1,
-            "two threads held the lock at once"
-        );
-        assert_eq!(
-            counter.load(SeqCst),
-            THREADS as u64 * CYCLES * 2,
-            "updates were lost"
-        );
+        assert_eq!(most_inside.load(SeqCst), 1, "two threads held the lock at once");
+        assert_eq!(counter.load(SeqCst), THREADS as u64 * CYCLES * 2, "updates were lost");
         assert!(!gil::holds_lock());
     });
 }
@@ -103,10 +91,7 @@ fn two_c_calls(hold: Hold) -> Vec<(Instant, Instant)> {
             })
         })
         .collect();
-    handles
-        .into_iter()
-        .map(|h| h.join().expect("caller"))
-        .collect()
+    handles.into_iter().map(|h| h.join().expect("caller")).collect()
 }
 
 fn overlap(a: (Instant, Instant), b: (Instant, Instant)) -> bool {
@@ -123,10 +108,7 @@ fn released_c_work_overlaps_and_held_c_work_never_does() {
             "released C calls did not run at the same time: {released:?}"
         );
         let held = two_c_calls(Hold::Keep);
-        assert!(
-            !overlap(held[0], held[1]),
-            "C calls that keep the lock overlapped: {held:?}"
-        );
+        assert!(!overlap(held[0], held[1]), "C calls that keep the lock overlapped: {held:?}");
     });
 }
 
@@ -182,10 +164,7 @@ fn a_c_call_that_keeps_the_lock_makes_the_waiter_wait_for_all_of_it() {
         in_c.wait();
         let got_lock = attach(|_| Instant::now());
         let c_returned = holder.join().expect("holder");
-        assert!(
-            got_lock >= c_returned,
-            "the waiter ran while C kept the lock"
-        );
+        assert!(got_lock >= c_returned, "the waiter ran while C kept the lock");
         assert!(
             gil::counters().drop_requests > drop_requests_before,
             "the waiter never asked the holder to drop the lock"
@@ -211,10 +190,7 @@ fn a_cooperative_c_loop_lets_the_waiter_in_during_the_call() {
         in_c.wait();
         let got_lock = attach(|_| Instant::now());
         let c_returned = holder.join().expect("holder");
-        assert!(
-            got_lock < c_returned,
-            "the waiter had to wait for the whole C call"
-        );
+        assert!(got_lock < c_returned, "the waiter had to wait for the whole C call");
     });
 }
 
@@ -266,10 +242,7 @@ fn nested_attach_and_detach_release_the_lock_fully() {
                 assert!(other_ran);
                 assert!(gil::holds_lock());
             });
-            assert!(
-                gil::holds_lock(),
-                "leaving the inner attach released the lock"
-            );
+            assert!(gil::holds_lock(), "leaving the inner attach released the lock");
         });
         assert!(!gil::holds_lock());
     });
@@ -282,21 +255,13 @@ fn a_panic_inside_attach_or_detach_leaves_the_lock_consistent() {
         let caught = catch_unwind(|| attach(|_| panic!("boom in attach")));
         assert!(caught.is_err());
         assert!(!gil::holds_lock(), "a panic inside attach kept the lock");
-        assert!(
-            thread::spawn(|| attach(|_| true))
-                .join()
-                .expect("other thread")
-        );
+        assert!(thread::spawn(|| attach(|_| true)).join().expect("other thread"));
 
         attach(|token| {
-            let caught = catch_unwind(AssertUnwindSafe(|| {
-                token.detach(|| panic!("boom in detach"))
-            }));
+            let caught =
+                catch_unwind(AssertUnwindSafe(|| token.detach(|| panic!("boom in detach"))));
             assert!(caught.is_err());
-            assert!(
-                gil::holds_lock(),
-                "a panic inside detach did not take the lock back"
-            );
+            assert!(gil::holds_lock(), "a panic inside detach did not take the lock back");
         });
         assert!(!gil::holds_lock());
     });
@@ -363,10 +328,7 @@ fn released_c_work_calls_back_into_rust_with_the_lock_held() {
         });
         assert!(panicked.is_err());
         assert!(!gil::holds_lock());
-        assert_eq!(
-            attach(|token| clib::count_primes(token, 100, Hold::Keep)),
-            Ok(25)
-        );
+        assert_eq!(attach(|token| clib::count_primes(token, 100, Hold::Keep)), Ok(25));
     });
 }
 
@@ -378,10 +340,7 @@ fn the_bundled_c_library_computes_what_it_says() {
             assert_eq!(clib::count_primes(token, 10_000, Hold::Keep), Ok(1229));
             assert_eq!(clib::count_primes(token, 10_000, Hold::Release), Ok(1229));
             assert_eq!(clib::count_primes_cooperative(token, 10_000), Ok(1229));
-            assert_eq!(
-                clib::busy_wait_ms(token, -1, Hold::Keep),
-                Err(clib::CError::BadArgument)
-            );
+            assert_eq!(clib::busy_wait_ms(token, -1, Hold::Keep), Err(clib::CError::BadArgument));
             assert_eq!(clib::sleep_ms(token, 1), Ok(()));
         });
     });

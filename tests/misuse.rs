@@ -20,19 +20,13 @@ fn last_error() -> String {
     assert!(!ptr.is_null(), "no misuse was recorded");
     // SAFETY: gs_last_error returns NULL or a NUL-terminated string that
     // stays valid until the next misuse on this thread.
-    unsafe { CStr::from_ptr(ptr) }
-        .to_str()
-        .expect("utf-8")
-        .to_owned()
+    unsafe { CStr::from_ptr(ptr) }.to_str().expect("utf-8").to_owned()
 }
 
 /// The prefix every message on the calling thread starts with.
 fn prefix(function: &str) -> String {
     let serial = gil::current_serial();
-    let name = thread::current()
-        .name()
-        .expect("named test thread")
-        .to_owned();
+    let name = thread::current().name().expect("named test thread").to_owned();
     format!("gilscope: misuse of {function} on thread '{name}' (#{serial}): ")
 }
 
@@ -42,10 +36,7 @@ fn case(name: &'static str, body: impl FnOnce() + Send + 'static) {
     let _serial = common::serial();
     gil::set_misuse_mode(gil::MisuseMode::Error);
     watchdog(30, name, body);
-    assert!(
-        thread::spawn(|| attach(|_| true)).join().unwrap(),
-        "lock unusable after {name}"
-    );
+    assert!(thread::spawn(|| attach(|_| true)).join().unwrap(), "lock unusable after {name}");
 }
 
 #[test]
@@ -83,11 +74,7 @@ fn restore_on_the_wrong_thread_is_refused() {
                     other.2
                 )
             );
-            assert_eq!(
-                gs_restore_thread(state as *mut _),
-                0,
-                "the right thread can restore"
-            );
+            assert_eq!(gs_restore_thread(state as *mut _), 0, "the right thread can restore");
         });
     });
 }
@@ -136,10 +123,7 @@ fn restoring_an_already_restored_state_is_refused() {
             state
         });
         assert_eq!(gs_restore_thread(state), -1);
-        assert_eq!(
-            last_error(),
-            prefix("gs_restore_thread") + "the state was already restored"
-        );
+        assert_eq!(last_error(), prefix("gs_restore_thread") + "the state was already restored");
         assert!(!gil::holds_lock());
     });
 }
@@ -148,10 +132,7 @@ fn restoring_an_already_restored_state_is_refused() {
 fn unbalanced_ensure_and_release_are_refused() {
     case("unbalanced-ensure", || {
         assert_eq!(gs_release(GS_GILSTATE_UNLOCKED), -1);
-        assert_eq!(
-            last_error(),
-            prefix("gs_release") + "no gs_ensure is open on this thread"
-        );
+        assert_eq!(last_error(), prefix("gs_release") + "no gs_ensure is open on this thread");
 
         assert_eq!(gs_ensure(), GS_GILSTATE_UNLOCKED);
         assert_eq!(gs_ensure(), GS_GILSTATE_LOCKED);
@@ -235,9 +216,7 @@ fn mistakes_made_by_c_code_come_back_as_errors() {
             let result = clib::make_mistake(token, Mistake::ReleaseTwice);
             assert_eq!(
                 result,
-                Err(CError::Misuse(
-                    prefix("gs_release") + "no gs_ensure is open on this thread"
-                ))
+                Err(CError::Misuse(prefix("gs_release") + "no gs_ensure is open on this thread"))
             );
             assert!(gil::holds_lock());
         });
@@ -309,16 +288,8 @@ fn child_that_misuses_the_api() {
 fn misuse_aborts_under_gilscope_misuse_abort() {
     use std::os::unix::process::ExitStatusExt;
     let cases = [
-        (
-            "save",
-            "gs_save_thread",
-            "the thread does not hold the lock, so it cannot release it",
-        ),
-        (
-            "release",
-            "gs_release",
-            "no gs_ensure is open on this thread",
-        ),
+        ("save", "gs_save_thread", "the thread does not hold the lock, so it cannot release it"),
+        ("release", "gs_release", "no gs_ensure is open on this thread"),
         (
             "check",
             "gs_check_switch",
@@ -329,46 +300,21 @@ fn misuse_aborts_under_gilscope_misuse_abort() {
             "gs_restore_thread",
             "the state is NULL (the matching gs_save_thread failed)",
         ),
-        (
-            "restore-holding",
-            "gs_restore_thread",
-            "the thread already holds the lock",
-        ),
-        (
-            "restore-wrong-thread",
-            "gs_restore_thread",
-            "it must be restored on that thread",
-        ),
+        ("restore-holding", "gs_restore_thread", "the thread already holds the lock"),
+        ("restore-wrong-thread", "gs_restore_thread", "it must be restored on that thread"),
         (
             "release-mismatch",
             "gs_release",
             "the state 0 is not what the innermost gs_ensure returned (1)",
         ),
-        (
-            "exit-holding",
-            "thread exit",
-            "the lock was released on its behalf",
-        ),
-        (
-            "attach-released",
-            "attach",
-            "(gs_save_thread without gs_restore_thread)",
-        ),
-        (
-            "c-returns-released",
-            "clib_mistake_return_released",
-            "gilscope took it back",
-        ),
+        ("exit-holding", "thread exit", "the lock was released on its behalf"),
+        ("attach-released", "attach", "(gs_save_thread without gs_restore_thread)"),
+        ("c-returns-released", "clib_mistake_return_released", "gilscope took it back"),
     ];
     let outputs = watchdog(120, "abort-children", move || {
         cases.map(|(which, _, _)| {
             Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    "child_that_misuses_the_api",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
+                .args(["--exact", "child_that_misuses_the_api", "--nocapture", "--test-threads=1"])
                 .env("GILSCOPE_TEST_MISUSE_CHILD", which)
                 .env("GILSCOPE_MISUSE", "abort")
                 .output()
@@ -377,18 +323,11 @@ fn misuse_aborts_under_gilscope_misuse_abort() {
     });
     for ((which, function, what), output) in cases.iter().zip(outputs) {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(
-            output.status.signal(),
-            Some(libc::SIGABRT),
-            "{which}: {stderr}"
-        );
+        assert_eq!(output.status.signal(), Some(libc::SIGABRT), "{which}: {stderr}");
         let expected = format!("gilscope: misuse of {function} on thread 'child' (#");
         let line = stderr.lines().find(|l| l.starts_with(&expected));
         let line = line.unwrap_or_else(|| panic!("{which}: no misuse line in {stderr}"));
         assert!(line.ends_with(what), "{which}: {line}");
-        assert!(
-            !stderr.contains("still alive"),
-            "{which}: the process went on"
-        );
+        assert!(!stderr.contains("still alive"), "{which}: the process went on");
     }
 }

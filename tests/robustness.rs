@@ -11,10 +11,7 @@ use std::time::{Duration, Instant};
 fn gilscope(args: &[&str]) -> Output {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     common::watchdog(60, "gilscope", move || {
-        Command::new(env!("CARGO_BIN_EXE_gilscope"))
-            .args(&args)
-            .output()
-            .expect("run gilscope")
+        Command::new(env!("CARGO_BIN_EXE_gilscope")).args(&args).output().expect("run gilscope")
     })
 }
 
@@ -56,10 +53,7 @@ fn binary_garbage_is_a_clean_error() {
         .collect();
     let output = run_bytes("garbage.toy", &bytes);
     let first = assert_clean_syntax_error(&output, "garbage");
-    assert!(
-        first.ends_with("the file is not valid UTF-8 text"),
-        "{first}"
-    );
+    assert!(first.ends_with("the file is not valid UTF-8 text"), "{first}");
     // Printable garbage is valid UTF-8 and still a syntax error, not a crash.
     let printable: Vec<u8> = bytes.iter().map(|b| b'!' + b % 90).collect();
     assert_clean_syntax_error(&run_bytes("printable.toy", &printable), "printable garbage");
@@ -69,10 +63,7 @@ fn binary_garbage_is_a_clean_error() {
 fn invalid_utf8_names_its_position() {
     let output = run_bytes("latin1.toy", b"print(1)\nlet s = \"caf\xe9\"\n");
     let first = assert_clean_syntax_error(&output, "latin1");
-    assert!(
-        first.ends_with("latin1.toy:2:13: error: the file is not valid UTF-8 text"),
-        "{first}"
-    );
+    assert!(first.ends_with("latin1.toy:2:13: error: the file is not valid UTF-8 text"), "{first}");
 }
 
 #[test]
@@ -85,39 +76,20 @@ fn a_one_megabyte_line_is_handled() {
     let long_sum = format!("print(1{})\n", "+1".repeat(1 << 19));
     let first =
         assert_clean_syntax_error(&run_bytes("long_sum.toy", long_sum.as_bytes()), "long sum");
-    assert!(
-        first.contains("expression is too long (more than 10000 operators)"),
-        "{first}"
-    );
+    assert!(first.contains("expression is too long (more than 10000 operators)"), "{first}");
 
     let ok_sum = format!("print(1{})\n", "+1".repeat(5000));
     let output = run_bytes("ok_sum.toy", ok_sum.as_bytes());
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout).trim(),
-        "5001",
-        "{}",
-        stderr(&output)
-    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "5001", "{}", stderr(&output));
 }
 
 #[test]
 fn a_hundred_thousand_nested_brackets_are_a_clean_error() {
-    for (name, open, close) in [
-        ("parens", "(", ")"),
-        ("lists", "[", "]"),
-        ("maps", "{1: ", "}"),
-    ] {
-        let source = format!(
-            "print({}1{})\n",
-            open.repeat(100_000),
-            close.repeat(100_000)
-        );
+    for (name, open, close) in [("parens", "(", ")"), ("lists", "[", "]"), ("maps", "{1: ", "}")] {
+        let source = format!("print({}1{})\n", open.repeat(100_000), close.repeat(100_000));
         let first =
             assert_clean_syntax_error(&run_bytes(&format!("{name}.toy"), source.as_bytes()), name);
-        assert!(
-            first.contains("nesting is too deep (more than 200 levels)"),
-            "{name}: {first}"
-        );
+        assert!(first.contains("nesting is too deep (more than 200 levels)"), "{name}: {first}");
     }
     let blocks = format!("{}{}", "if true {\n".repeat(100_000), "}\n".repeat(100_000));
     let first = assert_clean_syntax_error(&run_bytes("blocks.toy", blocks.as_bytes()), "blocks");
@@ -146,10 +118,7 @@ fn syntax_errors_show_the_line_and_a_caret() {
         lines[0].starts_with(&format!("{}:", script_file("caret.toy", b"").display())),
         "{err}"
     );
-    assert!(
-        lines[0].contains(":3:1: error: expected an expression, found end of file"),
-        "{err}"
-    );
+    assert!(lines[0].contains(":3:1: error: expected an expression, found end of file"), "{err}");
     let missing_brace = run_bytes("brace.toy", b"fn f() {\n    return 1\n");
     assert!(
         stderr(&missing_brace)
@@ -166,22 +135,9 @@ fn syntax_errors_show_the_line_and_a_caret() {
 fn usage_errors_exit_2() {
     assert_eq!(gilscope(&["run"]).status.code(), Some(2));
     assert_eq!(gilscope(&["no-such-command"]).status.code(), Some(2));
-    assert_eq!(
-        gilscope(&["run", "/no/such/file.toy"]).status.code(),
-        Some(2)
-    );
-    assert_eq!(
-        gilscope(&["run", "-e", "1", "--switch-interval", "0"])
-            .status
-            .code(),
-        Some(2)
-    );
-    assert_eq!(
-        gilscope(&["run", "-e", "1", "--policy", "nope"])
-            .status
-            .code(),
-        Some(2)
-    );
+    assert_eq!(gilscope(&["run", "/no/such/file.toy"]).status.code(), Some(2));
+    assert_eq!(gilscope(&["run", "-e", "1", "--switch-interval", "0"]).status.code(), Some(2));
+    assert_eq!(gilscope(&["run", "-e", "1", "--policy", "nope"]).status.code(), Some(2));
 }
 
 #[test]
@@ -236,22 +192,13 @@ fn ctrl_c_stops_an_endless_loop_with_130() {
             "endless recursion-free calls",
             "fn f() { return 1 }\nprint(\"ready\")\nwhile true { f() }",
         ),
-        (
-            "C call keeping the lock",
-            "print(\"ready\")\nc.busy_wait(60000)",
-        ),
+        ("C call keeping the lock", "print(\"ready\")\nc.busy_wait(60000)"),
         ("sleep", "print(\"ready\")\nsleep(60000)"),
-        (
-            "threads",
-            "fn spin() { while true { } }\nlet t = spawn(spin)\nprint(\"ready\")\njoin(t)",
-        ),
+        ("threads", "fn spin() { while true { } }\nlet t = spawn(spin)\nprint(\"ready\")\njoin(t)"),
     ] {
         let (code, took, err) = interrupt(source);
         assert_eq!(code, Some(130), "{what}: {err}");
-        assert!(
-            took < Duration::from_secs(10),
-            "{what}: took {took:?} to stop"
-        );
+        assert!(took < Duration::from_secs(10), "{what}: took {took:?} to stop");
         assert!(err.contains("interrupted"), "{what}: {err}");
     }
 }

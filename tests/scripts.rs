@@ -66,10 +66,7 @@ fn check(path: &Path) -> Result<(), String> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let got: Vec<&str> = stdout.lines().collect();
     if got != want.stdout {
-        return Err(format!(
-            "stdout was {got:#?}\nexpected {:#?}\nstderr: {stderr}",
-            want.stdout
-        ));
+        return Err(format!("stdout was {got:#?}\nexpected {:#?}\nstderr: {stderr}", want.stdout));
     }
     let file = relative.display();
     let code = output.status.code();
@@ -94,11 +91,7 @@ fn check(path: &Path) -> Result<(), String> {
                 "expected exit 1 and\n  {prefix}COL: error: {message}\ngot {code:?}:\n{stderr}"
             ));
         }
-        if !stderr
-            .lines()
-            .nth(2)
-            .is_some_and(|l| l.trim_end().ends_with('^'))
-        {
+        if !stderr.lines().nth(2).is_some_and(|l| l.trim_end().ends_with('^')) {
             return Err(format!("no caret line in\n{stderr}"));
         }
     } else if code != Some(0) {
@@ -116,10 +109,7 @@ fn check(path: &Path) -> Result<(), String> {
 fn every_script_meets_its_expectations() {
     common::watchdog(300, "scripts", || {
         let mut paths = Vec::new();
-        scripts(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts"),
-            &mut paths,
-        );
+        scripts(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts"), &mut paths);
         paths.sort();
         assert!(paths.len() >= 30, "only {} scripts found", paths.len());
         let failures: Vec<String> = paths

@@ -71,11 +71,7 @@ pub fn run(config: &DemoConfig, screen: &'static Screen) -> std::io::Result<Demo
         screen.frame(n, epoch.elapsed(), expected_total, longest);
     })?;
     let ms = (config.seconds * 1000.0).round() as i64;
-    let hold = if config.release {
-        Hold::Release
-    } else {
-        Hold::Keep
-    };
+    let hold = if config.release { Hold::Release } else { Hold::Keep };
     let (result, c_start, c_end) = gil::attach(|token| {
         let c_start = epoch.elapsed();
         let result = clib::busy_wait_ms(token, ms, hold);
@@ -101,16 +97,8 @@ pub fn run(config: &DemoConfig, screen: &'static Screen) -> std::io::Result<Demo
         longest_gap: window_log.longest_gap(c_time),
         mean_gap: window_log.mean_gap(c_time),
         switches: gil::switch_number() - switches_before,
-        c_lock_held: if config.release {
-            Duration::ZERO
-        } else {
-            c_time
-        },
-        c_lock_released: if config.release {
-            c_time
-        } else {
-            Duration::ZERO
-        },
+        c_lock_held: if config.release { Duration::ZERO } else { c_time },
+        c_lock_released: if config.release { c_time } else { Duration::ZERO },
         interrupted,
     })
 }

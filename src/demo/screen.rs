@@ -24,11 +24,7 @@ impl Screen {
     pub fn stdout() -> Screen {
         let live = std::io::stdout().is_terminal();
         let color = live && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        Screen {
-            live,
-            color,
-            out: Mutex::new(std::io::stdout()),
-        }
+        Screen { live, color, out: Mutex::new(std::io::stdout()) }
     }
 
     /// Whether escape codes are written.
@@ -37,11 +33,7 @@ impl Screen {
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_owned()
-        }
+        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
     }
 
     /// A heading line for one run.

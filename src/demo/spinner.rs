@@ -23,10 +23,7 @@ pub struct FrameLog {
 impl FrameLog {
     /// Frames drawn in `[from, to)`.
     pub fn frames_between(&self, from: Duration, to: Duration) -> usize {
-        self.times
-            .iter()
-            .filter(|t| **t >= from && **t < to)
-            .count()
+        self.times.iter().filter(|t| **t >= from && **t < to).count()
     }
 
     /// The longest time between consecutive frames, including from the
@@ -38,11 +35,7 @@ impl FrameLog {
     /// The mean time between consecutive frames, as above.
     pub fn mean_gap(&self, end: Duration) -> Duration {
         let gaps: Vec<_> = self.gaps(end).collect();
-        if gaps.is_empty() {
-            end
-        } else {
-            gaps.iter().sum::<Duration>() / gaps.len() as u32
-        }
+        if gaps.is_empty() { end } else { gaps.iter().sum::<Duration>() / gaps.len() as u32 }
     }
 
     fn gaps(&self, end: Duration) -> impl Iterator<Item = Duration> + '_ {

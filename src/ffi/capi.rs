@@ -41,10 +41,7 @@ fn encode_state(serial: u64, generation: u32) -> *mut GsThreadState {
 
 fn decode_state(state: *mut GsThreadState) -> (u64, u32) {
     let value = state.addr();
-    (
-        (value >> GENERATION_BITS) as u64,
-        (value & GENERATION_MASK) as u32,
-    )
+    ((value >> GENERATION_BITS) as u64, (value & GENERATION_MASK) as u32)
 }
 
 /// Run an exported function's body; a panic is reported and aborts.
@@ -113,11 +110,7 @@ pub extern "C" fn gs_restore_thread(state: *mut GsThreadState) -> c_int {
                 report_misuse(NAME, format_args!("the thread already holds the lock"));
                 return -1;
             }
-            let innermost = ctx
-                .saved
-                .borrow()
-                .last()
-                .map(|&(g, _)| g as usize & GENERATION_MASK);
+            let innermost = ctx.saved.borrow().last().map(|&(g, _)| g as usize & GENERATION_MASK);
             if innermost != Some(generation as usize) {
                 let known = ctx
                     .saved
@@ -146,11 +139,7 @@ pub extern "C" fn gs_ensure() -> c_int {
             if !ctx.entered_before.get() && ctx.saved.borrow().is_empty() {
                 mark_foreign(ctx.serial());
             }
-            let state = if ctx.holds_lock() {
-                GS_GILSTATE_LOCKED
-            } else {
-                GS_GILSTATE_UNLOCKED
-            };
+            let state = if ctx.holds_lock() { GS_GILSTATE_LOCKED } else { GS_GILSTATE_UNLOCKED };
             ctx.enter();
             ctx.ensures.borrow_mut().push(state);
             state
@@ -242,10 +231,7 @@ pub extern "C" fn gs_interrupt_fd() -> c_int {
 pub extern "C" fn gs_last_error() -> *const c_char {
     boundary("gs_last_error", || {
         gil::try_with_ctx(|ctx| {
-            ctx.last_error
-                .borrow()
-                .as_ref()
-                .map_or(ptr::null(), |s| s.as_ptr())
+            ctx.last_error.borrow().as_ref().map_or(ptr::null(), |s| s.as_ptr())
         })
         .unwrap_or(ptr::null())
     })

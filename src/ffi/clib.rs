@@ -143,9 +143,7 @@ fn call_c(token: Token<'_>, name: &'static str, call: impl FnOnce() -> i64) -> R
 /// Count the primes below `n`, keeping or releasing the lock.
 pub fn count_primes(token: Token<'_>, n: i64, hold: Hold) -> Result<i64, CError> {
     // SAFETY: plain integers in and out; the function touches no Rust state.
-    call_c(token, "clib_count_primes", || unsafe {
-        sys::clib_count_primes(n, hold.as_c())
-    })
+    call_c(token, "clib_count_primes", || unsafe { sys::clib_count_primes(n, hold.as_c()) })
 }
 
 /// Count the primes below `n`, keeping the lock but offering switches
@@ -160,9 +158,7 @@ pub fn count_primes_cooperative(token: Token<'_>, n: i64) -> Result<i64, CError>
 /// Spin the CPU for `ms` milliseconds, keeping or releasing the lock.
 pub fn busy_wait_ms(token: Token<'_>, ms: i64, hold: Hold) -> Result<i64, CError> {
     // SAFETY: plain integers in and out.
-    call_c(token, "clib_busy_wait_ms", || unsafe {
-        sys::clib_busy_wait_ms(ms, hold.as_c())
-    })
+    call_c(token, "clib_busy_wait_ms", || unsafe { sys::clib_busy_wait_ms(ms, hold.as_c()) })
 }
 
 /// Spin the CPU for `ms` milliseconds with the lock kept, offering switches.
@@ -176,10 +172,7 @@ pub fn busy_wait_ms_cooperative(token: Token<'_>, ms: i64) -> Result<i64, CError
 /// Sleep `ms` milliseconds in C with the lock released; interruptible.
 pub fn sleep_ms(token: Token<'_>, ms: i64) -> Result<(), CError> {
     // SAFETY: plain integers in and out.
-    call_c(token, "clib_sleep_ms", || unsafe {
-        i64::from(sys::clib_sleep_ms(ms))
-    })
-    .map(drop)
+    call_c(token, "clib_sleep_ms", || unsafe { i64::from(sys::clib_sleep_ms(ms)) }).map(drop)
 }
 
 /// Read from `fd` into `buf`, blocking until data, end of file or an
@@ -219,9 +212,7 @@ unsafe extern "C" fn trampoline(ctx: *mut c_void, index: i64, out: *mut i64) -> 
         );
         return 1;
     }
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        attach(|token| (tramp.call)(token, index))
-    }));
+    let result = catch_unwind(AssertUnwindSafe(|| attach(|token| (tramp.call)(token, index))));
     match result {
         Ok(Ok(value)) => {
             if !out.is_null() {
@@ -244,10 +235,7 @@ fn run_callback_c(
     call: &(dyn Fn(Token<'_>, i64) -> Result<i64, ()> + Sync),
     c: impl FnOnce(sys::Callback, *mut c_void) -> i64,
 ) -> Result<i64, CError> {
-    let tramp = Trampoline {
-        call,
-        panic: Mutex::new(None),
-    };
+    let tramp = Trampoline { call, panic: Mutex::new(None) };
     let ctx = (&raw const tramp).cast_mut().cast::<c_void>();
     let result = call_c(token, name, || c(trampoline, ctx));
     if let Some(payload) = tramp.panic.lock().take() {

@@ -50,10 +50,7 @@ impl Reason {
     }
 
     pub(crate) fn from_u8(raw: u8) -> Reason {
-        Reason::ALL
-            .get(usize::from(raw))
-            .copied()
-            .unwrap_or(Reason::Detach)
+        Reason::ALL.get(usize::from(raw)).copied().unwrap_or(Reason::Detach)
     }
 }
 

@@ -62,6 +62,5 @@ pub fn interrupted() -> bool {
 
 /// The read end of the self-pipe: readable while an interrupt is pending.
 pub fn interrupt_fd() -> io::Result<i32> {
-    PIPE.map(|(read_end, _)| read_end)
-        .ok_or_else(io::Error::last_os_error)
+    PIPE.map(|(read_end, _)| read_end).ok_or_else(io::Error::last_os_error)
 }

@@ -108,11 +108,6 @@ pub fn misuse_count() -> u64 {
 
 /// The message of the calling thread's last misuse, if any.
 pub fn last_misuse() -> Option<String> {
-    try_with_ctx(|ctx| {
-        ctx.last_error
-            .borrow()
-            .as_ref()
-            .map(|s| s.to_string_lossy().into_owned())
-    })
-    .flatten()
+    try_with_ctx(|ctx| ctx.last_error.borrow().as_ref().map(|s| s.to_string_lossy().into_owned()))
+        .flatten()
 }

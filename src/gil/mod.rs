@@ -15,6 +15,7 @@
 //! | `token.rs` | [`attach`], [`Token`], [`Token::detach`] — the safe API |
 //! | `misuse.rs` | detecting and reporting misuse |
 //! | `interrupt.rs` | Ctrl+C and shutdown reaching Rust and C code |
+//! | `observe.rs` | the event recorder and each thread's live state |
 //! | `sync.rs` | the primitives, behind one switch for model checking |
 //!
 //! Nothing in this module knows about the interpreter, the C library or the
@@ -33,6 +34,7 @@
 mod handoff;
 mod interrupt;
 mod misuse;
+pub mod observe;
 mod policy;
 mod raw;
 mod sync;

@@ -42,10 +42,7 @@ impl Policy {
 
     pub(crate) fn from_u8(raw: u8) -> Policy {
         // Discriminants are indices into ALL.
-        Policy::ALL
-            .get(usize::from(raw))
-            .copied()
-            .unwrap_or(Policy::DEFAULT)
+        Policy::ALL.get(usize::from(raw)).copied().unwrap_or(Policy::DEFAULT)
     }
 
     /// How long a waiter lets the holder run before asking it to drop.
@@ -85,12 +82,7 @@ pub struct UnknownPolicy(pub String);
 impl fmt::Display for UnknownPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<_> = Policy::ALL.iter().map(|p| p.name()).collect();
-        write!(
-            f,
-            "unknown policy '{}' (expected one of: {})",
-            self.0,
-            names.join(", ")
-        )
+        write!(f, "unknown policy '{}' (expected one of: {})", self.0, names.join(", "))
     }
 }
 

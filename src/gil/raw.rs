@@ -58,10 +58,7 @@ pub(crate) struct Waiter {
 
 impl Waiter {
     pub(crate) fn new(serial: u64) -> Self {
-        Waiter {
-            serial,
-            cond: Condvar::new(),
-        }
+        Waiter { serial, cond: Condvar::new() }
     }
 }
 
@@ -104,10 +101,7 @@ impl RawGil {
             last_release: AtomicU8::new(Reason::Detach as u8),
             interval_ns: AtomicU64::new(DEFAULT_SWITCH_INTERVAL.as_nanos() as u64),
             policy: AtomicU8::new(Policy::DEFAULT as u8),
-            queue: Mutex::new(Queue {
-                waiters: VecDeque::new(),
-                yielders: 0,
-            }),
+            queue: Mutex::new(Queue { waiters: VecDeque::new(), yielders: 0 }),
             switch_cond: Condvar::new(),
             log: HandoffLog::new(),
         }
@@ -132,11 +126,7 @@ impl RawGil {
 
     /// The serial of the current holder, if any. A racy snapshot, for display.
     pub(crate) fn holder(&self) -> Option<u64> {
-        if self.state.load(Relaxed) & LOCKED != 0 {
-            Some(self.owner.load(Relaxed))
-        } else {
-            None
-        }
+        if self.state.load(Relaxed) & LOCKED != 0 { Some(self.owner.load(Relaxed)) } else { None }
     }
 
     pub(crate) fn counters(&self) -> Counters {
@@ -172,11 +162,7 @@ impl RawGil {
     /// Take the lock, waiting as long as it takes.
     #[inline]
     pub(crate) fn acquire(&self, me: &Arc<Waiter>) {
-        if self
-            .state
-            .compare_exchange(0, LOCKED, Acquire, Relaxed)
-            .is_ok()
-        {
+        if self.state.compare_exchange(0, LOCKED, Acquire, Relaxed).is_ok() {
             self.took(me.serial);
         } else {
             self.acquire_slow(me);
@@ -190,10 +176,8 @@ impl RawGil {
         let previous = self.owner.load(Relaxed);
         if previous != serial {
             self.owner.store(serial, Relaxed);
-            self.switch_number
-                .store(self.switch_number.load(Relaxed).wrapping_add(1), Relaxed);
-            self.log
-                .switched(previous, Reason::from_u8(self.last_release.load(Relaxed)));
+            self.switch_number.store(self.switch_number.load(Relaxed).wrapping_add(1), Relaxed);
+            self.log.switched(previous, Reason::from_u8(self.last_release.load(Relaxed)));
         }
     }
 
@@ -221,6 +205,13 @@ impl RawGil {
             {
                 self.set_breaker(DROP_REQUEST);
                 self.log.drop_requested();
+                if super::observe::recording() {
+                    super::observe::record(
+                        me.serial,
+                        super::observe::EventKind::DropRequested,
+                        None,
+                    );
+                }
             }
         }
         if let Some(at) = queue.waiters.iter().position(|w| Arc::ptr_eq(w, me)) {
@@ -241,11 +232,7 @@ impl RawGil {
     #[inline]
     pub(crate) fn release(&self, reason: Reason) {
         self.last_release.store(reason as u8, Relaxed);
-        if self
-            .state
-            .compare_exchange(LOCKED, 0, Release, Relaxed)
-            .is_err()
-        {
+        if self.state.compare_exchange(LOCKED, 0, Release, Relaxed).is_err() {
             let queue = self.queue.lock();
             self.release_locked(&queue);
         }
@@ -271,8 +258,7 @@ impl RawGil {
                 return false;
             }
             let before = self.switch_number.load(Relaxed);
-            self.last_release
-                .store(Reason::SwitchInterval as u8, Relaxed);
+            self.last_release.store(Reason::SwitchInterval as u8, Relaxed);
             self.release_locked(&queue);
             if self.policy().forced_switching() {
                 queue.yielders += 1;

@@ -13,6 +13,7 @@ use once_cell::sync::Lazy;
 
 use super::GIL;
 use super::handoff::Reason;
+use super::observe::{self, EventKind};
 use super::raw::Waiter;
 use super::sync::{Arc, AtomicU64, Mutex, Ordering::Relaxed};
 
@@ -95,12 +96,7 @@ impl ThreadCtx {
             None if is_process_main_thread() => "main".to_owned(),
             None => format!("thread-{serial}"),
         };
-        REGISTRY.lock().push(ThreadInfo {
-            serial,
-            name,
-            foreign: false,
-            alive: true,
-        });
+        REGISTRY.lock().push(ThreadInfo { serial, name, foreign: false, alive: true });
         ThreadCtx {
             waiter: Arc::new(Waiter::new(serial)),
             depth: Depth,
@@ -122,12 +118,40 @@ impl ThreadCtx {
         self.depth.get() > 0
     }
 
+    /// Take the lock, recording it if the recorder is on.
+    #[inline]
+    fn acquire(&self) {
+        if observe::recording() {
+            self.acquire_recorded();
+        } else {
+            GIL.acquire(&self.waiter);
+        }
+    }
+
+    #[cold]
+    fn acquire_recorded(&self) {
+        let c_function = self.c_function.get();
+        observe::record(self.serial(), EventKind::Wants, c_function);
+        GIL.acquire(&self.waiter);
+        observe::record(self.serial(), EventKind::Got, c_function);
+    }
+
+    /// Release the lock, recording it first if the recorder is on (so a
+    /// release is always stamped before the next holder's acquisition).
+    #[inline]
+    fn release(&self, reason: Reason) {
+        if observe::recording() {
+            observe::record(self.serial(), EventKind::Released(reason), self.c_function.get());
+        }
+        GIL.release(reason);
+    }
+
     /// Enter the interpreter: take the lock unless already held, and nest.
     #[inline]
     pub(crate) fn enter(&self) {
         let depth = self.depth.get();
         if depth == 0 {
-            GIL.acquire(&self.waiter);
+            self.acquire();
             self.entered_before.set(true);
         }
         self.depth.set(depth + 1);
@@ -140,7 +164,7 @@ impl ThreadCtx {
         debug_assert!(depth > 0, "leave without enter");
         self.depth.set(depth - 1);
         if depth == 1 {
-            GIL.release(Reason::Detach);
+            self.release(Reason::Detach);
         }
     }
 
@@ -149,22 +173,16 @@ impl ThreadCtx {
     pub(crate) fn suspend(&self, reason: Reason) -> u32 {
         let generation = self.next_generation.get();
         self.next_generation.set(generation.wrapping_add(1).max(1));
-        self.saved
-            .borrow_mut()
-            .push((generation, self.depth.replace(0)));
-        GIL.release(reason);
+        self.saved.borrow_mut().push((generation, self.depth.replace(0)));
+        self.release(reason);
         generation
     }
 
     /// Take the lock back and restore the innermost saved depth. The caller
     /// has checked that the innermost saved state is `generation`.
     pub(crate) fn resume(&self) {
-        let (_, depth) = self
-            .saved
-            .borrow_mut()
-            .pop()
-            .expect("resume without suspend");
-        GIL.acquire(&self.waiter);
+        let (_, depth) = self.saved.borrow_mut().pop().expect("resume without suspend");
+        self.acquire();
         self.depth.set(depth);
     }
 
@@ -172,7 +190,20 @@ impl ThreadCtx {
     /// lock. Returns whether the lock changed hands.
     #[cold]
     pub(crate) fn honour_drop_request(&self) -> bool {
-        GIL.yield_to_waiter(&self.waiter)
+        if !observe::recording() {
+            return GIL.yield_to_waiter(&self.waiter);
+        }
+        let released_at = observe::now_ns();
+        let c_function = self.c_function.get();
+        let switched = GIL.yield_to_waiter(&self.waiter);
+        if switched {
+            let serial = self.serial();
+            let released = EventKind::Released(Reason::SwitchInterval);
+            observe::record_at(released_at, serial, released, c_function);
+            observe::record_at(released_at, serial, EventKind::Wants, c_function);
+            observe::record(serial, EventKind::Got, c_function);
+        }
+        switched
     }
 }
 
@@ -189,9 +220,12 @@ impl Drop for ThreadCtx {
                 ),
             );
             self.depth.set(0);
-            GIL.release(Reason::ThreadExit);
+            self.release(Reason::ThreadExit);
         }
         let serial = self.serial();
+        if observe::recording() {
+            observe::record(serial, EventKind::ThreadExited, None);
+        }
         if let Some(info) = REGISTRY.lock().iter_mut().find(|t| t.serial == serial) {
             info.alive = false;
         }

@@ -77,6 +77,7 @@ use std::marker::PhantomData;
 
 use super::GIL;
 use super::handoff::Reason;
+use super::observe::{self, EventKind};
 use super::raw::{DROP_REQUEST, INTERRUPT};
 use super::thread::{ThreadCtx, with_ctx};
 
@@ -128,9 +129,7 @@ where
     }
     with_ctx(ThreadCtx::enter);
     let _leave = Leave;
-    f(Token {
-        _not_send: PhantomData,
-    })
+    f(Token { _not_send: PhantomData })
 }
 
 fn leave_checked(ctx: &ThreadCtx) {
@@ -176,11 +175,7 @@ impl<'g> Token<'g> {
     /// Returns `Err(Interrupted)` while an interrupt is pending.
     #[inline(always)]
     pub fn check_point(self) -> Result<(), Interrupted> {
-        if GIL.breaker() == 0 {
-            Ok(())
-        } else {
-            self.check_point_slow()
-        }
+        if GIL.breaker() == 0 { Ok(()) } else { self.check_point_slow() }
     }
 
     #[cold]
@@ -190,11 +185,7 @@ impl<'g> Token<'g> {
         if bits & DROP_REQUEST != 0 {
             with_ctx(ThreadCtx::honour_drop_request);
         }
-        if bits & INTERRUPT != 0 {
-            Err(Interrupted)
-        } else {
-            Ok(())
-        }
+        if bits & INTERRUPT != 0 { Err(Interrupted) } else { Ok(()) }
     }
 
     /// Run `f` (a call into C) with the thread marked as being inside the C
@@ -203,10 +194,20 @@ impl<'g> Token<'g> {
         struct Restore(Option<&'static str>);
         impl Drop for Restore {
             fn drop(&mut self) {
-                with_ctx(|ctx| ctx.c_function.set(self.0));
+                with_ctx(|ctx| {
+                    if observe::recording() {
+                        observe::record(ctx.serial(), EventKind::ReturnC, None);
+                    }
+                    ctx.c_function.set(self.0);
+                });
             }
         }
-        let _restore = Restore(with_ctx(|ctx| ctx.c_function.replace(Some(name))));
+        let _restore = Restore(with_ctx(|ctx| {
+            if observe::recording() {
+                observe::record(ctx.serial(), EventKind::CallC, Some(name));
+            }
+            ctx.c_function.replace(Some(name))
+        }));
         f()
     }
 }

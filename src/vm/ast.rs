@@ -124,43 +124,19 @@ pub enum ForIter {
 #[allow(missing_docs)] // fields of the statement variants are named for what they hold
 pub enum Stmt {
     /// `let name = value`
-    Let {
-        decl: DeclId,
-        name: String,
-        value: Expr,
-        global: bool,
-        pos: Pos,
-    },
+    Let { decl: DeclId, name: String, value: Expr, global: bool, pos: Pos },
     /// `fn name(params) { body }`
-    Fn {
-        decl: DeclId,
-        def: Box<FnDef>,
-        global: bool,
-    },
+    Fn { decl: DeclId, def: Box<FnDef>, global: bool },
     /// `target = value`, or `+=` and friends
-    Assign {
-        target: Target,
-        op: Option<BinOp>,
-        value: Expr,
-        pos: Pos,
-    },
+    Assign { target: Target, op: Option<BinOp>, value: Expr, pos: Pos },
     /// An expression whose value is dropped.
     Expr(Expr, Pos),
     /// `if cond { } else { }`
-    If {
-        cond: Expr,
-        then: Vec<Stmt>,
-        otherwise: Vec<Stmt>,
-    },
+    If { cond: Expr, then: Vec<Stmt>, otherwise: Vec<Stmt> },
     /// `while cond { }`
     While { cond: Expr, body: Vec<Stmt> },
     /// `for var in iter { }`
-    For {
-        var: DeclId,
-        iter: ForIter,
-        body: Vec<Stmt>,
-        pos: Pos,
-    },
+    For { var: DeclId, iter: ForIter, body: Vec<Stmt>, pos: Pos },
     /// `break`
     Break(Pos),
     /// `continue`

@@ -24,161 +24,37 @@ struct Def {
 const ANY: u8 = u8::MAX;
 
 const DEFS: &[Def] = &[
-    Def {
-        name: "print",
-        min_args: 0,
-        max_args: ANY,
-        func: print,
-    },
-    Def {
-        name: "len",
-        min_args: 1,
-        max_args: 1,
-        func: len,
-    },
-    Def {
-        name: "str",
-        min_args: 1,
-        max_args: 1,
-        func: str_,
-    },
-    Def {
-        name: "int",
-        min_args: 1,
-        max_args: 1,
-        func: int,
-    },
-    Def {
-        name: "float",
-        min_args: 1,
-        max_args: 1,
-        func: float,
-    },
-    Def {
-        name: "type",
-        min_args: 1,
-        max_args: 1,
-        func: type_,
-    },
-    Def {
-        name: "time",
-        min_args: 0,
-        max_args: 0,
-        func: time,
-    },
-    Def {
-        name: "assert",
-        min_args: 1,
-        max_args: 2,
-        func: assert,
-    },
-    Def {
-        name: "error",
-        min_args: 1,
-        max_args: 1,
-        func: error,
-    },
-    Def {
-        name: "sleep",
-        min_args: 1,
-        max_args: 1,
-        func: sleep,
-    },
-    Def {
-        name: "range",
-        min_args: 1,
-        max_args: 2,
-        func: range,
-    },
-    Def {
-        name: "push",
-        min_args: 2,
-        max_args: 2,
-        func: push,
-    },
-    Def {
-        name: "pop",
-        min_args: 1,
-        max_args: 1,
-        func: pop,
-    },
-    Def {
-        name: "keys",
-        min_args: 1,
-        max_args: 1,
-        func: keys,
-    },
-    Def {
-        name: "has",
-        min_args: 2,
-        max_args: 2,
-        func: has,
-    },
-    Def {
-        name: "remove",
-        min_args: 2,
-        max_args: 2,
-        func: remove,
-    },
-    Def {
-        name: "spawn",
-        min_args: 1,
-        max_args: ANY,
-        func: super::threads::spawn,
-    },
-    Def {
-        name: "spawn_named",
-        min_args: 2,
-        max_args: ANY,
-        func: super::threads::spawn_named,
-    },
-    Def {
-        name: "join",
-        min_args: 1,
-        max_args: 1,
-        func: super::threads::join,
-    },
-    Def {
-        name: "thread_name",
-        min_args: 0,
-        max_args: 0,
-        func: super::threads::thread_name,
-    },
-    Def {
-        name: "next",
-        min_args: 1,
-        max_args: 1,
-        func: resume_placeholder,
-    },
-    Def {
-        name: "send",
-        min_args: 2,
-        max_args: 2,
-        func: resume_placeholder,
-    },
-    Def {
-        name: "objects",
-        min_args: 0,
-        max_args: 0,
-        func: objects,
-    },
-    Def {
-        name: "args",
-        min_args: 0,
-        max_args: 0,
-        func: script_args,
-    },
+    Def { name: "print", min_args: 0, max_args: ANY, func: print },
+    Def { name: "len", min_args: 1, max_args: 1, func: len },
+    Def { name: "str", min_args: 1, max_args: 1, func: str_ },
+    Def { name: "int", min_args: 1, max_args: 1, func: int },
+    Def { name: "float", min_args: 1, max_args: 1, func: float },
+    Def { name: "type", min_args: 1, max_args: 1, func: type_ },
+    Def { name: "time", min_args: 0, max_args: 0, func: time },
+    Def { name: "assert", min_args: 1, max_args: 2, func: assert },
+    Def { name: "error", min_args: 1, max_args: 1, func: error },
+    Def { name: "sleep", min_args: 1, max_args: 1, func: sleep },
+    Def { name: "range", min_args: 1, max_args: 2, func: range },
+    Def { name: "push", min_args: 2, max_args: 2, func: push },
+    Def { name: "pop", min_args: 1, max_args: 1, func: pop },
+    Def { name: "keys", min_args: 1, max_args: 1, func: keys },
+    Def { name: "has", min_args: 2, max_args: 2, func: has },
+    Def { name: "remove", min_args: 2, max_args: 2, func: remove },
+    Def { name: "spawn", min_args: 1, max_args: ANY, func: super::threads::spawn },
+    Def { name: "spawn_named", min_args: 2, max_args: ANY, func: super::threads::spawn_named },
+    Def { name: "join", min_args: 1, max_args: 1, func: super::threads::join },
+    Def { name: "thread_name", min_args: 0, max_args: 0, func: super::threads::thread_name },
+    Def { name: "next", min_args: 1, max_args: 1, func: resume_placeholder },
+    Def { name: "send", min_args: 2, max_args: 2, func: resume_placeholder },
+    Def { name: "objects", min_args: 0, max_args: 0, func: objects },
+    Def { name: "args", min_args: 0, max_args: 0, func: script_args },
 ];
 
 /// The name of the `c` module, the last built-in.
 pub const C_MODULE: &str = "c";
 
-static NAMES: Lazy<Vec<&'static str>> = Lazy::new(|| {
-    DEFS.iter()
-        .map(|d| d.name)
-        .chain(std::iter::once(C_MODULE))
-        .collect()
-});
+static NAMES: Lazy<Vec<&'static str>> =
+    Lazy::new(|| DEFS.iter().map(|d| d.name).chain(std::iter::once(C_MODULE)).collect());
 
 /// The index of built-in `name`, if there is one.
 pub fn index_of(name: &str) -> Option<u16> {
@@ -192,10 +68,8 @@ pub fn names() -> &'static [&'static str] {
 
 /// The values of all built-ins, in index order.
 pub fn make_all(token: Token<'_>) -> Vec<Value> {
-    let mut values: Vec<Value> = DEFS
-        .iter()
-        .map(|d| native_value(token, d.name, d.min_args, d.max_args, d.func))
-        .collect();
+    let mut values: Vec<Value> =
+        DEFS.iter().map(|d| native_value(token, d.name, d.min_args, d.max_args, d.func)).collect();
     values.push(super::cmod::make(token));
     values
 }
@@ -208,15 +82,7 @@ pub fn native_value(
     max_args: u8,
     func: NativeFn,
 ) -> Value {
-    Value::Obj(ObjRef::new(
-        token,
-        Obj::Native(Native {
-            name,
-            min_args,
-            max_args,
-            func,
-        }),
-    ))
+    Value::Obj(ObjRef::new(token, Obj::Native(Native { name, min_args, max_args, func })))
 }
 
 /// Whether `native` needs the VM to run it (`next`, `send`).
@@ -270,15 +136,9 @@ fn list_arg<'a>(
     match &args[i] {
         Value::Obj(r) => match r.get() {
             Obj::List(items) => Ok(items),
-            _ => Err(RtError::new(format!(
-                "{func}() needs a list, not a {}",
-                args[i].type_name()
-            ))),
+            _ => Err(RtError::new(format!("{func}() needs a list, not a {}", args[i].type_name()))),
         },
-        other => Err(RtError::new(format!(
-            "{func}() needs a list, not a {}",
-            other.type_name()
-        ))),
+        other => Err(RtError::new(format!("{func}() needs a list, not a {}", other.type_name()))),
     }
 }
 
@@ -290,15 +150,9 @@ fn map_arg<'a>(
     match &args[i] {
         Value::Obj(r) => match r.get() {
             Obj::Map(map) => Ok(map),
-            _ => Err(RtError::new(format!(
-                "{func}() needs a map, not a {}",
-                args[i].type_name()
-            ))),
+            _ => Err(RtError::new(format!("{func}() needs a map, not a {}", args[i].type_name()))),
         },
-        other => Err(RtError::new(format!(
-            "{func}() needs a map, not a {}",
-            other.type_name()
-        ))),
+        other => Err(RtError::new(format!("{func}() needs a map, not a {}", other.type_name()))),
     }
 }
 
@@ -356,10 +210,7 @@ fn int(_: &mut Vm, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
                 .parse::<i64>()
                 .map(Value::Int)
                 .map_err(|_| RtError::new(format!("cannot convert {} to int", v.repr()))),
-            None => Err(RtError::new(format!(
-                "cannot convert a {} to int",
-                v.type_name()
-            ))),
+            None => Err(RtError::new(format!("cannot convert a {} to int", v.type_name()))),
         },
     }
 }
@@ -374,10 +225,7 @@ fn float(_: &mut Vm, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
                 .parse::<f64>()
                 .map(Value::Float)
                 .map_err(|_| RtError::new(format!("cannot convert {} to float", v.repr()))),
-            None => Err(RtError::new(format!(
-                "cannot convert a {} to float",
-                v.type_name()
-            ))),
+            None => Err(RtError::new(format!("cannot convert a {} to float", v.type_name()))),
         },
     }
 }
@@ -422,11 +270,7 @@ pub fn sleep_released(token: Token<'_>, ms: u64) -> bool {
             }
             match fd {
                 Some(fd) => {
-                    let mut pfd = libc::pollfd {
-                        fd,
-                        events: libc::POLLIN,
-                        revents: 0,
-                    };
+                    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
                     let wait = left.as_millis().clamp(1, 1000) as i32;
                     // SAFETY: `pfd` is one valid pollfd; the count says one.
                     unsafe { libc::poll(&raw mut pfd, 1, wait) };
@@ -448,11 +292,7 @@ fn sleep(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError>
             )));
         }
     };
-    if sleep_released(token, ms) {
-        Ok(Value::Nil)
-    } else {
-        Err(RtError::interrupted())
-    }
+    if sleep_released(token, ms) { Ok(Value::Nil) } else { Err(RtError::interrupted()) }
 }
 
 fn range(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
@@ -471,9 +311,7 @@ fn range(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError>
 }
 
 fn push(_: &mut Vm, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
-    list_arg(args, 0, "push")?
-        .borrow_mut()
-        .push(args[1].clone());
+    list_arg(args, 0, "push")?.borrow_mut().push(args[1].clone());
     Ok(Value::Nil)
 }
 
@@ -483,19 +321,13 @@ fn pop(_: &mut Vm, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
 }
 
 fn keys(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
-    let keys = map_arg(args, 0, "keys")?
-        .borrow()
-        .keys()
-        .map(Key::to_value)
-        .collect();
+    let keys = map_arg(args, 0, "keys")?.borrow().keys().map(Key::to_value).collect();
     Ok(Value::list(token, keys))
 }
 
 fn has(_: &mut Vm, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     let key = Key::from_value(&args[1])?;
-    Ok(Value::Bool(
-        map_arg(args, 0, "has")?.borrow().contains_key(&key),
-    ))
+    Ok(Value::Bool(map_arg(args, 0, "has")?.borrow().contains_key(&key)))
 }
 
 fn remove(_: &mut Vm, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
@@ -509,11 +341,6 @@ fn objects(_: &mut Vm, _: Token<'_>, _: &[Value]) -> Result<Value, RtError> {
 }
 
 fn script_args(vm: &mut Vm, token: Token<'_>, _: &[Value]) -> Result<Value, RtError> {
-    let items = vm
-        .program
-        .args
-        .iter()
-        .map(|a| Value::str(token, a.as_str()))
-        .collect();
+    let items = vm.program.args.iter().map(|a| Value::str(token, a.as_str())).collect();
     Ok(Value::list(token, items))
 }

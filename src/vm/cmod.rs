@@ -39,10 +39,7 @@ const FUNCTIONS: &[(&str, u8, u8, NativeFn)] = &[
 
 /// Names as shown in messages: `c.count_primes`.
 static QUALIFIED: Lazy<Vec<&'static str>> = Lazy::new(|| {
-    FUNCTIONS
-        .iter()
-        .map(|(name, ..)| &*Box::leak(format!("c.{name}").into_boxed_str()))
-        .collect()
+    FUNCTIONS.iter().map(|(name, ..)| &*Box::leak(format!("c.{name}").into_boxed_str())).collect()
 });
 
 /// The module value: a map from names to functions.
@@ -67,11 +64,7 @@ fn c_error(func: &str, e: CError) -> RtError {
 }
 
 fn hold(args: &[Value], i: usize) -> Hold {
-    if bool_arg(args, i, false) {
-        Hold::Release
-    } else {
-        Hold::Keep
-    }
+    if bool_arg(args, i, false) { Hold::Release } else { Hold::Keep }
 }
 
 fn count_primes(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
@@ -108,9 +101,7 @@ fn busy_wait_cooperative(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result
 
 fn sleep(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     let ms = int_arg(args, 0, "c.sleep")?;
-    clib::sleep_ms(token, ms)
-        .map(|()| Value::Nil)
-        .map_err(|e| c_error("c.sleep", e))
+    clib::sleep_ms(token, ms).map(|()| Value::Nil).map_err(|e| c_error("c.sleep", e))
 }
 
 /// Pipes made by `c.pipe`, by descriptor number.
@@ -121,22 +112,18 @@ fn pipe_fd(args: &[Value], i: usize, func: &str) -> Result<OwnedFd, RtError> {
     let pipes = PIPES.lock();
     let owned = i32::try_from(fd).ok().and_then(|fd| pipes.get(&fd));
     match owned {
-        Some(owned) => owned
-            .try_clone()
-            .map_err(|e| RtError::new(format!("{func}: {e}"))),
-        None => Err(RtError::new(format!(
-            "{func}: {fd} is not an open descriptor made by c.pipe()"
-        ))),
+        Some(owned) => owned.try_clone().map_err(|e| RtError::new(format!("{func}: {e}"))),
+        None => {
+            Err(RtError::new(format!("{func}: {fd} is not an open descriptor made by c.pipe()")))
+        }
     }
 }
 
 fn pipe(_: &mut Vm, token: Token<'_>, _: &[Value]) -> Result<Value, RtError> {
     let (reader, writer) = std::io::pipe().map_err(|e| RtError::new(format!("c.pipe: {e}")))?;
     let (reader, writer): (OwnedFd, OwnedFd) = (reader.into(), writer.into());
-    let fds = vec![
-        Value::Int(i64::from(reader.as_raw_fd())),
-        Value::Int(i64::from(writer.as_raw_fd())),
-    ];
+    let fds =
+        vec![Value::Int(i64::from(reader.as_raw_fd())), Value::Int(i64::from(writer.as_raw_fd()))];
     let mut pipes = PIPES.lock();
     pipes.insert(reader.as_raw_fd(), reader);
     pipes.insert(writer.as_raw_fd(), writer);
@@ -154,14 +141,12 @@ fn write(_: &mut Vm, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
 
 fn close(_: &mut Vm, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     let fd = int_arg(args, 0, "c.close")?;
-    let removed = i32::try_from(fd)
-        .ok()
-        .and_then(|fd| PIPES.lock().remove(&fd));
+    let removed = i32::try_from(fd).ok().and_then(|fd| PIPES.lock().remove(&fd));
     match removed {
         Some(_) => Ok(Value::Nil),
-        None => Err(RtError::new(format!(
-            "c.close: {fd} is not an open descriptor made by c.pipe()"
-        ))),
+        None => {
+            Err(RtError::new(format!("c.close: {fd} is not an open descriptor made by c.pipe()")))
+        }
     }
 }
 
@@ -169,18 +154,13 @@ fn read(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> 
     let fd = pipe_fd(args, 0, "c.read")?;
     let max = int_arg(args, 1, "c.read")?;
     if !(0..=1 << 20).contains(&max) {
-        return Err(RtError::new(
-            "c.read: the size must be between 0 and 1048576",
-        ));
+        return Err(RtError::new("c.read: the size must be between 0 and 1048576"));
     }
     let mut buf = vec![0u8; max as usize];
     let got = clib::read_fd(token, fd.as_fd(), &mut buf, hold(args, 2))
         .map_err(|e| c_error("c.read", e))?;
     buf.truncate(got);
-    Ok(Value::str(
-        token,
-        String::from_utf8_lossy(&buf).into_owned(),
-    ))
+    Ok(Value::str(token, String::from_utf8_lossy(&buf).into_owned()))
 }
 
 /// Call script function `f` from C with one integer argument; its result

@@ -56,19 +56,8 @@ type CResult<T> = Result<T, SyntaxError>;
 
 /// Compile a parsed script into its main function.
 pub fn compile(token: Token<'_>, script: &Script) -> CResult<Arc<Proto>> {
-    let globals = script
-        .globals
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), i as u32))
-        .collect();
-    let mut c = Compiler {
-        token,
-        script,
-        globals,
-        fns: Vec::new(),
-        line: 1,
-    };
+    let globals = script.globals.iter().enumerate().map(|(i, n)| (n.as_str(), i as u32)).collect();
+    let mut c = Compiler { token, script, globals, fns: Vec::new(), line: 1 };
     c.begin("<main>", 0, false);
     c.block(&script.body)?;
     c.emit(Op::Nil);
@@ -77,11 +66,7 @@ pub fn compile(token: Token<'_>, script: &Script) -> CResult<Arc<Proto>> {
 }
 
 fn err<T>(pos: Pos, message: impl Into<String>) -> CResult<T> {
-    Err(SyntaxError {
-        line: pos.line,
-        col: pos.col,
-        message: message.into(),
-    })
+    Err(SyntaxError { line: pos.line, col: pos.col, message: message.into() })
 }
 
 impl<'s> Compiler<'s, '_> {
@@ -239,11 +224,7 @@ impl<'s> Compiler<'s, '_> {
     /// Find capture `decl` in function `level`, adding it (and the chain of
     /// captures through the enclosing functions) if new.
     fn capture(&mut self, level: usize, decl: DeclId) -> u16 {
-        if let Some(i) = self.fns[level]
-            .captures
-            .iter()
-            .position(|(d, _)| *d == decl)
-        {
+        if let Some(i) = self.fns[level].captures.iter().position(|(d, _)| *d == decl) {
             return i as u16;
         }
         let parent = level - 1;
@@ -257,11 +238,7 @@ impl<'s> Compiler<'s, '_> {
 
     fn global_or_builtin(&mut self, name: &str, pos: Pos, store: bool) -> CResult<Op> {
         if let Some(&i) = self.globals.get(name) {
-            return Ok(if store {
-                Op::SetGlobal(i)
-            } else {
-                Op::GetGlobal(i)
-            });
+            return Ok(if store { Op::SetGlobal(i) } else { Op::GetGlobal(i) });
         }
         match builtins::index_of(name) {
             Some(_) if store => err(pos, format!("cannot assign to the built-in '{name}'")),
@@ -283,13 +260,7 @@ impl<'s> Compiler<'s, '_> {
 
     fn statement(&mut self, stmt: &Stmt) -> CResult<()> {
         match stmt {
-            Stmt::Let {
-                decl,
-                value,
-                global,
-                pos,
-                name,
-            } => {
+            Stmt::Let { decl, value, global, pos, name } => {
                 self.line = pos.line;
                 self.expr(value)?;
                 if *global {
@@ -316,12 +287,7 @@ impl<'s> Compiler<'s, '_> {
                     self.store_local(*decl, slot);
                 }
             }
-            Stmt::Assign {
-                target,
-                op,
-                value,
-                pos,
-            } => {
+            Stmt::Assign { target, op, value, pos } => {
                 self.line = pos.line;
                 self.assign(target, *op, value)?;
             }
@@ -330,11 +296,7 @@ impl<'s> Compiler<'s, '_> {
                 self.expr(expr)?;
                 self.emit(Op::Pop);
             }
-            Stmt::If {
-                cond,
-                then,
-                otherwise,
-            } => {
+            Stmt::If { cond, then, otherwise } => {
                 self.expr(cond)?;
                 let to_else = self.emit(Op::JumpIfFalse(0));
                 self.block(then)?;
@@ -369,24 +331,14 @@ impl<'s> Compiler<'s, '_> {
                 let f = self.f();
                 f.max_slots = f.max_slots.max(saved_max);
             }
-            Stmt::For {
-                var,
-                iter,
-                body,
-                pos,
-            } => {
+            Stmt::For { var, iter, body, pos } => {
                 self.line = pos.line;
                 self.for_loop(*var, iter, body, *pos)?;
             }
             Stmt::Break(pos) => {
                 self.line = pos.line;
                 let at = self.emit(Op::Jump(0));
-                self.f()
-                    .loops
-                    .last_mut()
-                    .expect("parser checked")
-                    .break_patches
-                    .push(at);
+                self.f().loops.last_mut().expect("parser checked").break_patches.push(at);
             }
             Stmt::Continue(pos) => {
                 self.line = pos.line;

@@ -21,20 +21,15 @@ pub struct SyntaxError {
 impl SyntaxError {
     /// `FILE:LINE:COL: error: MESSAGE`, the source line, and a caret.
     pub fn render(&self, file: &str, source: &str) -> String {
-        let mut out = format!(
-            "{file}:{}:{}: error: {}\n",
-            self.line, self.col, self.message
-        );
+        let mut out = format!("{file}:{}:{}: error: {}\n", self.line, self.col, self.message);
         if let Some(text) = source.lines().nth(self.line as usize - 1) {
             // Long lines are cut around the column so the caret stays visible.
             let chars: Vec<char> = text.chars().collect();
             let col = (self.col as usize).saturating_sub(1).min(chars.len());
             let start = col.saturating_sub(60);
             let end = (col + 60).min(chars.len());
-            let shown: String = chars[start..end]
-                .iter()
-                .map(|c| if c.is_control() { ' ' } else { *c })
-                .collect();
+            let shown: String =
+                chars[start..end].iter().map(|c| if c.is_control() { ' ' } else { *c }).collect();
             let prefix = if start > 0 { "..." } else { "" };
             let _ = writeln!(out, "    {prefix}{shown}");
             let _ = writeln!(out, "    {}^", " ".repeat(prefix.len() + col - start));
@@ -75,20 +70,12 @@ pub struct RtError {
 impl RtError {
     /// An ordinary error; the VM adds the trace.
     pub fn new(message: impl Into<String>) -> RtError {
-        RtError {
-            message: message.into(),
-            kind: RtKind::Error,
-            trace: Vec::new(),
-        }
+        RtError { message: message.into(), kind: RtKind::Error, trace: Vec::new() }
     }
 
     /// The error an interrupt becomes.
     pub fn interrupted() -> RtError {
-        RtError {
-            message: "interrupted".into(),
-            kind: RtKind::Interrupted,
-            trace: Vec::new(),
-        }
+        RtError { message: "interrupted".into(), kind: RtKind::Interrupted, trace: Vec::new() }
     }
 
     /// `FILE:LINE: error: MESSAGE` and the stack trace.

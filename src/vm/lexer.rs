@@ -83,11 +83,7 @@ pub fn lex(source: &str) -> Result<Vec<Token>, SyntaxError> {
             continue;
         }
         let (start_line, start_col) = (line, col);
-        let err = |msg: String, l, c| SyntaxError {
-            line: l,
-            col: c,
-            message: msg,
-        };
+        let err = |msg: String, l, c| SyntaxError { line: l, col: c, message: msg };
         let tok = if c.is_ascii_digit() {
             let start = i;
             let mut is_float = false;
@@ -198,40 +194,22 @@ pub fn lex(source: &str) -> Result<Vec<Token>, SyntaxError> {
                 bump!();
             }
             Tok::Str(text)
-        } else if let Some(sym) = SYMBOLS.iter().find(|s| {
-            s.chars()
-                .enumerate()
-                .all(|(k, sc)| chars.get(i + k) == Some(&sc))
-        }) {
+        } else if let Some(sym) = SYMBOLS
+            .iter()
+            .find(|s| s.chars().enumerate().all(|(k, sc)| chars.get(i + k) == Some(&sc)))
+        {
             for _ in 0..sym.chars().count() {
                 bump!();
             }
             Tok::Sym(sym)
         } else {
-            let shown = if c.is_control() {
-                format!("U+{:04X}", c as u32)
-            } else {
-                format!("'{c}'")
-            };
-            return Err(err(
-                format!("unexpected character {shown}"),
-                start_line,
-                start_col,
-            ));
+            let shown =
+                if c.is_control() { format!("U+{:04X}", c as u32) } else { format!("'{c}'") };
+            return Err(err(format!("unexpected character {shown}"), start_line, start_col));
         };
-        tokens.push(Token {
-            tok,
-            line: start_line,
-            col: start_col,
-            newline_before,
-        });
+        tokens.push(Token { tok, line: start_line, col: start_col, newline_before });
         newline_before = false;
     }
-    tokens.push(Token {
-        tok: Tok::Eof,
-        line,
-        col,
-        newline_before: true,
-    });
+    tokens.push(Token { tok: Tok::Eof, line, col, newline_before: true });
     Ok(tokens)
 }

@@ -115,9 +115,9 @@ pub fn run_source(file: &str, source: &str, args: &[String]) -> Outcome {
     match spawned.map(|handle| handle.join()) {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(e) => Outcome::RuntimeError(format!(
-            "gilscope: cannot start the interpreter thread: {e}\n"
-        )),
+        Err(e) => {
+            Outcome::RuntimeError(format!("gilscope: cannot start the interpreter thread: {e}\n"))
+        }
     }
 }
 

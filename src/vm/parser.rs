@@ -65,11 +65,7 @@ pub fn parse(source: &str) -> PResult<Script> {
         body.push(p.statement()?);
         p.end_of_statement()?;
     }
-    Ok(Script {
-        body,
-        captured: p.captured,
-        globals: p.globals,
-    })
+    Ok(Script { body, captured: p.captured, globals: p.globals })
 }
 
 impl Parser {
@@ -79,10 +75,7 @@ impl Parser {
 
     fn pos(&self) -> Pos {
         let t = self.peek();
-        Pos {
-            line: t.line,
-            col: t.col,
-        }
+        Pos { line: t.line, col: t.col }
     }
 
     fn advance(&mut self) -> Token {
@@ -114,11 +107,7 @@ impl Parser {
 
     fn error_here<T>(&self, message: impl Into<String>) -> PResult<T> {
         let t = self.peek();
-        Err(SyntaxError {
-            line: t.line,
-            col: t.col,
-            message: message.into(),
-        })
+        Err(SyntaxError { line: t.line, col: t.col, message: message.into() })
     }
 
     fn describe(tok: &Tok) -> String {
@@ -161,18 +150,14 @@ impl Parser {
             Ok(())
         } else {
             let found = Self::describe(&t.tok);
-            self.error_here(format!(
-                "expected a line break after the statement, found {found}"
-            ))
+            self.error_here(format!("expected a line break after the statement, found {found}"))
         }
     }
 
     fn nest(&mut self) -> PResult<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return self.error_here(format!(
-                "nesting is too deep (more than {MAX_DEPTH} levels)"
-            ));
+            return self.error_here(format!("nesting is too deep (more than {MAX_DEPTH} levels)"));
         }
         Ok(())
     }
@@ -185,9 +170,8 @@ impl Parser {
     fn chain_link(&mut self) -> PResult<()> {
         self.chain += 1;
         if self.chain > MAX_CHAIN {
-            return self.error_here(format!(
-                "expression is too long (more than {MAX_CHAIN} operators)"
-            ));
+            return self
+                .error_here(format!("expression is too long (more than {MAX_CHAIN} operators)"));
         }
         Ok(())
     }
@@ -211,11 +195,7 @@ impl Parser {
                 self.globals.push(name.to_owned());
             }
         } else {
-            self.current()
-                .blocks
-                .last_mut()
-                .expect("a block")
-                .push((name.to_owned(), id));
+            self.current().blocks.last_mut().expect("a block").push((name.to_owned(), id));
         }
         id
     }
@@ -268,30 +248,17 @@ impl Parser {
             let value = self.expression()?;
             let global = self.at_top_level();
             let decl = self.declare(&name);
-            return Ok(Stmt::Let {
-                decl,
-                name,
-                value,
-                global,
-                pos,
-            });
+            return Ok(Stmt::Let { decl, name, value, global, pos });
         }
         if self.is("fn")
-            && matches!(
-                self.toks.get(self.at + 1).map(|t| &t.tok),
-                Some(Tok::Ident(_))
-            )
+            && matches!(self.toks.get(self.at + 1).map(|t| &t.tok), Some(Tok::Ident(_)))
         {
             self.advance();
             let name = self.ident("after 'fn'")?;
             let global = self.at_top_level();
             let decl = self.declare(&name);
             let def = self.function_rest(name, pos)?;
-            return Ok(Stmt::Fn {
-                decl,
-                def: Box::new(def),
-                global,
-            });
+            return Ok(Stmt::Fn { decl, def: Box::new(def), global });
         }
         if self.eat("if") {
             return self.if_rest();
@@ -325,12 +292,7 @@ impl Parser {
             let body = self.block()?;
             self.current().loops -= 1;
             self.current().blocks.pop();
-            return Ok(Stmt::For {
-                var,
-                iter,
-                body,
-                pos,
-            });
+            return Ok(Stmt::For { var, iter, body, pos });
         }
         if self.eat("break") {
             if self.current().loops == 0 {
@@ -393,12 +355,7 @@ impl Parser {
             }
         };
         let value = self.expression()?;
-        Ok(Stmt::Assign {
-            target,
-            op,
-            value,
-            pos: assign_pos,
-        })
+        Ok(Stmt::Assign { target, op, value, pos: assign_pos })
     }
 
     fn if_rest(&mut self) -> PResult<Stmt> {
@@ -416,11 +373,7 @@ impl Parser {
         } else {
             Vec::new()
         };
-        Ok(Stmt::If {
-            cond,
-            then,
-            otherwise,
-        })
+        Ok(Stmt::If { cond, then, otherwise })
     }
 
     /// Parameters and body, after `fn NAME` or `fn`.
@@ -458,13 +411,7 @@ impl Parser {
         let body = self.block()?;
         let scope = self.fns.pop().expect("the function's scope");
         self.unnest();
-        Ok(FnDef {
-            name,
-            params,
-            body,
-            is_generator: scope.is_generator,
-            pos,
-        })
+        Ok(FnDef { name, params, body, is_generator: scope.is_generator, pos })
     }
 
     // ----- expressions -----
@@ -524,10 +471,8 @@ impl Parser {
         let pos = self.pos();
         self.advance();
         let right = self.additive()?;
-        if matches!(
-            &self.peek().tok,
-            Tok::Sym("==" | "!=" | "<" | "<=" | ">" | ">=")
-        ) && self.same_line()
+        if matches!(&self.peek().tok, Tok::Sym("==" | "!=" | "<" | "<=" | ">" | ">="))
+            && self.same_line()
         {
             return self.error_here("comparisons cannot be chained; use 'and'");
         }
@@ -625,9 +570,8 @@ impl Parser {
             }
             chain += 1;
             if chain > MAX_DEPTH {
-                return self.error_here(format!(
-                    "nesting is too deep (more than {MAX_DEPTH} levels)"
-                ));
+                return self
+                    .error_here(format!("nesting is too deep (more than {MAX_DEPTH} levels)"));
             }
         }
     }
@@ -694,11 +638,7 @@ impl Parser {
                 self.current().is_generator = true;
                 let ends = !self.same_line()
                     || matches!(&self.peek().tok, Tok::Sym(")" | "]" | "}" | ",") | Tok::Eof);
-                let value = if ends {
-                    None
-                } else {
-                    Some(Box::new(self.expression()?))
-                };
+                let value = if ends { None } else { Some(Box::new(self.expression()?)) };
                 Ok(Expr::Yield(value, pos))
             }
             other => {

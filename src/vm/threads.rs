@@ -47,8 +47,7 @@ impl Running {
         token.detach(|| {
             let mut count = self.count.lock();
             while *count > 0 && !gil::interrupted() {
-                self.finished
-                    .wait_for(&mut count, std::time::Duration::from_millis(20));
+                self.finished.wait_for(&mut count, std::time::Duration::from_millis(20));
             }
         });
     }
@@ -67,73 +66,52 @@ fn start_thread(
     args: &[Value],
 ) -> Result<Value, RtError> {
     if !matches!(f, Value::Obj(r) if matches!(r.get(), Obj::Closure(_) | Obj::Native(_))) {
-        return Err(RtError::new(format!(
-            "spawn() needs a function, not a {}",
-            f.type_name()
-        )));
+        return Err(RtError::new(format!("spawn() needs a function, not a {}", f.type_name())));
     }
     let program = Arc::clone(&vm.program);
     let name = name.unwrap_or_else(|| {
-        format!(
-            "thread-{}",
-            program.threads.next_number.fetch_add(1, SeqCst) + 1
-        )
+        format!("thread-{}", program.threads.next_number.fetch_add(1, SeqCst) + 1)
     });
-    let parcel = Parcel::pack(
-        token,
-        std::iter::once(f.clone())
-            .chain(args.iter().cloned())
-            .collect(),
-    );
+    let parcel =
+        Parcel::pack(token, std::iter::once(f.clone()).chain(args.iter().cloned()).collect());
     program.threads.start();
     let thread_name = name.clone();
-    let spawned = std::thread::Builder::new()
-        .name(name.clone())
-        .spawn(move || {
-            /// Counts the thread as finished however it ends, a panic included.
-            struct Finished(Arc<super::vm::Program>);
-            impl Drop for Finished {
-                fn drop(&mut self) {
-                    self.0.threads.finish();
-                }
+    let spawned = std::thread::Builder::new().name(name.clone()).spawn(move || {
+        /// Counts the thread as finished however it ends, a panic included.
+        struct Finished(Arc<super::vm::Program>);
+        impl Drop for Finished {
+            fn drop(&mut self) {
+                self.0.threads.finish();
             }
-            let _finished = Finished(Arc::clone(&program));
-            gil::attach(|token| {
-                gil::set_thread_name(&thread_name);
-                let mut values = parcel.open(token);
-                let f = values.remove(0);
-                let mut vm = Vm::new(Arc::clone(&program));
-                let value = match vm.call(token, f, values) {
-                    Ok(value) => value,
-                    Err(e) => {
-                        if e.kind != RtKind::Interrupted {
-                            program.threads.failures.fetch_add(1, SeqCst);
-                            eprint!(
-                                "error in thread '{thread_name}': {}",
-                                e.render(&program.file)
-                            );
-                        }
-                        Value::Nil
+        }
+        let _finished = Finished(Arc::clone(&program));
+        gil::attach(|token| {
+            gil::set_thread_name(&thread_name);
+            let mut values = parcel.open(token);
+            let f = values.remove(0);
+            let mut vm = Vm::new(Arc::clone(&program));
+            let value = match vm.call(token, f, values) {
+                Ok(value) => value,
+                Err(e) => {
+                    if e.kind != RtKind::Interrupted {
+                        program.threads.failures.fetch_add(1, SeqCst);
+                        eprint!("error in thread '{thread_name}': {}", e.render(&program.file));
                     }
-                };
-                drop(vm);
-                Parcel::pack(token, vec![value])
-            })
-        });
+                    Value::Nil
+                }
+            };
+            drop(vm);
+            Parcel::pack(token, vec![value])
+        })
+    });
     let handle = match spawned {
         Ok(handle) => handle,
         Err(e) => {
             vm.program.threads.finish();
-            return Err(RtError::new(format!(
-                "spawn() could not start a thread: {e}"
-            )));
+            return Err(RtError::new(format!("spawn() could not start a thread: {e}")));
         }
     };
-    let thread = ThreadObj {
-        name,
-        handle: RefCell::new(Some(handle)),
-        result: RefCell::new(None),
-    };
+    let thread = ThreadObj { name, handle: RefCell::new(Some(handle)), result: RefCell::new(None) };
     Ok(Value::Obj(ObjRef::new(token, Obj::Thread(thread))))
 }
 
@@ -152,16 +130,10 @@ pub fn spawn_named(vm: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Valu
 /// result; `nil` if it failed.
 pub fn join(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     let Value::Obj(r) = &args[0] else {
-        return Err(RtError::new(format!(
-            "join() needs a thread, not a {}",
-            args[0].type_name()
-        )));
+        return Err(RtError::new(format!("join() needs a thread, not a {}", args[0].type_name())));
     };
     let Obj::Thread(thread) = r.get() else {
-        return Err(RtError::new(format!(
-            "join() needs a thread, not a {}",
-            args[0].type_name()
-        )));
+        return Err(RtError::new(format!("join() needs a thread, not a {}", args[0].type_name())));
     };
     let handle = thread.handle.borrow_mut().take();
     if let Some(handle) = handle {

@@ -198,10 +198,7 @@ impl ObjRef {
     pub fn new(_token: Token<'_>, obj: Obj) -> ObjRef {
         // Only lock holders write it, so load + store is exact.
         LIVE_OBJECTS.store(LIVE_OBJECTS.load(Relaxed) + 1, Relaxed);
-        let boxed = Box::new(ObjBox {
-            count: Cell::new(1),
-            obj,
-        });
+        let boxed = Box::new(ObjBox { count: Cell::new(1), obj });
         ObjRef(NonNull::from(Box::leak(boxed)))
     }
 
@@ -596,11 +593,7 @@ pub fn format_float(f: f64) -> String {
     if f.is_nan() {
         "nan".to_owned()
     } else if f.is_infinite() {
-        if f > 0.0 {
-            "inf".to_owned()
-        } else {
-            "-inf".to_owned()
-        }
+        if f > 0.0 { "inf".to_owned() } else { "-inf".to_owned() }
     } else if f == f.trunc() && f.abs() < 1e16 {
         format!("{f:.1}")
     } else {
@@ -617,10 +610,7 @@ impl Key {
             Value::Int(i) => Ok(Key::Int(*i)),
             Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Key::Int(*f as i64)),
             Value::Obj(r) if matches!(r.get(), Obj::Str(_)) => Ok(Key::Str(r.clone())),
-            other => Err(RtError::new(format!(
-                "a {} cannot be a map key",
-                other.type_name()
-            ))),
+            other => Err(RtError::new(format!("a {} cannot be a map key", other.type_name()))),
         }
     }
 

@@ -84,22 +84,14 @@ fn closure_of(value: &ObjRef) -> &Closure {
 impl Vm {
     /// A fresh interpreter thread for `program`.
     pub fn new(program: Arc<Program>) -> Vm {
-        Vm {
-            program,
-            stack: Vec::with_capacity(256),
-            frames: Vec::with_capacity(16),
-            reentry: 0,
-        }
+        Vm { program, stack: Vec::with_capacity(256), frames: Vec::with_capacity(16), reentry: 0 }
     }
 
     /// Run the program's top level.
     pub fn run_main(&mut self, token: Token<'_>) -> Result<Value, RtError> {
         let main = Value::Obj(ObjRef::new(
             token,
-            Obj::Closure(Closure {
-                proto: Arc::clone(&self.program.main),
-                captures: Box::new([]),
-            }),
+            Obj::Closure(Closure { proto: Arc::clone(&self.program.main), captures: Box::new([]) }),
         ));
         self.call(token, main, Vec::new())
     }
@@ -156,9 +148,7 @@ impl Vm {
                 .map(|f| {
                     // SAFETY: `proto` is valid while the frame holds its closure.
                     let proto = unsafe { &*f.proto };
-                    let at =
-                        f.ip.saturating_sub(1)
-                            .min(proto.lines.len().saturating_sub(1));
+                    let at = f.ip.saturating_sub(1).min(proto.lines.len().saturating_sub(1));
                     TraceLine {
                         function: proto.name.clone(),
                         line: proto.lines.get(at).copied().unwrap_or(0),
@@ -230,10 +220,7 @@ impl Vm {
                 Ok(())
             }
             Obj::Native(native) => self.call_native(token, native, base, argc),
-            _ => Err(RtError::new(format!(
-                "cannot call a {}",
-                self.stack[base].type_name()
-            ))),
+            _ => Err(RtError::new(format!("cannot call a {}", self.stack[base].type_name()))),
         }
     }
 
@@ -296,9 +283,7 @@ impl Vm {
         sent: Option<Value>,
         for_exit: Option<u32>,
     ) -> Result<(), RtError> {
-        let Obj::Generator(cell) = generator.get() else {
-            unreachable!("checked by callers")
-        };
+        let Obj::Generator(cell) = generator.get() else { unreachable!("checked by callers") };
         let mut g = cell.borrow_mut();
         let was = g.state;
         match was {
@@ -330,13 +315,7 @@ impl Vm {
         let ip = g.ip;
         let proto: *const Proto = &*closure_of(&g.closure).proto;
         drop(g);
-        self.frames.push(Frame {
-            proto,
-            ip,
-            base,
-            generator: Some(generator),
-            for_exit,
-        });
+        self.frames.push(Frame { proto, ip, base, generator: Some(generator), for_exit });
         if was == GenState::Suspended {
             self.stack.push(sent.unwrap_or_default());
         }
@@ -478,23 +457,15 @@ impl Vm {
                                 return Err(RtError::new("division by zero"));
                             }
                             Op::Div => a.checked_div(b).map(|q| {
-                                if a % b != 0 && ((a < 0) != (b < 0)) {
-                                    q - 1
-                                } else {
-                                    q
-                                }
+                                if a % b != 0 && ((a < 0) != (b < 0)) { q - 1 } else { q }
                             }),
                             Op::Mod if b == 0 => {
                                 save_ip!();
                                 return Err(RtError::new("modulo by zero"));
                             }
-                            _ => a.checked_rem(b).map(|r| {
-                                if r != 0 && ((r < 0) != (b < 0)) {
-                                    r + b
-                                } else {
-                                    r
-                                }
-                            }),
+                            _ => a
+                                .checked_rem(b)
+                                .map(|r| if r != 0 && ((r < 0) != (b < 0)) { r + b } else { r }),
                         };
                         match r {
                             Some(r) => {
@@ -560,10 +531,9 @@ impl Vm {
                             .map(Value::Int)
                             .ok_or_else(|| RtError::new(format!("integer overflow in -({i})"))),
                         Value::Float(f) => Ok(Value::Float(-f)),
-                        other => Err(RtError::new(format!(
-                            "cannot negate a {}",
-                            other.type_name()
-                        ))),
+                        other => {
+                            Err(RtError::new(format!("cannot negate a {}", other.type_name())))
+                        }
                     };
                     match r {
                         Ok(v) => self.stack.push(v),
@@ -703,10 +673,7 @@ impl Vm {
                         .collect();
                     let closure_value = Value::Obj(ObjRef::new(
                         token,
-                        Obj::Closure(Closure {
-                            proto: inner,
-                            captures,
-                        }),
+                        Obj::Closure(Closure { proto: inner, captures }),
                     ));
                     self.stack.push(closure_value);
                 }
@@ -729,8 +696,7 @@ impl Vm {
                             }
                         }
                     }
-                    self.stack
-                        .push(Value::Obj(ObjRef::new(token, Obj::Map(map.into()))));
+                    self.stack.push(Value::Obj(ObjRef::new(token, Obj::Map(map.into()))));
                 }
                 Op::Index => {
                     let key = pop!();
@@ -818,10 +784,8 @@ impl Vm {
                 Op::Yield => {
                     let value = pop!();
                     let done = self.frames.pop().expect("a frame");
-                    let generator = done
-                        .generator
-                        .as_ref()
-                        .expect("yield runs in generator frames");
+                    let generator =
+                        done.generator.as_ref().expect("yield runs in generator frames");
                     if let Obj::Generator(g) = generator.get() {
                         let mut g = g.borrow_mut();
                         g.stack = self.stack.split_off(done.base);
@@ -875,11 +839,7 @@ fn op_symbol(op: Op) -> &'static str {
 }
 
 fn range_error(next: &Value, end: &Value) -> RtError {
-    let bad = if matches!(next, Value::Int(_)) {
-        end
-    } else {
-        next
-    };
+    let bad = if matches!(next, Value::Int(_)) { end } else { next };
     RtError::new(format!("range() needs integers, not a {}", bad.type_name()))
 }
 
@@ -979,9 +939,7 @@ fn list_index(len: usize, key: &Value, what: &str) -> Result<usize, RtError> {
     let len_i = len as i64;
     let at = if *i < 0 { i + len_i } else { *i };
     if at < 0 || at >= len_i {
-        return Err(RtError::new(format!(
-            "{what} index {i} out of range (length {len})"
-        )));
+        return Err(RtError::new(format!("{what} index {i} out of range (length {len})")));
     }
     Ok(at as usize)
 }
@@ -1036,10 +994,7 @@ pub fn set_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> 
             _ => {}
         }
     }
-    Err(RtError::new(format!(
-        "cannot assign into a {}",
-        obj.type_name()
-    )))
+    Err(RtError::new(format!("cannot assign into a {}", obj.type_name())))
 }
 
 /// What a `for` loop walks: a list (itself, or a snapshot of a map's keys
@@ -1053,17 +1008,11 @@ fn iteration_state(token: Token<'_>, iterable: Value) -> Result<Value, RtError> 
                 return Ok(Value::list(token, keys));
             }
             Obj::Str(s) => {
-                let chars = s
-                    .chars()
-                    .map(|c| Value::str(token, c.to_string()))
-                    .collect();
+                let chars = s.chars().map(|c| Value::str(token, c.to_string())).collect();
                 return Ok(Value::list(token, chars));
             }
             _ => {}
         }
     }
-    Err(RtError::new(format!(
-        "cannot iterate over a {}",
-        iterable.type_name()
-    )))
+    Err(RtError::new(format!("cannot iterate over a {}", iterable.type_name())))
 }
