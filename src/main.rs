@@ -5,9 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use once_cell::sync::Lazy;
 
-use gilscope::demo::{self, DemoConfig, screen::Screen};
+use gilscope::demo::{self, DemoConfig, SpinnerKind, Work};
 use gilscope::gil::{self, Policy};
 
 /// gilscope: a global interpreter lock you can run, watch, read and test.
@@ -22,8 +21,6 @@ struct Cli {
 enum OnOff {
     On,
     Off,
-    /// Off first, then on, one after the other.
-    Both,
 }
 
 #[derive(Subcommand)]
@@ -44,14 +41,21 @@ enum Command {
         #[arg(long, default_value = "cpython", value_parser = parse_policy)]
         policy: Policy,
     },
-    /// A spinner thread that needs the lock, beside a long C call that keeps
-    /// or releases it.
+    /// A spinner that needs the lock, beside a long computation that keeps
+    /// or releases it. Keys while it runs: r flips release, +/- change the
+    /// switch interval, q quits.
     Demo {
-        /// Whether the C call releases the lock.
-        #[arg(long, value_enum, default_value = "both")]
+        /// Whether the C code releases the lock.
+        #[arg(long, value_enum, default_value = "on")]
         release: OnOff,
-        /// How long the C call runs, in seconds.
-        #[arg(long, default_value_t = 3.0, value_parser = parse_seconds)]
+        /// What the main thread computes.
+        #[arg(long, value_enum, default_value = "c")]
+        work: WorkArg,
+        /// Which spinner.
+        #[arg(long, value_enum, default_value = "thread")]
+        spinner: SpinnerArg,
+        /// How long the computation runs, in seconds.
+        #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
         seconds: f64,
         /// The spinner's frame interval, in milliseconds.
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
@@ -62,7 +66,39 @@ enum Command {
         /// The lock's hand-off policy.
         #[arg(long, default_value = "cpython", value_parser = parse_policy)]
         policy: Policy,
+        /// Run twice: first with the lock kept, then released.
+        #[arg(long, conflicts_with_all = ["release", "json"])]
+        tour: bool,
+        /// Print one JSON object with the measurements instead of the screen.
+        #[arg(long)]
+        json: bool,
     },
+    /// The child process of `demo --spinner process` (internal).
+    #[command(name = "spinner-process", hide = true)]
+    SpinnerProcess {
+        #[arg(long, default_value_t = 50)]
+        frame_ms: u64,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum WorkArg {
+    /// C code (clib_busy_wait_ms) that keeps or releases the lock.
+    C,
+    /// Interpreted bytecode.
+    Bytecode,
+    /// C code that keeps the lock but calls gs_check_switch().
+    Check,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum SpinnerArg {
+    /// A thread that attaches to the lock for every frame.
+    Thread,
+    /// A child process that needs no lock.
+    Process,
+    /// Stepped by the computation whenever it yields.
+    Coroutine,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -82,8 +118,6 @@ fn parse_interval(s: &str) -> Result<f64, String> {
 fn parse_policy(s: &str) -> Result<Policy, String> {
     s.parse().map_err(|e: gil::UnknownPolicy| e.to_string())
 }
-
-static SCREEN: Lazy<Screen> = Lazy::new(Screen::stdout);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -112,23 +146,50 @@ fn main() -> ExitCode {
             gil::set_policy(policy);
             run_script(file, code, &script_and_args)
         }
-        Command::Demo { release, seconds, frame_ms, switch_interval, policy } => {
-            let runs: &[bool] = match release {
-                OnOff::On => &[true],
-                OnOff::Off => &[false],
-                OnOff::Both => &[false, true],
-            };
-            for &release in runs {
+        Command::SpinnerProcess { frame_ms } => {
+            gilscope::demo::spinner::run_child(Duration::from_millis(frame_ms.max(1)));
+            ExitCode::SUCCESS
+        }
+        Command::Demo {
+            release,
+            work,
+            spinner,
+            seconds,
+            frame_ms,
+            switch_interval,
+            policy,
+            tour,
+            json,
+        } => {
+            let runs: Vec<bool> = if tour { vec![false, true] } else { vec![release == OnOff::On] };
+            for release in runs {
                 let config = DemoConfig {
                     release,
+                    work: match work {
+                        WorkArg::C => Work::C,
+                        WorkArg::Bytecode => Work::Bytecode,
+                        WorkArg::Check => Work::Check,
+                    },
+                    spinner: match spinner {
+                        SpinnerArg::Thread => SpinnerKind::Thread,
+                        SpinnerArg::Process => SpinnerKind::Process,
+                        SpinnerArg::Coroutine => SpinnerKind::Coroutine,
+                    },
                     seconds,
                     frame: Duration::from_millis(frame_ms),
                     switch_interval: Duration::from_secs_f64(switch_interval / 1000.0),
                     policy,
+                    interactive: !tour,
+                    json,
                 };
-                match demo::run(&config, &SCREEN) {
+                match demo::run(&config) {
                     Ok(report) => {
-                        demo::summarize(&report, &SCREEN);
+                        if json {
+                            println!(
+                                "{}",
+                                serde_json::to_string(&report).expect("a report serialises")
+                            );
+                        }
                         if report.interrupted {
                             return ExitCode::from(130);
                         }

@@ -1,127 +1,349 @@
-//! The demo: a spinner thread that needs the lock, beside a long C call
-//! that keeps it or releases it.
+//! The demo: a spinner that needs the lock, beside a long computation that
+//! keeps it or releases it.
 //!
-//! This module owns the demo's configuration, its run and its report. It
-//! uses the lock only through [`crate::gil`]'s public API and the C library
-//! only through [`crate::ffi::clib`]; terminal output is `screen.rs`'s job.
+//! This module owns the demo's configuration, its shared state, its run and
+//! its report. It uses the lock only through [`crate::gil`]'s public API and
+//! C only through [`crate::ffi::clib`]. `work.rs` is the computation,
+//! `spinner.rs` the three spinners, `screen.rs` the terminal, `keys.rs` the
+//! keyboard.
 
+pub mod keys;
 pub mod screen;
 pub mod spinner;
+pub mod work;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-use crate::ffi::clib::{self, CError, Hold};
-use crate::gil::{self, Policy};
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::gil::{self, Policy, observe};
 use screen::Screen;
-use spinner::Spinner;
+use spinner::{CoroutineSpinner, FrameLog, ProcessSpinner, ThreadSpinner, gaps};
+
+/// What the main thread computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// C code that keeps or releases the lock (`--release`).
+    C,
+    /// Interpreted bytecode: switches happen at the switch interval.
+    Bytecode,
+    /// C code that keeps the lock but calls `gs_check_switch()`.
+    Check,
+}
+
+impl Work {
+    /// The name used on the command line and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Work::C => "c",
+            Work::Bytecode => "bytecode",
+            Work::Check => "check",
+        }
+    }
+}
+
+/// Which spinner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpinnerKind {
+    /// A thread that attaches for every frame.
+    Thread,
+    /// A child process that needs no lock.
+    Process,
+    /// Stepped by the computation between pieces of work.
+    Coroutine,
+}
+
+impl SpinnerKind {
+    /// The name used on the command line and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            SpinnerKind::Thread => "thread",
+            SpinnerKind::Process => "process",
+            SpinnerKind::Coroutine => "coroutine",
+        }
+    }
+}
 
 /// What one demo run does.
 #[derive(Clone, Debug)]
 pub struct DemoConfig {
-    /// Whether the C code releases the lock.
+    /// Whether C releases the lock at the start (`r` flips it).
     pub release: bool,
-    /// How long the C call runs.
+    /// The computation.
+    pub work: Work,
+    /// The spinner.
+    pub spinner: SpinnerKind,
+    /// How long the computation runs.
     pub seconds: f64,
     /// The spinner's frame interval.
     pub frame: Duration,
-    /// The lock's switch interval.
+    /// The lock's switch interval at the start.
     pub switch_interval: Duration,
     /// The lock's hand-off policy.
     pub policy: Policy,
+    /// Whether to read keys (when on a terminal).
+    pub interactive: bool,
+    /// Whether to print only the JSON report.
+    pub json: bool,
 }
 
-/// What one demo run measured.
-#[derive(Clone, Debug)]
+/// State shared by the worker, the spinners, the screen and the keys.
+pub struct DemoState {
+    /// When the demo started.
+    pub epoch: Instant,
+    release: AtomicBool,
+    toggles: AtomicU64,
+    stop: AtomicBool,
+    worker: AtomicU64,
+    c_held_ns: AtomicU64,
+    c_released_ns: AtomicU64,
+    work_started: Mutex<Option<Duration>>,
+    work_ended: Mutex<Option<Duration>>,
+    switches_before: u64,
+    /// The frames drawn.
+    pub frames: Arc<FrameLog>,
+}
+
+impl DemoState {
+    fn new(release: bool) -> Self {
+        DemoState {
+            epoch: Instant::now(),
+            release: AtomicBool::new(release),
+            toggles: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            worker: AtomicU64::new(0),
+            c_held_ns: AtomicU64::new(0),
+            c_released_ns: AtomicU64::new(0),
+            work_started: Mutex::new(None),
+            work_ended: Mutex::new(None),
+            switches_before: gil::switch_number(),
+            frames: Arc::new(FrameLog::default()),
+        }
+    }
+
+    /// Whether C releases the lock now.
+    pub fn release(&self) -> bool {
+        self.release.load(SeqCst)
+    }
+
+    /// Flip release on or off.
+    pub fn toggle_release(&self) {
+        self.release.fetch_xor(true, SeqCst);
+        self.toggles.fetch_add(1, SeqCst);
+    }
+
+    /// Ask the work to stop early.
+    pub fn request_stop(&self) {
+        self.stop.store(true, SeqCst);
+    }
+
+    /// Whether `q` was pressed.
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(SeqCst)
+    }
+
+    /// The worker thread's serial number.
+    pub fn worker_serial(&self) -> u64 {
+        self.worker.load(SeqCst)
+    }
+
+    /// When the work started, if it has.
+    pub fn work_started(&self) -> Option<Duration> {
+        *self.work_started.lock()
+    }
+
+    /// When the work ended, if it has.
+    pub fn work_ended(&self) -> Option<Duration> {
+        *self.work_ended.lock()
+    }
+
+    fn add_c_held(&self, d: Duration) {
+        self.c_held_ns.fetch_add(d.as_nanos() as u64, SeqCst);
+    }
+
+    fn add_c_released(&self, d: Duration) {
+        self.c_released_ns.fetch_add(d.as_nanos() as u64, SeqCst);
+    }
+}
+
+/// What one demo run measured; `--json` prints it.
+#[derive(Clone, Debug, Serialize)]
 pub struct DemoReport {
-    /// The configuration that ran.
-    pub config: DemoConfig,
-    /// Frames the spinner drew while the C call ran.
+    /// Whether C released the lock at the start.
+    pub release: bool,
+    /// Times `r` flipped it.
+    pub release_toggles: u64,
+    /// `c`, `bytecode` or `check`.
+    pub work: &'static str,
+    /// `thread`, `process` or `coroutine`.
+    pub spinner: &'static str,
+    /// The hand-off policy.
+    pub policy: String,
+    /// The switch interval at the start, in milliseconds.
+    pub switch_interval_ms: f64,
+    /// How long the computation ran.
+    pub seconds: f64,
+    /// Frames drawn while it ran.
     pub frames: usize,
-    /// Frames it would have drawn had it never frozen.
+    /// Frames a never-frozen spinner would have drawn.
     pub expected_frames: usize,
-    /// The longest time between two frames (or from start to first frame).
-    pub longest_gap: Duration,
+    /// The longest time without a frame.
+    pub longest_gap_ms: f64,
     /// The mean time between frames.
-    pub mean_gap: Duration,
-    /// Lock switches during the run.
+    pub mean_gap_ms: f64,
+    /// Lock switches while it ran.
     pub switches: u64,
-    /// How long the C call ran with the lock held.
-    pub c_lock_held: Duration,
-    /// How long it ran with the lock released.
-    pub c_lock_released: Duration,
-    /// Whether Ctrl+C ended the run early.
+    /// Time C ran with the lock held.
+    pub c_lock_held_ms: f64,
+    /// Time C ran with the lock released.
+    pub c_lock_released_ms: f64,
+    /// Whether Ctrl+C ended it.
     pub interrupted: bool,
+    /// The configuration (not in JSON).
+    #[serde(skip)]
+    pub config: DemoConfig,
 }
 
-/// Run the demo once and report.
-pub fn run(config: &DemoConfig, screen: &'static Screen) -> std::io::Result<DemoReport> {
+impl DemoReport {
+    /// One sentence: what the run showed.
+    pub fn verdict(&self) -> String {
+        if self.interrupted {
+            return "Interrupted.".to_owned();
+        }
+        let kept_up = self.frames * 10 >= self.expected_frames * 9;
+        let froze = self.frames == 0 && self.expected_frames > 0;
+        match (self.config.spinner, self.config.work) {
+            (SpinnerKind::Process, _) => {
+                "The spinner process needs no lock, so it kept spinning whatever the computation did.".to_owned()
+            }
+            (SpinnerKind::Coroutine, _) => format!(
+                "The coroutine spinner moved only when the computation yielded to it: {} times.",
+                self.frames
+            ),
+            (_, Work::C) if froze => {
+                "C kept the lock: every other thread, the spinner too, froze until C returned.".to_owned()
+            }
+            (_, Work::C) if kept_up && self.release_toggles == 0 => {
+                "C released the lock: the spinner kept spinning.".to_owned()
+            }
+            (_, Work::C) => "The spinner moved only while C released the lock.".to_owned(),
+            (_, Work::Check) => format!(
+                "C kept the lock but offered it at gs_check_switch(): the spinner got a frame about every {:.0} ms.",
+                self.mean_gap_ms
+            ),
+            (_, Work::Bytecode) => format!(
+                "The interpreter handed the lock over at check points after each switch interval: the spinner's longest wait was {:.0} ms.",
+                self.longest_gap_ms
+            ),
+        }
+    }
+}
+
+enum RunningSpinner {
+    Thread(ThreadSpinner),
+    Process(ProcessSpinner),
+    Coroutine(CoroutineSpinner),
+}
+
+/// Run the demo once. The calling thread does the work.
+pub fn run(config: &DemoConfig) -> std::io::Result<DemoReport> {
     gil::set_switch_interval(config.switch_interval);
     gil::set_policy(config.policy);
     gil::set_thread_name("main");
-    let mode = if config.release { "releases" } else { "keeps" };
-    screen.heading(&format!(
-        "C computes for {:.1} s and {mode} the lock; the spinner needs the lock for every frame:",
-        config.seconds
-    ));
-    let epoch = Instant::now();
-    let frame = config.frame;
-    let expected_total = (config.seconds / frame.as_secs_f64()).floor() as u64;
-    let switches_before = gil::switch_number();
-    let spinner = Spinner::start(epoch, frame, move |n, longest| {
-        screen.frame(n, epoch.elapsed(), expected_total, longest);
-    })?;
-    let ms = (config.seconds * 1000.0).round() as i64;
-    let hold = if config.release { Hold::Release } else { Hold::Keep };
-    let (result, c_start, c_end) = gil::attach(|token| {
-        let c_start = epoch.elapsed();
-        let result = clib::busy_wait_ms(token, ms, hold);
-        (result, c_start, epoch.elapsed())
-    });
-    let log = spinner.stop();
-    screen.end_live();
-    let interrupted = result == Err(CError::Interrupted);
-    let c_time = c_end - c_start;
-    let frames = log.frames_between(c_start, c_end);
-    let window_log = spinner::FrameLog {
-        times: log
-            .times
-            .iter()
-            .filter(|t| **t >= c_start && **t < c_end)
-            .map(|t| *t - c_start)
-            .collect(),
-    };
-    Ok(DemoReport {
-        config: config.clone(),
-        frames,
-        expected_frames: (c_time.as_secs_f64() / frame.as_secs_f64()).floor() as usize,
-        longest_gap: window_log.longest_gap(c_time),
-        mean_gap: window_log.mean_gap(c_time),
-        switches: gil::switch_number() - switches_before,
-        c_lock_held: if config.release { Duration::ZERO } else { c_time },
-        c_lock_released: if config.release { c_time } else { Duration::ZERO },
-        interrupted,
-    })
-}
+    let state = Arc::new(DemoState::new(config.release));
+    state.worker.store(gil::current_serial(), SeqCst);
+    observe::start_recording();
 
-/// Print a report's summary.
-pub fn summarize(report: &DemoReport, screen: &Screen) {
-    let c = &report.config;
-    screen.line(&format!(
-        "  release={}  spinner frames {}/{}  longest freeze {} ms  mean gap {:.1} ms  switches {}",
-        if c.release { "on" } else { "off" },
-        report.frames,
-        report.expected_frames,
-        report.longest_gap.as_millis(),
-        report.mean_gap.as_secs_f64() * 1000.0,
-        report.switches,
-    ));
-    if report.interrupted {
-        screen.line("  interrupted");
-    } else if c.release {
-        screen.verdict("  C released the lock: the spinner kept spinning.");
-    } else {
-        screen.verdict(
-            "  C kept the lock: every other thread, the spinner too, froze until C returned.",
-        );
+    let mut screen = (!config.json).then(|| Screen::stdout(config.interactive));
+    if let Some(screen) = &screen {
+        screen.intro(config);
     }
+    let keys = if config.interactive && !config.json {
+        keys::Keys::start(Arc::clone(&state))
+    } else {
+        None
+    };
+
+    let spinner = match config.spinner {
+        SpinnerKind::Thread => RunningSpinner::Thread(ThreadSpinner::start(
+            state.epoch,
+            config.frame,
+            Arc::clone(&state.frames),
+        )?),
+        SpinnerKind::Process => RunningSpinner::Process(ProcessSpinner::start(
+            state.epoch,
+            config.frame,
+            Arc::clone(&state.frames),
+        )?),
+        SpinnerKind::Coroutine => {
+            RunningSpinner::Coroutine(CoroutineSpinner::new(state.epoch, Arc::clone(&state.frames)))
+        }
+    };
+
+    // The screen redraws from its own thread, which never takes the lock.
+    let screen_done = Arc::new(AtomicBool::new(false));
+    let screen_thread = screen.take().map(|mut screen| {
+        let (state, done, config) = (Arc::clone(&state), Arc::clone(&screen_done), config.clone());
+        std::thread::Builder::new()
+            .name("screen".into())
+            .spawn(move || {
+                let mut tick = 0;
+                while !done.load(SeqCst) {
+                    screen.tick(&config, &state, tick);
+                    tick += 1;
+                    std::thread::sleep(screen::TICK);
+                }
+                screen.tick(&config, &state, tick);
+                screen
+            })
+            .expect("start the screen thread")
+    });
+
+    *state.work_started.lock() = Some(state.epoch.elapsed());
+    let coroutine = match &spinner {
+        RunningSpinner::Coroutine(c) => Some(c),
+        _ => None,
+    };
+    let duration = Duration::from_secs_f64(config.seconds);
+    let (started, ended_at, ended) = work::run(config.work, duration, &state, coroutine);
+    *state.work_ended.lock() = Some(ended_at);
+
+    match spinner {
+        RunningSpinner::Thread(s) => s.stop(),
+        RunningSpinner::Process(s) => s.stop(),
+        RunningSpinner::Coroutine(_) => {}
+    }
+    screen_done.store(true, SeqCst);
+    let mut screen = screen_thread.and_then(|t| t.join().ok());
+    drop(keys);
+    let _ = observe::stop_recording();
+
+    let times = state.frames.times();
+    let window = gaps(&times, started, ended_at);
+    let ran = ended_at - started;
+    let report = DemoReport {
+        release: config.release,
+        release_toggles: state.toggles.load(SeqCst),
+        work: config.work.name(),
+        spinner: config.spinner.name(),
+        policy: config.policy.to_string(),
+        switch_interval_ms: config.switch_interval.as_secs_f64() * 1000.0,
+        seconds: ran.as_secs_f64(),
+        frames: window.frames,
+        expected_frames: (ran.as_secs_f64() / config.frame.as_secs_f64()).floor() as usize,
+        longest_gap_ms: window.longest.as_secs_f64() * 1000.0,
+        mean_gap_ms: window.mean.as_secs_f64() * 1000.0,
+        switches: gil::switch_number() - state.switches_before,
+        c_lock_held_ms: state.c_held_ns.load(SeqCst) as f64 / 1e6,
+        c_lock_released_ms: state.c_released_ns.load(SeqCst) as f64 / 1e6,
+        interrupted: ended == work::Ended::Interrupted,
+        config: config.clone(),
+    };
+    if let Some(screen) = &mut screen {
+        screen.summary(&report);
+    }
+    Ok(report)
 }

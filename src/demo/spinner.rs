@@ -1,73 +1,99 @@
-//! The spinner: a thread that needs the lock to draw each frame.
+//! The three spinners and the frame log they share.
 //!
-//! Every `frame` it wakes (sleeping without the lock), attaches, records the
-//! frame and asks the screen to draw it, and detaches. While another thread
-//! keeps the lock — C code that does not release it — the spinner cannot
-//! attach, so it freezes; the gaps between its frames are what the demo
-//! measures. It owns its frame log and touches nothing else.
+//! - [`ThreadSpinner`]: a thread that must attach to the lock for every
+//!   frame. It freezes while another thread keeps the lock.
+//! - [`ProcessSpinner`]: a child process that needs no lock at all — the
+//!   workaround the chapter shows with Python's `multiprocessing`. It sends
+//!   a byte per frame down a pipe; a reader thread logs it.
+//! - [`CoroutineSpinner`]: no thread; the computation steps it whenever it
+//!   pauses between pieces of work, as a generator-driven spinner moves only
+//!   when the code driving it yields.
+//!
+//! Each owns its thread or process and the frames it logs; none touches the
+//! screen, which only reads the log.
 
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
+
 use crate::gil;
 
-/// The frames of one spinner run.
-#[derive(Clone, Debug, Default)]
+/// The frames drawn so far, as offsets from the demo's start.
+#[derive(Default)]
 pub struct FrameLog {
-    /// When each frame was drawn, relative to the spinner's start.
-    pub times: Vec<Duration>,
+    times: Mutex<Vec<Duration>>,
 }
 
 impl FrameLog {
-    /// Frames drawn in `[from, to)`.
-    pub fn frames_between(&self, from: Duration, to: Duration) -> usize {
-        self.times.iter().filter(|t| **t >= from && **t < to).count()
+    /// Log a frame drawn now.
+    pub fn frame(&self, epoch: Instant) {
+        self.times.lock().push(epoch.elapsed());
     }
 
-    /// The longest time between consecutive frames, including from the
-    /// start to the first frame and from the last frame to `end`.
-    pub fn longest_gap(&self, end: Duration) -> Duration {
-        self.gaps(end).max().unwrap_or(end)
+    /// How many frames so far.
+    pub fn count(&self) -> usize {
+        self.times.lock().len()
     }
 
-    /// The mean time between consecutive frames, as above.
-    pub fn mean_gap(&self, end: Duration) -> Duration {
-        let gaps: Vec<_> = self.gaps(end).collect();
-        if gaps.is_empty() { end } else { gaps.iter().sum::<Duration>() / gaps.len() as u32 }
+    /// When the last frame was drawn.
+    pub fn last(&self) -> Option<Duration> {
+        self.times.lock().last().copied()
     }
 
-    fn gaps(&self, end: Duration) -> impl Iterator<Item = Duration> + '_ {
-        let starts = std::iter::once(Duration::ZERO).chain(self.times.iter().copied());
-        let ends = self.times.iter().copied().chain(std::iter::once(end));
-        starts.zip(ends).map(|(a, b)| b.saturating_sub(a))
+    /// A copy of the frame times.
+    pub fn times(&self) -> Vec<Duration> {
+        self.times.lock().clone()
     }
 }
 
-/// A running spinner thread.
-pub struct Spinner {
+/// Frame statistics over a window `[from, to)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Gaps {
+    /// Frames drawn in the window.
+    pub frames: usize,
+    /// The longest time without a frame, window edges included.
+    pub longest: Duration,
+    /// The mean time between frames, window edges included.
+    pub mean: Duration,
+}
+
+/// Frames and gaps of `times` within `[from, to)`.
+pub fn gaps(times: &[Duration], from: Duration, to: Duration) -> Gaps {
+    let inside: Vec<Duration> = times.iter().copied().filter(|t| *t >= from && *t < to).collect();
+    let edges = std::iter::once(from).chain(inside.iter().copied()).chain(std::iter::once(to));
+    let points: Vec<Duration> = edges.collect();
+    let spans: Vec<Duration> = points.windows(2).map(|w| w[1].saturating_sub(w[0])).collect();
+    let longest = spans.iter().copied().max().unwrap_or_default();
+    let mean = if spans.is_empty() {
+        Duration::ZERO
+    } else {
+        spans.iter().sum::<Duration>() / spans.len() as u32
+    };
+    Gaps { frames: inside.len(), longest, mean }
+}
+
+/// A thread that attaches to the lock for every frame.
+pub struct ThreadSpinner {
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<FrameLog>,
+    handle: JoinHandle<()>,
 }
 
-impl Spinner {
-    /// Start the spinner. `draw(frame_number, longest_gap_so_far)` runs
-    /// with the lock held.
-    pub fn start(
-        epoch: Instant,
-        frame: Duration,
-        draw: impl Fn(u64, Duration) + Send + 'static,
-    ) -> std::io::Result<Spinner> {
+impl ThreadSpinner {
+    /// Start it: every `frame` it sleeps (without the lock), attaches, and
+    /// logs a frame.
+    pub fn start(epoch: Instant, frame: Duration, log: Arc<FrameLog>) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let handle = thread::Builder::new().name("spinner".into()).spawn({
             let stop = Arc::clone(&stop);
             move || {
                 gil::set_thread_name("spinner");
-                let mut log = FrameLog::default();
-                let mut longest = Duration::ZERO;
                 let mut next = Instant::now() + frame;
-                while !stop.load(SeqCst) {
+                while !stop.load(SeqCst) && !gil::interrupted() {
                     let now = Instant::now();
                     if next > now {
                         thread::sleep(next - now);
@@ -75,26 +101,114 @@ impl Spinner {
                     if stop.load(SeqCst) {
                         break;
                     }
-                    gil::attach(|_token| {
-                        let now = epoch.elapsed();
-                        let previous = log.times.last().copied().unwrap_or(now);
-                        longest = longest.max(now - previous);
-                        log.times.push(now);
-                        draw(log.times.len() as u64, longest);
-                    });
-                    // After a freeze, carry on from now instead of bursting
-                    // to catch up: one frame per interval, never more.
+                    gil::attach(|_token| log.frame(epoch));
+                    // After a freeze, one frame per interval from now on:
+                    // no burst to catch up.
                     next = (next + frame).max(Instant::now());
                 }
-                log
             }
         })?;
-        Ok(Spinner { stop, handle })
+        Ok(ThreadSpinner { stop, handle })
     }
 
-    /// Stop the spinner and return its frames.
-    pub fn stop(self) -> FrameLog {
+    /// Stop it and wait for it.
+    pub fn stop(self) {
         self.stop.store(true, SeqCst);
-        self.handle.join().unwrap_or_default()
+        let _ = self.handle.join();
+    }
+}
+
+/// A child process that draws frames without any lock.
+pub struct ProcessSpinner {
+    child: Child,
+    reader: JoinHandle<()>,
+}
+
+/// The hidden subcommand the child runs.
+pub const CHILD_COMMAND: &str = "spinner-process";
+
+impl ProcessSpinner {
+    /// Start `gilscope spinner-process --frame-ms N`; log a frame for every
+    /// byte it writes.
+    pub fn start(epoch: Instant, frame: Duration, log: Arc<FrameLog>) -> std::io::Result<Self> {
+        let exe = std::env::current_exe()?;
+        let mut child = Command::new(exe)
+            .args([CHILD_COMMAND, "--frame-ms", &frame.as_millis().max(1).to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let reader = thread::Builder::new().name("spinner-reader".into()).spawn(move || {
+            let mut buf = [0u8; 64];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                for _ in 0..n {
+                    log.frame(epoch);
+                }
+            }
+        })?;
+        Ok(ProcessSpinner { child, reader })
+    }
+
+    /// Stop the child (closing its stdin ends it) and the reader.
+    pub fn stop(mut self) {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = self.reader.join();
+    }
+}
+
+/// The child side: write one byte per frame until stdin closes or the
+/// parent goes away. Needs no lock: it is another process.
+pub fn run_child(frame: Duration) {
+    use std::io::Write;
+    let closed = Arc::new(AtomicBool::new(false));
+    let watcher = Arc::clone(&closed);
+    // stdin reaching end of file means the parent wants us gone.
+    thread::spawn(move || {
+        let mut sink = [0u8; 16];
+        while matches!(std::io::stdin().read(&mut sink), Ok(n) if n > 0) {}
+        watcher.store(true, SeqCst);
+    });
+    let mut out = std::io::stdout().lock();
+    let mut next = Instant::now() + frame;
+    while !closed.load(SeqCst) {
+        let now = Instant::now();
+        if next > now {
+            thread::sleep(next - now);
+        }
+        if out.write_all(b".").and_then(|()| out.flush()).is_err() {
+            break;
+        }
+        next = (next + frame).max(Instant::now());
+    }
+}
+
+/// A spinner with no thread: it draws a frame when the computation steps it.
+pub struct CoroutineSpinner {
+    epoch: Instant,
+    log: Arc<FrameLog>,
+}
+
+impl CoroutineSpinner {
+    /// A spinner logging into `log`.
+    pub fn new(epoch: Instant, log: Arc<FrameLog>) -> Self {
+        CoroutineSpinner { epoch, log }
+    }
+
+    /// The computation yields to the spinner: one frame.
+    pub fn step(&self) {
+        self.log.frame(self.epoch);
     }
 }
