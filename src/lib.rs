@@ -2,6 +2,8 @@
 //!
 //! - [`gil`] — the lock: attach, detach, check points, policies, misuse.
 //! - [`ffi`] — the C boundary: the exported C API and the bundled C library.
+//! - [`vm`] — the toy interpreter whose threads run under the lock.
+//! - [`observe`] — statistics, traces and pictures of the lock.
 //! - [`demo`] — the spinner demo and its screen.
 //!
 //! Dependencies point one way: `demo` uses `ffi` and `gil`; `ffi` uses `gil`;
@@ -12,4 +14,5 @@
 pub mod demo;
 pub mod ffi;
 pub mod gil;
+pub mod observe;
 pub mod vm;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use gilscope::demo::{self, DemoConfig, SpinnerKind, Work};
 use gilscope::gil::{self, Policy};
+use gilscope::observe::Outputs;
 
 /// gilscope: a global interpreter lock you can run, watch, read and test.
 #[derive(Parser)]
@@ -40,6 +41,15 @@ enum Command {
         /// The lock's hand-off policy.
         #[arg(long, default_value = "cpython", value_parser = parse_policy)]
         policy: Policy,
+        /// Print lock statistics at the end (to stderr for run).
+        #[arg(long)]
+        stats: bool,
+        /// Write lock statistics as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        stats_json: Option<PathBuf>,
+        /// Write a Chrome trace (Perfetto, chrome://tracing) to this file.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
     },
     /// A spinner that needs the lock, beside a long computation that keeps
     /// or releases it. Keys while it runs: r flips release, +/- change the
@@ -72,6 +82,32 @@ enum Command {
         /// Print one JSON object with the measurements instead of the screen.
         #[arg(long)]
         json: bool,
+        /// Show a strip of each thread's recent states in the live panel.
+        #[arg(long)]
+        strip: bool,
+        /// Print lock statistics at the end (to stderr for run).
+        #[arg(long)]
+        stats: bool,
+        /// Write lock statistics as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        stats_json: Option<PathBuf>,
+        /// Write a Chrome trace (Perfetto, chrome://tracing) to this file.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+    },
+    /// Draw a trace written by --trace as an SVG timeline.
+    Timeline {
+        /// The Chrome trace JSON file.
+        trace: PathBuf,
+        /// Where to write the SVG.
+        #[arg(short, long, value_name = "FILE.svg")]
+        output: PathBuf,
+        /// The picture's width in pixels.
+        #[arg(long, default_value_t = 1200, value_parser = clap::value_parser!(u32).range(300..=20_000))]
+        width: u32,
+        /// The title drawn above the timeline (default: the trace's file name).
+        #[arg(long)]
+        title: Option<String>,
     },
     /// The child process of `demo --spinner process` (internal).
     #[command(name = "spinner-process", hide = true)]
@@ -128,7 +164,15 @@ fn main() -> ExitCode {
         eprintln!("gilscope: warning: cannot catch Ctrl+C: {err}");
     }
     match cli.command {
-        Command::Run { code, mut script_and_args, switch_interval, policy } => {
+        Command::Run {
+            code,
+            mut script_and_args,
+            switch_interval,
+            policy,
+            stats,
+            stats_json,
+            trace,
+        } => {
             let file = match &code {
                 Some(_) => None,
                 None if script_and_args.is_empty() => {
@@ -144,7 +188,25 @@ fn main() -> ExitCode {
             };
             gil::set_switch_interval(Duration::from_secs_f64(switch_interval / 1000.0));
             gil::set_policy(policy);
-            run_script(file, code, &script_and_args)
+            let outputs = Outputs { stats, stats_json, trace };
+            if outputs.wanted() {
+                gil::observe::start_recording();
+            }
+            let code = run_script(file, code, &script_and_args);
+            if outputs.wanted() {
+                match gilscope::observe::finish(&outputs) {
+                    Ok(Some(table)) => eprint!("{table}"),
+                    Ok(None) => {}
+                    Err(err) => {
+                        eprintln!("gilscope: error: cannot write the statistics or trace: {err}");
+                        return ExitCode::from(1);
+                    }
+                }
+            }
+            code
+        }
+        Command::Timeline { trace, output, width, title } => {
+            draw_timeline(&trace, &output, width, title)
         }
         Command::SpinnerProcess { frame_ms } => {
             gilscope::demo::spinner::run_child(Duration::from_millis(frame_ms.max(1)));
@@ -160,6 +222,10 @@ fn main() -> ExitCode {
             policy,
             tour,
             json,
+            strip,
+            stats,
+            stats_json,
+            trace,
         } => {
             let runs: Vec<bool> = if tour { vec![false, true] } else { vec![release == OnOff::On] };
             for release in runs {
@@ -181,6 +247,12 @@ fn main() -> ExitCode {
                     policy,
                     interactive: !tour,
                     json,
+                    outputs: Outputs {
+                        stats,
+                        stats_json: stats_json.clone(),
+                        trace: trace.clone(),
+                    },
+                    strip,
                 };
                 match demo::run(&config) {
                     Ok(report) => {
@@ -243,4 +315,41 @@ fn run_script(file: Option<PathBuf>, code: Option<String>, args: &[String]) -> E
         gilscope::vm::Outcome::Ok => {}
     }
     ExitCode::from(outcome.exit_code())
+}
+
+/// `gilscope timeline TRACE -o OUT.svg`.
+fn draw_timeline(
+    trace: &std::path::Path,
+    output: &std::path::Path,
+    width: u32,
+    title: Option<String>,
+) -> ExitCode {
+    let text = match std::fs::read(trace) {
+        Ok(text) => text,
+        Err(err) => {
+            eprintln!("gilscope: error: cannot read {}: {err}", trace.display());
+            return ExitCode::from(2);
+        }
+    };
+    let json: serde_json::Value = match serde_json::from_slice(&text) {
+        Ok(json) => json,
+        Err(err) => {
+            eprintln!("gilscope: error: {} is not JSON: {err}", trace.display());
+            return ExitCode::from(1);
+        }
+    };
+    let title = title.unwrap_or_else(|| format!("gilscope: {}", trace.display()));
+    match gilscope::observe::svg::render(&json, width, &title) {
+        Ok(svg) => match std::fs::write(output, svg) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("gilscope: error: cannot write {}: {err}", output.display());
+                ExitCode::from(1)
+            }
+        },
+        Err(err) => {
+            eprintln!("gilscope: error: {}: {err}", trace.display());
+            ExitCode::from(1)
+        }
+    }
 }

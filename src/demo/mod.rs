@@ -88,6 +88,10 @@ pub struct DemoConfig {
     pub interactive: bool,
     /// Whether to print only the JSON report.
     pub json: bool,
+    /// Statistics and traces to write at the end.
+    pub outputs: crate::observe::Outputs,
+    /// Whether the live panel shows a strip of recent states per thread.
+    pub strip: bool,
 }
 
 /// State shared by the worker, the spinners, the screen and the keys.
@@ -205,6 +209,9 @@ pub struct DemoReport {
     /// The configuration (not in JSON).
     #[serde(skip)]
     pub config: DemoConfig,
+    /// The `--stats` table, if asked for (not in JSON).
+    #[serde(skip)]
+    pub stats_table: Option<String>,
 }
 
 impl DemoReport {
@@ -319,7 +326,7 @@ pub fn run(config: &DemoConfig) -> std::io::Result<DemoReport> {
     screen_done.store(true, SeqCst);
     let mut screen = screen_thread.and_then(|t| t.join().ok());
     drop(keys);
-    let _ = observe::stop_recording();
+    let stats_table = crate::observe::finish(&config.outputs)?;
 
     let times = state.frames.times();
     let window = gaps(&times, started, ended_at);
@@ -341,6 +348,7 @@ pub fn run(config: &DemoConfig) -> std::io::Result<DemoReport> {
         c_lock_released_ms: state.c_released_ns.load(SeqCst) as f64 / 1e6,
         interrupted: ended == work::Ended::Interrupted,
         config: config.clone(),
+        stats_table,
     };
     if let Some(screen) = &mut screen {
         screen.summary(&report);

@@ -231,6 +231,10 @@ impl Screen {
         }
         let verdict = report.verdict();
         text.push_str(&format!("  {}{nl}", self.paint("1;33", &verdict)));
+        if let Some(table) = &report.stats_table {
+            text.push_str(nl);
+            text.push_str(&table.replace('\n', nl));
+        }
         self.write(&text);
     }
 

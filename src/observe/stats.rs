@@ -1,0 +1,293 @@
+//! Statistics of a recording: per thread and overall, hold and wait times
+//! as percentiles, switches by reason, C time with and without the lock,
+//! and who made whom wait.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::timeline::{State, Timeline};
+use crate::gil::Reason;
+
+/// Percentiles of a set of durations, in microseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    /// How many.
+    pub count: usize,
+    /// Median.
+    pub p50_us: f64,
+    /// 90th percentile.
+    pub p90_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// Largest.
+    pub max_us: f64,
+    /// Sum.
+    pub total_us: f64,
+}
+
+impl Percentiles {
+    /// Percentiles of `ns` (nearest rank).
+    pub fn of(ns: &[u64]) -> Percentiles {
+        if ns.is_empty() {
+            return Percentiles::default();
+        }
+        let mut sorted = ns.to_vec();
+        sorted.sort_unstable();
+        let rank = |p: f64| {
+            let i = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+            sorted[i] as f64 / 1000.0
+        };
+        Percentiles {
+            count: sorted.len(),
+            p50_us: rank(0.5),
+            p90_us: rank(0.9),
+            p99_us: rank(0.99),
+            max_us: *sorted.last().expect("not empty") as f64 / 1000.0,
+            total_us: sorted.iter().sum::<u64>() as f64 / 1000.0,
+        }
+    }
+}
+
+/// One thread's statistics.
+#[derive(Clone, Debug, Serialize)]
+pub struct ThreadStats {
+    /// Serial number.
+    pub serial: u64,
+    /// Name.
+    pub name: String,
+    /// Times it took the lock.
+    pub acquisitions: u64,
+    /// How long it held the lock each time.
+    pub hold: Percentiles,
+    /// How long it waited each time.
+    pub wait: Percentiles,
+    /// Time holding the lock (interpreter code and C that kept it), ms.
+    pub running_ms: f64,
+    /// Of which inside C functions that kept the lock, ms.
+    pub c_lock_held_ms: f64,
+    /// Time waiting for the lock, ms.
+    pub waiting_ms: f64,
+    /// Time in C with the lock released, ms.
+    pub c_lock_released_ms: f64,
+    /// Time blocked (sleep, join) with the lock released, ms.
+    pub blocking_ms: f64,
+    /// Time outside the interpreter, ms.
+    pub outside_ms: f64,
+    /// From its first recorded event to its last, ms.
+    pub lifetime_ms: f64,
+}
+
+/// Waits of one thread ended by another, summed.
+#[derive(Clone, Debug, Serialize)]
+pub struct WaitPair {
+    /// Who waited.
+    pub waiter: String,
+    /// Who held the lock and let go.
+    pub holder: String,
+    /// Why it let go, with how many waits each reason ended.
+    pub reasons: BTreeMap<String, u64>,
+    /// How many waits.
+    pub waits: u64,
+    /// Their total, ms.
+    pub total_ms: f64,
+}
+
+/// The statistics of a whole recording.
+#[derive(Clone, Debug, Serialize)]
+pub struct Stats {
+    /// Wall time covered, ms.
+    pub wall_ms: f64,
+    /// Acquisitions by every thread.
+    pub acquisitions: u64,
+    /// Changes of holder.
+    pub switches: u64,
+    /// Changes of holder by the reason the previous holder let go.
+    pub switches_by_reason: BTreeMap<String, u64>,
+    /// Drop requests set by waiters.
+    pub drop_requests: u64,
+    /// Hold times over all threads.
+    pub hold: Percentiles,
+    /// Wait times over all threads.
+    pub wait: Percentiles,
+    /// Time C ran with the lock held, all threads, ms.
+    pub c_lock_held_ms: f64,
+    /// Time C ran with the lock released, all threads, ms.
+    pub c_lock_released_ms: f64,
+    /// Time the lock was held by anyone, ms (at most `wall_ms`).
+    pub lock_held_ms: f64,
+    /// Per thread.
+    pub threads: Vec<ThreadStats>,
+    /// Who made whom wait, largest total first.
+    pub waits_by_pair: Vec<WaitPair>,
+}
+
+fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+/// Compute the statistics of a timeline.
+pub fn compute(timeline: &Timeline) -> Stats {
+    let mut threads = Vec::new();
+    let (mut all_holds, mut all_waits) = (Vec::new(), Vec::new());
+    let (mut c_held, mut c_released, mut held) = (0, 0, 0);
+    for t in &timeline.threads {
+        all_holds.extend(&t.holds_ns);
+        all_waits.extend(&t.waits_ns);
+        let thread_c_held = t.total(|s| matches!(s, State::RunningC(_)));
+        let thread_c_released = t.total(|s| matches!(s, State::ReleasedC(_)));
+        let running = t.total(State::holds_lock);
+        c_held += thread_c_held;
+        c_released += thread_c_released;
+        held += running;
+        threads.push(ThreadStats {
+            serial: t.serial,
+            name: t.name.clone(),
+            acquisitions: t.acquisitions,
+            hold: Percentiles::of(&t.holds_ns),
+            wait: Percentiles::of(&t.waits_ns),
+            running_ms: ms(running),
+            c_lock_held_ms: ms(thread_c_held),
+            waiting_ms: ms(t.total(|s| s == State::Waiting)),
+            c_lock_released_ms: ms(thread_c_released),
+            blocking_ms: ms(t.total(|s| s == State::Blocking)),
+            outside_ms: ms(t.total(|s| s == State::Outside)),
+            lifetime_ms: ms(t.lifetime_ns()),
+        });
+    }
+    let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, _, _, reason) in &timeline.switches {
+        let name = reason.map_or("first acquisition", Reason::name);
+        *by_reason.entry(name.to_owned()).or_default() += 1;
+    }
+    let name_of = |serial: u64| {
+        timeline.threads.iter().find(|t| t.serial == serial).map_or_else(
+            || if serial == 0 { "nobody".to_owned() } else { format!("#{serial}") },
+            |t| t.name.clone(),
+        )
+    };
+    let mut pairs: BTreeMap<(u64, u64), WaitPair> = BTreeMap::new();
+    for w in &timeline.waits {
+        let pair = pairs.entry((w.waiter, w.holder)).or_insert_with(|| WaitPair {
+            waiter: name_of(w.waiter),
+            holder: name_of(w.holder),
+            reasons: BTreeMap::new(),
+            waits: 0,
+            total_ms: 0.0,
+        });
+        pair.waits += 1;
+        pair.total_ms += ms(w.ns);
+        let reason = w.reason.map_or("nobody held it", Reason::name);
+        *pair.reasons.entry(reason.to_owned()).or_default() += 1;
+    }
+    let mut waits_by_pair: Vec<WaitPair> = pairs.into_values().collect();
+    waits_by_pair.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
+    Stats {
+        wall_ms: ms(timeline.end_ns - timeline.start_ns),
+        acquisitions: threads.iter().map(|t| t.acquisitions).sum(),
+        switches: timeline.switches.len() as u64,
+        switches_by_reason: by_reason,
+        drop_requests: timeline.drop_requests.len() as u64,
+        hold: Percentiles::of(&all_holds),
+        wait: Percentiles::of(&all_waits),
+        c_lock_held_ms: ms(c_held),
+        c_lock_released_ms: ms(c_released),
+        lock_held_ms: ms(held),
+        threads,
+        waits_by_pair,
+    }
+}
+
+fn pct(p: &Percentiles) -> String {
+    if p.count == 0 {
+        return "-".to_owned();
+    }
+    format!("{:.1} / {:.1} / {:.1} / {:.1}", p.p50_us, p.p90_us, p.p99_us, p.max_us)
+}
+
+impl Stats {
+    /// The table `--stats` prints.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "lock statistics ({:.1} ms recorded)", self.wall_ms);
+        let _ = writeln!(
+            out,
+            "  acquisitions {}   switches {}   drop requests {}   lock held {:.1} ms ({:.0}% of the time)",
+            self.acquisitions,
+            self.switches,
+            self.drop_requests,
+            self.lock_held_ms,
+            if self.wall_ms > 0.0 { 100.0 * self.lock_held_ms / self.wall_ms } else { 0.0 }
+        );
+        let reasons: Vec<String> =
+            self.switches_by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        let _ = writeln!(
+            out,
+            "  switches by reason: {}",
+            if reasons.is_empty() { "-".to_owned() } else { reasons.join(", ") }
+        );
+        let _ = writeln!(
+            out,
+            "  C kept the lock {:.1} ms, released it {:.1} ms",
+            self.c_lock_held_ms, self.c_lock_released_ms
+        );
+        let _ = writeln!(out, "  hold µs p50/p90/p99/max: {}", pct(&self.hold));
+        let _ = writeln!(out, "  wait µs p50/p90/p99/max: {}", pct(&self.wait));
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "  {:<14} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10}  {:<28} {:<28}",
+            "thread",
+            "acq",
+            "running",
+            "waiting",
+            "C released",
+            "blocked",
+            "lifetime",
+            "hold µs p50/p90/p99/max",
+            "wait µs p50/p90/p99/max"
+        );
+        for t in &self.threads {
+            let _ = writeln!(
+                out,
+                "  {:<14} {:>6} {:>8.1}ms {:>8.1}ms {:>8.1}ms {:>8.1}ms {:>8.1}ms  {:<28} {:<28}",
+                truncate(&t.name, 14),
+                t.acquisitions,
+                t.running_ms,
+                t.waiting_ms,
+                t.c_lock_released_ms,
+                t.blocking_ms,
+                t.lifetime_ms,
+                pct(&t.hold),
+                pct(&t.wait)
+            );
+        }
+        if !self.waits_by_pair.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(out, "  who made whom wait (total, waits, why the holder let go):");
+            for p in self.waits_by_pair.iter().take(12) {
+                let reasons: Vec<String> =
+                    p.reasons.iter().map(|(r, n)| format!("{r} ×{n}")).collect();
+                let _ = writeln!(
+                    out,
+                    "    {:<14} waited for {:<14} {:>9.1} ms in {:>5} waits: {}",
+                    truncate(&p.waiter, 14),
+                    truncate(&p.holder, 14),
+                    p.total_ms,
+                    p.waits,
+                    reasons.join(", ")
+                );
+            }
+        }
+        out
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        s.chars().take(n - 1).chain(['…']).collect()
+    }
+}

@@ -1,0 +1,282 @@
+//! Events to intervals: what each thread was doing, from when to when.
+//!
+//! Every thread's recorded life is cut into consecutive [`Span`]s with one
+//! [`State`] each, so for every thread the spans add up exactly to the time
+//! between its first and last event. Statistics, traces and pictures are all
+//! built from this.
+
+use std::collections::BTreeMap;
+
+use crate::gil::observe::{Event, EventKind};
+use crate::gil::{self, Reason};
+
+/// What a thread was doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Holding the lock, running interpreter code.
+    Running,
+    /// Holding the lock inside a C function that kept it.
+    RunningC(&'static str),
+    /// Waiting for the lock.
+    Waiting,
+    /// Inside a C function that released the lock.
+    ReleasedC(&'static str),
+    /// Released the lock around a blocking call (sleep, join).
+    Blocking,
+    /// Outside the interpreter (not attached).
+    Outside,
+}
+
+impl State {
+    /// The name used in traces and pictures.
+    pub fn label(self) -> String {
+        match self {
+            State::Running => "running".to_owned(),
+            State::RunningC(f) => format!("in C, lock held: {f}"),
+            State::Waiting => "waiting for the lock".to_owned(),
+            State::ReleasedC(f) => format!("in C, lock released: {f}"),
+            State::Blocking => "sleeping or blocked, lock released".to_owned(),
+            State::Outside => "outside the interpreter".to_owned(),
+        }
+    }
+
+    /// The state's family, for colours and legends.
+    pub fn family(self) -> &'static str {
+        match self {
+            State::Running => "running",
+            State::RunningC(_) => "in C, lock held",
+            State::Waiting => "waiting for the lock",
+            State::ReleasedC(_) => "in C, lock released",
+            State::Blocking => "sleeping or blocked",
+            State::Outside => "outside",
+        }
+    }
+
+    /// Whether the thread holds the lock in this state.
+    pub fn holds_lock(self) -> bool {
+        matches!(self, State::Running | State::RunningC(_))
+    }
+}
+
+/// One interval of one state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// The state.
+    pub state: State,
+    /// Start, in recorder nanoseconds.
+    pub start_ns: u64,
+    /// End, in recorder nanoseconds.
+    pub end_ns: u64,
+}
+
+impl Span {
+    /// Its length.
+    pub fn ns(&self) -> u64 {
+        self.end_ns - self.start_ns
+    }
+}
+
+/// One wait for the lock, and who handed it over in the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wait {
+    /// The waiting thread.
+    pub waiter: u64,
+    /// The thread that let go just before the waiter got the lock (0 if none
+    /// was recorded).
+    pub holder: u64,
+    /// Why that thread let go.
+    pub reason: Option<Reason>,
+    /// How long the wait lasted.
+    pub ns: u64,
+}
+
+/// One thread's recorded life.
+#[derive(Clone, Debug)]
+pub struct ThreadTimeline {
+    /// Serial number.
+    pub serial: u64,
+    /// Name, as the registry knows it.
+    pub name: String,
+    /// Consecutive spans from its first event to its last.
+    pub spans: Vec<Span>,
+    /// Times it took the lock.
+    pub acquisitions: u64,
+    /// How long it held the lock each time.
+    pub holds_ns: Vec<u64>,
+    /// How long it waited each time.
+    pub waits_ns: Vec<u64>,
+}
+
+impl ThreadTimeline {
+    /// Total time in states matching `pick`.
+    pub fn total(&self, pick: impl Fn(State) -> bool) -> u64 {
+        self.spans.iter().filter(|s| pick(s.state)).map(Span::ns).sum()
+    }
+
+    /// First to last event.
+    pub fn lifetime_ns(&self) -> u64 {
+        match (self.spans.first(), self.spans.last()) {
+            (Some(first), Some(last)) => last.end_ns - first.start_ns,
+            _ => 0,
+        }
+    }
+}
+
+/// A whole recording, cut into timelines.
+#[derive(Clone, Debug, Default)]
+pub struct Timeline {
+    /// One per thread, in order of serial number.
+    pub threads: Vec<ThreadTimeline>,
+    /// Every wait, with who ended it.
+    pub waits: Vec<Wait>,
+    /// Drop requests, by time.
+    pub drop_requests: Vec<u64>,
+    /// Changes of holder: time, previous holder, new holder, reason.
+    pub switches: Vec<(u64, u64, u64, Option<Reason>)>,
+    /// Threads waiting for the lock over time: (time, count).
+    pub waiters: Vec<(u64, usize)>,
+    /// First and last event.
+    pub start_ns: u64,
+    /// Last event (or when recording stopped).
+    pub end_ns: u64,
+}
+
+struct Open {
+    state: State,
+    since: u64,
+    held_since: Option<u64>,
+    waiting_since: Option<u64>,
+    c_function: Option<&'static str>,
+    spans: Vec<Span>,
+    acquisitions: u64,
+    holds_ns: Vec<u64>,
+    waits_ns: Vec<u64>,
+}
+
+impl Open {
+    fn switch(&mut self, to: State, t: u64) {
+        if to == self.state {
+            return;
+        }
+        if t > self.since {
+            self.spans.push(Span { state: self.state, start_ns: self.since, end_ns: t });
+        }
+        self.state = to;
+        self.since = t;
+    }
+}
+
+/// Build the timeline of `events`, closing every open span at `end_ns`.
+pub fn build(events: &[Event], end_ns: u64) -> Timeline {
+    let mut events = events.to_vec();
+    events.sort_by_key(|e| e.t_ns);
+    let start_ns = events.first().map_or(end_ns, |e| e.t_ns);
+    let end_ns = end_ns.max(events.last().map_or(end_ns, |e| e.t_ns));
+    let mut open: BTreeMap<u64, Open> = BTreeMap::new();
+    let mut timeline = Timeline { start_ns, end_ns, ..Timeline::default() };
+    let mut last_release: Option<(u64, Reason)> = None;
+    let mut last_holder = 0u64;
+    let mut waiting = 0usize;
+    for e in &events {
+        let t = e.t_ns;
+        let o = open.entry(e.thread).or_insert_with(|| Open {
+            state: State::Outside,
+            since: t,
+            held_since: None,
+            waiting_since: None,
+            c_function: None,
+            spans: Vec::new(),
+            acquisitions: 0,
+            holds_ns: Vec::new(),
+            waits_ns: Vec::new(),
+        });
+        match e.kind {
+            EventKind::ThreadStarted => {}
+            EventKind::Wants => {
+                if o.waiting_since.is_none() {
+                    o.waiting_since = Some(t);
+                    waiting += 1;
+                    timeline.waiters.push((t, waiting));
+                }
+                o.switch(State::Waiting, t);
+            }
+            EventKind::Got => {
+                o.acquisitions += 1;
+                o.held_since = Some(t);
+                if let Some(since) = o.waiting_since.take() {
+                    o.waits_ns.push(t - since);
+                    waiting = waiting.saturating_sub(1);
+                    timeline.waiters.push((t, waiting));
+                    let (holder, reason) = match last_release {
+                        Some((h, r)) if h != e.thread => (h, Some(r)),
+                        _ => (0, None),
+                    };
+                    timeline.waits.push(Wait { waiter: e.thread, holder, reason, ns: t - since });
+                }
+                if last_holder != e.thread {
+                    timeline.switches.push((
+                        t,
+                        last_holder,
+                        e.thread,
+                        last_release.map(|(_, r)| r),
+                    ));
+                    last_holder = e.thread;
+                }
+                let state = match o.c_function {
+                    Some(f) => State::RunningC(f),
+                    None => State::Running,
+                };
+                o.switch(state, t);
+            }
+            EventKind::Released(reason) => {
+                if let Some(since) = o.held_since.take() {
+                    o.holds_ns.push(t - since);
+                }
+                last_release = Some((e.thread, reason));
+                let state = match reason {
+                    Reason::ReleasedByC => State::ReleasedC(e.c_function.unwrap_or("C")),
+                    Reason::Blocking => State::Blocking,
+                    Reason::SwitchInterval => State::Waiting,
+                    Reason::Detach | Reason::ThreadExit => State::Outside,
+                };
+                o.switch(state, t);
+            }
+            EventKind::CallC => {
+                o.c_function = e.c_function;
+                if o.state.holds_lock() {
+                    o.switch(State::RunningC(e.c_function.unwrap_or("C")), t);
+                }
+            }
+            EventKind::ReturnC => {
+                o.c_function = None;
+                if o.state.holds_lock() {
+                    o.switch(State::Running, t);
+                }
+            }
+            EventKind::DropRequested => timeline.drop_requests.push(t),
+            EventKind::ThreadExited => {
+                o.switch(State::Outside, t);
+            }
+        }
+    }
+    for (serial, mut o) in open {
+        o.switch(State::Outside, end_ns);
+        if let Some(since) = o.held_since.take() {
+            o.holds_ns.push(end_ns - since);
+        }
+        // Trailing time outside the interpreter after the thread's last
+        // event says nothing: drop it.
+        while o.spans.last().is_some_and(|s| s.state == State::Outside) && o.spans.len() > 1 {
+            o.spans.pop();
+        }
+        timeline.threads.push(ThreadTimeline {
+            serial,
+            name: gil::thread_name(serial),
+            spans: o.spans,
+            acquisitions: o.acquisitions,
+            holds_ns: o.holds_ns,
+            waits_ns: o.waits_ns,
+        });
+    }
+    timeline
+}

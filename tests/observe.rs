@@ -1,0 +1,243 @@
+//! Watching the lock: the trace of a known script, the SVG picture, and
+//! statistics that add up.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn tmp(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name)
+}
+
+/// Run a script with `--trace` and `--stats-json`; return both.
+fn record(name: &str, script: &str) -> (Value, Value) {
+    let (source, trace, stats) = (
+        tmp(&format!("{name}.toy")),
+        tmp(&format!("{name}.trace.json")),
+        tmp(&format!("{name}.stats.json")),
+    );
+    std::fs::write(&source, script).unwrap();
+    let args = vec![
+        "run".to_owned(),
+        "--trace".to_owned(),
+        trace.display().to_string(),
+        "--stats-json".to_owned(),
+        stats.display().to_string(),
+        source.display().to_string(),
+    ];
+    let output = common::watchdog(120, "record", move || {
+        Command::new(env!("CARGO_BIN_EXE_gilscope")).args(&args).output().expect("run")
+    });
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let read = |p: &PathBuf| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+    (read(&trace), read(&stats))
+}
+
+#[derive(Debug, Clone)]
+struct Span {
+    tid: i64,
+    name: String,
+    cat: String,
+    start: f64,
+    end: f64,
+}
+
+fn spans(trace: &Value) -> Vec<Span> {
+    trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .map(|e| Span {
+            tid: e["tid"].as_i64().unwrap(),
+            name: e["name"].as_str().unwrap().to_owned(),
+            cat: e["cat"].as_str().unwrap().to_owned(),
+            start: e["ts"].as_f64().unwrap(),
+            end: e["ts"].as_f64().unwrap() + e["dur"].as_f64().unwrap(),
+        })
+        .collect()
+}
+
+fn thread_id(trace: &Value, name: &str) -> i64 {
+    trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "thread_name" && e["args"]["name"] == name)
+        .unwrap_or_else(|| panic!("no thread named {name}"))["tid"]
+        .as_i64()
+        .unwrap()
+}
+
+#[test]
+fn a_script_s_trace_has_its_states_in_order() {
+    let (trace, _) = record("order", "c.busy_wait(30, false)\nsleep(30)\nc.busy_wait(30, true)\n");
+    let main = thread_id(&trace, "main");
+    // The spans of 10 ms or more, in time order, by name.
+    let mut long: Vec<Span> = spans(&trace)
+        .into_iter()
+        .filter(|s| s.tid == main && s.end - s.start >= 10_000.0)
+        .collect();
+    long.sort_by(|a, b| a.start.total_cmp(&b.start));
+    let names: Vec<&str> = long.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "in C, lock held: clib_busy_wait_ms",
+            "sleeping or blocked, lock released",
+            "in C, lock released: clib_busy_wait_ms",
+        ],
+        "{long:#?}"
+    );
+    // Thread names and ids are stable metadata.
+    assert_eq!(trace["traceEvents"][0]["name"], "process_name");
+    assert!(trace["displayTimeUnit"] == "ms");
+}
+
+#[test]
+fn a_released_c_call_overlaps_another_thread_running() {
+    let (trace, _) = record(
+        "overlap",
+        "let done = false
+fn spin() {
+    let n = 0
+    while not done { n += 1 }
+}
+let t = spawn_named(\"worker\", spin)
+sleep(20)
+c.busy_wait(200, true)
+done = true
+join(t)
+",
+    );
+    let (main, worker) = (thread_id(&trace, "main"), thread_id(&trace, "worker"));
+    let all = spans(&trace);
+    let released = all
+        .iter()
+        .find(|s| s.tid == main && s.name == "in C, lock released: clib_busy_wait_ms")
+        .expect("main's released C call");
+    let overlap: f64 = all
+        .iter()
+        .filter(|s| s.tid == worker && s.cat == "running")
+        .map(|s| (s.end.min(released.end) - s.start.max(released.start)).max(0.0))
+        .sum();
+    let length = released.end - released.start;
+    assert!(
+        overlap >= 0.5 * length,
+        "the worker ran {overlap} µs of main's {length} µs released call"
+    );
+    // And the lock's holders never overlap each other.
+    let mut held: Vec<&Span> =
+        all.iter().filter(|s| s.cat == "running" || s.cat == "in C, lock held").collect();
+    held.sort_by(|a, b| a.start.total_cmp(&b.start));
+    for pair in held.windows(2) {
+        assert!(pair[1].start >= pair[0].end - 0.001, "two holders at once: {pair:#?}");
+    }
+}
+
+#[test]
+fn the_statistics_add_up() {
+    let (_, stats) = record(
+        "stats",
+        "fn work(n) {
+    let total = 0
+    for i in range(n) { total += i }
+    c.busy_wait(5, true)
+    sleep(5)
+    return total
+}
+let ts = []
+for k in range(4) { push(ts, spawn(work, 200000)) }
+for t in ts { join(t) }
+",
+    );
+    let wall = stats["wall_ms"].as_f64().unwrap();
+    let held = stats["lock_held_ms"].as_f64().unwrap();
+    assert!(held <= wall * 1.0001 + 0.01, "the lock was held {held} ms in {wall} ms");
+    let mut hold_sum = 0.0;
+    for t in stats["threads"].as_array().unwrap() {
+        let f = |k: &str| t[k].as_f64().unwrap();
+        hold_sum += f("running_ms");
+        let parts = f("running_ms")
+            + f("waiting_ms")
+            + f("c_lock_released_ms")
+            + f("blocking_ms")
+            + f("outside_ms");
+        let life = f("lifetime_ms");
+        assert!(
+            (parts - life).abs() <= 0.01 + life * 0.001,
+            "{}: parts {parts} vs lifetime {life}",
+            t["name"]
+        );
+        assert!(f("c_lock_held_ms") <= f("running_ms") + 0.001);
+        assert!(t["acquisitions"].as_u64().unwrap() >= 1);
+    }
+    assert!(hold_sum <= wall * 1.0001 + 0.01, "holds {hold_sum} ms exceed wall {wall} ms");
+    assert!(stats["c_lock_released_ms"].as_f64().unwrap() >= 4.0 * 4.0, "{stats}");
+    let switches = stats["switches"].as_u64().unwrap();
+    let by_reason: u64 = stats["switches_by_reason"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(switches, by_reason);
+    let hold = &stats["hold"];
+    assert!(
+        hold["p50_us"].as_f64() <= hold["p90_us"].as_f64()
+            && hold["p90_us"].as_f64() <= hold["max_us"].as_f64()
+    );
+    assert!(!stats["waits_by_pair"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn the_svg_is_well_formed_with_one_row_per_thread() {
+    let (trace, _) = record(
+        "svg",
+        "fn work() { sleep(5) }\nlet a = spawn_named(\"alpha\", work)\nlet b = spawn_named(\"beta\", work)\njoin(a)\njoin(b)\n",
+    );
+    let trace_path = tmp("svg.trace.json");
+    let svg_path = tmp("svg.svg");
+    std::fs::write(&trace_path, serde_json::to_vec(&trace).unwrap()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_gilscope"))
+        .args([
+            "timeline",
+            trace_path.to_str().unwrap(),
+            "-o",
+            svg_path.to_str().unwrap(),
+            "--title",
+            "a < b & c",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = std::fs::read_to_string(&svg_path).unwrap();
+    let doc = roxmltree::Document::parse(&text).expect("well-formed XML");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let mut rows: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("thread-row"))
+        .map(|n| n.first_element_child().and_then(|t| t.text()).unwrap_or_default().to_owned())
+        .collect();
+    rows.sort();
+    // One row per thread; their order is the order they first met the lock.
+    assert_eq!(rows, ["alpha", "beta", "main"]);
+    assert_eq!(doc.descendants().filter(|n| n.attribute("class") == Some("legend")).count(), 5);
+    assert!(text.contains(" ms</text>"), "no time axis with units");
+    // Not a trace: a clear error.
+    std::fs::write(tmp("bad.json"), "{\"x\": 1}").unwrap();
+    let bad = Command::new(env!("CARGO_BIN_EXE_gilscope"))
+        .args([
+            "timeline",
+            tmp("bad.json").to_str().unwrap(),
+            "-o",
+            tmp("bad.svg").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a Chrome trace"));
+}
