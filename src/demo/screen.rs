@@ -14,6 +14,7 @@ use std::time::Duration;
 use super::spinner::gaps;
 use super::{DemoConfig, DemoReport, DemoState, Work};
 use crate::gil::{self, observe};
+use crate::observe::timeline::State;
 
 const GLYPHS: [char; 4] = ['|', '/', '-', '\\'];
 
@@ -167,6 +168,9 @@ impl Screen {
                 window.longest.as_millis()
             ),
         ];
+        if config.strip {
+            lines.extend(self.strip_lines());
+        }
         if self.interactive {
             lines.push(
                 self.paint("2", "     keys: [r] release on/off   [+/-] switch interval   [q] quit"),
@@ -183,6 +187,51 @@ impl Screen {
         }
         self.drawn_lines = lines.len();
         self.write(&text);
+    }
+
+    /// One line per thread: its states over the last [`STRIP`], one
+    /// character per [`STRIP_SLOT`], newest on the right.
+    fn strip_lines(&self) -> Vec<String> {
+        let now = observe::now_ns();
+        let timeline = crate::observe::timeline::build(&observe::events_so_far(), now);
+        let slots = (STRIP.as_nanos() / STRIP_SLOT.as_nanos()) as u64;
+        let slot_ns = STRIP_SLOT.as_nanos() as u64;
+        let from = now.saturating_sub(STRIP.as_nanos() as u64);
+        let mut lines = vec![format!(
+            "     last {} s:  {} running  {} C, lock held  {} waiting  {} C, lock released  {} blocked",
+            STRIP.as_secs(),
+            self.paint("32", "█"),
+            self.paint("33", "▓"),
+            self.paint("31", "░"),
+            self.paint("34", "▒"),
+            self.paint("90", "·"),
+        )];
+        for thread in &timeline.threads {
+            let mut row = String::new();
+            for k in 0..slots {
+                let (a, b) = (from + k * slot_ns, from + (k + 1) * slot_ns);
+                let mut best: Option<(State, u64)> = None;
+                for span in &thread.spans {
+                    let overlap = span.end_ns.min(b).saturating_sub(span.start_ns.max(a));
+                    if overlap > 0
+                        && span.state != State::Outside
+                        && best.is_none_or(|(_, o)| overlap > o)
+                    {
+                        best = Some((span.state, overlap));
+                    }
+                }
+                row.push_str(&match best.map(|(s, _)| s) {
+                    Some(State::Running) => self.paint("32", "█"),
+                    Some(State::RunningC(_)) => self.paint("33", "▓"),
+                    Some(State::Waiting) => self.paint("31", "░"),
+                    Some(State::ReleasedC(_)) => self.paint("34", "▒"),
+                    Some(State::Blocking) => self.paint("90", "·"),
+                    Some(State::Outside) | None => " ".to_owned(),
+                });
+            }
+            lines.push(format!("     {:>10} |{row}|", thread.name));
+        }
+        lines
     }
 
     /// The summary after a run.
@@ -251,6 +300,11 @@ impl Drop for Screen {
         self.restore();
     }
 }
+
+/// How much history the live strip shows.
+pub const STRIP: Duration = Duration::from_secs(3);
+/// How much time one character of the strip covers.
+pub const STRIP_SLOT: Duration = Duration::from_millis(50);
 
 /// How often the live panel redraws.
 pub const TICK: Duration = Duration::from_millis(50);

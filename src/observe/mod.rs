@@ -44,8 +44,7 @@ pub fn finish(outputs: &Outputs) -> std::io::Result<Option<String>> {
     let events = recorder::stop_recording();
     let timeline = timeline::build(&events, end);
     if let Some(path) = &outputs.trace {
-        let trace = trace::chrome_trace(&timeline);
-        std::fs::write(path, serde_json::to_vec(&trace).map_err(std::io::Error::other)?)?;
+        trace::write_chrome_trace(&timeline, std::fs::File::create(path)?)?;
     }
     let stats = stats::compute(&timeline);
     if let Some(path) = &outputs.stats_json {
