@@ -63,6 +63,14 @@ int clib_map_released(int64_t n, int64_t work_ms, clib_callback cb, void *ctx, i
  * Returns 0, CLIB_CALLBACK_FAILED, CLIB_OS_ERROR or CLIB_BAD_ARGUMENT. */
 int clib_run_foreign_threads(int nthreads, int64_t calls_per_thread, clib_callback cb, void *ctx);
 
+/* The shortest call: release != 0 releases the lock and takes it straight
+ * back. Returns 0. */
+int64_t clib_noop(int release);
+
+/* Release and re-take the lock n times in a row (GS_BEGIN_ALLOW_THREADS /
+ * GS_END_ALLOW_THREADS). Returns n. For measuring what a release costs. */
+int64_t clib_release_cycles(int64_t n);
+
 /* Deliberate misuse, for tests and docs (mistakes.c). */
 int clib_mistake_return_released(void);
 int clib_mistake_release_twice(void);

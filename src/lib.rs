@@ -5,12 +5,14 @@
 //! - [`vm`] — the toy interpreter whose threads run under the lock.
 //! - [`observe`] — statistics, traces and pictures of the lock.
 //! - [`demo`] — the spinner demo and its screen.
+//! - [`bench`] — the benchmark scenarios of `gilscope bench`.
 //!
 //! Dependencies point one way: `demo` uses `ffi` and `gil`; `ffi` uses `gil`;
 //! `gil` uses neither.
 
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod demo;
 pub mod ffi;
 pub mod gil;

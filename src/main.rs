@@ -39,7 +39,7 @@ enum Command {
         #[arg(long, default_value_t = 5.0, value_parser = parse_interval)]
         switch_interval: f64,
         /// The lock's hand-off policy.
-        #[arg(long, default_value = "cpython", value_parser = parse_policy)]
+        #[arg(long, default_value = "fair", value_parser = parse_policy)]
         policy: Policy,
         /// Print lock statistics at the end (to stderr for run).
         #[arg(long)]
@@ -74,7 +74,7 @@ enum Command {
         #[arg(long, default_value_t = 5.0, value_parser = parse_interval)]
         switch_interval: f64,
         /// The lock's hand-off policy.
-        #[arg(long, default_value = "cpython", value_parser = parse_policy)]
+        #[arg(long, default_value = "fair", value_parser = parse_policy)]
         policy: Policy,
         /// Run twice: first with the lock kept, then released.
         #[arg(long, conflicts_with_all = ["release", "json"])]
@@ -94,6 +94,19 @@ enum Command {
         /// Write a Chrome trace (Perfetto, chrome://tracing) to this file.
         #[arg(long, value_name = "FILE")]
         trace: Option<PathBuf>,
+    },
+    /// Run a benchmark scenario: cycle, convoy, spinner-lag, wake, scaling,
+    /// handoff, interp, or all.
+    Bench {
+        /// The scenario, or `all`.
+        #[arg(value_parser = parse_scenario)]
+        scenario: String,
+        /// The lock's hand-off policy.
+        #[arg(long, default_value = "fair", value_parser = parse_policy)]
+        policy: Policy,
+        /// One JSON object per scenario on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Draw a trace written by --trace as an SVG timeline.
     Timeline {
@@ -148,6 +161,15 @@ fn parse_interval(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.001..=10_000.0).contains(&v) => Ok(v),
         _ => Err(format!("'{s}' is not an interval between 0.001 and 10000 ms")),
+    }
+}
+
+fn parse_scenario(s: &str) -> Result<String, String> {
+    if s == "all" || gilscope::bench::Scenario::from_name(s).is_some() {
+        Ok(s.to_owned())
+    } else {
+        let names: Vec<&str> = gilscope::bench::Scenario::ALL.iter().map(|s| s.name()).collect();
+        Err(format!("unknown scenario '{s}' (expected one of: {}, all)", names.join(", ")))
     }
 }
 
@@ -208,6 +230,7 @@ fn main() -> ExitCode {
         Command::Timeline { trace, output, width, title } => {
             draw_timeline(&trace, &output, width, title)
         }
+        Command::Bench { scenario, policy, json } => run_bench(&scenario, policy, json),
         Command::SpinnerProcess { frame_ms } => {
             gilscope::demo::spinner::run_child(Duration::from_millis(frame_ms.max(1)));
             ExitCode::SUCCESS
@@ -352,4 +375,34 @@ fn draw_timeline(
             ExitCode::from(1)
         }
     }
+}
+
+/// `gilscope bench SCENARIO [--policy P] [--json]`.
+fn run_bench(scenario: &str, policy: Policy, json: bool) -> ExitCode {
+    use gilscope::bench::{self, Scenario};
+    let scenarios: Vec<Scenario> = match Scenario::from_name(scenario) {
+        Some(one) => vec![one],
+        None => Scenario::ALL.to_vec(),
+    };
+    for scenario in scenarios {
+        let figures = bench::run(scenario, policy);
+        if json {
+            println!("{figures}");
+        } else {
+            let mut line = format!("{:<12} policy {:<8}", scenario.name(), policy.name());
+            if let Some(map) = figures.as_object() {
+                for (key, value) in map.iter().filter(|(k, _)| *k != "scenario" && *k != "policy") {
+                    match value.as_f64() {
+                        Some(v) => line.push_str(&format!("  {key} {v:.3}")),
+                        None => line.push_str(&format!("  {key} {value}")),
+                    }
+                }
+            }
+            println!("{line}");
+        }
+        if gil::interrupted() {
+            return ExitCode::from(130);
+        }
+    }
+    ExitCode::SUCCESS
 }

@@ -123,7 +123,7 @@ fn the_json_report_is_complete() {
     assert_eq!(report["release"], Value::Bool(true));
     assert_eq!(report["work"], "c");
     assert_eq!(report["spinner"], "thread");
-    assert_eq!(report["policy"], "cpython");
+    assert_eq!(report["policy"], "fair");
     assert_eq!(num(&report, "switch_interval_ms"), 5.0);
 }
 

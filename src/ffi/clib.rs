@@ -47,6 +47,8 @@ mod sys {
             cb: Callback,
             ctx: *mut c_void,
         ) -> c_int;
+        pub(super) fn clib_noop(release: c_int) -> i64;
+        pub(super) fn clib_release_cycles(n: i64) -> i64;
         pub(super) fn clib_mistake_return_released() -> c_int;
         pub(super) fn clib_mistake_release_twice() -> c_int;
     }
@@ -153,6 +155,19 @@ pub fn count_primes_cooperative(token: Token<'_>, n: i64) -> Result<i64, CError>
     call_c(token, "clib_count_primes_cooperative", || unsafe {
         sys::clib_count_primes_cooperative(n)
     })
+}
+
+/// The shortest C call: with [`Hold::Release`] it releases the lock and
+/// takes it straight back.
+pub fn noop(token: Token<'_>, hold: Hold) -> Result<i64, CError> {
+    // SAFETY: plain integers in and out.
+    call_c(token, "clib_noop", || unsafe { sys::clib_noop(hold.as_c()) })
+}
+
+/// Release and re-take the lock `n` times from C.
+pub fn release_cycles(token: Token<'_>, n: i64) -> Result<i64, CError> {
+    // SAFETY: plain integers in and out.
+    call_c(token, "clib_release_cycles", || unsafe { sys::clib_release_cycles(n) })
 }
 
 /// Spin the CPU for `ms` milliseconds, keeping or releasing the lock.

@@ -3,11 +3,15 @@
 //! A policy is a handful of decisions the lock asks at fixed points. It owns
 //! no state and never touches the lock's fields; `raw.rs` calls it and acts.
 //!
-//! | decision | asked when |
-//! |---|---|
-//! | [`Policy::drop_request_after`] | a waiter starts a timed wait |
-//! | [`Policy::forced_switching`] | a holder yields to a drop request |
-//! | [`Policy::may_barge`] | a thread finds the lock free while others queue |
+//! | decision | asked when | `cpython` | `fifo` | `fair` |
+//! |---|---|---|---|---|
+//! | [`Policy::drop_request_after`] | a waiter starts a timed wait | interval | interval | interval |
+//! | [`Policy::forced_switching`] | a holder yields to a drop request | yes | yes (direct hand-off) | yes |
+//! | [`Policy::may_barge`] | a thread finds the lock free while others queue | yes | no | yes |
+//! | [`Policy::direct_handoff`] | the holder releases with threads queued | no | to the oldest waiter | no |
+//! | [`Policy::wake_on_release`] | the holder releases with threads queued | always | — | unless C released it and the thread's releases are lately short |
+//! | [`Policy::priority_on_return`] | a thread returning from a long voluntary release finds the lock held | no | no | front of the queue, drop request at once |
+//! | [`Policy::wait_slice`] | a waiter goes to sleep | the interval | the interval | at most 1 ms |
 
 use std::fmt;
 use std::str::FromStr;
@@ -24,48 +28,104 @@ pub enum Policy {
     /// for a thread coming back from C — which is what causes the convoy
     /// effect (bpo-7946).
     CPython = 0,
+    /// Ruby 3.3's GVL style: every release hands the lock directly to the
+    /// longest waiter; nobody barges. Strictly fair in order, and a thread
+    /// coming back from a short C call always queues behind everyone.
+    Fifo = 1,
+    /// gilscope's anti-convoy policy, the default. A C release that this
+    /// thread's recent releases predict to be short wakes nobody: the thread
+    /// comes back and re-takes the lock with no hand-off and no system call.
+    /// A thread returning from a long voluntary release (a sleep, long C
+    /// work) that finds the lock held goes to the front of the queue and
+    /// asks for the lock at once. CPU-bound threads still get the interval
+    /// drop request, so each keeps a fair share; waiters look every
+    /// millisecond, so a wrong prediction costs at most that.
+    Fair = 2,
 }
 
+/// A voluntary release shorter than this (on recent average) is predicted
+/// short under [`Policy::Fair`]: waking a waiter would cost more than the
+/// release itself, since a woken thread takes tens of microseconds to run.
+pub const SHORT_RELEASE: Duration = Duration::from_micros(20);
+
+/// Under [`Policy::Fair`], how long a waiter sleeps before it looks at the
+/// lock again.
+pub const FAIR_WAIT_SLICE: Duration = Duration::from_millis(1);
+
 impl Policy {
-    /// Every policy, in the order the CLI lists them.
-    pub const ALL: [Policy; 1] = [Policy::CPython];
+    /// Every policy, in the order the CLI lists them; discriminants are
+    /// indices.
+    pub const ALL: [Policy; 3] = [Policy::CPython, Policy::Fifo, Policy::Fair];
 
     /// The policy used when none is chosen.
-    pub const DEFAULT: Policy = Policy::CPython;
+    pub const DEFAULT: Policy = Policy::Fair;
 
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
             Policy::CPython => "cpython",
+            Policy::Fifo => "fifo",
+            Policy::Fair => "fair",
         }
     }
 
     pub(crate) fn from_u8(raw: u8) -> Policy {
-        // Discriminants are indices into ALL.
         Policy::ALL.get(usize::from(raw)).copied().unwrap_or(Policy::DEFAULT)
     }
 
     /// How long a waiter lets the holder run before asking it to drop.
     pub(crate) fn drop_request_after(self, interval: Duration) -> Duration {
         match self {
-            Policy::CPython => interval,
+            Policy::CPython | Policy::Fifo | Policy::Fair => interval,
         }
     }
 
     /// Whether a holder yielding to a drop request waits until another
     /// thread has taken the lock before it competes again.
     pub(crate) fn forced_switching(self) -> bool {
-        match self {
-            Policy::CPython => true,
-        }
+        true
     }
 
     /// Whether a thread that finds the lock free may take it although other
     /// threads are queued for it.
     pub(crate) fn may_barge(self) -> bool {
         match self {
-            Policy::CPython => true,
+            Policy::CPython | Policy::Fair => true,
+            Policy::Fifo => false,
         }
+    }
+
+    /// Whether a release with threads queued hands the lock straight to
+    /// the oldest waiter.
+    pub(crate) fn direct_handoff(self) -> bool {
+        self == Policy::Fifo
+    }
+
+    /// Whether a release with threads queued wakes the first of them.
+    /// `short_c_release`: C released the lock, and this thread's recent
+    /// voluntary releases were shorter than [`SHORT_RELEASE`].
+    pub(crate) fn wake_on_release(self, short_c_release: bool) -> bool {
+        match self {
+            Policy::CPython | Policy::Fifo => true,
+            Policy::Fair => !short_c_release,
+        }
+    }
+
+    /// How long a waiter sleeps at a time before it looks again. Under
+    /// `fair` a waiter may not have been woken for a release predicted
+    /// short; looking every millisecond bounds what a wrong prediction
+    /// costs.
+    pub(crate) fn wait_slice(self, patience: Duration) -> Duration {
+        match self {
+            Policy::CPython | Policy::Fifo => patience,
+            Policy::Fair => patience.min(FAIR_WAIT_SLICE),
+        }
+    }
+
+    /// Whether a thread coming back from a voluntary release that finds the
+    /// lock held jumps the queue and asks for the lock at once.
+    pub(crate) fn priority_on_return(self) -> bool {
+        self == Policy::Fair
     }
 }
 
@@ -92,10 +152,6 @@ impl FromStr for Policy {
     type Err = UnknownPolicy;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Policy::ALL
-            .iter()
-            .copied()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| UnknownPolicy(s.to_owned()))
+        Policy::ALL.iter().copied().find(|p| p.name() == s).ok_or_else(|| UnknownPolicy(s.to_owned()))
     }
 }

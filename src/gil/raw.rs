@@ -30,9 +30,9 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::handoff::{Counters, Handoff, HandoffLog, Reason};
-use super::policy::Policy;
+use super::policy::{Policy, SHORT_RELEASE};
 use super::sync::{
-    Arc, AtomicU8, AtomicU32, AtomicU64, Condvar, Mutex, MutexGuard,
+    Arc, AtomicBool, AtomicU8, AtomicU32, AtomicU64, Condvar, Mutex, MutexGuard,
     Ordering::{Acquire, Relaxed, Release},
 };
 
@@ -50,16 +50,74 @@ pub(crate) const INTERRUPT: u32 = 2;
 pub const DEFAULT_SWITCH_INTERVAL: Duration = Duration::from_millis(5);
 
 /// A thread's place in the queue: its own condition variable, so a release
-/// wakes exactly the thread the policy chose.
+/// wakes exactly the thread the policy chose, and what the `fair` policy
+/// has learned about the thread's releases. Only the owning thread writes
+/// the release fields; `granted` is written under the queue mutex.
 pub(crate) struct Waiter {
     pub(crate) serial: u64,
     cond: Condvar,
+    /// Set by a releaser that handed the lock straight to this waiter.
+    granted: AtomicBool,
+    /// Set while this thread is away in a voluntary release (C or blocking).
+    voluntary: AtomicBool,
+    /// When this thread's current voluntary release began (monotonic ns),
+    /// or 0. Set only on the slow path, when other threads were queued.
+    released_at_ns: AtomicU64,
+    /// A moving average of this thread's voluntary release durations;
+    /// `u64::MAX` until one has been seen (predicts "long").
+    release_avg_ns: AtomicU64,
 }
 
 impl Waiter {
     pub(crate) fn new(serial: u64) -> Self {
-        Waiter { serial, cond: Condvar::new() }
+        Waiter {
+            serial,
+            cond: Condvar::new(),
+            granted: AtomicBool::new(false),
+            voluntary: AtomicBool::new(false),
+            released_at_ns: AtomicU64::new(0),
+            release_avg_ns: AtomicU64::new(u64::MAX),
+        }
     }
+
+    /// Whether this thread's voluntary releases are, lately, short.
+    fn predicts_short(&self) -> bool {
+        self.release_avg_ns.load(Relaxed) < SHORT_RELEASE.as_nanos() as u64
+    }
+
+    /// This thread is back from a voluntary release. Returns `None` if it
+    /// was not in one; else `Some(length)`, where the length is known only
+    /// if the release took the slow path (threads were queued), and is
+    /// folded into the average.
+    ///
+    /// Only the owning thread writes these fields, so plain loads and stores
+    /// do: no read-modify-write on the hot path.
+    #[inline]
+    fn end_voluntary(&self) -> Option<Option<u64>> {
+        if !self.voluntary.load(Relaxed) {
+            return None;
+        }
+        self.voluntary.store(false, Relaxed);
+        let began = self.released_at_ns.load(Relaxed);
+        if began == 0 {
+            return Some(None);
+        }
+        self.released_at_ns.store(0, Relaxed);
+        let took = monotonic_ns().saturating_sub(began);
+        let avg = self.release_avg_ns.load(Relaxed);
+        let next = if avg == u64::MAX { took } else { (avg.saturating_mul(3) + took) / 4 };
+        self.release_avg_ns.store(next, Relaxed);
+        Some(Some(took))
+    }
+}
+
+/// Monotonic nanoseconds, from the vDSO clock (no system call).
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC exists on
+    // every Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
+    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
 }
 
 struct Queue {
@@ -163,6 +221,7 @@ impl RawGil {
     #[inline]
     pub(crate) fn acquire(&self, me: &Arc<Waiter>) {
         if self.state.compare_exchange(0, LOCKED, Acquire, Relaxed).is_ok() {
+            me.end_voluntary();
             self.took(me.serial);
         } else {
             self.acquire_slow(me);
@@ -181,12 +240,43 @@ impl RawGil {
         }
     }
 
+    /// Set a drop request on behalf of waiter `serial`.
+    fn request_drop(&self, serial: u64) {
+        self.set_breaker(DROP_REQUEST);
+        self.log.drop_requested();
+        if super::observe::recording() {
+            super::observe::record(serial, super::observe::EventKind::DropRequested, None);
+        }
+    }
+
     #[cold]
     fn acquire_slow(&self, me: &Arc<Waiter>) {
         let mut queue = self.queue.lock();
-        queue.waiters.push_back(Arc::clone(me));
+        let back_from = me.end_voluntary();
+        let policy = self.policy();
+        // Back from a long voluntary release (or one nobody was queued for)
+        // and the lock is taken: go first, and ask for the lock now rather
+        // than after an interval. Not after a short release: whoever took
+        // the lock in that gap keeps its turn, or it would starve.
+        let long = back_from.is_some_and(|length| length.is_none_or(|ns| ns >= SHORT_RELEASE.as_nanos() as u64));
+        if long && policy.priority_on_return() && self.state.load(Relaxed) & LOCKED != 0 {
+            queue.waiters.push_front(Arc::clone(me));
+            if self.breaker() & DROP_REQUEST == 0 {
+                self.request_drop(me.serial);
+            }
+        } else {
+            queue.waiters.push_back(Arc::clone(me));
+        }
         self.state.fetch_or(QUEUED, Relaxed);
+        // The drop request is due once the lock has not changed hands for a
+        // whole interval while this thread waited.
+        let mut seen = self.switch_number.load(Relaxed);
+        let mut since = std::time::Instant::now();
         loop {
+            if me.granted.swap(false, Acquire) {
+                // Handed over directly: `LOCKED` was never cleared for us.
+                break;
+            }
             let policy = self.policy();
             let state = self.state.load(Relaxed);
             let first = queue.waiters.front().is_some_and(|w| Arc::ptr_eq(w, me));
@@ -195,23 +285,20 @@ impl RawGil {
                 self.state.fetch_or(LOCKED, Acquire);
                 break;
             }
-            let seen = self.switch_number.load(Relaxed);
             let patience = policy.drop_request_after(self.switch_interval());
-            let timed_out = me.cond.wait_for(&mut queue, patience).timed_out();
-            if timed_out
+            let slice = policy.wait_slice(patience);
+            let left = patience.saturating_sub(since.elapsed()).max(std::time::Duration::from_micros(1));
+            me.cond.wait_for(&mut queue, slice.min(left));
+            let now_seen = self.switch_number.load(Relaxed);
+            if now_seen != seen {
+                seen = now_seen;
+                since = std::time::Instant::now();
+            } else if since.elapsed() >= patience
+                && !me.granted.load(Relaxed)
                 && self.state.load(Relaxed) & LOCKED != 0
-                && self.switch_number.load(Relaxed) == seen
                 && self.breaker() & DROP_REQUEST == 0
             {
-                self.set_breaker(DROP_REQUEST);
-                self.log.drop_requested();
-                if super::observe::recording() {
-                    super::observe::record(
-                        me.serial,
-                        super::observe::EventKind::DropRequested,
-                        None,
-                    );
-                }
+                self.request_drop(me.serial);
             }
         }
         if let Some(at) = queue.waiters.iter().position(|w| Arc::ptr_eq(w, me)) {
@@ -228,21 +315,52 @@ impl RawGil {
         }
     }
 
-    /// Let go of the lock. The caller must hold it.
+    /// Let go of the lock. The caller (`me`) must hold it.
     #[inline]
-    pub(crate) fn release(&self, reason: Reason) {
+    pub(crate) fn release(&self, me: &Waiter, reason: Reason) {
         self.last_release.store(reason as u8, Relaxed);
+        if matches!(reason, Reason::ReleasedByC | Reason::Blocking) {
+            me.voluntary.store(true, Relaxed);
+        }
         if self.state.compare_exchange(LOCKED, 0, Release, Relaxed).is_err() {
-            let queue = self.queue.lock();
-            self.release_locked(&queue);
+            self.release_slow(me, reason);
         }
     }
 
-    /// Clear `LOCKED` and wake the first waiter, with the queue mutex held.
-    fn release_locked(&self, queue: &MutexGuard<'_, Queue>) {
+    /// Release with threads queued: the policy decides what happens next.
+    #[cold]
+    fn release_slow(&self, me: &Waiter, reason: Reason) {
+        if matches!(reason, Reason::ReleasedByC | Reason::Blocking) {
+            me.released_at_ns.store(monotonic_ns(), Relaxed);
+        }
+        // Only a C release may defer the wake-up: a blocking call (a sleep,
+        // a join, an event) may be waiting for the very thread it would not
+        // wake.
+        let short_c = reason == Reason::ReleasedByC && me.predicts_short();
+        let mut queue = self.queue.lock();
+        self.release_locked(&mut queue, short_c);
+    }
+
+    /// Hand the lock on, with the queue mutex held: directly to the oldest
+    /// waiter (`fifo`), or by clearing `LOCKED` and, unless the policy
+    /// defers it, waking the first waiter.
+    fn release_locked(&self, queue: &mut MutexGuard<'_, Queue>, short_c_release: bool) {
+        let policy = self.policy();
+        if policy.direct_handoff() {
+            if let Some(next) = queue.waiters.pop_front() {
+                if queue.waiters.is_empty() {
+                    self.state.fetch_and(!QUEUED, Relaxed);
+                }
+                next.granted.store(true, Release);
+                next.cond.notify_one();
+                return;
+            }
+        }
         self.state.fetch_and(!LOCKED, Release);
         if let Some(next) = queue.waiters.front() {
-            next.cond.notify_one();
+            if policy.wake_on_release(short_c_release) {
+                next.cond.notify_one();
+            }
         }
     }
 
@@ -259,7 +377,7 @@ impl RawGil {
             }
             let before = self.switch_number.load(Relaxed);
             self.last_release.store(Reason::SwitchInterval as u8, Relaxed);
-            self.release_locked(&queue);
+            self.release_locked(&mut queue, false);
             if self.policy().forced_switching() {
                 queue.yielders += 1;
                 while self.switch_number.load(Relaxed) == before && !queue.waiters.is_empty() {
@@ -271,4 +389,5 @@ impl RawGil {
         self.acquire(me);
         true
     }
+
 }

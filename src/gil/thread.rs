@@ -143,7 +143,7 @@ impl ThreadCtx {
         if observe::recording() {
             observe::record(self.serial(), EventKind::Released(reason), self.c_function.get());
         }
-        GIL.release(reason);
+        GIL.release(&self.waiter, reason);
     }
 
     /// Enter the interpreter: take the lock unless already held, and nest.

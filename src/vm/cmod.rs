@@ -32,6 +32,7 @@ const FUNCTIONS: &[(&str, u8, u8, NativeFn)] = &[
     ("read", 2, 3, read),
     ("map_released", 3, 3, map_released),
     ("foreign_threads", 3, 3, foreign_threads),
+    ("noop", 0, 1, noop),
     ("pipe", 0, 0, pipe),
     ("write", 2, 2, write),
     ("close", 1, 1, close),
@@ -97,6 +98,10 @@ fn busy_wait_cooperative(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result
     clib::busy_wait_ms_cooperative(token, ms)
         .map(Value::Int)
         .map_err(|e| c_error("c.busy_wait_cooperative", e))
+}
+
+fn noop(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+    clib::noop(token, hold(args, 0)).map(Value::Int).map_err(|e| c_error("c.noop", e))
 }
 
 fn sleep(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Run every scenario in gilscope (default and cpython policies) and in
+CPython, side by side in one go, and print each pair with its ratio.
+
+    python3 benches/compare.py [--runs N] [--markdown]
+
+Each side runs `--runs` times (default 3), alternating; each figure is the
+median over runs, with the min and max. It builds gilscope in release mode
+first. --markdown prints the table docs/performance.md holds.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GILSCOPE = os.path.join(ROOT, "target", "release", "gilscope")
+
+# (scenario, figure, unit, better, target for the default policy)
+ROWS = [
+    ("cycle", "ns_per_cycle", "ns", "lower", "≤ 15 ns and ≤ 1.5× parking_lot"),
+    ("cycle", "ratio_to_parking_lot", "×", "lower", "≤ 1.5×"),
+    ("convoy", "slowdown", "×", "lower", "≤ 3×"),
+    ("convoy", "solo_calls_per_s", "calls/s", "higher", ""),
+    ("convoy", "contended_calls_per_s", "calls/s", "higher", ""),
+    ("convoy", "cpu_thread_share", "", "higher", "fair share (≈ 0.5)"),
+    ("convoy", "slowdown_sleep0", "×", "lower", ""),
+    ("spinner-lag", "mean_extra_delay_ms", "ms", "lower", "≤ 0.5 ms"),
+    ("spinner-lag", "max_extra_delay_ms", "ms", "lower", ""),
+    ("wake", "wake_median_us", "µs", "lower", "≤ 100 µs"),
+    ("scaling", "speedup_released", "×", "higher", "≥ 1.95×"),
+    ("scaling", "speedup_held", "×", "lower", "≤ 1.05×"),
+    ("handoff", "one_way_us", "µs", "lower", "≤ 10 µs"),
+    ("interp", "loop_s", "s", "lower", "≤ CPython"),
+    ("interp", "fib30_s", "s", "lower", "≤ CPython"),
+]
+
+
+def json_lines(argv):
+    out = subprocess.run(argv, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    return {d["scenario"]: d for d in (json.loads(l) for l in out.splitlines() if l.startswith("{"))}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    sides = {
+        "cpython": [sys.executable, os.path.join(ROOT, "benches", "cpython", "scenarios.py"), "--json"],
+        "fair": [GILSCOPE, "bench", "all", "--policy", "fair", "--json"],
+        "gil-cpython": [GILSCOPE, "bench", "all", "--policy", "cpython", "--json"],
+    }
+    samples = {side: [] for side in sides}
+    for run in range(args.runs):
+        for side, argv in sides.items():
+            print(f"run {run + 1}/{args.runs}: {side}", file=sys.stderr, flush=True)
+            samples[side].append(json_lines(argv))
+
+    def figure(side, scenario, key):
+        values = [s[scenario][key] for s in samples[side] if scenario in s and key in s[scenario]]
+        if not values:
+            return None
+        return statistics.median(values), min(values), max(values)
+
+    def show(v, unit):
+        if v is None:
+            return "—"
+        med, lo, hi = v
+        fmt = (lambda x: f"{x:,.0f}") if abs(med) >= 1000 else (lambda x: f"{x:.3g}")
+        return f"{fmt(med)} {unit} ({fmt(lo)}–{fmt(hi)})".replace("  ", " ")
+
+    header = ["scenario", "figure", "CPython 3.11", "gilscope fair (default)", "gilscope cpython policy", "CPython / fair", "target"]
+    rows = []
+    for scenario, key, unit, better, target in ROWS:
+        py, fair, gc = figure("cpython", scenario, key), figure("fair", scenario, key), figure("gil-cpython", scenario, key)
+        ratio = ""
+        if py and fair and fair[0] and py[0]:
+            ratio = f"{py[0] / fair[0]:.2f}"
+        rows.append([scenario, key, show(py, unit), show(fair, unit), show(gc, unit), ratio, target])
+    if args.markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
+    else:
+        widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+        for r in [header] + rows:
+            print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+    print(f"\nmedian (min–max) of {args.runs} runs per side; python {sys.version.split()[0]}; {os.cpu_count()} cores", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
