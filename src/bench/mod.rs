@@ -149,8 +149,15 @@ fn toy(token: Token<'_>, source: &str, name: &str) -> (Arc<vm::vm::Program>, Toy
     (program, f)
 }
 
-fn toy_call(token: Token<'_>, program: &Arc<vm::vm::Program>, f: &ToyValue, args: Vec<ToyValue>) -> ToyValue {
-    vm::vm::Vm::new(Arc::clone(program)).call(token, f.clone(), args).expect("the bench function runs")
+fn toy_call(
+    token: Token<'_>,
+    program: &Arc<vm::vm::Program>,
+    f: &ToyValue,
+    args: Vec<ToyValue>,
+) -> ToyValue {
+    vm::vm::Vm::new(Arc::clone(program))
+        .call(token, f.clone(), args)
+        .expect("the bench function runs")
 }
 
 const CONVOY_SCRIPT: &str = "
@@ -249,7 +256,8 @@ fn wake() -> Value {
     let barrier = Arc::new(Barrier::new(2));
     let holder_in = Arc::new(Barrier::new(2));
     let waiter = {
-        let (released_at, barrier, holder_in) = (Arc::clone(&released_at), Arc::clone(&barrier), Arc::clone(&holder_in));
+        let (released_at, barrier, holder_in) =
+            (Arc::clone(&released_at), Arc::clone(&barrier), Arc::clone(&holder_in));
         thread::spawn(move || {
             (0..ROUNDS)
                 .map(|_| {
@@ -283,7 +291,11 @@ fn scaling() -> Value {
     let run_two = |hold: Hold| {
         let start = Instant::now();
         let handles: Vec<_> = (0..2)
-            .map(|_| thread::spawn(move || gil::attach(|token| clib::count_primes(token, N, hold).expect("primes"))))
+            .map(|_| {
+                thread::spawn(move || {
+                    gil::attach(|token| clib::count_primes(token, N, hold).expect("primes"))
+                })
+            })
             .collect();
         for h in handles {
             h.join().expect("worker");
@@ -371,7 +383,8 @@ fn interp() -> Value {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let time = |file: &str| {
         let path = root.join(file);
-        let source = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let source =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         // Check the result instead of printing it, so --json output stays
         // one object per line.
         let source = source.replace("print(", "assert(");

@@ -12,6 +12,7 @@
 //! | [`Policy::wake_on_release`] | the holder releases with threads queued | always | — | unless C released it and the thread's releases are lately short |
 //! | [`Policy::priority_on_return`] | a thread returning from a long voluntary release finds the lock held | no | no | front of the queue, drop request at once |
 //! | [`Policy::wait_slice`] | a waiter goes to sleep | the interval | the interval | at most 1 ms |
+//! | [`Policy::lock_free_fast_paths`] | a thread takes a free lock or makes a short C release, others queued | no (queue mutex) | no | yes (one atomic) |
 
 use std::fmt;
 use std::str::FromStr;
@@ -111,6 +112,14 @@ impl Policy {
         }
     }
 
+    /// Whether a thread may take a free lock, and a short C release may let
+    /// go of it, without the queue mutex while others are queued. Waiters
+    /// then may miss a hand-off for up to one [`Policy::wait_slice`], which
+    /// only `fair` bounds tightly.
+    pub(crate) fn lock_free_fast_paths(self) -> bool {
+        self == Policy::Fair
+    }
+
     /// How long a waiter sleeps at a time before it looks again. Under
     /// `fair` a waiter may not have been woken for a release predicted
     /// short; looking every millisecond bounds what a wrong prediction
@@ -152,6 +161,10 @@ impl FromStr for Policy {
     type Err = UnknownPolicy;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Policy::ALL.iter().copied().find(|p| p.name() == s).ok_or_else(|| UnknownPolicy(s.to_owned()))
+        Policy::ALL
+            .iter()
+            .copied()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| UnknownPolicy(s.to_owned()))
     }
 }

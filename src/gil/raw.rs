@@ -33,7 +33,7 @@ use super::handoff::{Counters, Handoff, HandoffLog, Reason};
 use super::policy::{Policy, SHORT_RELEASE};
 use super::sync::{
     Arc, AtomicBool, AtomicU8, AtomicU32, AtomicU64, Condvar, Mutex, MutexGuard,
-    Ordering::{Acquire, Relaxed, Release},
+    Ordering::{Acquire, Relaxed, Release, SeqCst},
 };
 
 /// `state` bit: some thread holds the lock.
@@ -146,6 +146,9 @@ pub(crate) struct RawGil {
     queue: Mutex<Queue>,
     /// Signalled when a yielding holder may stop waiting (forced switching).
     switch_cond: Condvar,
+    /// How many holders wait on `switch_cond`; mirrors `Queue::yielders`
+    /// for the paths that do not take the queue mutex.
+    yielders: AtomicU32,
     log: HandoffLog,
 }
 
@@ -161,6 +164,7 @@ impl RawGil {
             policy: AtomicU8::new(Policy::DEFAULT as u8),
             queue: Mutex::new(Queue { waiters: VecDeque::new(), yielders: 0 }),
             switch_cond: Condvar::new(),
+            yielders: AtomicU32::new(0),
             log: HandoffLog::new(),
         }
     }
@@ -249,8 +253,41 @@ impl RawGil {
         }
     }
 
+    /// Take the lock if it is free, with one CAS and without the queue
+    /// mutex, although threads are queued (the `fair` policy's return from
+    /// a short C call). Queued waiters that see it taken sleep on; the
+    /// release that follows goes through the slow path and wakes them.
+    fn take_if_free(&self, me: &Waiter) -> bool {
+        let mut state = self.state.load(Relaxed);
+        while state & LOCKED == 0 {
+            match self.state.compare_exchange_weak(state, state | LOCKED, Acquire, Relaxed) {
+                Ok(_) => {
+                    me.end_voluntary();
+                    if self.breaker() & DROP_REQUEST != 0 {
+                        self.clear_breaker(DROP_REQUEST);
+                    }
+                    self.took(me.serial);
+                    // Pairs with the fence in `yield_to_waiter`: either we
+                    // see its count, or it sees our new switch number.
+                    std::sync::atomic::fence(SeqCst);
+                    if self.yielders.load(Relaxed) > 0 {
+                        // A holder waits for the lock to change hands.
+                        let _queue = self.queue.lock();
+                        self.switch_cond.notify_all();
+                    }
+                    return true;
+                }
+                Err(now) => state = now,
+            }
+        }
+        false
+    }
+
     #[cold]
     fn acquire_slow(&self, me: &Arc<Waiter>) {
+        if self.policy().lock_free_fast_paths() && self.take_if_free(me) {
+            return;
+        }
         let mut queue = self.queue.lock();
         let back_from = me.end_voluntary();
         let policy = self.policy();
@@ -258,7 +295,8 @@ impl RawGil {
         // and the lock is taken: go first, and ask for the lock now rather
         // than after an interval. Not after a short release: whoever took
         // the lock in that gap keeps its turn, or it would starve.
-        let long = back_from.is_some_and(|length| length.is_none_or(|ns| ns >= SHORT_RELEASE.as_nanos() as u64));
+        let long = back_from
+            .is_some_and(|length| length.is_none_or(|ns| ns >= SHORT_RELEASE.as_nanos() as u64));
         if long && policy.priority_on_return() && self.state.load(Relaxed) & LOCKED != 0 {
             queue.waiters.push_front(Arc::clone(me));
             if self.breaker() & DROP_REQUEST == 0 {
@@ -287,7 +325,8 @@ impl RawGil {
             }
             let patience = policy.drop_request_after(self.switch_interval());
             let slice = policy.wait_slice(patience);
-            let left = patience.saturating_sub(since.elapsed()).max(std::time::Duration::from_micros(1));
+            let left =
+                patience.saturating_sub(since.elapsed()).max(std::time::Duration::from_micros(1));
             me.cond.wait_for(&mut queue, slice.min(left));
             let now_seen = self.switch_number.load(Relaxed);
             if now_seen != seen {
@@ -308,7 +347,9 @@ impl RawGil {
             self.state.fetch_and(!QUEUED, Relaxed);
         }
         // Whatever drop request was pending has been served: the lock moved.
-        self.clear_breaker(DROP_REQUEST);
+        if self.breaker() & DROP_REQUEST != 0 {
+            self.clear_breaker(DROP_REQUEST);
+        }
         self.took(me.serial);
         if queue.yielders > 0 {
             self.switch_cond.notify_all();
@@ -337,6 +378,14 @@ impl RawGil {
         // a join, an event) may be waiting for the very thread it would not
         // wake.
         let short_c = reason == Reason::ReleasedByC && me.predicts_short();
+        let policy = self.policy();
+        if short_c && policy.lock_free_fast_paths() && !policy.wake_on_release(true) {
+            // Nobody is to be woken: clearing LOCKED (and keeping QUEUED) is
+            // all there is to do. A waiter checking under the mutex either
+            // sees it free and takes it, or sleeps one wait slice at most.
+            self.state.fetch_and(!LOCKED, Release);
+            return;
+        }
         let mut queue = self.queue.lock();
         self.release_locked(&mut queue, short_c);
     }
@@ -380,14 +429,19 @@ impl RawGil {
             self.release_locked(&mut queue, false);
             if self.policy().forced_switching() {
                 queue.yielders += 1;
+                self.yielders.fetch_add(1, Relaxed);
+                // Pairs with the fence in `take_if_free`, which changes
+                // hands without the queue mutex.
+                std::sync::atomic::fence(SeqCst);
                 while self.switch_number.load(Relaxed) == before && !queue.waiters.is_empty() {
-                    self.switch_cond.wait(&mut queue);
+                    // Sliced, so no missed signal can keep a holder here.
+                    self.switch_cond.wait_for(&mut queue, std::time::Duration::from_millis(1));
                 }
                 queue.yielders -= 1;
+                self.yielders.fetch_sub(1, Relaxed);
             }
         }
         self.acquire(me);
         true
     }
-
 }
