@@ -336,46 +336,78 @@ impl Event {
 
     /// Wait for the event with the lock released, then clear it.
     fn wait(&self, token: Token<'_>) {
-        token.detach(|| {
-            let mut set = self.set.lock();
-            while !*set {
-                self.cond.wait(&mut set);
-            }
-            *set = false;
-        });
+        token.detach(|| self.wait_unlocked());
+    }
+
+    /// Wait for the event (no interpreter lock involved), then clear it.
+    fn wait_unlocked(&self) {
+        let mut set = self.set.lock();
+        while !*set {
+            self.cond.wait(&mut set);
+        }
+        *set = false;
     }
 }
 
-/// Two threads ping-ponging through two events, each wait releasing the
-/// lock: the one-way hand-off latency.
-fn handoff() -> Value {
-    const ROUNDS: usize = 5000;
+/// Two threads ping-pong `rounds` times through two events, each wait
+/// releasing the lock (as CPython's `threading.Event.wait` releases the
+/// GIL). Returns the total time: `2 * rounds` one-way hand-offs.
+pub fn ping_pong(rounds: u64) -> Duration {
     let (ping, pong) = (Arc::new(Event::new()), Arc::new(Event::new()));
-    let mut samples = Vec::new();
-    for _ in 0..3 {
-        let other = {
-            let (ping, pong) = (Arc::clone(&ping), Arc::clone(&pong));
-            thread::spawn(move || {
-                gil::attach(|token| {
-                    for _ in 0..ROUNDS {
-                        ping.wait(token);
-                        pong.set();
-                    }
-                })
+    let other = {
+        let (ping, pong) = (Arc::clone(&ping), Arc::clone(&pong));
+        thread::spawn(move || {
+            gil::attach(|token| {
+                for _ in 0..rounds {
+                    ping.wait(token);
+                    pong.set();
+                }
             })
-        };
-        let start = Instant::now();
-        gil::attach(|token| {
-            for _ in 0..ROUNDS {
-                ping.set();
-                pong.wait(token);
+        })
+    };
+    let start = Instant::now();
+    gil::attach(|token| {
+        for _ in 0..rounds {
+            ping.set();
+            pong.wait(token);
+        }
+    });
+    let elapsed = start.elapsed();
+    other.join().expect("pong thread");
+    elapsed
+}
+
+/// The same ping-pong with no interpreter lock at all: the floor the
+/// operating system's wake-ups set on this machine.
+pub fn ping_pong_floor(rounds: u64) -> Duration {
+    let (ping, pong) = (Arc::new(Event::new()), Arc::new(Event::new()));
+    let other = {
+        let (ping, pong) = (Arc::clone(&ping), Arc::clone(&pong));
+        thread::spawn(move || {
+            for _ in 0..rounds {
+                ping.wait_unlocked();
+                pong.set();
             }
-        });
-        let elapsed = start.elapsed();
-        other.join().expect("pong thread");
-        samples.push(elapsed.as_secs_f64() * 1e6 / (2 * ROUNDS) as f64);
+        })
+    };
+    let start = Instant::now();
+    for _ in 0..rounds {
+        ping.set();
+        pong.wait_unlocked();
     }
-    json!({ "one_way_us": median(samples) })
+    let elapsed = start.elapsed();
+    other.join().expect("pong thread");
+    elapsed
+}
+
+/// Two threads ping-ponging through two events, each wait releasing the
+/// lock: the one-way hand-off latency, beside the no-lock floor.
+fn handoff() -> Value {
+    const ROUNDS: u64 = 5000;
+    let one_way = |d: Duration| d.as_secs_f64() * 1e6 / (2 * ROUNDS) as f64;
+    let with_lock: Vec<f64> = (0..3).map(|_| one_way(ping_pong(ROUNDS))).collect();
+    let floor: Vec<f64> = (0..3).map(|_| one_way(ping_pong_floor(ROUNDS))).collect();
+    json!({ "one_way_us": median(with_lock), "floor_one_way_us": median(floor) })
 }
 
 /// The interpreter benchmarks, in this process.
