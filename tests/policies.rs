@@ -184,14 +184,14 @@ fn fifo_serves_waiters_in_arrival_order() {
         gil::set_switch_interval(Duration::from_secs(1));
         let order = Arc::new(Mutex::new(Vec::new()));
         let go = Arc::new(Barrier::new(2));
+        let let_go = Arc::new(AtomicBool::new(false));
         let holder = {
-            let go = go.clone();
+            let (go, let_go) = (go.clone(), let_go.clone());
             thread::spawn(move || {
                 attach(|_| {
                     go.wait();
-                    // Hold until all five have queued.
-                    let start = Instant::now();
-                    while gil::waiting_threads() < 5 && start.elapsed() < Duration::from_secs(20) {
+                    // Hold until told that all five have queued.
+                    while !let_go.load(SeqCst) {
                         thread::yield_now();
                     }
                 })
@@ -208,6 +208,8 @@ fn fifo_serves_waiters_in_arrival_order() {
                 thread::yield_now();
             }
         }
+        assert_eq!(gil::waiting_threads(), 5);
+        let_go.store(true, SeqCst);
         holder.join().unwrap();
         for w in waiters {
             w.join().unwrap();

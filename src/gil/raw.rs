@@ -14,9 +14,13 @@
 //! | `LOCKED \| QUEUED` | held, threads waiting | the holder, under the queue mutex (slow release) |
 //! | `QUEUED` | free, threads waiting; a woken waiter is on its way | any thread under the queue mutex (the policy decides who may take it) |
 //!
-//! Once `QUEUED` is set every transition happens under the queue mutex, so
-//! a waiter that checks `LOCKED` under the mutex and then sleeps on its
-//! condition variable cannot miss the release that would wake it.
+//! Once `QUEUED` is set, releases that wake a waiter happen under the queue
+//! mutex, so a waiter that checks `LOCKED` under the mutex and then sleeps
+//! on its condition variable cannot miss the release that would wake it.
+//! Two transitions of the `fair` policy skip the mutex on purpose: taking a
+//! free lock (`take_if_free`, one CAS) and a short C release that wakes
+//! nobody (one `fetch_and`). Every taker therefore sets `LOCKED` with a
+//! CAS, never a plain store or `fetch_or`.
 //!
 //! # The eval breaker
 //!
@@ -319,9 +323,13 @@ impl RawGil {
             let state = self.state.load(Relaxed);
             let first = queue.waiters.front().is_some_and(|w| Arc::ptr_eq(w, me));
             if state & LOCKED == 0 && (first || policy.may_barge()) {
-                // Under the mutex with QUEUED set, nobody else changes `state`.
-                self.state.fetch_or(LOCKED, Acquire);
-                break;
+                // A CAS, not a plain set: under `fair` a returning thread
+                // may take a free lock without the queue mutex
+                // (`take_if_free`), so `state` can change under us.
+                if self.state.compare_exchange(state, state | LOCKED, Acquire, Relaxed).is_ok() {
+                    break;
+                }
+                continue;
             }
             let patience = policy.drop_request_after(self.switch_interval());
             let slice = policy.wait_slice(patience);
