@@ -6,6 +6,7 @@
 //! - [`observe`] — statistics, traces and pictures of the lock.
 //! - [`demo`] — the spinner demo and its screen.
 //! - [`bench`] — the benchmark scenarios of `gilscope bench`.
+//! - [`soak`] — the soak test of `gilscope soak`.
 //!
 //! Dependencies point one way: `demo` uses `ffi` and `gil`; `ffi` uses `gil`;
 //! `gil` uses neither.
@@ -17,4 +18,5 @@ pub mod demo;
 pub mod ffi;
 pub mod gil;
 pub mod observe;
+pub mod soak;
 pub mod vm;

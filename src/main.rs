@@ -108,6 +108,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Many threads, a mixed load, the lock's invariants checked throughout.
+    Soak {
+        /// How many load threads.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        threads: u64,
+        /// How long to run, in seconds.
+        #[arg(long, default_value_t = 30.0, value_parser = parse_seconds)]
+        seconds: f64,
+        /// The seed of the random mix.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Draw a trace written by --trace as an SVG timeline.
     Timeline {
         /// The Chrome trace JSON file.
@@ -231,6 +243,18 @@ fn main() -> ExitCode {
             draw_timeline(&trace, &output, width, title)
         }
         Command::Bench { scenario, policy, json } => run_bench(&scenario, policy, json),
+        Command::Soak { threads, seconds, seed } => {
+            let config = gilscope::soak::SoakConfig { threads: threads as usize, seconds, seed };
+            let report = gilscope::soak::run(&config);
+            print!("{}", report.summary(&config));
+            if gil::interrupted() {
+                ExitCode::from(130)
+            } else if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
         Command::SpinnerProcess { frame_ms } => {
             gilscope::demo::spinner::run_child(Duration::from_millis(frame_ms.max(1)));
             ExitCode::SUCCESS

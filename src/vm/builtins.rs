@@ -302,7 +302,7 @@ fn range(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError>
         (int_arg(args, 0, "range")?, int_arg(args, 1, "range")?)
     };
     let count = end.saturating_sub(start).max(0);
-    if count > 100_000_000 {
+    if count > 10_000_000 {
         return Err(RtError::new(format!(
             "range() list of {count} items is too large; use it in a for loop instead"
         )));

@@ -121,6 +121,28 @@ pub fn run_source(file: &str, source: &str, args: &[String]) -> Outcome {
     }
 }
 
+/// Run `source` on the calling thread with at most `check_points` loop
+/// iterations and calls per interpreter thread (threads it starts
+/// included). For fuzzing: no input runs away.
+pub fn run_with_budget(source: &str, check_points: u64) -> Outcome {
+    vm::set_program_budget(check_points);
+    gil::attach(|token| {
+        let program = match compile(token, "<fuzz>", source, &[]) {
+            Ok(program) => program,
+            Err(e) => return Outcome::SyntaxError(e.render("<fuzz>", source)),
+        };
+        let mut vm = Vm::new(Arc::clone(&program));
+        let result = vm.run_main(token);
+        drop(vm);
+        program.threads.wait_all(token);
+        match result {
+            Ok(_) => Outcome::Ok,
+            Err(e) if e.kind == RtKind::Interrupted => Outcome::Interrupted,
+            Err(e) => Outcome::RuntimeError(e.render("<fuzz>")),
+        }
+    })
+}
+
 /// Run a script on the calling thread (see [`run_source`]).
 pub fn run_here(file: &str, source: &str, args: &[String]) -> Outcome {
     gil::attach(|token| {

@@ -23,6 +23,20 @@ pub const MAX_FRAMES: usize = 10_000;
 /// How deeply native code may call back into the interpreter on one thread.
 pub const MAX_REENTRY: u32 = 100;
 
+/// The check-point budget every new [`Vm`] of this process starts with:
+/// `u64::MAX` unless [`set_program_budget`] lowered it (fuzzing).
+static BUDGET: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
+
+fn program_budget() -> u64 {
+    BUDGET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Give every interpreter thread created from now on at most `check_points`
+/// loop iterations and calls. For fuzzing, so that no input runs away.
+pub fn set_program_budget(check_points: u64) {
+    BUDGET.store(check_points.max(1), std::sync::atomic::Ordering::Relaxed);
+}
+
 /// What all interpreter threads of one script share.
 pub struct Program {
     /// The script's file name, for messages.
@@ -72,6 +86,10 @@ pub struct Vm {
     stack: Vec<Value>,
     frames: Vec<Frame>,
     reentry: u32,
+    /// Check points left before the run stops with an error (`u64::MAX`:
+    /// in effect no limit). For fuzzing: every loop iteration and call is a
+    /// check point, so no program can run away.
+    budget: u64,
 }
 
 fn closure_of(value: &ObjRef) -> &Closure {
@@ -84,7 +102,20 @@ fn closure_of(value: &ObjRef) -> &Closure {
 impl Vm {
     /// A fresh interpreter thread for `program`.
     pub fn new(program: Arc<Program>) -> Vm {
-        Vm { program, stack: Vec::with_capacity(256), frames: Vec::with_capacity(16), reentry: 0 }
+        Vm {
+            program,
+            stack: Vec::with_capacity(256),
+            frames: Vec::with_capacity(16),
+            reentry: 0,
+            budget: program_budget(),
+        }
+    }
+
+    /// Count one check point against the budget: true while some is left.
+    #[inline(always)]
+    fn spend(&mut self) -> bool {
+        self.budget -= 1;
+        self.budget != 0
     }
 
     /// Run the program's top level.
@@ -163,6 +194,9 @@ impl Vm {
     /// a frame; for a built-in it runs it and pushes the result.
     fn call_value(&mut self, token: Token<'_>, argc: usize) -> Result<(), RtError> {
         token.check_point().map_err(|_| RtError::interrupted())?;
+        if !self.spend() {
+            return Err(budget_exhausted());
+        }
         let base = self.stack.len() - argc - 1;
         let callee: *const Obj = match &self.stack[base] {
             Value::Obj(r) => r.get(),
@@ -346,6 +380,9 @@ impl Vm {
         let mut proto: &Proto = unsafe { &*frame.proto };
         let mut ip = frame.ip;
         let mut base = frame.base;
+        // The check-point budget, in a register for the hot loop; written
+        // back around calls, which spend from `self.budget` too.
+        let mut budget = self.budget;
 
         macro_rules! save_ip {
             () => {
@@ -573,6 +610,12 @@ impl Vm {
                         save_ip!();
                         return Err(RtError::interrupted());
                     }
+                    budget -= 1;
+                    if budget == 0 {
+                        self.budget = budget;
+                        save_ip!();
+                        return Err(budget_exhausted());
+                    }
                 }
                 Op::ForRange(slot, exit) => {
                     let at = base + slot as usize;
@@ -633,7 +676,10 @@ impl Vm {
                 }
                 Op::Call(argc) => {
                     save_ip!();
-                    self.call_value(token, argc as usize)?;
+                    self.budget = budget;
+                    let called = self.call_value(token, argc as usize);
+                    budget = self.budget;
+                    called?;
                     load_frame!();
                 }
                 Op::Return => {
@@ -651,6 +697,7 @@ impl Vm {
                         }
                     }
                     if self.frames.len() == depth {
+                        self.budget = budget;
                         return Ok(result);
                     }
                     if push_result {
@@ -793,6 +840,7 @@ impl Vm {
                         g.state = GenState::Suspended;
                     }
                     if self.frames.len() == depth {
+                        self.budget = budget;
                         return Ok(value);
                     }
                     self.stack.push(value);
@@ -801,6 +849,11 @@ impl Vm {
             }
         }
     }
+}
+
+#[cold]
+fn budget_exhausted() -> RtError {
+    RtError::new("instruction budget exhausted")
 }
 
 fn cell_get(slot: &Value) -> Value {
@@ -884,8 +937,8 @@ fn arith(token: Token<'_>, op: Op, a: &Value, b: &Value) -> Result<Value, RtErro
         if let (Value::Obj(s), Value::Int(n)) | (Value::Int(n), Value::Obj(s)) = (a, b) {
             if let Obj::Str(text) = s.get() {
                 let count = usize::try_from(*n).unwrap_or(0);
-                if text.len().saturating_mul(count) > 1 << 30 {
-                    return Err(RtError::new("string repetition too large (over 1 GiB)"));
+                if text.len().saturating_mul(count) > 1 << 28 {
+                    return Err(RtError::new("string repetition too large (over 256 MiB)"));
                 }
                 return Ok(Value::str(token, text.repeat(count)));
             }

@@ -1,0 +1,289 @@
+//! `gilscope soak`: many threads, a mixed load, the invariants checked
+//! throughout.
+//!
+//! Each thread loops over a random mix of interpreted work (a toy function
+//! on a shared program), C calls that keep the lock, C calls that release
+//! it, C calls that start foreign threads calling back in, sleeps, and
+//! check points; a controller changes the switch interval and the policy at
+//! random while they run. Checked all along:
+//!
+//! - **one holder**: every critical section counts itself in and out; more
+//!   than one inside at any moment is a violation;
+//! - **counts add up**: a shared counter bumped with a plain load and store
+//!   under the lock must equal the sum of every thread's own count;
+//! - **every thread joins** within the run time plus a grace period;
+//! - **objects are freed**: the interpreter's live-object count returns to
+//!   where it started.
+//!
+//! This module uses only the public APIs of the lock, the C library and
+//! the interpreter.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::ffi::clib::{self, Hold};
+use crate::gil::{self, Policy, Token};
+use crate::vm::{self, value::Value};
+
+/// What a soak run does.
+#[derive(Clone, Debug)]
+pub struct SoakConfig {
+    /// How many load threads.
+    pub threads: usize,
+    /// How long they run.
+    pub seconds: f64,
+    /// The seed of the random mix.
+    pub seed: u64,
+}
+
+/// What a soak run saw.
+#[derive(Clone, Debug, Default)]
+pub struct SoakReport {
+    /// Operations done, by kind: interpreted, C keeping, C releasing,
+    /// foreign-thread calls, sleeps, check points.
+    pub operations: [u64; 6],
+    /// Times two threads were inside a critical section at once.
+    pub exclusion_violations: u64,
+    /// The shared counter minus the sum of the threads' own counts.
+    pub lost_updates: i64,
+    /// Threads that did not join in time.
+    pub unjoined: usize,
+    /// Live interpreter objects left over.
+    pub leaked_objects: i64,
+    /// Policy and interval changes made while running.
+    pub changes: u64,
+    /// Lock switches during the run.
+    pub switches: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl SoakReport {
+    /// Whether every invariant held.
+    pub fn ok(&self) -> bool {
+        self.exclusion_violations == 0
+            && self.lost_updates == 0
+            && self.unjoined == 0
+            && self.leaked_objects == 0
+    }
+
+    /// The summary `gilscope soak` prints.
+    pub fn summary(&self, config: &SoakConfig) -> String {
+        let names = [
+            "interpreted",
+            "C keeping the lock",
+            "C releasing it",
+            "foreign-thread calls",
+            "sleeps",
+            "check points",
+        ];
+        let mut out = format!(
+            "soak: {} threads for {:.1} s (seed {}), {} lock switches, {} policy/interval changes\n",
+            config.threads,
+            self.elapsed.as_secs_f64(),
+            config.seed,
+            self.switches,
+            self.changes
+        );
+        for (name, n) in names.iter().zip(self.operations) {
+            out.push_str(&format!("  {name:<22}{n:>10}\n"));
+        }
+        out.push_str(&format!(
+            "  one holder at a time  {}\n  counts add up         {}\n  every thread joined   {}\n  objects freed         {}\n",
+            if self.exclusion_violations == 0 { "yes".to_owned() } else { format!("NO ({} violations)", self.exclusion_violations) },
+            if self.lost_updates == 0 { "yes".to_owned() } else { format!("NO ({} lost)", self.lost_updates) },
+            if self.unjoined == 0 { "yes".to_owned() } else { format!("NO ({} stuck)", self.unjoined) },
+            if self.leaked_objects == 0 { "yes".to_owned() } else { format!("NO ({} left)", self.leaked_objects) },
+        ));
+        out.push_str(if self.ok() { "invariants held\n" } else { "INVARIANTS BROKEN\n" });
+        out
+    }
+}
+
+/// A small, fast, seedable generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+struct Shared {
+    inside: AtomicUsize,
+    violations: AtomicU64,
+    counter: AtomicU64,
+    stop: AtomicBool,
+    operations: [AtomicU64; 6],
+}
+
+impl Shared {
+    /// Count this thread into the critical section; the caller holds the lock.
+    fn enter(&self) {
+        if self.inside.fetch_add(1, SeqCst) != 0 {
+            self.violations.fetch_add(1, SeqCst);
+        }
+    }
+
+    fn leave(&self) {
+        self.inside.fetch_sub(1, SeqCst);
+    }
+
+    /// A plain read-modify-write: safe only because the lock is held.
+    fn bump(&self) {
+        self.counter.store(self.counter.load(SeqCst) + 1, SeqCst);
+    }
+}
+
+const SCRIPT: &str = "
+let shared = []
+fn work(n) {
+    let total = 0
+    for i in range(n) { total += i }
+    push(shared, total)
+    if len(shared) > 100 { shared = [] }
+    return total
+}
+";
+
+fn load_thread(index: usize, seed: u64, shared: Arc<Shared>, program: Arc<vm::vm::Program>) -> u64 {
+    let mut rng = Rng(seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut mine = 0u64;
+    gil::set_thread_name(&format!("soak-{index}"));
+    while !shared.stop.load(SeqCst) && !gil::interrupted() {
+        gil::attach(|token| {
+            shared.enter();
+            shared.bump();
+            mine += 1;
+            let kind = rng.below(6) as usize;
+            shared.operations[kind].fetch_add(1, SeqCst);
+            match kind {
+                0 => {
+                    let f = function(token, &program, "work");
+                    shared.leave(); // the interpreter's check points may switch
+                    let _ = vm::vm::Vm::new(Arc::clone(&program)).call(
+                        token,
+                        f,
+                        vec![Value::Int(rng.below(2000) as i64)],
+                    );
+                    shared.enter();
+                }
+                1 => {
+                    let _ = clib::busy_wait_ms(token, rng.below(2) as i64, Hold::Keep);
+                }
+                2 => {
+                    shared.leave();
+                    let _ = clib::busy_wait_ms(token, rng.below(2) as i64, Hold::Release);
+                    shared.enter();
+                }
+                3 => {
+                    shared.leave();
+                    let calls = AtomicU64::new(0);
+                    let inside = &shared;
+                    let _ = clib::run_foreign_threads(token, 2, 3, &|_, _| {
+                        inside.enter();
+                        inside.bump();
+                        calls.fetch_add(1, SeqCst);
+                        inside.leave();
+                        Ok(0)
+                    });
+                    mine += calls.load(SeqCst);
+                    shared.enter();
+                }
+                4 => {
+                    shared.leave();
+                    token.detach(|| thread::sleep(Duration::from_micros(rng.below(500))));
+                    shared.enter();
+                }
+                _ => {
+                    shared.leave();
+                    let _ = token.check_point();
+                    shared.enter();
+                }
+            }
+            shared.leave();
+        });
+    }
+    mine
+}
+
+fn function(token: Token<'_>, program: &Arc<vm::vm::Program>, name: &str) -> Value {
+    let index = program.global_names.iter().position(|n| n == name).expect("defined");
+    program.globals.get(token, index)
+}
+
+/// Run the soak and report.
+pub fn run(config: &SoakConfig) -> SoakReport {
+    let started = Instant::now();
+    let switches_before = gil::switch_number();
+    let objects_before = gil::attach(|_| vm::value::live_objects() as i64);
+    let program = gil::attach(|token| {
+        let program = vm::compile(token, "<soak>", SCRIPT, &[]).expect("the soak script compiles");
+        vm::vm::Vm::new(Arc::clone(&program)).run_main(token).expect("the soak script runs");
+        program
+    });
+    let shared = Arc::new(Shared {
+        inside: AtomicUsize::new(0),
+        violations: AtomicU64::new(0),
+        counter: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        operations: Default::default(),
+    });
+    let threads: Vec<_> = (0..config.threads)
+        .map(|i| {
+            let (shared, program, seed) = (Arc::clone(&shared), Arc::clone(&program), config.seed);
+            thread::Builder::new()
+                .name(format!("soak-{i}"))
+                .spawn(move || load_thread(i, seed, shared, program))
+                .expect("start a load thread")
+        })
+        .collect();
+    // The controller: change the switch interval and the policy at random.
+    let mut rng = Rng(config.seed.wrapping_add(17));
+    let mut changes = 0;
+    let deadline = started + Duration::from_secs_f64(config.seconds);
+    while Instant::now() < deadline && !gil::interrupted() {
+        thread::sleep(Duration::from_millis(10));
+        gil::set_switch_interval(Duration::from_micros(50 + rng.below(5000)));
+        gil::set_policy(Policy::ALL[rng.below(Policy::ALL.len() as u64) as usize]);
+        changes += 2;
+    }
+    shared.stop.store(true, SeqCst);
+    gil::set_policy(Policy::DEFAULT);
+    gil::set_switch_interval(gil::DEFAULT_SWITCH_INTERVAL);
+    // Every thread must join within a grace period.
+    let grace = Instant::now() + Duration::from_secs(10);
+    let mut counted = 0u64;
+    let mut unjoined = 0;
+    for t in threads {
+        while !t.is_finished() && Instant::now() < grace {
+            thread::sleep(Duration::from_millis(5));
+        }
+        if t.is_finished() {
+            counted += t.join().unwrap_or(0);
+        } else {
+            unjoined += 1;
+        }
+    }
+    gil::attach(|_| drop(program));
+    let objects_after = gil::attach(|_| vm::value::live_objects() as i64);
+    SoakReport {
+        operations: std::array::from_fn(|i| shared.operations[i].load(SeqCst)),
+        exclusion_violations: shared.violations.load(SeqCst),
+        lost_updates: shared.counter.load(SeqCst) as i64 - counted as i64,
+        unjoined,
+        leaked_objects: if unjoined == 0 { objects_after - objects_before } else { 0 },
+        changes,
+        switches: gil::switch_number() - switches_before,
+        elapsed: started.elapsed(),
+    }
+}
