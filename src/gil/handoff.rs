@@ -94,10 +94,22 @@ fn bump(counter: &AtomicU64) {
 }
 
 impl HandoffLog {
+    #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
         HandoffLog {
             acquisitions: AtomicU64::new(0),
             switches_by_reason: [const { AtomicU64::new(0) }; 5],
+            drop_requests: AtomicU64::new(0),
+            last_from: AtomicU64::new(0),
+            last_reason: AtomicU64::new(0),
+        }
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        HandoffLog {
+            acquisitions: AtomicU64::new(0),
+            switches_by_reason: std::array::from_fn(|_| AtomicU64::new(0)),
             drop_requests: AtomicU64::new(0),
             last_from: AtomicU64::new(0),
             last_reason: AtomicU64::new(0),

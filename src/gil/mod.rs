@@ -31,94 +31,46 @@
 //! });
 //! ```
 
+// Built with `--cfg loom` (ci/loom.sh), only the state machine and what it
+// needs are compiled, for the model-checking tests in `loom_tests.rs`.
+#[cfg(not(loom))]
+mod api;
 mod handoff;
+#[cfg(not(loom))]
 mod interrupt;
+#[cfg(all(test, loom))]
+mod loom_tests;
+#[cfg(not(loom))]
 mod misuse;
+#[cfg(not(loom))]
 pub mod observe;
 mod policy;
 mod raw;
 mod sync;
+#[cfg(not(loom))]
 mod thread;
+#[cfg(not(loom))]
 mod token;
 
-use std::time::Duration;
-
 pub use handoff::{Counters, Handoff, Reason};
-pub use interrupt::{clear_interrupt, interrupt_fd, interrupted, request_interrupt};
-pub use misuse::{MISUSE_ENV, MisuseMode, last_misuse, misuse_count, misuse_mode, set_misuse_mode};
 pub use policy::{Policy, UnknownPolicy};
 pub use raw::DEFAULT_SWITCH_INTERVAL;
-pub use thread::{ThreadInfo, current_serial, set_thread_name, thread_info, thread_name, threads};
-pub use token::{Interrupted, Token, attach};
 
+#[cfg(not(loom))]
+pub(crate) use api::GIL;
+#[cfg(not(loom))]
+pub use api::*;
+#[cfg(not(loom))]
+pub use interrupt::{clear_interrupt, interrupt_fd, interrupted, request_interrupt};
+#[cfg(not(loom))]
 pub(crate) use misuse::report as report_misuse;
+#[cfg(not(loom))]
+pub use misuse::{MISUSE_ENV, MisuseMode, last_misuse, misuse_count, misuse_mode, set_misuse_mode};
+#[cfg(not(loom))]
 pub(crate) use raw::DROP_REQUEST;
+#[cfg(not(loom))]
+pub use thread::{ThreadInfo, current_serial, set_thread_name, thread_info, thread_name, threads};
+#[cfg(not(loom))]
 pub(crate) use thread::{mark_foreign, try_with_ctx, with_ctx};
-
-/// The one lock of the process.
-pub(crate) static GIL: raw::RawGil = raw::RawGil::new();
-
-/// Whether the calling thread holds the lock. One thread-local load.
-#[inline]
-pub fn holds_lock() -> bool {
-    thread::holds_lock_fast()
-}
-
-/// Report that interpreter state was touched without the lock, naming
-/// `what` and the thread, and abort: the caller cannot go on without a
-/// data race. Used by the interpreter's objects on every access.
-#[cold]
-#[inline(never)]
-pub fn lock_required(what: &str) -> ! {
-    misuse::report_fatal(
-        what,
-        format_args!("interpreter state was touched without holding the lock"),
-    )
-}
-
-/// How long a waiter lets the holder run before asking it to yield.
-pub fn switch_interval() -> Duration {
-    GIL.switch_interval()
-}
-
-/// Change the switch interval; takes effect at the next timed wait.
-/// Values below one microsecond are raised to one microsecond.
-pub fn set_switch_interval(interval: Duration) {
-    GIL.set_switch_interval(interval);
-}
-
-/// The hand-off policy in force.
-pub fn policy() -> Policy {
-    GIL.policy()
-}
-
-/// Change the hand-off policy; safe at any time, takes effect at the next
-/// decision.
-pub fn set_policy(policy: Policy) {
-    GIL.set_policy(policy);
-}
-
-/// A snapshot of the lock's counters.
-pub fn counters() -> Counters {
-    GIL.counters()
-}
-
-/// The thread holding the lock right now (a racy snapshot), if any.
-pub fn holder() -> Option<u64> {
-    GIL.holder()
-}
-
-/// The most recent change of holder.
-pub fn last_handoff() -> Handoff {
-    GIL.last_handoff()
-}
-
-/// How many times the lock has changed hands.
-pub fn switch_number() -> u64 {
-    GIL.switch_number()
-}
-
-/// How many threads are queued for the lock right now.
-pub fn waiting_threads() -> usize {
-    GIL.waiting()
-}
+#[cfg(not(loom))]
+pub use token::{Interrupted, Token, attach};

@@ -38,6 +38,7 @@ use super::policy::{Policy, SHORT_RELEASE};
 use super::sync::{
     Arc, AtomicBool, AtomicU8, AtomicU32, AtomicU64, Condvar, Mutex, MutexGuard,
     Ordering::{Acquire, Relaxed, Release, SeqCst},
+    fence,
 };
 
 /// `state` bit: some thread holds the lock.
@@ -156,8 +157,11 @@ pub(crate) struct RawGil {
     log: HandoffLog,
 }
 
-impl RawGil {
-    pub(crate) const fn new() -> Self {
+/// The initial lock, as an expression: used by the `const` constructor the
+/// process-wide static needs, and by the plain one loom needs (its atomics
+/// are not `const`).
+macro_rules! new_raw_gil {
+    () => {
         RawGil {
             state: AtomicU32::new(0),
             eval_breaker: AtomicU32::new(0),
@@ -171,6 +175,18 @@ impl RawGil {
             yielders: AtomicU32::new(0),
             log: HandoffLog::new(),
         }
+    };
+}
+
+impl RawGil {
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        new_raw_gil!()
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        new_raw_gil!()
     }
 
     pub(crate) fn switch_interval(&self) -> Duration {
@@ -252,9 +268,12 @@ impl RawGil {
     fn request_drop(&self, serial: u64) {
         self.set_breaker(DROP_REQUEST);
         self.log.drop_requested();
+        #[cfg(not(loom))]
         if super::observe::recording() {
             super::observe::record(serial, super::observe::EventKind::DropRequested, None);
         }
+        #[cfg(loom)]
+        let _ = serial;
     }
 
     /// Take the lock if it is free, with one CAS and without the queue
@@ -273,7 +292,7 @@ impl RawGil {
                     self.took(me.serial);
                     // Pairs with the fence in `yield_to_waiter`: either we
                     // see its count, or it sees our new switch number.
-                    std::sync::atomic::fence(SeqCst);
+                    fence(SeqCst);
                     if self.yielders.load(Relaxed) > 0 {
                         // A holder waits for the lock to change hands.
                         let _queue = self.queue.lock();
@@ -440,7 +459,7 @@ impl RawGil {
                 self.yielders.fetch_add(1, Relaxed);
                 // Pairs with the fence in `take_if_free`, which changes
                 // hands without the queue mutex.
-                std::sync::atomic::fence(SeqCst);
+                fence(SeqCst);
                 while self.switch_number.load(Relaxed) == before && !queue.waiters.is_empty() {
                     // Sliced, so no missed signal can keep a holder here.
                     self.switch_cond.wait_for(&mut queue, std::time::Duration::from_millis(1));

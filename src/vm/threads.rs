@@ -123,6 +123,10 @@ pub fn spawn(vm: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtE
 /// `spawn_named(name, f, args...)`: the same, with a name.
 pub fn spawn_named(vm: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     let name = str_arg(args, 0, "spawn_named")?.to_owned();
+    if name.contains('\0') {
+        // Found by fuzzing: the OS cannot name a thread with a NUL in it.
+        return Err(RtError::new("spawn_named(): a thread name cannot contain a NUL character"));
+    }
     start_thread(vm, token, Some(name), &args[1], &args[2..])
 }
 

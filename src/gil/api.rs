@@ -1,0 +1,77 @@
+//! The process-wide lock and the functions that act on it (not compiled for
+//! loom, whose models build their own lock instances).
+
+use std::time::Duration;
+
+use super::handoff::{Counters, Handoff};
+use super::policy::Policy;
+use super::raw;
+use super::thread;
+
+/// The one lock of the process.
+pub(crate) static GIL: raw::RawGil = raw::RawGil::new();
+
+/// Whether the calling thread holds the lock. One thread-local load.
+#[inline]
+pub fn holds_lock() -> bool {
+    thread::holds_lock_fast()
+}
+
+/// Report that interpreter state was touched without the lock, naming
+/// `what` and the thread, and abort: the caller cannot go on without a
+/// data race. Used by the interpreter's objects on every access.
+#[cold]
+#[inline(never)]
+pub fn lock_required(what: &str) -> ! {
+    super::misuse::report_fatal(
+        what,
+        format_args!("interpreter state was touched without holding the lock"),
+    )
+}
+
+/// How long a waiter lets the holder run before asking it to yield.
+pub fn switch_interval() -> Duration {
+    GIL.switch_interval()
+}
+
+/// Change the switch interval; takes effect at the next timed wait.
+/// Values below one microsecond are raised to one microsecond.
+pub fn set_switch_interval(interval: Duration) {
+    GIL.set_switch_interval(interval);
+}
+
+/// The hand-off policy in force.
+pub fn policy() -> Policy {
+    GIL.policy()
+}
+
+/// Change the hand-off policy; safe at any time, takes effect at the next
+/// decision.
+pub fn set_policy(policy: Policy) {
+    GIL.set_policy(policy);
+}
+
+/// A snapshot of the lock's counters.
+pub fn counters() -> Counters {
+    GIL.counters()
+}
+
+/// The thread holding the lock right now (a racy snapshot), if any.
+pub fn holder() -> Option<u64> {
+    GIL.holder()
+}
+
+/// The most recent change of holder.
+pub fn last_handoff() -> Handoff {
+    GIL.last_handoff()
+}
+
+/// How many times the lock has changed hands.
+pub fn switch_number() -> u64 {
+    GIL.switch_number()
+}
+
+/// How many threads are queued for the lock right now.
+pub fn waiting_threads() -> usize {
+    GIL.waiting()
+}
