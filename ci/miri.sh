@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Run the pure-Rust core's tests (tests/pure_rust.rs: the lock, objects and
+# reference counts, the VM without C calls) under Miri, which reports
+# undefined behaviour: data races, use after free, leaks, invalid pointers.
+# Installs Miri for the nightly toolchain if it is missing.
+#
+#   bash ci/miri.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! cargo +nightly miri --version >/dev/null 2>&1; then
+    rustup component add miri rust-src --toolchain nightly
+fi
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/miri}"
+# The interpreter thread's 256 MiB stack request is fine: Miri does not
+# reserve real memory for it.
+cargo +nightly miri test --test pure_rust "$@"

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Run the contention, interpreter-thread, policy, interrupt, misuse,
+# pure-Rust and demo tests under ThreadSanitizer. The C library is
+# instrumented too: build.rs adds -fsanitize=thread to it when the Rust
+# build is sanitized. Installs rust-src for the nightly toolchain if it is
+# missing (-Zbuild-std needs it).
+#
+#   bash ci/tsan.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! rustup component list --installed --toolchain nightly 2>/dev/null | grep -q '^rust-src'; then
+    rustup component add rust-src --toolchain nightly
+fi
+target="$(rustc -vV | sed -n 's/^host: //p')"
+export RUSTFLAGS="-Zsanitizer=thread ${RUSTFLAGS:-}"
+export RUSTDOCFLAGS="-Zsanitizer=thread"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/tsan}"
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/ci/tsan.supp ${TSAN_OPTIONS:-}"
+cargo +nightly test -Zbuild-std --target "$target" \
+    --test lock_contention --test interpreter_threads --test policies --test interrupt \
+    --test misuse --test pure_rust --test demo "$@"

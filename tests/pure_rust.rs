@@ -1,0 +1,112 @@
+//! The pure-Rust core — the lock, objects and their reference counts, the
+//! VM without C calls — in tests small enough for Miri (`ci/miri.sh`), which
+//! checks them for undefined behaviour: data races, use after free, leaks,
+//! invalid pointers. They run in the ordinary test suite too.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::thread;
+
+use gilscope::gil::{self, attach};
+use gilscope::vm::{self, Outcome, value::Value};
+
+#[test]
+fn threads_take_turns_under_the_lock() {
+    let inside = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let (inside, counter) = (inside.clone(), counter.clone());
+            thread::spawn(move || {
+                for _ in 0..20 {
+                    attach(|token| {
+                        assert_eq!(inside.fetch_add(1, SeqCst), 0);
+                        counter.store(counter.load(SeqCst) + 1, SeqCst);
+                        inside.fetch_sub(1, SeqCst);
+                        let _ = token.check_point();
+                        token.detach(thread::yield_now);
+                    });
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(counter.load(SeqCst), 60);
+}
+
+#[test]
+fn nesting_and_panics_leave_the_lock_consistent() {
+    attach(|outer| {
+        attach(|_| assert!(gil::holds_lock()));
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| outer.detach(|| panic!("inside detach"))));
+        assert!(caught.is_err());
+        assert!(gil::holds_lock());
+    });
+    assert!(std::panic::catch_unwind(|| attach(|_| panic!("inside attach"))).is_err());
+    assert!(!gil::holds_lock());
+}
+
+#[test]
+fn objects_are_counted_shared_and_freed() {
+    let before = attach(|_| vm::value::live_objects());
+    attach(|token| {
+        let list = Value::list(token, vec![Value::Int(1), Value::str(token, "two")]);
+        let copy = list.clone();
+        assert!(list.equals(&copy).unwrap());
+        // A deep chain is freed without recursion.
+        let mut nested = Value::list(token, vec![]);
+        for _ in 0..200 {
+            nested = Value::list(token, vec![nested]);
+        }
+        drop(nested);
+        drop((list, copy));
+    });
+    assert_eq!(attach(|_| vm::value::live_objects()), before);
+}
+
+#[test]
+fn values_cross_threads_only_in_a_parcel() {
+    let parcel = attach(|token| vm::value::Parcel::pack(token, vec![Value::str(token, "sent")]));
+    let text = thread::spawn(move || attach(|token| parcel.open(token)[0].display())).join().unwrap();
+    assert_eq!(text, "sent");
+}
+
+#[test]
+fn the_vm_runs_closures_generators_and_threads() {
+    let outcome = vm::run_here(
+        "pure.toy",
+        r#"
+fn counter() {
+    let n = 0
+    return fn() {
+        n += 1
+        return n
+    }
+}
+let c = counter()
+c()
+assert(c() == 2)
+fn gen() {
+    yield 1
+    yield 2
+}
+let total = 0
+for v in gen() { total += v }
+assert(total == 3)
+let shared = []
+fn worker(k) { push(shared, k) }
+let ts = [spawn(worker, 1), spawn(worker, 2)]
+for t in ts { join(t) }
+assert(len(shared) == 2)
+let m = {"a": [1, 2], "b": "x"}
+m["c"] = m["a"] + [3]
+assert(len(m["c"]) == 3)
+"#,
+        &[],
+    );
+    assert_eq!(outcome, Outcome::Ok);
+}
