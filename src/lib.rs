@@ -5,7 +5,7 @@
 //! - [`vm`] — the toy interpreter whose threads run under the lock.
 //! - [`observe`] — statistics, traces and pictures of the lock.
 //! - [`demo`] — the spinner demo and its screen.
-//! - [`bench`] — the benchmark scenarios of `gilscope bench`.
+//! - [`bench`](mod@bench) — the benchmark scenarios of `gilscope bench`.
 //! - [`soak`] — the soak test of `gilscope soak`.
 //!
 //! Dependencies point one way: `demo` uses `ffi` and `gil`; `ffi` uses `gil`;

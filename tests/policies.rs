@@ -14,6 +14,11 @@ use common::{serial, watchdog};
 use gilscope::ffi::clib::{self, Hold};
 use gilscope::gil::{self, Policy, attach};
 
+/// Under ThreadSanitizer (ci/tsan.sh) everything runs 5–15 times slower, so
+/// timing ratios mean nothing there: the code paths still run, for TSan to
+/// check, but the ratios are not asserted.
+const INSTRUMENTED: bool = cfg!(sanitize = "thread");
+
 #[test]
 fn every_policy_keeps_mutual_exclusion() {
     watchdog(120, "exclusion", || {
@@ -117,6 +122,9 @@ fn fair_removes_the_convoy_that_cpython_shows_without_starving_anyone() {
         let _serial = serial();
         let (cpython_slowdown, _) = convoy(Policy::CPython);
         let (fair_slowdown, cpu_share) = convoy(Policy::Fair);
+        if INSTRUMENTED {
+            return;
+        }
         // Measured here: cpython ~100x, fair ~3.5x. A wide, noise-proof
         // margin: the convoy is at least five times worse under cpython.
         assert!(
@@ -171,6 +179,9 @@ fn fair_lets_a_thread_back_from_sleep_in_without_waiting_an_interval() {
         // each frame waits about one interval for the CPU-bound thread.
         let cpython = spinner_lag(Policy::CPython);
         let fair = spinner_lag(Policy::Fair);
+        if INSTRUMENTED {
+            return;
+        }
         assert!(cpython > 10.0, "cpython lag {cpython:.2} ms: expected about one interval");
         assert!(fair * 4.0 < cpython, "fair lag {fair:.2} ms vs cpython {cpython:.2} ms");
     });

@@ -42,7 +42,9 @@ fn threads_take_turns_under_the_lock() {
 fn nesting_and_panics_leave_the_lock_consistent() {
     attach(|outer| {
         attach(|_| assert!(gil::holds_lock()));
-        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| outer.detach(|| panic!("inside detach"))));
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            outer.detach(|| panic!("inside detach"))
+        }));
         assert!(caught.is_err());
         assert!(gil::holds_lock());
     });
@@ -71,7 +73,8 @@ fn objects_are_counted_shared_and_freed() {
 #[test]
 fn values_cross_threads_only_in_a_parcel() {
     let parcel = attach(|token| vm::value::Parcel::pack(token, vec![Value::str(token, "sent")]));
-    let text = thread::spawn(move || attach(|token| parcel.open(token)[0].display())).join().unwrap();
+    let text =
+        thread::spawn(move || attach(|token| parcel.open(token)[0].display())).join().unwrap();
     assert_eq!(text, "sent");
 }
 

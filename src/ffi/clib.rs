@@ -1,7 +1,7 @@
 //! The bundled C library (`csrc/`), declared here and nowhere else, with a
 //! safe wrapper per function.
 //!
-//! Every call goes through [`call_c`]: the caller proves with a [`Token`]
+//! Every call goes through `call_c`: the caller proves with a [`Token`]
 //! that it holds the lock, the thread is marked as inside the named C
 //! function (so a release from C is attributed to it), and on return the
 //! wrapper checks that C gave the lock back and made no misuse of the C API.

@@ -1,7 +1,7 @@
 //! Watching the lock: an event recorder and each thread's live state.
 //!
 //! When recording is off (the default) the lock pays one relaxed load of
-//! [`RECORDING`] per transition and nothing else. When it is on, every
+//! `RECORDING` per transition and nothing else. When it is on, every
 //! transition appends an [`Event`] — timestamp, thread, what happened — to
 //! one buffer, and updates the thread's live state, which the demo shows.
 //!

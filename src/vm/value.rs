@@ -81,8 +81,62 @@ impl Clone for Value {
 /// A counted reference to a heap object.
 pub struct ObjRef(NonNull<ObjBox>);
 
+/// The reference count: a plain `Cell`, made safe by the lock. Built with
+/// `--features atomic-refcount`, an atomic instead — what a lock-free
+/// interpreter would need — to measure what that costs (docs/why-a-gil.md).
+#[cfg(not(feature = "atomic-refcount"))]
+type Count = Cell<usize>;
+#[cfg(feature = "atomic-refcount")]
+type Count = AtomicUsize;
+
+#[cfg(not(feature = "atomic-refcount"))]
+#[inline(always)]
+fn count_new() -> Count {
+    Cell::new(1)
+}
+#[cfg(feature = "atomic-refcount")]
+#[inline(always)]
+fn count_new() -> Count {
+    AtomicUsize::new(1)
+}
+
+/// Add one; plain load and store under the lock.
+#[cfg(not(feature = "atomic-refcount"))]
+#[inline(always)]
+fn count_inc(count: &Count) {
+    count.set(count.get() + 1);
+}
+#[cfg(feature = "atomic-refcount")]
+#[inline(always)]
+fn count_inc(count: &Count) {
+    count.fetch_add(1, Relaxed);
+}
+
+/// Subtract one and return the new count.
+#[cfg(not(feature = "atomic-refcount"))]
+#[inline(always)]
+fn count_dec(count: &Count) -> usize {
+    let now = count.get() - 1;
+    count.set(now);
+    now
+}
+#[cfg(feature = "atomic-refcount")]
+#[inline(always)]
+fn count_dec(count: &Count) -> usize {
+    count.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) - 1
+}
+
+#[cfg(not(feature = "atomic-refcount"))]
+fn count_get(count: &Count) -> usize {
+    count.get()
+}
+#[cfg(feature = "atomic-refcount")]
+fn count_get(count: &Count) -> usize {
+    count.load(Relaxed)
+}
+
 struct ObjBox {
-    count: Cell<usize>,
+    count: Count,
     obj: Obj,
 }
 
@@ -198,7 +252,7 @@ impl ObjRef {
     pub fn new(_token: Token<'_>, obj: Obj) -> ObjRef {
         // Only lock holders write it, so load + store is exact.
         LIVE_OBJECTS.store(LIVE_OBJECTS.load(Relaxed) + 1, Relaxed);
-        let boxed = Box::new(ObjBox { count: Cell::new(1), obj });
+        let boxed = Box::new(ObjBox { count: count_new(), obj });
         ObjRef(NonNull::from(Box::leak(boxed)))
     }
 
@@ -220,7 +274,7 @@ impl ObjRef {
     /// The current count (for tests and diagnostics).
     pub fn count(&self) -> usize {
         // SAFETY: as in `get`.
-        unsafe { self.0.as_ref().count.get() }
+        count_get(unsafe { &self.0.as_ref().count })
     }
 }
 
@@ -230,7 +284,7 @@ impl Clone for ObjRef {
         assert_locked("copying a reference to an interpreter object");
         // SAFETY: as in `get`; the count is only changed under the lock.
         let count = unsafe { &self.0.as_ref().count };
-        count.set(count.get() + 1);
+        count_inc(count);
         ObjRef(self.0)
     }
 }
@@ -241,9 +295,7 @@ impl Drop for ObjRef {
         assert_locked("dropping a reference to an interpreter object");
         // SAFETY: as in `get`.
         let count = unsafe { &self.0.as_ref().count };
-        let now = count.get() - 1;
-        count.set(now);
-        if now == 0 {
+        if count_dec(count) == 0 {
             free(self.0);
         }
     }
@@ -292,9 +344,7 @@ fn free(first: NonNull<ObjBox>) {
             let child = std::mem::ManuallyDrop::new(child);
             // SAFETY: `child` is a counted reference we own and now give up.
             let count = unsafe { &child.0.as_ref().count };
-            let now = count.get() - 1;
-            count.set(now);
-            if now == 0 {
+            if count_dec(count) == 0 {
                 pending.push(child.0);
             }
         }

@@ -2,7 +2,7 @@
 //!
 //! A [`Vm`] is one interpreter thread's stack and frames. Every thread that
 //! runs interpreter code has its own, all sharing one [`Program`] (code,
-//! globals, built-ins). The loop runs only inside [`gil::attach`]: it is
+//! globals, built-ins). The loop runs only inside [`crate::gil::attach`]: it is
 //! handed a [`Token`] and passes it on to everything that touches objects.
 //!
 //! Check points — one relaxed load of the eval breaker — sit on backward
