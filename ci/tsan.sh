@@ -15,6 +15,8 @@ target="$(rustc -vV | sed -n 's/^host: //p')"
 export RUSTFLAGS="-Zsanitizer=thread ${RUSTFLAGS:-}"
 export RUSTDOCFLAGS="-Zsanitizer=thread"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/tsan}"
+# Tests skip timing-ratio assertions under instrumentation (see tests/policies.rs).
+export GILSCOPE_INSTRUMENTED=1
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/ci/tsan.supp ${TSAN_OPTIONS:-}"
 cargo +nightly test -Zbuild-std --target "$target" \
     --test lock_contention --test interpreter_threads --test policies --test interrupt \

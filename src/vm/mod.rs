@@ -134,7 +134,7 @@ pub fn run_with_budget(source: &str, check_points: u64) -> Outcome {
         let mut vm = Vm::new(Arc::clone(&program));
         let result = vm.run_main(token);
         drop(vm);
-        program.threads.wait_all(token);
+        program.threads.wait_finished(token);
         match result {
             Ok(_) => Outcome::Ok,
             Err(e) if e.kind == RtKind::Interrupted => Outcome::Interrupted,

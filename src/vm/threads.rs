@@ -52,6 +52,19 @@ impl Running {
         });
     }
 
+    /// Wait, with the lock released, until every thread has finished, even
+    /// if an interrupt is pending: the interrupt makes them stop at their
+    /// next check point, and this waits for that. (Found by fuzzing: leaving
+    /// them running let them outlive the program that started them.)
+    pub fn wait_finished(&self, token: Token<'_>) {
+        token.detach(|| {
+            let mut count = self.count.lock();
+            while *count > 0 {
+                self.finished.wait_for(&mut count, std::time::Duration::from_millis(20));
+            }
+        });
+    }
+
     /// How many threads ended with an uncaught error.
     pub fn failures(&self) -> usize {
         self.failures.load(SeqCst)
