@@ -116,13 +116,24 @@ impl Waiter {
     }
 }
 
-/// Monotonic nanoseconds, from the vDSO clock (no system call).
+/// Monotonic nanoseconds, from the vDSO clock (no system call). Every
+/// clock read of the lock goes through here.
+#[cfg(not(loom))]
 fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC exists on
     // every Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
     (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
+}
+
+/// Under loom time stands still, so every exploration of a model is
+/// deterministic: releases last 0 ns (so `fair` predicts them short and
+/// exercises its deferral paths), and waiters never run out of patience
+/// (models raise drop requests themselves).
+#[cfg(loom)]
+fn monotonic_ns() -> u64 {
+    1
 }
 
 struct Queue {
@@ -332,7 +343,7 @@ impl RawGil {
         // The drop request is due once the lock has not changed hands for a
         // whole interval while this thread waited.
         let mut seen = self.switch_number.load(Relaxed);
-        let mut since = std::time::Instant::now();
+        let mut since = monotonic_ns();
         loop {
             if me.granted.swap(false, Acquire) {
                 // Handed over directly: `LOCKED` was never cleared for us.
@@ -352,14 +363,15 @@ impl RawGil {
             }
             let patience = policy.drop_request_after(self.switch_interval());
             let slice = policy.wait_slice(patience);
-            let left =
-                patience.saturating_sub(since.elapsed()).max(std::time::Duration::from_micros(1));
+            let waited = Duration::from_nanos(monotonic_ns().saturating_sub(since));
+            let left = patience.saturating_sub(waited).max(Duration::from_micros(1));
             me.cond.wait_for(&mut queue, slice.min(left));
             let now_seen = self.switch_number.load(Relaxed);
+            let waited = Duration::from_nanos(monotonic_ns().saturating_sub(since));
             if now_seen != seen {
                 seen = now_seen;
-                since = std::time::Instant::now();
-            } else if since.elapsed() >= patience
+                since = monotonic_ns();
+            } else if waited >= patience
                 && !me.granted.load(Relaxed)
                 && self.state.load(Relaxed) & LOCKED != 0
                 && self.breaker() & DROP_REQUEST == 0
