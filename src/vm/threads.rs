@@ -19,6 +19,10 @@ use super::value::{Obj, ObjRef, Parcel, ThreadObj, Value};
 use super::vm::Vm;
 use crate::gil::{self, Token};
 
+/// A spawned thread's join handle, shared by its thread object (for
+/// `join`) and the run (to join, at the end, the threads nobody joined).
+pub type HandleSlot = Arc<Mutex<Option<std::thread::JoinHandle<Parcel>>>>;
+
 /// The script's threads that have not finished yet.
 #[derive(Default)]
 pub struct Running {
@@ -26,6 +30,7 @@ pub struct Running {
     finished: Condvar,
     next_number: AtomicU64,
     failures: AtomicUsize,
+    handles: Mutex<Vec<HandleSlot>>,
 }
 
 impl Running {
@@ -56,11 +61,24 @@ impl Running {
     /// if an interrupt is pending: the interrupt makes them stop at their
     /// next check point, and this waits for that. (Found by fuzzing: leaving
     /// them running let them outlive the program that started them.)
+    ///
+    /// Then it joins the threads the script never joined, so none is still
+    /// exiting when this returns. (Also found by fuzzing: LeakSanitizer saw
+    /// a thread's thread-local bookkeeping alive at exit.)
     pub fn wait_finished(&self, token: Token<'_>) {
         token.detach(|| {
             let mut count = self.count.lock();
             while *count > 0 {
                 self.finished.wait_for(&mut count, std::time::Duration::from_millis(20));
+            }
+        });
+        let slots = std::mem::take(&mut *self.handles.lock());
+        let handles: Vec<_> = slots.iter().filter_map(|slot| slot.lock().take()).collect();
+        // Each result is a Parcel; dropping it takes the lock, so join and
+        // drop with the lock released.
+        token.detach(move || {
+            for handle in handles {
+                drop(handle.join());
             }
         });
     }
@@ -124,7 +142,9 @@ fn start_thread(
             return Err(RtError::new(format!("spawn() could not start a thread: {e}")));
         }
     };
-    let thread = ThreadObj { name, handle: RefCell::new(Some(handle)), result: RefCell::new(None) };
+    let slot: HandleSlot = Arc::new(Mutex::new(Some(handle)));
+    vm.program.threads.handles.lock().push(Arc::clone(&slot));
+    let thread = ThreadObj { name, handle: slot, result: RefCell::new(None) };
     Ok(Value::Obj(ObjRef::new(token, Obj::Thread(thread))))
 }
 
@@ -152,7 +172,7 @@ pub fn join(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtErr
     let Obj::Thread(thread) = r.get() else {
         return Err(RtError::new(format!("join() needs a thread, not a {}", args[0].type_name())));
     };
-    let handle = thread.handle.borrow_mut().take();
+    let handle = thread.handle.lock().take();
     if let Some(handle) = handle {
         let joined = token.detach(move || handle.join());
         let value = match joined {

@@ -212,8 +212,10 @@ pub struct Generator {
 pub struct ThreadObj {
     /// Its name.
     pub name: String,
-    /// Joined yet? The handle is taken by `join`.
-    pub handle: RefCell<Option<std::thread::JoinHandle<Parcel>>>,
+    /// Joined yet? The handle is taken by `join`, or at the end of the run
+    /// by whoever waits for the script's threads; shared with the run's
+    /// [`super::threads::Running`] for that.
+    pub handle: super::threads::HandleSlot,
     /// The result, once joined.
     pub result: RefCell<Option<Value>>,
 }
