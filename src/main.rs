@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use gilscope::demo::{self, DemoConfig, SpinnerKind, Work};
 use gilscope::gil::{self, Policy};
@@ -41,15 +41,8 @@ enum Command {
         /// The lock's hand-off policy.
         #[arg(long, default_value = "fair", value_parser = parse_policy)]
         policy: Policy,
-        /// Print lock statistics at the end (to stderr for run).
-        #[arg(long)]
-        stats: bool,
-        /// Write lock statistics as JSON to this file.
-        #[arg(long, value_name = "FILE")]
-        stats_json: Option<PathBuf>,
-        /// Write a Chrome trace (Perfetto, chrome://tracing) to this file.
-        #[arg(long, value_name = "FILE")]
-        trace: Option<PathBuf>,
+        #[command(flatten)]
+        observe: ObserveArgs,
     },
     /// A spinner that needs the lock, beside a long computation that keeps
     /// or releases it. Keys while it runs: r flips release, +/- change the
@@ -85,15 +78,8 @@ enum Command {
         /// Show a strip of each thread's recent states in the live panel.
         #[arg(long)]
         strip: bool,
-        /// Print lock statistics at the end (to stderr for run).
-        #[arg(long)]
-        stats: bool,
-        /// Write lock statistics as JSON to this file.
-        #[arg(long, value_name = "FILE")]
-        stats_json: Option<PathBuf>,
-        /// Write a Chrome trace (Perfetto, chrome://tracing) to this file.
-        #[arg(long, value_name = "FILE")]
-        trace: Option<PathBuf>,
+        #[command(flatten)]
+        observe: ObserveArgs,
     },
     /// Run a benchmark scenario: cycle, convoy, spinner-lag, wake, scaling,
     /// handoff, interp, or all.
@@ -140,6 +126,26 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         frame_ms: u64,
     },
+}
+
+/// The recording options shared by `run` and `demo`.
+#[derive(Args, Clone, Debug, Default)]
+struct ObserveArgs {
+    /// Print lock statistics at the end (to stderr for run).
+    #[arg(long)]
+    stats: bool,
+    /// Write lock statistics as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    stats_json: Option<PathBuf>,
+    /// Write a Chrome trace (Perfetto, chrome://tracing) to this file.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+}
+
+impl From<ObserveArgs> for Outputs {
+    fn from(args: ObserveArgs) -> Outputs {
+        Outputs { stats: args.stats, stats_json: args.stats_json, trace: args.trace }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -198,15 +204,7 @@ fn main() -> ExitCode {
         eprintln!("gilscope: warning: cannot catch Ctrl+C: {err}");
     }
     match cli.command {
-        Command::Run {
-            code,
-            mut script_and_args,
-            switch_interval,
-            policy,
-            stats,
-            stats_json,
-            trace,
-        } => {
+        Command::Run { code, mut script_and_args, switch_interval, policy, observe } => {
             let file = match &code {
                 Some(_) => None,
                 None if script_and_args.is_empty() => {
@@ -222,7 +220,7 @@ fn main() -> ExitCode {
             };
             gil::set_switch_interval(Duration::from_secs_f64(switch_interval / 1000.0));
             gil::set_policy(policy);
-            let outputs = Outputs { stats, stats_json, trace };
+            let outputs = Outputs::from(observe);
             if outputs.wanted() {
                 gil::observe::start_recording();
             }
@@ -270,9 +268,7 @@ fn main() -> ExitCode {
             tour,
             json,
             strip,
-            stats,
-            stats_json,
-            trace,
+            observe,
         } => {
             let runs: Vec<bool> = if tour { vec![false, true] } else { vec![release == OnOff::On] };
             for release in runs {
@@ -294,11 +290,7 @@ fn main() -> ExitCode {
                     policy,
                     interactive: !tour,
                     json,
-                    outputs: Outputs {
-                        stats,
-                        stats_json: stats_json.clone(),
-                        trace: trace.clone(),
-                    },
+                    outputs: Outputs::from(observe.clone()),
                     strip,
                 };
                 match demo::run(&config) {

@@ -480,42 +480,41 @@ impl Parser {
     }
 
     fn additive(&mut self) -> PResult<Expr> {
-        let mut left = self.multiplicative()?;
-        loop {
-            let op = match &self.peek().tok {
-                Tok::Sym("+") => BinOp::Add,
-                Tok::Sym("-") => BinOp::Sub,
-                _ => return Ok(left),
-            };
-            if !self.same_line() {
-                return Ok(left);
-            }
-            let pos = self.pos();
-            self.advance();
-            self.chain_link()?;
-            let right = self.multiplicative()?;
-            left = Expr::Binary(op, Box::new(left), Box::new(right), pos);
-        }
+        self.left_assoc(Self::multiplicative, |tok| match tok {
+            Tok::Sym("+") => Some(BinOp::Add),
+            Tok::Sym("-") => Some(BinOp::Sub),
+            _ => None,
+        })
     }
 
     fn multiplicative(&mut self) -> PResult<Expr> {
-        let mut left = self.unary()?;
-        loop {
-            let op = match &self.peek().tok {
-                Tok::Sym("*") => BinOp::Mul,
-                Tok::Sym("/") => BinOp::Div,
-                Tok::Sym("%") => BinOp::Mod,
-                _ => return Ok(left),
-            };
+        self.left_assoc(Self::unary, |tok| match tok {
+            Tok::Sym("*") => Some(BinOp::Mul),
+            Tok::Sym("/") => Some(BinOp::Div),
+            Tok::Sym("%") => Some(BinOp::Mod),
+            _ => None,
+        })
+    }
+
+    /// One level of left-associative binary operators: operands parsed by
+    /// `operand`, joined by the operators `op_of` recognises, on one line.
+    fn left_assoc(
+        &mut self,
+        operand: fn(&mut Self) -> PResult<Expr>,
+        op_of: fn(&Tok) -> Option<BinOp>,
+    ) -> PResult<Expr> {
+        let mut left = operand(self)?;
+        while let Some(op) = op_of(&self.peek().tok) {
             if !self.same_line() {
-                return Ok(left);
+                break;
             }
             let pos = self.pos();
             self.advance();
             self.chain_link()?;
-            let right = self.unary()?;
+            let right = operand(self)?;
             left = Expr::Binary(op, Box::new(left), Box::new(right), pos);
         }
+        Ok(left)
     }
 
     fn unary(&mut self) -> PResult<Expr> {
