@@ -11,7 +11,6 @@
 //! | [`Policy::direct_handoff`] | the holder releases with threads queued | no | to the oldest waiter | no |
 //! | [`Policy::wake_on_release`] | the holder releases with threads queued | always | — | unless C released it and the thread's releases are lately short |
 //! | [`Policy::priority_on_return`] | a thread returning from a long voluntary release finds the lock held | no | no | front of the queue, drop request at once |
-//! | [`Policy::wait_slice`] | a waiter goes to sleep | the interval | the interval | the interval |
 //! | [`Policy::lock_free_fast_paths`] | a thread takes a free lock or makes a short C release, others queued | no (queue mutex) | no | yes (one atomic) |
 
 use std::fmt;
@@ -113,16 +112,6 @@ impl Policy {
     /// may then sleep through a hand-off for up to one switch interval.
     pub(crate) fn lock_free_fast_paths(self) -> bool {
         self == Policy::Fair
-    }
-
-    /// How long a waiter sleeps at a time before it looks again: the whole
-    /// patience for every policy. (Sleeping in 1 ms slices would bound what
-    /// a wrongly predicted short C release costs a waiter under `fair`, but
-    /// measured here it made every wake-up ten times slower: 2 µs to 20 µs
-    /// per hand-off. A wrong prediction instead costs at most one switch
-    /// interval, CPython's ordinary worst case.)
-    pub(crate) fn wait_slice(self, patience: Duration) -> Duration {
-        patience
     }
 
     /// Whether a thread coming back from a voluntary release that finds the
