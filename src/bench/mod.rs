@@ -142,10 +142,8 @@ fn cycle() -> Value {
 
 /// A toy function compiled from `source`, ready to call.
 fn toy(token: Token<'_>, source: &str, name: &str) -> (Arc<vm::vm::Program>, ToyValue) {
-    let program = vm::compile(token, "<bench>", source, &[]).expect("the bench script compiles");
-    vm::vm::Vm::new(Arc::clone(&program)).run_main(token).expect("the bench script runs");
-    let index = program.global_names.iter().position(|n| n == name).expect("function defined");
-    let f = program.globals.get(token, index);
+    let program = vm::load(token, "<bench>", source).expect("the bench script runs");
+    let f = program.global(token, name).expect("function defined");
     (program, f)
 }
 

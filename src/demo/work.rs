@@ -109,10 +109,7 @@ pub fn run(
 
 /// Compile the bytecode work and return its program and `spin` function.
 fn bytecode_spin(token: Token<'_>) -> Result<(Arc<vm::vm::Program>, Value), String> {
-    let program = vm::compile(token, "<demo>", BYTECODE, &[]).map_err(|e| e.message)?;
-    let mut runner = vm::vm::Vm::new(Arc::clone(&program));
-    runner.run_main(token).map_err(|e| e.message)?;
-    let index = program.global_names.iter().position(|n| n == "spin").ok_or("no spin()")?;
-    let f = program.globals.get(token, index);
+    let program = vm::load(token, "<demo>", BYTECODE)?;
+    let f = program.global(token, "spin").ok_or("no spin()")?;
     Ok((program, f))
 }

@@ -24,7 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::ffi::clib::{self, Hold};
-use crate::gil::{self, Policy, Token};
+use crate::gil::{self, Policy};
 use crate::vm::{self, value::Value};
 
 /// What a soak run does.
@@ -168,7 +168,7 @@ fn load_thread(index: usize, seed: u64, shared: Arc<Shared>, program: Arc<vm::vm
             shared.operations[kind].fetch_add(1, SeqCst);
             match kind {
                 0 => {
-                    let f = function(token, &program, "work");
+                    let f = program.global(token, "work").expect("work() is defined");
                     shared.leave(); // the interpreter's check points may switch
                     let _ = vm::vm::Vm::new(Arc::clone(&program)).call(
                         token,
@@ -216,21 +216,13 @@ fn load_thread(index: usize, seed: u64, shared: Arc<Shared>, program: Arc<vm::vm
     mine
 }
 
-fn function(token: Token<'_>, program: &Arc<vm::vm::Program>, name: &str) -> Value {
-    let index = program.global_names.iter().position(|n| n == name).expect("defined");
-    program.globals.get(token, index)
-}
-
 /// Run the soak and report.
 pub fn run(config: &SoakConfig) -> SoakReport {
     let started = Instant::now();
     let switches_before = gil::switch_number();
     let objects_before = gil::attach(|_| vm::value::live_objects() as i64);
-    let program = gil::attach(|token| {
-        let program = vm::compile(token, "<soak>", SCRIPT, &[]).expect("the soak script compiles");
-        vm::vm::Vm::new(Arc::clone(&program)).run_main(token).expect("the soak script runs");
-        program
-    });
+    let program =
+        gil::attach(|token| vm::load(token, "<soak>", SCRIPT).expect("the soak script runs"));
     let shared = Arc::new(Shared {
         inside: AtomicUsize::new(0),
         violations: AtomicU64::new(0),

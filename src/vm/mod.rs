@@ -86,7 +86,16 @@ pub fn compile(
         builtins: LockedCells::new(token, builtins::make_all(token)),
         threads: threads::Running::default(),
         args: args.to_vec(),
+        budget: u64::MAX,
     }))
+}
+
+/// Compile `source` and run its top level, for Rust code that then calls
+/// its functions (see [`vm::Program::global`]). Errors come back as text.
+pub fn load(token: Token<'_>, file: &str, source: &str) -> Result<Arc<Program>, String> {
+    let program = compile(token, file, source, &[]).map_err(|e| e.render(file, source))?;
+    Vm::new(Arc::clone(&program)).run_main(token).map_err(|e| e.render(file))?;
+    Ok(program)
 }
 
 /// The stack of the thread that parses, compiles and runs a script: deep
@@ -125,12 +134,13 @@ pub fn run_source(file: &str, source: &str, args: &[String]) -> Outcome {
 /// iterations and calls per interpreter thread (threads it starts
 /// included). For fuzzing: no input runs away.
 pub fn run_with_budget(source: &str, check_points: u64) -> Outcome {
-    vm::set_program_budget(check_points);
     gil::attach(|token| {
-        let program = match compile(token, "<fuzz>", source, &[]) {
+        let mut program = match compile(token, "<fuzz>", source, &[]) {
             Ok(program) => program,
             Err(e) => return Outcome::SyntaxError(e.render("<fuzz>", source)),
         };
+        Arc::get_mut(&mut program).expect("a freshly compiled program is not shared yet").budget =
+            check_points.max(1);
         let mut vm = Vm::new(Arc::clone(&program));
         let result = vm.run_main(token);
         drop(vm);

@@ -46,15 +46,21 @@ impl Running {
         }
     }
 
-    /// Wait, with the lock released, until every thread has finished (or an
-    /// interrupt is pending).
-    pub fn wait_all(&self, token: Token<'_>) {
+    /// Wait, with the lock released, until no thread is running — or, with
+    /// `until_interrupt`, until an interrupt is pending.
+    fn wait_for_threads(&self, token: Token<'_>, until_interrupt: bool) {
         token.detach(|| {
             let mut count = self.count.lock();
-            while *count > 0 && !gil::interrupted() {
+            while *count > 0 && !(until_interrupt && gil::interrupted()) {
                 self.finished.wait_for(&mut count, std::time::Duration::from_millis(20));
             }
         });
+    }
+
+    /// Wait, with the lock released, until every thread has finished (or an
+    /// interrupt is pending: the command line then exits at once).
+    pub fn wait_all(&self, token: Token<'_>) {
+        self.wait_for_threads(token, true);
     }
 
     /// Wait, with the lock released, until every thread has finished, even
@@ -66,12 +72,7 @@ impl Running {
     /// exiting when this returns. (Also found by fuzzing: LeakSanitizer saw
     /// a thread's thread-local bookkeeping alive at exit.)
     pub fn wait_finished(&self, token: Token<'_>) {
-        token.detach(|| {
-            let mut count = self.count.lock();
-            while *count > 0 {
-                self.finished.wait_for(&mut count, std::time::Duration::from_millis(20));
-            }
-        });
+        self.wait_for_threads(token, false);
         let slots = std::mem::take(&mut *self.handles.lock());
         let handles: Vec<_> = slots.iter().filter_map(|slot| slot.lock().take()).collect();
         // Each result is a Parcel; dropping it takes the lock, so join and

@@ -23,20 +23,6 @@ pub const MAX_FRAMES: usize = 10_000;
 /// How deeply native code may call back into the interpreter on one thread.
 pub const MAX_REENTRY: u32 = 100;
 
-/// The check-point budget every new [`Vm`] of this process starts with:
-/// `u64::MAX` unless [`set_program_budget`] lowered it (fuzzing).
-static BUDGET: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
-
-fn program_budget() -> u64 {
-    BUDGET.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// Give every interpreter thread created from now on at most `check_points`
-/// loop iterations and calls. For fuzzing, so that no input runs away.
-pub fn set_program_budget(check_points: u64) {
-    BUDGET.store(check_points.max(1), std::sync::atomic::Ordering::Relaxed);
-}
-
 /// What all interpreter threads of one script share.
 pub struct Program {
     /// The script's file name, for messages.
@@ -53,6 +39,18 @@ pub struct Program {
     pub threads: super::threads::Running,
     /// The script's command-line arguments, for `args()`.
     pub args: Vec<String>,
+    /// The check-point budget each of its interpreter threads starts with:
+    /// `u64::MAX` (in effect none) unless lowered for fuzzing
+    /// ([`super::run_with_budget`]).
+    pub budget: u64,
+}
+
+impl Program {
+    /// The value of top-level variable `name`, if the script declares one.
+    pub fn global(&self, token: Token<'_>, name: &str) -> Option<Value> {
+        let index = self.global_names.iter().position(|n| n == name)?;
+        Some(self.globals.get(token, index))
+    }
 }
 
 /// Which built-in needs the VM itself rather than a plain function.
@@ -102,12 +100,13 @@ fn closure_of(value: &ObjRef) -> &Closure {
 impl Vm {
     /// A fresh interpreter thread for `program`.
     pub fn new(program: Arc<Program>) -> Vm {
+        let budget = program.budget;
         Vm {
             program,
             stack: Vec::with_capacity(256),
             frames: Vec::with_capacity(16),
             reentry: 0,
-            budget: program_budget(),
+            budget,
         }
     }
 
