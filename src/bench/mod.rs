@@ -61,17 +61,13 @@ impl Scenario {
             Scenario::Interp => "interp",
         }
     }
-
-    /// The scenario called `name`.
-    pub fn from_name(name: &str) -> Option<Scenario> {
-        Scenario::ALL.iter().copied().find(|s| s.name() == name)
-    }
 }
 
-/// Run `scenario` under `policy` and return its figures.
-pub fn run(scenario: Scenario, policy: Policy) -> Value {
+/// Run `scenario` under `policy` and `switch_interval` and return its
+/// figures, with the conditions they were measured under.
+pub fn run(scenario: Scenario, policy: Policy, switch_interval: Duration) -> Value {
     gil::set_policy(policy);
-    gil::set_switch_interval(gil::DEFAULT_SWITCH_INTERVAL);
+    gil::set_switch_interval(switch_interval);
     let mut figures = match scenario {
         Scenario::Cycle => cycle(),
         Scenario::Convoy => convoy(),
@@ -83,6 +79,7 @@ pub fn run(scenario: Scenario, policy: Policy) -> Value {
     };
     figures["scenario"] = json!(scenario.name());
     figures["policy"] = json!(policy.name());
+    figures["switch_interval_ms"] = json!(switch_interval.as_secs_f64() * 1000.0);
     figures
 }
 
