@@ -241,3 +241,79 @@ fn the_svg_is_well_formed_with_one_row_per_thread() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a Chrome trace"));
 }
+
+/// A hand-made timeline: one thread per name, each running then waiting,
+/// with holds and waits long enough to make wide percentile columns.
+fn timeline_of(names: &[&str]) -> gilscope::observe::timeline::Timeline {
+    use gilscope::observe::timeline::{Span, State, ThreadTimeline, Timeline};
+    let threads = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| ThreadTimeline {
+            serial: i as u64 + 1,
+            name: (*name).to_owned(),
+            spans: vec![
+                Span { state: State::Running, start_ns: 0, end_ns: 12_345_678_901 },
+                Span { state: State::Waiting, start_ns: 12_345_678_901, end_ns: 99_999_999_999 },
+            ],
+            acquisitions: 1,
+            holds_ns: vec![12_345_678_901, 7_000, 3],
+            waits_ns: vec![87_654_321_098, 5, 1_000_000],
+        })
+        .collect();
+    Timeline { threads, start_ns: 0, end_ns: 99_999_999_999, ..Timeline::default() }
+}
+
+/// The display column of every character of `line`.
+fn columns(line: &str) -> Vec<(usize, char)> {
+    let mut at = 0;
+    line.chars()
+        .map(|c| {
+            let here = at;
+            at += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+            (here, c)
+        })
+        .collect()
+}
+
+fn char_at(line: &str, column: usize) -> Option<char> {
+    columns(line).into_iter().find(|(at, _)| *at == column).map(|(_, c)| c)
+}
+
+#[test]
+fn the_stats_table_columns_align_for_long_and_wide_thread_names() {
+    let names = ["main", "a-very-long-worker-thread-name", "工作线程工作线程工作线程", "x"];
+    let table = gilscope::observe::stats::compute(&timeline_of(&names)).table();
+    let lines: Vec<&str> = table.lines().collect();
+    let header = lines.iter().position(|l| l.trim_start().starts_with("thread ")).unwrap();
+    let rows = &lines[header + 1..header + 1 + names.len()];
+    for name in names {
+        assert!(rows.iter().any(|r| r.contains(name)), "{name} is shown in full:\n{table}");
+    }
+    // Where each header label ends (right-aligned numbers) or starts
+    // (left-aligned percentiles), in display columns.
+    let head = columns(lines[header]);
+    let find = |label: &str| {
+        let byte = lines[header].find(label).unwrap();
+        let start = lines[header][..byte].chars().count();
+        (head[start].0, head[start + label.chars().count() - 1].0)
+    };
+    for label in ["running", "waiting", "C released", "blocked", "lifetime"] {
+        let (_, last) = find(label);
+        for row in rows {
+            assert_eq!(char_at(row, last), Some('s'), "{label} column ends in ms:\n{table}");
+            assert_eq!(char_at(row, last - 1), Some('m'), "{label}:\n{table}");
+            assert_eq!(char_at(row, last + 1), Some(' '), "{label}:\n{table}");
+        }
+    }
+    for label in ["hold µs", "wait µs"] {
+        let (first, _) = find(label);
+        for row in rows {
+            assert!(
+                char_at(row, first).is_some_and(|c| c.is_ascii_digit()),
+                "{label} column starts at column {first}:\n{table}"
+            );
+            assert_eq!(char_at(row, first - 1), Some(' '), "{label}:\n{table}");
+        }
+    }
+}

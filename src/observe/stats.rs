@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::timeline::{State, Timeline};
 use crate::gil::Reason;
@@ -235,59 +236,109 @@ impl Stats {
         let _ = writeln!(out, "  hold µs p50/p90/p99/max: {}", pct(&self.hold));
         let _ = writeln!(out, "  wait µs p50/p90/p99/max: {}", pct(&self.wait));
         let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "  {:<14} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10}  {:<28} {:<28}",
-            "thread",
-            "acq",
-            "running",
-            "waiting",
-            "C released",
-            "blocked",
-            "lifetime",
-            "hold µs p50/p90/p99/max",
-            "wait µs p50/p90/p99/max"
-        );
+        let mut threads = vec![
+            ["thread", "acq", "running", "waiting", "C released", "blocked", "lifetime"]
+                .map(str::to_owned)
+                .into_iter()
+                .chain(["hold µs p50/p90/p99/max".to_owned(), "wait µs p50/p90/p99/max".to_owned()])
+                .collect::<Vec<_>>(),
+        ];
         for t in &self.threads {
-            let _ = writeln!(
-                out,
-                "  {:<14} {:>6} {:>8.1}ms {:>8.1}ms {:>8.1}ms {:>8.1}ms {:>8.1}ms  {:<28} {:<28}",
-                truncate(&t.name, 14),
-                t.acquisitions,
-                t.running_ms,
-                t.waiting_ms,
-                t.c_lock_released_ms,
-                t.blocking_ms,
-                t.lifetime_ms,
+            let millis = |v: f64| format!("{v:.1}ms");
+            threads.push(vec![
+                truncate(&t.name, NAME_COLUMNS),
+                t.acquisitions.to_string(),
+                millis(t.running_ms),
+                millis(t.waiting_ms),
+                millis(t.c_lock_released_ms),
+                millis(t.blocking_ms),
+                millis(t.lifetime_ms),
                 pct(&t.hold),
-                pct(&t.wait)
-            );
+                pct(&t.wait),
+            ]);
         }
+        use Align::{Left, Right};
+        write_columns(
+            &mut out,
+            2,
+            &threads,
+            &[Left, Right, Right, Right, Right, Right, Right, Left, Left],
+        );
         if !self.waits_by_pair.is_empty() {
             let _ = writeln!(out);
             let _ = writeln!(out, "  who made whom wait (total, waits, why the holder let go):");
-            for p in self.waits_by_pair.iter().take(12) {
-                let reasons: Vec<String> =
-                    p.reasons.iter().map(|(r, n)| format!("{r} ×{n}")).collect();
-                let _ = writeln!(
-                    out,
-                    "    {:<14} waited for {:<14} {:>9.1} ms in {:>5} waits: {}",
-                    truncate(&p.waiter, 14),
-                    truncate(&p.holder, 14),
-                    p.total_ms,
-                    p.waits,
-                    reasons.join(", ")
-                );
-            }
+            let pairs: Vec<Vec<String>> = self
+                .waits_by_pair
+                .iter()
+                .take(12)
+                .map(|p| {
+                    let reasons: Vec<String> =
+                        p.reasons.iter().map(|(r, n)| format!("{r} ×{n}")).collect();
+                    vec![
+                        truncate(&p.waiter, NAME_COLUMNS),
+                        "waited for".to_owned(),
+                        truncate(&p.holder, NAME_COLUMNS),
+                        format!("{:.1} ms", p.total_ms),
+                        format!("in {} waits:", p.waits),
+                        reasons.join(", "),
+                    ]
+                })
+                .collect();
+            write_columns(&mut out, 4, &pairs, &[Left, Left, Left, Right, Right, Left]);
         }
         out
     }
 }
 
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_owned()
-    } else {
-        s.chars().take(n - 1).chain(['…']).collect()
+/// The widest a thread name is shown, in terminal columns; longer names
+/// end in `…`.
+const NAME_COLUMNS: usize = 32;
+
+#[derive(Clone, Copy)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// Write `rows` as a table indented by `indent` spaces, each column as wide as
+/// its widest cell in terminal columns (so wide characters line up too).
+/// The last column is not padded.
+fn write_columns(out: &mut String, indent: usize, rows: &[Vec<String>], align: &[Align]) {
+    let mut widths = vec![0; align.len()];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.width());
+        }
     }
+    for row in rows {
+        let mut line = " ".repeat(indent);
+        for (i, cell) in row.iter().enumerate() {
+            let pad = " ".repeat(widths[i] - cell.width());
+            if i > 0 {
+                line.push(' ');
+            }
+            match align[i] {
+                Align::Left if i + 1 == row.len() => line.push_str(cell),
+                Align::Left => line.push_str(&format!("{cell}{pad}")),
+                Align::Right => line.push_str(&format!("{pad}{cell}")),
+            }
+        }
+        let _ = writeln!(out, "{line}");
+    }
+}
+
+/// `s` cut to at most `columns` terminal columns, ending in `…` if cut.
+fn truncate(s: &str, columns: usize) -> String {
+    if s.width() <= columns {
+        return s.to_owned();
+    }
+    let mut cut = String::new();
+    for c in s.chars() {
+        if cut.width() + c.width().unwrap_or(0) + 1 > columns {
+            break;
+        }
+        cut.push(c);
+    }
+    cut.push('…');
+    cut
 }
