@@ -317,3 +317,60 @@ fn the_stats_table_columns_align_for_long_and_wide_thread_names() {
         }
     }
 }
+
+/// A waits 51 ms for the lock. B holds it for the first millisecond and
+/// the last, C for the 49 in between (a long C call that keeps the lock),
+/// and B is the one that finally lets go to A. The blame follows who held
+/// the lock during the wait: mostly C, not B.
+#[test]
+fn a_wait_is_blamed_on_whoever_held_the_lock_during_it() {
+    use gilscope::gil::Reason;
+    use gilscope::gil::observe::{Event, EventKind};
+    use gilscope::observe::{stats, timeline};
+    const MS: u64 = 1_000_000;
+    let (a, b, c) = (1_000_001, 1_000_002, 1_000_003);
+    let event = |t_ns, thread, kind| Event { t_ns, thread, kind, c_function: None };
+    let events = [
+        event(0, b, EventKind::Wants),
+        event(0, b, EventKind::Got),
+        event(10, a, EventKind::Wants),
+        event(20, c, EventKind::Wants),
+        event(MS, b, EventKind::Released(Reason::Blocking)),
+        event(MS, c, EventKind::Got),
+        Event { c_function: Some("long_call"), ..event(MS + 10, c, EventKind::CallC) },
+        event(2 * MS, b, EventKind::Wants),
+        Event { c_function: Some("long_call"), ..event(50 * MS, c, EventKind::ReturnC) },
+        event(50 * MS, c, EventKind::Released(Reason::Detach)),
+        event(50 * MS, b, EventKind::Got),
+        event(51 * MS, b, EventKind::Released(Reason::Detach)),
+        event(51 * MS, a, EventKind::Got),
+        event(52 * MS, a, EventKind::Released(Reason::Detach)),
+    ];
+    let mut timeline = timeline::build(&events, 52 * MS);
+    for t in &mut timeline.threads {
+        t.name = ["A", "B", "C"][(t.serial - a) as usize].to_owned();
+    }
+    let stats = stats::compute(&timeline);
+    let blame = |waiter: &str, holder: &str| {
+        stats
+            .waits_by_pair
+            .iter()
+            .find(|p| p.waiter == waiter && p.holder == holder)
+            .map_or(0.0, |p| p.total_ms)
+    };
+    let (by_b, by_c) = (blame("A", "B"), blame("A", "C"));
+    assert!(by_c > 45.0 && by_b < 5.0, "A's wait: B {by_b} ms, C {by_c} ms\n{}", stats.table());
+    // Every millisecond A waited is blamed on someone, once.
+    let a_total: f64 =
+        stats.waits_by_pair.iter().filter(|p| p.waiter == "A").map(|p| p.total_ms).sum();
+    assert!((a_total - 51.0).abs() < 0.01, "A waited 51 ms, blamed {a_total} ms");
+    // B waited from 2 ms to 50 ms, all of it while C held the lock.
+    assert!((blame("B", "C") - 48.0).abs() < 0.01, "{}", stats.table());
+    // Why the holders let go during A's wait: B blocked, C left.
+    let reasons = |holder: &str| {
+        let pair = stats.waits_by_pair.iter().find(|p| p.waiter == "A" && p.holder == holder);
+        pair.map(|p| p.reasons.keys().cloned().collect::<Vec<_>>()).unwrap_or_default()
+    };
+    assert!(reasons("C").contains(&Reason::Detach.name().to_owned()), "{}", stats.table());
+    assert!(reasons("B").contains(&Reason::Blocking.name().to_owned()), "{}", stats.table());
+}
