@@ -3,8 +3,16 @@
 //! `--json`). `benches/cpython/scenarios.py` runs the same scenarios in
 //! CPython; `benches/compare.py` runs both and prints the ratios.
 //!
-//! Figures are medians over repetitions. This module uses the lock, the
-//! interpreter and the C library only through their public APIs.
+//! Figures are medians over repetitions, returned as JSON values with the
+//! conditions they were measured under (scenario, policy, switch
+//! interval); printing them is the command line's job.
+//!
+//! This module owns the scenarios, their scripts and helper threads, and
+//! the figures. It uses the lock ([`crate::gil`]), the interpreter
+//! ([`crate::vm`]) and the C library ([`crate::ffi::clib`]) only through
+//! their public APIs, and touches no state of theirs beyond the
+//! process-wide policy and switch interval, which [`run`] sets for each
+//! scenario. Nothing in the library uses it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
