@@ -135,13 +135,6 @@ pub fn events_so_far() -> Vec<Event> {
     RECORDER.lock().events.clone()
 }
 
-/// Every thread's live state.
-pub fn live_states() -> Vec<(u64, Live)> {
-    let mut states: Vec<_> = RECORDER.lock().live.iter().map(|(k, v)| (*k, *v)).collect();
-    states.sort_by_key(|(serial, _)| *serial);
-    states
-}
-
 /// The live state of thread `serial`, if the recorder has seen it.
 pub fn live_state(serial: u64) -> Option<Live> {
     RECORDER.lock().live.get(&serial).copied()
