@@ -19,7 +19,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use parking_lot::Mutex;
 
-use crate::gil::{self, Token, attach, with_ctx};
+use crate::gil::{self, Token, attach, cstate};
 
 mod sys {
     use std::ffi::{c_int, c_void};
@@ -115,30 +115,11 @@ fn check(code: i64) -> Result<i64, CError> {
 }
 
 /// The one path into C: the lock is held on entry (the token proves it);
-/// on return the lock must be held again at the same depth, and no misuse
-/// of the C API may have happened.
+/// the lock's own check on return (`gil::cstate::call_c`) repairs a C
+/// function that returned without the lock and turns any misuse of the C
+/// API during the call into [`CError::Misuse`].
 fn call_c(token: Token<'_>, name: &'static str, call: impl FnOnce() -> i64) -> Result<i64, CError> {
-    let misuses_before = gil::misuse_count();
-    let depth_before = with_ctx(|ctx| ctx.depth.get());
-    let code = token.in_c_function(name, call);
-    let depth_after = with_ctx(|ctx| ctx.depth.get());
-    if depth_after != depth_before {
-        gil::report_misuse(
-            name,
-            format_args!(
-                "returned with the lock released (GS_BEGIN_ALLOW_THREADS without \
-                 GS_END_ALLOW_THREADS); gilscope took it back"
-            ),
-        );
-        with_ctx(|ctx| {
-            ctx.saved.borrow_mut().truncate(0);
-            ctx.saved.borrow_mut().push((0, depth_before));
-            ctx.resume();
-        });
-    }
-    if gil::misuse_count() != misuses_before {
-        return Err(CError::Misuse(gil::last_misuse().unwrap_or_default()));
-    }
+    let code = cstate::call_c(token, name, call).map_err(|m| CError::Misuse(m.into_message()))?;
     check(code)
 }
 

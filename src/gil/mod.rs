@@ -35,6 +35,8 @@
 // needs are compiled, for the model-checking tests in `loom_tests.rs`.
 #[cfg(not(loom))]
 mod api;
+#[cfg(not(loom))]
+pub(crate) mod cstate;
 mod handoff;
 #[cfg(not(loom))]
 mod interrupt;
@@ -63,14 +65,10 @@ pub use api::*;
 #[cfg(not(loom))]
 pub use interrupt::{clear_interrupt, interrupt_fd, interrupted, request_interrupt};
 #[cfg(not(loom))]
-pub(crate) use misuse::report as report_misuse;
-#[cfg(not(loom))]
 pub use misuse::{MISUSE_ENV, MisuseMode, last_misuse, misuse_count, misuse_mode, set_misuse_mode};
 #[cfg(not(loom))]
-pub(crate) use raw::DROP_REQUEST;
+pub(crate) use misuse::{Misuse, report as report_misuse};
 #[cfg(not(loom))]
 pub use thread::{ThreadInfo, current_serial, set_thread_name, thread_info, thread_name, threads};
-#[cfg(not(loom))]
-pub(crate) use thread::{mark_foreign, try_with_ctx, with_ctx};
 #[cfg(not(loom))]
 pub use token::{Interrupted, Token, attach};
