@@ -222,7 +222,7 @@ fn main() -> ExitCode {
             gil::set_policy(policy);
             let outputs = Outputs::from(observe);
             if outputs.wanted() {
-                gil::observe::start_recording();
+                gilscope::observe::start();
             }
             let code = run_script(file, code, &script_and_args);
             if outputs.wanted() {

@@ -12,8 +12,8 @@
 
 use super::handoff::Reason;
 use super::misuse::{Misuse, report_for};
-use super::observe::{self, EventKind};
 use super::raw::DROP_REQUEST;
+use super::recorder::{self, EventKind};
 pub(crate) use super::thread::{Ensured, GENERATION_BITS};
 use super::thread::{ThreadCtx, mark_foreign, thread_name, try_with_ctx, with_ctx};
 use super::{GIL, Token};
@@ -171,16 +171,16 @@ fn in_c_function<R>(name: &'static str, call: impl FnOnce() -> R) -> R {
     impl Drop for Restore {
         fn drop(&mut self) {
             with_ctx(|ctx| {
-                if observe::recording() {
-                    observe::record(ctx.serial(), EventKind::ReturnC, None);
+                if recorder::recording() {
+                    recorder::record(ctx.serial(), EventKind::ReturnC, None);
                 }
                 ctx.replace_c_function(self.0);
             });
         }
     }
     let _restore = Restore(with_ctx(|ctx| {
-        if observe::recording() {
-            observe::record(ctx.serial(), EventKind::CallC, Some(name));
+        if recorder::recording() {
+            recorder::record(ctx.serial(), EventKind::CallC, Some(name));
         }
         ctx.replace_c_function(Some(name))
     }));

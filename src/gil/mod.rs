@@ -11,11 +11,12 @@
 //! | `raw.rs` | the state machine: state word, waiter queue, eval breaker, forced switching |
 //! | `policy.rs` | the hand-off decisions, one small unit per policy |
 //! | `handoff.rs` | release reasons and switch counters |
-//! | `thread.rs` | per-thread depth, saved states, thread names |
+//! | `thread.rs` | per-thread depth, saved states, thread names (its fields private, changed through its methods) |
+//! | `cstate.rs` | the C API's lock calls and their misuse rules, and the one check when a call into C returns |
 //! | `token.rs` | [`attach`], [`Token`], [`Token::detach`] — the safe API |
 //! | `misuse.rs` | detecting and reporting misuse |
 //! | `interrupt.rs` | Ctrl+C and shutdown reaching Rust and C code |
-//! | `observe.rs` | the event recorder and each thread's live state |
+//! | `recorder.rs` | the event recorder, each thread's live state, and the one mapping from events to states |
 //! | `sync.rs` | the primitives, behind one switch for model checking |
 //!
 //! Nothing in this module knows about the interpreter, the C library or the
@@ -44,10 +45,10 @@ mod interrupt;
 mod loom_tests;
 #[cfg(not(loom))]
 mod misuse;
-#[cfg(not(loom))]
-pub mod observe;
 mod policy;
 mod raw;
+#[cfg(not(loom))]
+pub mod recorder;
 mod sync;
 #[cfg(not(loom))]
 mod thread;

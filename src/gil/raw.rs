@@ -283,8 +283,8 @@ impl RawGil {
         self.set_breaker(DROP_REQUEST);
         self.log.drop_requested();
         #[cfg(not(loom))]
-        if super::observe::recording() {
-            super::observe::record(serial, super::observe::EventKind::DropRequested, None);
+        if super::recorder::recording() {
+            super::recorder::record(serial, super::recorder::EventKind::DropRequested, None);
         }
         #[cfg(loom)]
         let _ = serial;

@@ -13,8 +13,8 @@ use once_cell::sync::Lazy;
 
 use super::GIL;
 use super::handoff::Reason;
-use super::observe::{self, EventKind};
 use super::raw::Waiter;
+use super::recorder::{self, EventKind};
 use super::sync::{Arc, AtomicU64, Mutex, Ordering::Relaxed};
 
 /// A thread as the registry knows it.
@@ -205,7 +205,7 @@ impl ThreadCtx {
     /// Take the lock, recording it if the recorder is on.
     #[inline]
     fn acquire(&self) {
-        if observe::recording() {
+        if recorder::recording() {
             self.acquire_recorded();
         } else {
             GIL.acquire(&self.waiter);
@@ -215,17 +215,17 @@ impl ThreadCtx {
     #[cold]
     fn acquire_recorded(&self) {
         let c_function = self.c_function.get();
-        observe::record(self.serial(), EventKind::Wants, c_function);
+        recorder::record(self.serial(), EventKind::Wants, c_function);
         GIL.acquire(&self.waiter);
-        observe::record(self.serial(), EventKind::Got, c_function);
+        recorder::record(self.serial(), EventKind::Got, c_function);
     }
 
     /// Release the lock, recording it first if the recorder is on (so a
     /// release is always stamped before the next holder's acquisition).
     #[inline]
     fn release(&self, reason: Reason) {
-        if observe::recording() {
-            observe::record(self.serial(), EventKind::Released(reason), self.c_function.get());
+        if recorder::recording() {
+            recorder::record(self.serial(), EventKind::Released(reason), self.c_function.get());
         }
         GIL.release(&self.waiter, reason);
     }
@@ -282,18 +282,18 @@ impl ThreadCtx {
     /// lock. Returns whether the lock changed hands.
     #[cold]
     pub(crate) fn honour_drop_request(&self) -> bool {
-        if !observe::recording() {
+        if !recorder::recording() {
             return GIL.yield_to_waiter(&self.waiter);
         }
-        let released_at = observe::now_ns();
+        let released_at = recorder::now_ns();
         let c_function = self.c_function.get();
         let switched = GIL.yield_to_waiter(&self.waiter);
         if switched {
             let serial = self.serial();
             let released = EventKind::Released(Reason::SwitchInterval);
-            observe::record_at(released_at, serial, released, c_function);
-            observe::record_at(released_at, serial, EventKind::Wants, c_function);
-            observe::record(serial, EventKind::Got, c_function);
+            recorder::record_at(released_at, serial, released, c_function);
+            recorder::record_at(released_at, serial, EventKind::Wants, c_function);
+            recorder::record(serial, EventKind::Got, c_function);
         }
         switched
     }
@@ -315,8 +315,8 @@ impl Drop for ThreadCtx {
             self.release(Reason::ThreadExit);
         }
         let serial = self.serial();
-        if observe::recording() {
-            observe::record(serial, EventKind::ThreadExited, None);
+        if recorder::recording() {
+            recorder::record(serial, EventKind::ThreadExited, None);
         }
         if let Some(info) = REGISTRY.lock().iter_mut().find(|t| t.serial == serial) {
             info.alive = false;
