@@ -2,9 +2,12 @@
 //! safe wrapper per function.
 //!
 //! Every call goes through `call_c`: the caller proves with a [`Token`]
-//! that it holds the lock, the thread is marked as inside the named C
-//! function (so a release from C is attributed to it), and on return the
-//! wrapper checks that C gave the lock back and made no misuse of the C API.
+//! that it holds the lock, and the lock's `cstate::call_c` marks the thread
+//! as inside the named C function (so a release from C is attributed to
+//! it) and, on return, checks that C gave the lock back and made no misuse
+//! of the C API, repairing the lock if C returned without it. This file
+//! owns the C declarations, the argument and error conversions, and the
+//! callback trampolines; it never touches the lock's per-thread state.
 //! Whether the lock is released during the call is the C function's choice,
 //! steered by [`Hold`] where the function offers both.
 //!

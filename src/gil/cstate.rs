@@ -28,16 +28,17 @@ pub(crate) struct SavedState {
     pub(crate) generation: u32,
 }
 
+/// Check that the thread holds the lock, as `function` requires; if not,
+/// report `what`.
+fn holding(ctx: &ThreadCtx, function: &str, what: &str) -> Result<(), Misuse> {
+    if ctx.holds_lock() { Ok(()) } else { Err(report_for(ctx, function, format_args!("{what}"))) }
+}
+
 /// `gs_save_thread`: put the whole depth aside and release the lock.
 pub(crate) fn save() -> Result<SavedState, Misuse> {
     with_ctx(|ctx| {
-        if !ctx.holds_lock() {
-            return Err(report_for(
-                ctx,
-                "gs_save_thread",
-                format_args!("the thread does not hold the lock, so it cannot release it"),
-            ));
-        }
+        let what = "the thread does not hold the lock, so it cannot release it";
+        holding(ctx, "gs_save_thread", what)?;
         let generation = ctx.suspend(Reason::ReleasedByC);
         Ok(SavedState { thread: ctx.serial(), generation })
     })
@@ -118,13 +119,8 @@ pub(crate) fn release(state: i32) -> Result<(), Misuse> {
 pub(crate) fn check_switch() -> Result<bool, Misuse> {
     let drop_requested = GIL.breaker() & DROP_REQUEST != 0;
     with_ctx(|ctx| {
-        if !ctx.holds_lock() {
-            return Err(report_for(
-                ctx,
-                "gs_check_switch",
-                format_args!("the thread does not hold the lock; call it only with the lock held"),
-            ));
-        }
+        let what = "the thread does not hold the lock; call it only with the lock held";
+        holding(ctx, "gs_check_switch", what)?;
         Ok(drop_requested && ctx.honour_drop_request())
     })
 }
@@ -189,8 +185,8 @@ fn in_c_function<R>(name: &'static str, call: impl FnOnce() -> R) -> R {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{attach, holds_lock};
     use super::*;
-    use crate::gil::{attach, holds_lock};
 
     #[test]
     fn a_c_call_that_returns_without_the_lock_is_repaired_and_reported() {

@@ -19,8 +19,11 @@
 //! | `recorder.rs` | the event recorder, each thread's live state, and the one mapping from events to states |
 //! | `sync.rs` | the primitives, behind one switch for model checking |
 //!
-//! Nothing in this module knows about the interpreter, the C library or the
-//! demo; they depend on it, never the other way round.
+//! Each file owns the state its row names and changes another file's state
+//! only through that file's functions and methods. Nothing in this module
+//! knows about the interpreter, the C library, the analysis in
+//! `src/observe/` or the demo, and it imports nothing from them; they
+//! depend on it, never the other way round.
 //!
 //! ```
 //! use gilscope::gil;

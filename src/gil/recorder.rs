@@ -10,7 +10,8 @@
 //! which both the live view and the timeline of `src/observe/` use. It
 //! computes nothing else: statistics, traces and pictures are built from the
 //! events by `src/observe/`, outside the lock. The lock's files call
-//! [`record`] after checking [`recording`]; this file never calls them.
+//! `record` after checking [`recording`]; this file never calls them and
+//! touches no lock state.
 
 use std::collections::HashMap;
 use std::time::Instant;

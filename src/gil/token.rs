@@ -1,6 +1,10 @@
 //! The safe Rust face of the lock: [`attach`], [`Token`] and
 //! [`Token::detach`].
 //!
+//! This file owns the token and its guards. It holds no state: it enters,
+//! leaves, suspends and resumes through `thread.rs`'s methods, and reads
+//! the eval breaker through `raw.rs`.
+//!
 //! The invariant: **a [`Token<'g>`] exists only on a thread that holds the
 //! lock, and only for as long as it holds it.** The token is `Copy` but not
 //! `Send` or `Sync`, and its lifetime is tied to the [`attach`] closure, so
