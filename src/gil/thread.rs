@@ -4,7 +4,9 @@
 //!
 //! This file owns what one thread knows about itself. It changes the shared
 //! lock only through [`RawGil::acquire`] / [`RawGil::release`], and it is
-//! the only place that changes a thread's depth.
+//! the only place that changes a thread's depth. [`ThreadCtx`]'s fields are
+//! private: `token.rs`, `cstate.rs` and `misuse.rs` act on a thread's state
+//! only through its methods.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::CString;
