@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::ast::*;
-use super::builtins;
 use super::bytecode::{CaptureFrom, Cmp, Op, Proto};
 use super::error::SyntaxError;
+use super::natives;
 use super::value::{LockedCells, Value};
 use crate::gil::Token;
 
@@ -240,7 +240,7 @@ impl<'s> Compiler<'s, '_> {
         if let Some(&i) = self.globals.get(name) {
             return Ok(if store { Op::SetGlobal(i) } else { Op::GetGlobal(i) });
         }
-        match builtins::index_of(name) {
+        match natives::index_of(name) {
             Some(_) if store => err(pos, format!("cannot assign to the built-in '{name}'")),
             Some(i) => Ok(Op::Builtin(i)),
             None => err(pos, format!("undefined variable '{name}'")),

@@ -24,25 +24,26 @@
 //! assert_eq!(outcome, Outcome::Ok);
 //! ```
 
-pub mod ast;
-pub mod builtins;
-pub mod bytecode;
-pub mod cmod;
-pub mod compiler;
-pub mod error;
-pub mod lexer;
-pub mod parser;
-pub mod threads;
-pub mod value;
-#[allow(clippy::module_inception)]
-pub mod vm;
+mod ast;
+mod bytecode;
+mod compiler;
+mod error;
+mod lexer;
+mod machine;
+mod natives;
+mod parser;
+mod threads;
+mod value;
+
+pub use error::{RtError, RtKind, SyntaxError};
+pub use machine::{Program, Vm};
+pub use natives::sleep_released;
+pub use value::{Parcel, Value, live_objects};
 
 use std::sync::Arc;
 
 use crate::gil::{self, Token};
-use error::{RtKind, SyntaxError};
-use value::{LockedCells, Value};
-use vm::{Program, Vm};
+use value::LockedCells;
 
 /// How a script run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,7 +84,7 @@ pub fn compile(
         main,
         globals,
         global_names: script.globals,
-        builtins: LockedCells::new(token, builtins::make_all(token)),
+        builtins: LockedCells::new(token, natives::make_all(token)),
         threads: threads::Running::default(),
         args: args.to_vec(),
         budget: u64::MAX,

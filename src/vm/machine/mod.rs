@@ -15,7 +15,10 @@ use indexmap::IndexMap;
 
 use super::bytecode::{CaptureFrom, Cmp, Op, Proto};
 use super::error::{RtError, TraceLine};
-use super::value::{Closure, GenState, Generator, Key, LockedCells, Native, Obj, ObjRef, Value};
+use super::value::{
+    Callback, Closure, GenState, Generator, Key, LockedCells, Native, NativeCtx, NativeKind, Obj,
+    ObjRef, Value,
+};
 use crate::gil::Token;
 
 /// How many calls may be active at once on one thread.
@@ -51,17 +54,6 @@ impl Program {
         let index = self.global_names.iter().position(|n| n == name)?;
         Some(self.globals.get(token, index))
     }
-}
-
-/// Which built-in needs the VM itself rather than a plain function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Special {
-    /// A plain built-in.
-    None,
-    /// `next(generator)`.
-    Next,
-    /// `send(generator, value)`.
-    Send,
 }
 
 struct Frame {
@@ -281,8 +273,8 @@ impl Vm {
                 if argc == 1 { "was" } else { "were" },
             )));
         }
-        match super::builtins::special(native) {
-            Special::Next | Special::Send => {
+        match native.kind {
+            NativeKind::Resume => {
                 let sent = if argc == 2 { self.stack.pop() } else { None };
                 let generator = match self.stack.pop() {
                     Some(Value::Obj(r)) if matches!(r.get(), Obj::Generator(_)) => r,
@@ -298,9 +290,9 @@ impl Vm {
                 self.stack.pop(); // the built-in itself
                 self.resume(generator, sent, None)
             }
-            Special::None => {
+            NativeKind::Func(func) => {
                 let args: Vec<Value> = self.stack.drain(base + 1..).collect();
-                let result = (native.func)(self, token, &args)?;
+                let result = func(self, token, &args)?;
                 self.stack.truncate(base);
                 self.stack.push(result);
                 Ok(())
@@ -847,6 +839,36 @@ impl Vm {
                 }
             }
         }
+    }
+}
+
+impl NativeCtx for Vm {
+    fn call(
+        &mut self,
+        token: Token<'_>,
+        callee: Value,
+        args: Vec<Value>,
+    ) -> Result<Value, RtError> {
+        Vm::call(self, token, callee, args)
+    }
+
+    fn callback(&self) -> Callback {
+        let program = Arc::clone(&self.program);
+        Arc::new(move |token, callee, args| Vm::new(Arc::clone(&program)).call(token, callee, args))
+    }
+
+    fn script_args(&self) -> &[String] {
+        &self.program.args
+    }
+
+    fn spawn(
+        &mut self,
+        token: Token<'_>,
+        name: Option<String>,
+        f: &Value,
+        args: &[Value],
+    ) -> Result<Value, RtError> {
+        super::threads::start_thread(&self.program, token, name, f, args)
     }
 }
 
