@@ -84,13 +84,24 @@ impl Value {
     }
 }
 
-/// Floats print like Python's: always with a dot or an exponent.
+/// Floats print like Python's `repr`: always with a dot or an exponent,
+/// and in exponent form (`1e+20`, `1.5e-07`) when the decimal exponent is
+/// below -4 or 16 and over, where plain digits would read as an integer.
 pub fn format_float(f: f64) -> String {
     if f.is_nan() {
-        "nan".to_owned()
-    } else if f.is_infinite() {
-        if f > 0.0 { "inf".to_owned() } else { "-inf".to_owned() }
-    } else if f == f.trunc() && f.abs() < 1e16 {
+        return "nan".to_owned();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf".to_owned() } else { "-inf".to_owned() };
+    }
+    // The shortest digits that read back as `f`, in exponent form.
+    let scientific = format!("{f:e}");
+    let (mantissa, exponent) = scientific.split_once('e').expect("`{:e}` writes an exponent");
+    let exponent: i32 = exponent.parse().expect("`{:e}` writes an integer exponent");
+    if !(-4..16).contains(&exponent) {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exponent.unsigned_abs())
+    } else if f == f.trunc() {
         format!("{f:.1}")
     } else {
         format!("{f}")
