@@ -1,0 +1,243 @@
+//! Expressions, one method per precedence level, lowest first.
+//! Owns: operator precedence and associativity, calls and indexing, literals.
+//! May not touch: the token stream except through the parser's helpers.
+
+use super::*;
+
+impl Parser {
+    pub(super) fn expression(&mut self) -> PResult<Expr> {
+        self.nest()?;
+        let result = self.or();
+        self.unnest();
+        result
+    }
+
+    pub(super) fn or(&mut self) -> PResult<Expr> {
+        let mut left = self.and()?;
+        while self.same_line() && self.eat("or") {
+            self.chain_link()?;
+            let right = self.and()?;
+            left = Expr::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    pub(super) fn and(&mut self) -> PResult<Expr> {
+        let mut left = self.not()?;
+        while self.same_line() && self.eat("and") {
+            self.chain_link()?;
+            let right = self.not()?;
+            left = Expr::And(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    pub(super) fn not(&mut self) -> PResult<Expr> {
+        let pos = self.pos();
+        if self.eat("not") {
+            self.nest()?;
+            let operand = self.not()?;
+            self.unnest();
+            return Ok(Expr::Unary(UnOp::Not, Box::new(operand), pos));
+        }
+        self.comparison()
+    }
+
+    pub(super) fn comparison(&mut self) -> PResult<Expr> {
+        let left = self.additive()?;
+        let op = match &self.peek().tok {
+            Tok::Sym("==") => BinOp::Eq,
+            Tok::Sym("!=") => BinOp::Ne,
+            Tok::Sym("<") => BinOp::Lt,
+            Tok::Sym("<=") => BinOp::Le,
+            Tok::Sym(">") => BinOp::Gt,
+            Tok::Sym(">=") => BinOp::Ge,
+            _ => return Ok(left),
+        };
+        if !self.same_line() {
+            return Ok(left);
+        }
+        let pos = self.pos();
+        self.advance();
+        let right = self.additive()?;
+        if matches!(&self.peek().tok, Tok::Sym("==" | "!=" | "<" | "<=" | ">" | ">="))
+            && self.same_line()
+        {
+            return self.error_here("comparisons cannot be chained; use 'and'");
+        }
+        Ok(Expr::Binary(op, Box::new(left), Box::new(right), pos))
+    }
+
+    pub(super) fn additive(&mut self) -> PResult<Expr> {
+        self.left_assoc(Self::multiplicative, |tok| match tok {
+            Tok::Sym("+") => Some(BinOp::Add),
+            Tok::Sym("-") => Some(BinOp::Sub),
+            _ => None,
+        })
+    }
+
+    pub(super) fn multiplicative(&mut self) -> PResult<Expr> {
+        self.left_assoc(Self::unary, |tok| match tok {
+            Tok::Sym("*") => Some(BinOp::Mul),
+            Tok::Sym("/") => Some(BinOp::Div),
+            Tok::Sym("%") => Some(BinOp::Mod),
+            _ => None,
+        })
+    }
+
+    /// One level of left-associative binary operators: operands parsed by
+    /// `operand`, joined by the operators `op_of` recognises, on one line.
+    pub(super) fn left_assoc(
+        &mut self,
+        operand: fn(&mut Self) -> PResult<Expr>,
+        op_of: fn(&Tok) -> Option<BinOp>,
+    ) -> PResult<Expr> {
+        let mut left = operand(self)?;
+        while let Some(op) = op_of(&self.peek().tok) {
+            if !self.same_line() {
+                break;
+            }
+            let pos = self.pos();
+            self.advance();
+            self.chain_link()?;
+            let right = operand(self)?;
+            left = Expr::Binary(op, Box::new(left), Box::new(right), pos);
+        }
+        Ok(left)
+    }
+
+    pub(super) fn unary(&mut self) -> PResult<Expr> {
+        let pos = self.pos();
+        if self.eat("-") {
+            self.nest()?;
+            let operand = self.unary()?;
+            self.unnest();
+            return Ok(match operand {
+                Expr::Int(v) if v != i64::MIN => Expr::Int(-v),
+                Expr::Float(v) => Expr::Float(-v),
+                other => Expr::Unary(UnOp::Neg, Box::new(other), pos),
+            });
+        }
+        self.postfix()
+    }
+
+    pub(super) fn postfix(&mut self) -> PResult<Expr> {
+        let mut expr = self.primary()?;
+        let mut chain = 0u32;
+        loop {
+            if !self.same_line() {
+                return Ok(expr);
+            }
+            let pos = self.pos();
+            if self.eat("(") {
+                self.brackets += 1;
+                let mut args = Vec::new();
+                while !self.is(")") {
+                    if args.len() >= 255 {
+                        return self.error_here("too many arguments (at most 255)");
+                    }
+                    args.push(self.expression()?);
+                    if !self.eat(",") {
+                        break;
+                    }
+                }
+                self.expect(")", "to close the argument list")?;
+                self.brackets -= 1;
+                expr = Expr::Call(Box::new(expr), args, pos);
+            } else if self.eat("[") {
+                self.brackets += 1;
+                let index = self.expression()?;
+                self.expect("]", "to close the index")?;
+                self.brackets -= 1;
+                expr = Expr::Index(Box::new(expr), Box::new(index), pos);
+            } else if self.eat(".") {
+                let name = self.ident("after '.'")?;
+                expr = Expr::Index(Box::new(expr), Box::new(Expr::Str(name)), pos);
+            } else {
+                return Ok(expr);
+            }
+            chain += 1;
+            if chain > MAX_DEPTH {
+                return self
+                    .error_here(format!("nesting is too deep (more than {MAX_DEPTH} levels)"));
+            }
+        }
+    }
+
+    pub(super) fn primary(&mut self) -> PResult<Expr> {
+        let pos = self.pos();
+        let token = self.advance();
+        match token.tok {
+            Tok::Int(v) => Ok(Expr::Int(v)),
+            Tok::Float(v) => Ok(Expr::Float(v)),
+            Tok::Str(s) => Ok(Expr::Str(s)),
+            Tok::Ident(name) => Ok(Expr::Name(self.resolve(&name), name, pos)),
+            Tok::Sym("nil") => Ok(Expr::Nil),
+            Tok::Sym("true") => Ok(Expr::Bool(true)),
+            Tok::Sym("false") => Ok(Expr::Bool(false)),
+            Tok::Sym("(") => {
+                self.brackets += 1;
+                let inner = self.expression()?;
+                self.expect(")", "to close the parenthesis")?;
+                self.brackets -= 1;
+                Ok(inner)
+            }
+            Tok::Sym("[") => {
+                self.brackets += 1;
+                let mut items = Vec::new();
+                while !self.is("]") {
+                    items.push(self.expression()?);
+                    if !self.eat(",") {
+                        break;
+                    }
+                }
+                self.expect("]", "to close the list")?;
+                self.brackets -= 1;
+                Ok(Expr::List(items))
+            }
+            Tok::Sym("{") => {
+                self.brackets += 1;
+                let mut entries = Vec::new();
+                while !self.is("}") {
+                    let key = self.expression()?;
+                    self.expect(":", "between a map key and its value")?;
+                    let value = self.expression()?;
+                    entries.push((key, value));
+                    if !self.eat(",") {
+                        break;
+                    }
+                }
+                self.expect("}", "to close the map")?;
+                self.brackets -= 1;
+                Ok(Expr::Map(entries))
+            }
+            Tok::Sym("fn") => {
+                let def = self.function_rest("<fn>".to_owned(), pos)?;
+                Ok(Expr::Func(Box::new(def)))
+            }
+            Tok::Sym("yield") => {
+                if self.current().is_main {
+                    return Err(SyntaxError {
+                        line: pos.line,
+                        col: pos.col,
+                        message: "'yield' outside a function".into(),
+                    });
+                }
+                self.current().is_generator = true;
+                let ends = !self.same_line()
+                    || matches!(&self.peek().tok, Tok::Sym(")" | "]" | "}" | ",") | Tok::Eof);
+                let value = if ends { None } else { Some(Box::new(self.expression()?)) };
+                Ok(Expr::Yield(value, pos))
+            }
+            other => {
+                self.at -= usize::from(self.at > 0 && other != Tok::Eof);
+                let found = Self::describe(&other);
+                Err(SyntaxError {
+                    line: pos.line,
+                    col: pos.col,
+                    message: format!("expected an expression, found {found}"),
+                })
+            }
+        }
+    }
+}
