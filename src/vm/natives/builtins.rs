@@ -63,14 +63,7 @@ pub(super) fn int(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result
                 Err(RtError::new(format!("cannot convert {} to int", format_float(*f))))
             }
         }
-        v => match v.as_str() {
-            Some(s) => s
-                .trim()
-                .parse::<i64>()
-                .map(Value::Int)
-                .map_err(|_| RtError::new(format!("cannot convert {} to int", v.repr()))),
-            None => Err(RtError::new(format!("cannot convert a {} to int", v.type_name()))),
-        },
+        v => parse_text(v, "int", Value::Int),
     }
 }
 
@@ -78,14 +71,24 @@ pub(super) fn float(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Resu
     match &args[0] {
         Value::Int(i) => Ok(Value::Float(*i as f64)),
         Value::Float(f) => Ok(Value::Float(*f)),
-        v => match v.as_str() {
-            Some(s) => s
-                .trim()
-                .parse::<f64>()
-                .map(Value::Float)
-                .map_err(|_| RtError::new(format!("cannot convert {} to float", v.repr()))),
-            None => Err(RtError::new(format!("cannot convert a {} to float", v.type_name()))),
-        },
+        v => parse_text(v, "float", Value::Float),
+    }
+}
+
+/// `int(text)` / `float(text)`: the number `v`'s text spells, made a value
+/// by `wrap`; an error naming `type_name` if `v` is not text or not a number.
+fn parse_text<T: std::str::FromStr>(
+    v: &Value,
+    type_name: &str,
+    wrap: fn(T) -> Value,
+) -> Result<Value, RtError> {
+    match v.as_str() {
+        Some(s) => s
+            .trim()
+            .parse::<T>()
+            .map(wrap)
+            .map_err(|_| RtError::new(format!("cannot convert {} to {type_name}", v.repr()))),
+        None => Err(RtError::new(format!("cannot convert a {} to {type_name}", v.type_name()))),
     }
 }
 

@@ -69,15 +69,18 @@ fn c_error(func: &str, e: CError) -> RtError {
     }
 }
 
+/// A C function's integer result as a value, or its error as a script error.
+fn int_result(func: &str, result: Result<i64, CError>) -> Result<Value, RtError> {
+    result.map(Value::Int).map_err(|e| c_error(func, e))
+}
+
 fn hold(args: &[Value], i: usize) -> Hold {
     if bool_arg(args, i, false) { Hold::Release } else { Hold::Keep }
 }
 
 fn count_primes(_: &mut dyn NativeCtx, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     let n = int_arg(args, 0, "c.count_primes")?;
-    clib::count_primes(token, n, hold(args, 1))
-        .map(Value::Int)
-        .map_err(|e| c_error("c.count_primes", e))
+    int_result("c.count_primes", clib::count_primes(token, n, hold(args, 1)))
 }
 
 fn count_primes_cooperative(
@@ -86,16 +89,12 @@ fn count_primes_cooperative(
     args: &[Value],
 ) -> Result<Value, RtError> {
     let n = int_arg(args, 0, "c.count_primes_cooperative")?;
-    clib::count_primes_cooperative(token, n)
-        .map(Value::Int)
-        .map_err(|e| c_error("c.count_primes_cooperative", e))
+    int_result("c.count_primes_cooperative", clib::count_primes_cooperative(token, n))
 }
 
 fn busy_wait(_: &mut dyn NativeCtx, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     let ms = int_arg(args, 0, "c.busy_wait")?;
-    clib::busy_wait_ms(token, ms, hold(args, 1))
-        .map(Value::Int)
-        .map_err(|e| c_error("c.busy_wait", e))
+    int_result("c.busy_wait", clib::busy_wait_ms(token, ms, hold(args, 1)))
 }
 
 fn busy_wait_cooperative(
@@ -104,13 +103,11 @@ fn busy_wait_cooperative(
     args: &[Value],
 ) -> Result<Value, RtError> {
     let ms = int_arg(args, 0, "c.busy_wait_cooperative")?;
-    clib::busy_wait_ms_cooperative(token, ms)
-        .map(Value::Int)
-        .map_err(|e| c_error("c.busy_wait_cooperative", e))
+    int_result("c.busy_wait_cooperative", clib::busy_wait_ms_cooperative(token, ms))
 }
 
 fn noop(_: &mut dyn NativeCtx, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
-    clib::noop(token, hold(args, 0)).map(Value::Int).map_err(|e| c_error("c.noop", e))
+    int_result("c.noop", clib::noop(token, hold(args, 0)))
 }
 
 fn sleep(_: &mut dyn NativeCtx, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {

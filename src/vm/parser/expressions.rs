@@ -13,31 +13,48 @@ impl Parser {
     }
 
     pub(super) fn or(&mut self) -> PResult<Expr> {
-        let mut left = self.and()?;
-        while self.same_line() && self.eat("or") {
+        self.logical("or", Self::and, Expr::Or)
+    }
+
+    pub(super) fn and(&mut self) -> PResult<Expr> {
+        self.logical("and", Self::not, Expr::And)
+    }
+
+    /// A chain of `and` or `or` (`word`) over `operand`s, left-associative.
+    fn logical(
+        &mut self,
+        word: &str,
+        operand: fn(&mut Self) -> PResult<Expr>,
+        make: fn(Box<Expr>, Box<Expr>) -> Expr,
+    ) -> PResult<Expr> {
+        let mut left = operand(self)?;
+        while self.same_line() && self.eat(word) {
             self.chain_link()?;
-            let right = self.and()?;
-            left = Expr::Or(Box::new(left), Box::new(right));
+            let right = operand(self)?;
+            left = make(Box::new(left), Box::new(right));
         }
         Ok(left)
     }
 
-    pub(super) fn and(&mut self) -> PResult<Expr> {
-        let mut left = self.not()?;
-        while self.same_line() && self.eat("and") {
-            self.chain_link()?;
-            let right = self.not()?;
-            left = Expr::And(Box::new(left), Box::new(right));
+    /// The operand of prefix operator `word` (parsed by `operand`, one
+    /// nesting level deeper), if `word` comes next.
+    fn prefixed(
+        &mut self,
+        word: &str,
+        operand: fn(&mut Self) -> PResult<Expr>,
+    ) -> PResult<Option<Expr>> {
+        if !self.eat(word) {
+            return Ok(None);
         }
-        Ok(left)
+        self.nest()?;
+        let operand = operand(self)?;
+        self.unnest();
+        Ok(Some(operand))
     }
 
     pub(super) fn not(&mut self) -> PResult<Expr> {
         let pos = self.pos();
-        if self.eat("not") {
-            self.nest()?;
-            let operand = self.not()?;
-            self.unnest();
+        if let Some(operand) = self.prefixed("not", Self::not)? {
             return Ok(Expr::Unary(UnOp::Not, Box::new(operand), pos));
         }
         self.comparison()
@@ -108,10 +125,7 @@ impl Parser {
 
     pub(super) fn unary(&mut self) -> PResult<Expr> {
         let pos = self.pos();
-        if self.eat("-") {
-            self.nest()?;
-            let operand = self.unary()?;
-            self.unnest();
+        if let Some(operand) = self.prefixed("-", Self::unary)? {
             return Ok(match operand {
                 Expr::Int(v) if v != i64::MIN => Expr::Int(-v),
                 Expr::Float(v) => Expr::Float(-v),

@@ -83,24 +83,10 @@ impl Parser {
             return Ok(Stmt::For { var, iter, body, pos });
         }
         if self.eat("break") {
-            if self.current().loops == 0 {
-                return Err(SyntaxError {
-                    line: pos.line,
-                    col: pos.col,
-                    message: "'break' outside a loop".into(),
-                });
-            }
-            return Ok(Stmt::Break(pos));
+            return self.loop_exit("'break' outside a loop", Stmt::Break(pos));
         }
         if self.eat("continue") {
-            if self.current().loops == 0 {
-                return Err(SyntaxError {
-                    line: pos.line,
-                    col: pos.col,
-                    message: "'continue' outside a loop".into(),
-                });
-            }
-            return Ok(Stmt::Continue(pos));
+            return self.loop_exit("'continue' outside a loop", Stmt::Continue(pos));
         }
         if self.eat("return") {
             if self.current().is_main {
@@ -200,5 +186,16 @@ impl Parser {
         let scope = self.fns.pop().expect("the function's scope");
         self.unnest();
         Ok(FnDef { name, params, body, is_generator: scope.is_generator, pos })
+    }
+
+    /// `break` or `continue` (`stmt`), an error outside a loop.
+    fn loop_exit(&self, outside: &str, stmt: Stmt) -> PResult<Stmt> {
+        if self.fns.last().expect("a function scope").loops == 0 {
+            let (Stmt::Break(pos) | Stmt::Continue(pos)) = stmt else {
+                unreachable!("only break and continue leave a loop")
+            };
+            return Err(SyntaxError { line: pos.line, col: pos.col, message: outside.into() });
+        }
+        Ok(stmt)
     }
 }
