@@ -144,19 +144,12 @@ impl Parser {
             }
             let pos = self.pos();
             if self.eat("(") {
-                self.brackets += 1;
-                let mut args = Vec::new();
-                while !self.is(")") {
-                    if args.len() >= 255 {
-                        return self.error_here("too many arguments (at most 255)");
-                    }
-                    args.push(self.expression()?);
-                    if !self.eat(",") {
-                        break;
-                    }
-                }
-                self.expect(")", "to close the argument list")?;
-                self.brackets -= 1;
+                let args = self.comma_list(
+                    ")",
+                    "to close the argument list",
+                    Some((255, "too many arguments (at most 255)")),
+                    Self::expression,
+                )?;
                 expr = Expr::Call(Box::new(expr), args, pos);
             } else if self.eat("[") {
                 self.brackets += 1;
@@ -197,32 +190,15 @@ impl Parser {
                 Ok(inner)
             }
             Tok::Sym("[") => {
-                self.brackets += 1;
-                let mut items = Vec::new();
-                while !self.is("]") {
-                    items.push(self.expression()?);
-                    if !self.eat(",") {
-                        break;
-                    }
-                }
-                self.expect("]", "to close the list")?;
-                self.brackets -= 1;
+                let items = self.comma_list("]", "to close the list", None, Self::expression)?;
                 Ok(Expr::List(items))
             }
             Tok::Sym("{") => {
-                self.brackets += 1;
-                let mut entries = Vec::new();
-                while !self.is("}") {
-                    let key = self.expression()?;
-                    self.expect(":", "between a map key and its value")?;
-                    let value = self.expression()?;
-                    entries.push((key, value));
-                    if !self.eat(",") {
-                        break;
-                    }
-                }
-                self.expect("}", "to close the map")?;
-                self.brackets -= 1;
+                let entries = self.comma_list("}", "to close the map", None, |p| {
+                    let key = p.expression()?;
+                    p.expect(":", "between a map key and its value")?;
+                    Ok((key, p.expression()?))
+                })?;
                 Ok(Expr::Map(entries))
             }
             Tok::Sym("fn") => {
@@ -253,5 +229,33 @@ impl Parser {
                 })
             }
         }
+    }
+
+    /// Items up to `close`, separated by commas (one may trail), after an
+    /// opening bracket: line breaks inside are ignored. `limit`: at most so
+    /// many items, else that error.
+    fn comma_list<T>(
+        &mut self,
+        close: &str,
+        context: &str,
+        limit: Option<(usize, &str)>,
+        item: fn(&mut Self) -> PResult<T>,
+    ) -> PResult<Vec<T>> {
+        self.brackets += 1;
+        let mut items = Vec::new();
+        while !self.is(close) {
+            if let Some((max, too_many)) = limit {
+                if items.len() >= max {
+                    return self.error_here(too_many);
+                }
+            }
+            items.push(item(self)?);
+            if !self.eat(",") {
+                break;
+            }
+        }
+        self.expect(close, context)?;
+        self.brackets -= 1;
+        Ok(items)
     }
 }
