@@ -34,10 +34,11 @@ impl Vm {
     pub(super) fn arith_local(
         &mut self,
         token: Token<'_>,
-        op: Op,
+        fused: Op,
         at: usize,
         k: i32,
     ) -> Result<(), RtError> {
+        let op = if matches!(fused, Op::AddLocalInt(..)) { Op::Add } else { Op::Sub };
         let v = match &self.stack[at] {
             Value::Int(v) => Value::Int(int_arith(op, *v, i64::from(k))?),
             other => arith(token, op, &other.clone(), &Value::Int(i64::from(k)))?,
@@ -70,6 +71,13 @@ impl Vm {
         let eq = a.equals(&b)?;
         self.stack.push(Value::Bool(eq == want));
         Ok(())
+    }
+
+    /// `Not`.
+    #[inline(always)]
+    pub(super) fn not_top(&mut self) {
+        let v = self.pop();
+        self.stack.push(Value::Bool(!v.truthy()));
     }
 
     /// `Neg`.

@@ -16,42 +16,19 @@ impl Vm {
     #[inline(never)]
     pub(super) fn run_loop(&mut self, token: Token<'_>, depth: usize) -> Result<Value, RtError> {
         // The running frame's state, cached in locals; written back to the
-        // frame before anything that may push or pop frames.
-        let frame = self.frames.last().expect("a frame to run");
-        // SAFETY: a frame's proto stays valid for the frame's life (see
-        // `Frame::proto`); it is reloaded whenever the top frame changes.
-        let mut proto: &Proto = unsafe { &*frame.proto };
-        let mut ip = frame.ip;
-        let mut base = frame.base;
+        // frame before anything that may push or pop frames, reloaded after.
+        let (mut proto, mut ip, mut base) = self.top_frame();
         // The check-point budget, in a register for the hot loop; written
         // back around calls, which spend from `self.budget` too.
         let mut budget = self.budget;
 
-        macro_rules! save_ip {
-            () => {
-                self.frames.last_mut().expect("a frame").ip = ip
-            };
-        }
-        macro_rules! load_frame {
-            () => {{
-                let frame = self.frames.last().expect("a frame");
-                // SAFETY: as at the top of `run_loop`.
-                proto = unsafe { &*frame.proto };
-                ip = frame.ip;
-                base = frame.base;
-            }};
-        }
         // An instruction's result, or the error leaving the loop with the
         // frame's position and the budget written back.
         macro_rules! attempt {
             ($step:expr) => {
                 match $step {
                     Ok(v) => v,
-                    Err(e) => {
-                        save_ip!();
-                        self.budget = budget;
-                        return Err(e);
-                    }
+                    Err(e) => return Err(self.leave(ip, budget, e)),
                 }
             };
         }
@@ -82,23 +59,16 @@ impl Vm {
                 Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Mod => {
                     attempt!(self.arith_top(token, op))
                 }
-                Op::AddLocalInt(slot, k) => {
-                    attempt!(self.arith_local(token, Op::Add, base + slot as usize, k))
-                }
-                Op::SubLocalInt(slot, k) => {
-                    attempt!(self.arith_local(token, Op::Sub, base + slot as usize, k))
+                Op::AddLocalInt(slot, k) | Op::SubLocalInt(slot, k) => {
+                    attempt!(self.arith_local(token, op, base + slot as usize, k))
                 }
                 Op::Lt => attempt!(self.compare_push(Cmp::Lt)),
                 Op::Le => attempt!(self.compare_push(Cmp::Le)),
                 Op::Gt => attempt!(self.compare_push(Cmp::Gt)),
                 Op::Ge => attempt!(self.compare_push(Cmp::Ge)),
-                Op::Eq => attempt!(self.equals_push(true)),
-                Op::Ne => attempt!(self.equals_push(false)),
+                Op::Eq | Op::Ne => attempt!(self.equals_push(op == Op::Eq)),
                 Op::Neg => attempt!(self.negate_top()),
-                Op::Not => {
-                    let v = self.pop();
-                    self.stack.push(Value::Bool(!v.truthy()));
-                }
+                Op::Not => self.not_top(),
                 // Control flow.
                 Op::Jump(target) => ip = target as usize,
                 Op::JumpIfFalse(target) => {
@@ -106,13 +76,8 @@ impl Vm {
                         ip = target as usize;
                     }
                 }
-                Op::JumpIfFalseKeep(target) => {
-                    if self.jump_keeping(false) {
-                        ip = target as usize;
-                    }
-                }
-                Op::JumpIfTrueKeep(target) => {
-                    if self.jump_keeping(true) {
+                Op::JumpIfFalseKeep(target) | Op::JumpIfTrueKeep(target) => {
+                    if self.jump_keeping(matches!(op, Op::JumpIfTrueKeep(_))) {
                         ip = target as usize;
                     }
                 }
@@ -136,9 +101,9 @@ impl Vm {
                     Next::Item => {}
                     Next::Exhausted => ip = exit as usize,
                     Next::Resume(generator) => {
-                        save_ip!();
+                        self.save_ip(ip);
                         attempt!(self.resume(generator, None, Some(exit)));
-                        load_frame!();
+                        (proto, ip, base) = self.top_frame();
                     }
                 },
                 // Collections (collections.rs).
@@ -148,30 +113,63 @@ impl Vm {
                 Op::SetIndex => attempt!(self.set_index_top()),
                 // Calls, returns, closures, generators (calls.rs).
                 Op::Call(argc) => {
-                    save_ip!();
-                    self.budget = budget;
-                    let called = self.call_value(token, argc as usize);
-                    budget = self.budget;
-                    attempt!(called);
-                    load_frame!();
+                    self.save_ip(ip);
+                    attempt!(self.call_spending(token, argc as usize, &mut budget));
+                    (proto, ip, base) = self.top_frame();
                 }
-                Op::Return => {
-                    if let Some(result) = self.return_from(depth) {
-                        self.budget = budget;
-                        return Ok(result);
-                    }
-                    load_frame!();
-                }
-                Op::Yield => {
-                    if let Some(value) = self.yield_from(depth, ip) {
+                Op::Return | Op::Yield => {
+                    let finished = match op {
+                        Op::Return => self.return_from(depth),
+                        _ => self.yield_from(depth, ip),
+                    };
+                    if let Some(value) = finished {
                         self.budget = budget;
                         return Ok(value);
                     }
-                    load_frame!();
+                    (proto, ip, base) = self.top_frame();
                 }
                 Op::Closure(index) => self.make_closure(token, proto, base, index),
             }
         }
+    }
+
+    /// Leave the loop with `error`: write the frame's position and the
+    /// budget back.
+    #[cold]
+    fn leave(&mut self, ip: usize, budget: u64, error: RtError) -> RtError {
+        self.save_ip(ip);
+        self.budget = budget;
+        error
+    }
+
+    /// `Call`, spending from the loop's cached `budget`.
+    #[inline(always)]
+    fn call_spending(
+        &mut self,
+        token: Token<'_>,
+        argc: usize,
+        budget: &mut u64,
+    ) -> Result<(), RtError> {
+        self.budget = *budget;
+        let called = self.call_value(token, argc);
+        *budget = self.budget;
+        called
+    }
+
+    /// The running frame's code, position and stack base.
+    #[inline(always)]
+    fn top_frame<'p>(&self) -> (&'p Proto, usize, usize) {
+        let frame = self.frames.last().expect("a frame to run");
+        // SAFETY: a frame's proto stays valid for the frame's whole life
+        // (see `Frame::proto`), and `run_loop` reloads it whenever the top
+        // frame changes, before the old one can be dropped.
+        (unsafe { &*frame.proto }, frame.ip, frame.base)
+    }
+
+    /// Write the running frame's position back.
+    #[inline(always)]
+    fn save_ip(&mut self, ip: usize) {
+        self.frames.last_mut().expect("a frame").ip = ip;
     }
 
     /// `and` / `or`: true to jump, keeping the top, when its truthiness is
