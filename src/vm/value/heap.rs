@@ -5,7 +5,7 @@
 //! under the lock (see the invariant in [`super`]). May not touch: the VM,
 //! threads or natives above it; a thread's join handle is an opaque slot.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -25,14 +25,14 @@ pub struct ObjRef(NonNull<ObjBox>);
 /// `--features atomic-refcount`, an atomic instead — what a lock-free
 /// interpreter would need — to measure what that costs (docs/why-a-gil.md).
 #[cfg(not(feature = "atomic-refcount"))]
-type Count = Cell<usize>;
+type Count = std::cell::Cell<usize>;
 #[cfg(feature = "atomic-refcount")]
 type Count = AtomicUsize;
 
 #[cfg(not(feature = "atomic-refcount"))]
 #[inline(always)]
 fn count_new() -> Count {
-    Cell::new(1)
+    std::cell::Cell::new(1)
 }
 #[cfg(feature = "atomic-refcount")]
 #[inline(always)]
