@@ -24,6 +24,7 @@ pub(super) enum Next {
 
 impl Vm {
     /// `List(n)`: the top `n` values become a list.
+    #[inline(always)]
     pub(super) fn build_list(&mut self, token: Token<'_>, n: u32) {
         let items = self.stack.split_off(self.stack.len() - n as usize);
         self.stack.push(Value::list(token, items));
@@ -42,6 +43,7 @@ impl Vm {
     }
 
     /// `Index`: pop the object and the key, push the item.
+    #[inline(always)]
     pub(super) fn index_top(&mut self, token: Token<'_>) -> Result<(), RtError> {
         let key = self.pop();
         let obj = self.pop();
@@ -51,6 +53,7 @@ impl Vm {
     }
 
     /// `SetIndex`: pop the object, the key and the value; store it.
+    #[inline(always)]
     pub(super) fn set_index_top(&mut self) -> Result<(), RtError> {
         let value = self.pop();
         let key = self.pop();
