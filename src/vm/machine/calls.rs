@@ -26,9 +26,10 @@ impl Vm {
             other => return Err(RtError::new(format!("cannot call a {}", other.type_name()))),
         };
         // SAFETY: stack slot `base` holds a counted reference to the callee
-        // until the call returns: nothing below pops or overwrites it (a
-        // native's arguments are drained from above it; it is truncated only
-        // after the native returns).
+        // for as long as this reference is used: a native's arguments are
+        // drained from above it and the slot is truncated only after the
+        // native returns; a generator's frame moves the slot (no count
+        // changes); `next`/`send` pop it after their last use of it.
         match unsafe { &*callee } {
             Obj::Closure(closure) => {
                 let proto = &*closure.proto;

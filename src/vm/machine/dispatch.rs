@@ -161,8 +161,9 @@ impl Vm {
     fn top_frame<'p>(&self) -> (&'p Proto, usize, usize) {
         let frame = self.frames.last().expect("a frame to run");
         // SAFETY: a frame's proto stays valid for the frame's whole life
-        // (see `Frame::proto`), and `run_loop` reloads it whenever the top
-        // frame changes, before the old one can be dropped.
+        // (see `Frame::proto`); `run_loop` reloads it whenever the top frame
+        // changes, before using it again, so a popped frame's proto is never
+        // read.
         (unsafe { &*frame.proto }, frame.ip, frame.base)
     }
 
