@@ -100,7 +100,8 @@ fn restore_while_holding_and_double_restore_are_refused() {
             assert_eq!(
                 last_error(),
                 prefix("gs_restore_thread")
-                    + "states must be restored in reverse order of saving; this one is not the innermost"
+                    + "states must be restored in reverse order of saving; this one is not the \
+                       innermost (gs_save_thread #3 is)"
             );
             assert_eq!(gs_restore_thread(second), 0);
             assert_eq!(gs_release(GS_GILSTATE_UNLOCKED), 0);
@@ -208,8 +209,10 @@ fn mistakes_made_by_c_code_come_back_as_errors() {
                 result,
                 Err(CError::Misuse(
                     prefix("clib_mistake_return_released")
-                        + "returned with the lock released (GS_BEGIN_ALLOW_THREADS without \
-                           GS_END_ALLOW_THREADS); gilscope took it back"
+                        + "returned with the lock released (gs_save_thread #1 (in C function \
+                           clib_mistake_return_released) was not restored: GS_BEGIN_ALLOW_THREADS \
+                           without GS_END_ALLOW_THREADS, or a longjmp out of it); gilscope took it \
+                           back"
                 ))
             );
             assert!(gil::holds_lock(), "the lock was not taken back");
