@@ -185,7 +185,9 @@ pub extern "C" fn gs_release(state: c_int) -> c_int {
 /// `gilscope.h`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_holds_lock() -> c_int {
-    guarded("gs_holds_lock", || c_int::from(gil::holds_lock()))
+    // Not `guarded`: one thread-local load, which cannot panic, and the
+    // first `guarded` call runs a `Once` a signal handler must not enter.
+    c_int::from(gil::holds_lock())
 }
 
 /// The eval breaker for C loops that keep the lock. See `gilscope.h`.
