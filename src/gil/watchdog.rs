@@ -112,7 +112,7 @@ fn report(holder: u64, held: Duration, after: Duration) -> String {
             .to_owned(),
     };
     let mut text = format!(
-        "gilscope: deadlock? thread '{}' (#{holder}) has held the lock for {:.1} s without \
+        "gilscope: deadlock? thread '{}' (#{holder}) has held the lock for at least {:.1} s without \
          reaching a check point, {place}; {} waiting for it:\n",
         thread_name(holder),
         held.as_secs_f64(),
