@@ -351,6 +351,39 @@ mod tests {
     }
 
     #[test]
+    fn a_generation_this_thread_never_issued_is_not_its_state() {
+        attach(|_| {
+            let serial = with_ctx(ThreadCtx::serial);
+            let forged = SavedState { thread: serial, generation: 999_999 };
+            let message = restore(Presented::Token(forged)).expect_err("refused").into_message();
+            assert!(message.contains("not a state this library handed out"), "{message}");
+            let stranger = SavedState { thread: (1 << 27) + 5, generation: 1 };
+            let message = restore(Presented::Token(stranger)).expect_err("refused").into_message();
+            assert!(message.contains("not a state this library handed out"), "{message}");
+        });
+    }
+
+    #[test]
+    fn pending_calls_run_at_the_next_check_point() {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        static RAN: AtomicUsize = AtomicUsize::new(0);
+        unsafe extern "C" fn bump(argument: *mut std::ffi::c_void) {
+            RAN.fetch_add(argument.addr(), SeqCst);
+        }
+        // SAFETY: `bump` only touches an atomic; its argument is a number.
+        unsafe { super::super::add_pending_call(bump, std::ptr::without_provenance_mut(7)) }
+            .expect("room in the queue");
+        for _ in 0..10_000 {
+            if RAN.load(SeqCst) == 7 {
+                break;
+            }
+            attach(|token| token.check_point().ok());
+            std::thread::yield_now();
+        }
+        assert_eq!(RAN.load(SeqCst), 7);
+    }
+
+    #[test]
     fn restores_out_of_order_are_refused_and_leave_the_state_alone() {
         attach(|_| {
             let outer = save(None).expect("held");
