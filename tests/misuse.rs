@@ -348,6 +348,16 @@ fn child_that_misuses_the_api() {
                 )
             });
         }
+        "restore-garbage" => drop(gs_restore_thread(std::ptr::without_provenance_mut(0x1234))),
+        "release-abandoned" => {
+            gs_ensure();
+            let _ = gs_save_thread();
+            gs_release(GS_GILSTATE_UNLOCKED);
+        }
+        "clear-then-misuse" => {
+            gs_clear_error();
+            let _ = gs_save_thread();
+        }
         other => panic!("unknown child case {other}"),
     }
     eprintln!("still alive after misuse");
@@ -379,6 +389,13 @@ fn misuse_aborts_under_gilscope_misuse_abort() {
         ("exit-holding", "thread exit", "the lock was released on its behalf"),
         ("attach-released", "attach", "(gs_save_thread without gs_restore_thread)"),
         ("c-returns-released", "clib_mistake_return_released", "gilscope took it back"),
+        ("restore-garbage", "gs_restore_thread", "a garbage or corrupted pointer?)"),
+        ("release-abandoned", "gs_release", "gilscope restored it and released this gs_ensure"),
+        (
+            "clear-then-misuse",
+            "gs_save_thread",
+            "the thread does not hold the lock, so it cannot release it",
+        ),
     ];
     let outputs = watchdog(120, "abort-children", move || {
         cases.map(|(which, _, _)| {
