@@ -515,7 +515,8 @@ pub(crate) struct Whereabouts {
 }
 
 /// Every live thread's [`Whereabouts`], by serial.
-static PUBLISHED: Lazy<Mutex<Vec<(u64, Arc<Whereabouts>)>>> = Lazy::new(|| Mutex::new(Vec::new()));
+type Published = Vec<(u64, Arc<Whereabouts>)>;
+static PUBLISHED: Lazy<Mutex<Published>> = Lazy::new(|| Mutex::new(Vec::new()));
 
 impl Whereabouts {
     fn register(serial: u64) -> Arc<Whereabouts> {
