@@ -141,9 +141,10 @@ typedef void (*gs_pending_fn)(void *arg);
 
 /* Queue fn(arg) to run, with the lock held, at the next check point of
  * whichever thread holds the lock: the interpreter's eval-breaker check or
- * gs_check_switch(). Calls run oldest first. Async-signal-safe (no
- * allocation, no lock, no waiting), like CPython's Py_AddPendingCall.
- * Returns 0, or -1 if fn is NULL or 64 calls already wait. */
+ * gs_check_switch(). Calls run oldest first. Async-signal-safe: no
+ * allocation, no lock, no waiting (CPython's Py_AddPendingCall plays the
+ * same role but takes a lock). Returns 0, or -1 if fn is NULL or 64 calls
+ * already wait. */
 int gs_add_pending_call(gs_pending_fn fn, void *arg);
 
 /* Request an interrupt, as Ctrl+C does: gs_interrupted() becomes 1, the
