@@ -53,7 +53,6 @@ mod interrupt;
 mod loom_tests;
 #[cfg(not(loom))]
 mod misuse;
-#[cfg(not(loom))]
 mod pending;
 mod policy;
 mod raw;

@@ -38,7 +38,7 @@ use super::handoff::{Counters, Handoff, HandoffLog, Reason};
 use super::policy::{Policy, SHORT_RELEASE};
 use super::sync::{
     Arc, AtomicBool, AtomicU8, AtomicU32, AtomicU64, Condvar, Mutex, MutexGuard,
-    Ordering::{Acquire, Relaxed, Release, SeqCst},
+    Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst},
     fence,
 };
 
@@ -278,6 +278,22 @@ impl RawGil {
 
     pub(crate) fn set_breaker(&self, bits: u32) {
         self.eval_breaker.fetch_or(bits, Relaxed);
+    }
+
+    /// Set `PENDING_CALLS` after publishing a pending call: a release, so
+    /// the thread that clears the bit ([`unsignal_pending_calls`]) sees the
+    /// call. (loom found that with a relaxed set and clear, a holder could
+    /// clear the bit yet miss the call it announced.)
+    ///
+    /// [`unsignal_pending_calls`]: Self::unsignal_pending_calls
+    pub(crate) fn signal_pending_calls(&self) {
+        self.eval_breaker.fetch_or(PENDING_CALLS, Release);
+    }
+
+    /// Clear `PENDING_CALLS` before running the pending calls: an acquire,
+    /// pairing with [`signal_pending_calls`](Self::signal_pending_calls).
+    pub(crate) fn unsignal_pending_calls(&self) {
+        self.eval_breaker.fetch_and(!PENDING_CALLS, AcqRel);
     }
 
     /// Clear `bits`; a plain load first, so the common case (nothing set)
