@@ -139,17 +139,18 @@ gs_thread_state *gs_save_thread_at(const char *where);
 /* A function to run later with the lock held. */
 typedef void (*gs_pending_fn)(void *arg);
 
-/* Queue fn(arg) to run, with the lock held, at the next check point of
- * whichever thread holds the lock: the interpreter's eval-breaker check or
- * gs_check_switch(). Calls run oldest first. Async-signal-safe: no
- * allocation, no lock, no waiting (CPython's Py_AddPendingCall plays the
- * same role but takes a lock). Returns 0, or -1 if fn is NULL or 64 calls
- * already wait. */
+/* Any thread, any time, a signal handler too: queue fn(arg) to run, with
+ * the lock held, at the next check point of whichever thread holds it (the
+ * interpreter's eval-breaker check, or gs_check_switch()). Calls run oldest
+ * first. Async-signal-safe: no allocation, no lock, no waiting (CPython's
+ * Py_AddPendingCall plays the same role but takes a lock). Returns 0, or -1
+ * if fn is NULL or 64 calls already wait. */
 int gs_add_pending_call(gs_pending_fn fn, void *arg);
 
-/* Request an interrupt, as Ctrl+C does: gs_interrupted() becomes 1, the
- * interpreter stops at its next check point, and gs_interrupt_fd() becomes
- * readable. Async-signal-safe; like CPython's PyErr_SetInterrupt. */
+/* Any thread, any time, a signal handler too: request an interrupt, as
+ * Ctrl+C does: gs_interrupted() becomes 1, the interpreter stops at its
+ * next check point, and gs_interrupt_fd() becomes readable.
+ * Async-signal-safe, like CPython's PyErr_SetInterrupt. */
 void gs_request_interrupt(void);
 
 /* Forget the calling thread's last misuse message: gs_last_error() returns

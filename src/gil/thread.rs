@@ -183,6 +183,9 @@ pub(crate) enum Ensured {
 
 impl ThreadCtx {
     fn new() -> Self {
+        // The first access on a thread builds its context (and std's own
+        // per-thread handle): a signal handler must not re-enter that.
+        let _busy = InLockCode::enter();
         let serial = NEXT_SERIAL.fetch_add(1, Relaxed);
         SERIAL.with(|s| s.set(serial));
         register_process_handlers();
