@@ -271,7 +271,8 @@ fn main() -> ExitCode {
             observe,
         } => {
             let runs: Vec<bool> = if tour { vec![false, true] } else { vec![release == OnOff::On] };
-            for release in runs {
+            let parts = runs.len();
+            for (part, release) in runs.into_iter().enumerate() {
                 let config = DemoConfig {
                     release,
                     work: match work {
@@ -288,7 +289,8 @@ fn main() -> ExitCode {
                     frame: Duration::from_millis(frame_ms),
                     switch_interval: Duration::from_secs_f64(switch_interval / 1000.0),
                     policy,
-                    interactive: !tour,
+                    interactive: true,
+                    tour_part: tour.then_some((part + 1, parts)),
                     json,
                     outputs: Outputs::from(observe.clone()),
                     strip,
