@@ -354,8 +354,10 @@ pub fn run(config: &DemoConfig) -> std::io::Result<DemoReport> {
 
     // Keys are read whenever they can be, with --json too (q still stops
     // the run early); the panel is drawn only without --json.
+    // Not where the screen cannot draw a panel (TERM=dumb): raw mode would
+    // turn its plain lines into a staircase.
     let caps = if config.json { Capabilities::NONE } else { Capabilities::of_stdout() };
-    let wants_keys = config.interactive && terminal::keys_available();
+    let wants_keys = config.interactive && terminal::keys_available() && (config.json || caps.live);
     let term = Terminal::open(caps, wants_keys);
     let keys = if term.is_raw() { keys::Keys::start(Arc::clone(&state), config) } else { None };
     let mut screen = (!config.json).then(|| Screen::new(caps, keys.is_some()));

@@ -94,8 +94,8 @@ impl Screen {
         let snapshot = Snapshot::live(config, state);
         if !self.caps.live {
             if tick.is_multiple_of(10) && tick > 0 {
-                terminal::write(&format!(
-                    "t={:.1}s frames {}/{} longest freeze {} ms switches {} lock: {}\n",
+                let line = Line::plain(format!(
+                    "t={:.1}s frames {}/{} longest freeze {} ms switches {} lock: {}",
                     snapshot.elapsed.as_secs_f64(),
                     snapshot.frames,
                     snapshot.expected,
@@ -103,6 +103,12 @@ impl Screen {
                     snapshot.switches,
                     snapshot.lock
                 ));
+                // A terminal that cannot draw the panel still has a width.
+                let line = match Self::room() {
+                    Some((width, _)) => line.truncated(width),
+                    None => line,
+                };
+                terminal::write(&format!("{}\n", line.plain_text()));
             }
             return;
         }
@@ -258,7 +264,7 @@ fn short_header(config: &DemoConfig, release: bool) -> Line {
         Work::Bytecode => "interpreted code",
     };
     let part = match config.tour_part {
-        Some((part, parts)) => format!(" {part}/{parts}"),
+        Some((part, parts)) => format!(", part {part}/{parts}"),
         None => String::new(),
     };
     Line::default()
@@ -361,7 +367,9 @@ fn status_line(config: &DemoConfig, s: &Snapshot) -> Vec<Line> {
         Status::Frozen(d) => (RED, format!("spinner frozen for {:.1} s", d.as_secs_f64())),
         Status::Over => {
             let (fr, ex) = (s.frames, s.expected);
-            if fr == 0 && ex > 0 {
+            if ex == 0 {
+                (YELLOW, format!("spinner drew {fr} frames: too short a run to judge"))
+            } else if fr == 0 {
                 (RED, format!("spinner froze: {fr} of {ex} frames"))
             } else if fr * 10 >= ex * 9 {
                 (GREEN, format!("spinner kept spinning: {fr} of {ex} frames"))
