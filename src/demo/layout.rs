@@ -138,7 +138,8 @@ pub fn wrap(text: &str, width: usize, first: &str, rest: &str) -> Vec<String> {
         }
     }
     lines.push(line);
-    lines
+    // A prefix alone may be wider than a very narrow terminal.
+    lines.into_iter().map(|l| Line::plain(l).truncated(width).plain_text()).collect()
 }
 
 #[cfg(test)]
@@ -174,7 +175,7 @@ mod tests {
     #[test]
     fn wrapping_keeps_every_line_within_the_width() {
         let text = "C kept the lock: every other thread, the spinner too, froze until C returned.";
-        for width in [10, 20, 40, 80] {
+        for width in [3, 10, 20, 40, 80] {
             let lines = wrap(text, width, "  ", "    ");
             assert!(lines.iter().all(|l| text_width(l) <= width), "{width}: {lines:?}");
             let words: Vec<&str> = lines.iter().flat_map(|l| l.split_whitespace()).collect();

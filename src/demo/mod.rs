@@ -394,6 +394,7 @@ pub fn run(config: &DemoConfig) -> std::io::Result<DemoReport> {
                     tick += 1;
                     std::thread::sleep(screen::TICK);
                 }
+                screen.closing_tick(&config, &state, tick);
                 screen
             })
             .expect("start the screen thread")

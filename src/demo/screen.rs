@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use super::layout::{Line, fit, text_width, wrap};
+use super::layout::{Line, Piece, fit, text_width, wrap};
 use super::spinner::gaps;
 use super::terminal::{self, Capabilities};
 use super::{DemoConfig, DemoReport, DemoState, SpinnerKind, Work, keys};
@@ -113,6 +113,14 @@ impl Screen {
             return;
         }
         self.draw(config, &snapshot, self.keys);
+    }
+
+    /// The tick after the computation ended: in plain mode, the progress
+    /// line that falls due then (the live panel gets [`Screen::final_panel`]).
+    pub fn closing_tick(&mut self, config: &DemoConfig, state: &DemoState, tick: u64) {
+        if !self.caps.live {
+            self.tick(config, state, tick);
+        }
     }
 
     /// The end: the panel drawn once more from the report, with no key
@@ -362,19 +370,25 @@ fn panel(config: &DemoConfig, s: &Snapshot, keys: bool, width: usize, height: us
 /// The spinner line: always shown.
 fn status_line(config: &DemoConfig, s: &Snapshot) -> Vec<Line> {
     let glyph = GLYPHS[s.frames % GLYPHS.len()].to_string();
-    let (style, status) = match s.status {
-        Status::Spinning => (GREEN, "spinner spinning".to_owned()),
-        Status::Frozen(d) => (RED, format!("spinner frozen for {:.1} s", d.as_secs_f64())),
+    // (colour, in words, in a few words)
+    let (style, status, short) = match s.status {
+        Status::Spinning => (GREEN, "spinner spinning".to_owned(), "spinning".to_owned()),
+        Status::Frozen(d) => {
+            let d = d.as_secs_f64();
+            (RED, format!("spinner frozen for {d:.1} s"), format!("frozen {d:.1} s"))
+        }
         Status::Over => {
             let (fr, ex) = (s.frames, s.expected);
             if ex == 0 {
-                (YELLOW, format!("spinner drew {fr} frames: too short a run to judge"))
+                let status = format!("spinner drew {fr} frames: too short a run to judge");
+                (YELLOW, status, format!("{fr} frames"))
             } else if fr == 0 {
-                (RED, format!("spinner froze: {fr} of {ex} frames"))
+                (RED, format!("spinner froze: 0 of {ex} frames"), format!("froze: 0/{ex}"))
             } else if fr * 10 >= ex * 9 {
-                (GREEN, format!("spinner kept spinning: {fr} of {ex} frames"))
+                let status = format!("spinner kept spinning: {fr} of {ex} frames");
+                (GREEN, status, format!("kept up: {fr}/{ex}"))
             } else {
-                (YELLOW, format!("spinner drew {fr} of {ex} frames"))
+                (YELLOW, format!("spinner drew {fr} of {ex} frames"), format!("drew {fr}/{ex}"))
             }
         }
     };
@@ -384,7 +398,11 @@ fn status_line(config: &DemoConfig, s: &Snapshot) -> Vec<Line> {
         Work::Check => "C keeps the lock, checks for waiters",
         Work::Bytecode => "interpreted code",
     };
-    let bold = if style == GREEN { "1;32" } else { "1;31" };
+    let bold = match style {
+        GREEN => "1;32",
+        YELLOW => "1;33",
+        _ => "1;31",
+    };
     vec![
         Line::plain("  ")
             .styled(bold, glyph.as_str())
@@ -392,6 +410,10 @@ fn status_line(config: &DemoConfig, s: &Snapshot) -> Vec<Line> {
             .styled(style, status.as_str())
             .text(format!("    [{mode}]")),
         Line::default().styled(bold, glyph.as_str()).text(" ").styled(style, status.as_str()),
+        Line::default()
+            .styled(bold, glyph.as_str())
+            .text(" spinner ")
+            .styled(style, short.as_str()),
     ]
 }
 
@@ -518,7 +540,9 @@ fn strip(width: usize) -> (Vec<Line>, Vec<Line>) {
         }
         line
     };
-    (vec![key(true), key(false)], rows)
+    let mut fullest = key(true);
+    fullest.pieces.push(Piece { text: "(blank: outside the lock)".to_owned(), style: DIM });
+    (vec![fullest, key(true), key(false)], rows)
 }
 
 const LEGEND: [State; 5] =

@@ -152,8 +152,10 @@ fn install_restorers() {
         };
         let _ = std::thread::Builder::new().name("signals".into()).spawn(move || {
             if let Some(signal) = signals.forever().next() {
-                {
-                    let mut changes = CHANGES.lock();
+                // A drawing thread stuck writing to a terminal that is not
+                // read (a frozen emulator) must not keep the signal from
+                // ending the process: then end it without the restore.
+                if let Some(mut changes) = CHANGES.try_lock_for(Duration::from_secs(1)) {
                     restore(&mut changes);
                     changes.closed = true;
                 }
