@@ -142,6 +142,8 @@ impl Screen {
             self.drawn_rows = 0;
         } else if self.drawn_rows > 0 {
             text.push_str(&format!("\r\x1b[{}A", self.drawn_rows));
+        } else {
+            text.push('\r');
         }
         self.laid_out_for = size;
         let lines = panel(config, snapshot, keys, width, height);
@@ -173,8 +175,11 @@ impl Screen {
         let mut text = out.join(nl);
         text.push_str(nl);
         if let Some(table) = &report.stats_table {
+            // A table is cut, not wrapped: its columns stay readable.
+            let rows = table.lines().map(|row| Line::plain(row).truncated(width).plain_text());
             text.push_str(nl);
-            text.push_str(&table.replace('\n', nl));
+            text.push_str(&rows.collect::<Vec<_>>().join(nl));
+            text.push_str(nl);
         }
         terminal::write(&text);
     }
