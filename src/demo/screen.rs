@@ -451,10 +451,11 @@ impl Snapshot {
     }
 
     fn over(report: &DemoReport, state: &DemoState) -> Snapshot {
-        let how = match report.ended {
-            "stopped" => "stopped with q",
-            "interrupted" => "interrupted",
-            _ => "ran its time",
+        let seconds = report.seconds;
+        let lock = match report.ended {
+            "stopped" => format!("free — the computation was stopped with q after {seconds:.1} s"),
+            "interrupted" => format!("free — the computation was interrupted after {seconds:.1} s"),
+            _ => format!("free — the computation ran its {seconds:.1} s"),
         };
         Snapshot {
             elapsed: Duration::from_secs_f64(report.seconds),
@@ -465,7 +466,7 @@ impl Snapshot {
             interval: Duration::from_secs_f64(report.switch_interval_at_end_ms / 1000.0),
             release: state.release(),
             status: Status::Over,
-            lock: format!("free — the computation {how} after {:.1} s", report.seconds),
+            lock,
         }
     }
 }
