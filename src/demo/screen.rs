@@ -509,15 +509,14 @@ fn strip(width: usize) -> (Vec<Line>, Vec<Line>) {
     if slots < 10 {
         return (Vec::new(), Vec::new());
     }
-    let slot_ns = STRIP_SLOT.as_nanos() as u64;
-    let from = now.saturating_sub(slots as u64 * slot_ns);
+    let bounds = slot_bounds(now, slots, STRIP_SLOT.as_nanos() as u64);
     let mut rows = Vec::new();
     for thread in &timeline.threads {
         let name: String = Line::plain(thread.name.as_str()).truncated(name_width).plain_text();
         let mut row = Line::plain(format!("{:indent$}{name:>name_width$} |", ""));
-        for k in 0..slots as u64 {
-            let (a, b) = (from + k * slot_ns, from + (k + 1) * slot_ns);
-            row = match dominant(&thread.spans, a, b) {
+        for slot in &bounds {
+            let state = slot.and_then(|(a, b)| dominant(&thread.spans, a, b));
+            row = match state {
                 Some(state) => {
                     let (style, glyph) = glyph(state);
                     row.styled(style, glyph)
@@ -576,6 +575,19 @@ fn glyph(state: State) -> (&'static str, &'static str) {
     }
 }
 
+/// The time each of `slots` slots of `slot_ns` covers, oldest first, the
+/// newest ending at `now`; `None` for a slot from before the clock's start
+/// (early in the process, the strip is longer than the history).
+fn slot_bounds(now: u64, slots: usize, slot_ns: u64) -> Vec<Option<(u64, u64)>> {
+    (0..slots as u64)
+        .rev()
+        .map(|age| {
+            let end = now.checked_sub(age * slot_ns)?;
+            Some((end.checked_sub(slot_ns)?, end))
+        })
+        .collect()
+}
+
 /// The state `spans` spend most of `[a, b)` in, time outside the lock
 /// included (it draws as blank): a wait of a few microseconds in a slot
 /// spent mostly asleep does not paint the slot as waiting. `None` if no
@@ -622,6 +634,14 @@ mod tests {
             span(State::Running, 49_950_000, 50_000_000),
         ];
         assert_eq!(dominant(&spans, 0, 50_000_000), Some(State::Outside));
+    }
+
+    #[test]
+    fn the_newest_slot_ends_now_even_early_in_the_process() {
+        let bounds = slot_bounds(250, 4, 100);
+        assert_eq!(bounds, vec![None, None, Some((50, 150)), Some((150, 250))]);
+        let bounds = slot_bounds(1_000, 3, 100);
+        assert_eq!(bounds, vec![Some((700, 800)), Some((800, 900)), Some((900, 1_000))]);
     }
 
     #[test]
