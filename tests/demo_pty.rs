@@ -579,3 +579,36 @@ fn has_colour(text: &str) -> bool {
         rest[end..].starts_with('m')
     })
 }
+
+/// The strip row of `thread` in `panel`: the characters between its bars.
+fn strip_row(panel: &str, thread: &str) -> String {
+    let row = panel
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{thread} |")))
+        .unwrap_or_else(|| panic!("no strip row for {thread}:\n{panel}"));
+    row.split('|').nth(1).expect("a row between bars").to_owned()
+}
+
+#[test]
+fn the_strip_shows_the_state_a_thread_spent_most_of_each_slot_in() {
+    in_watchdog("strip", || {
+        // C releases the lock: the spinner sleeps between frames and waits
+        // microseconds for the lock, so its slots are not "waiting".
+        let mut s = Session::start(200, 50, &["--strip", "--seconds", "2"]);
+        assert!(s.wait().success());
+        s.assert_clean();
+        let spinner = strip_row(&s.last_panel, "spinner");
+        let waiting = spinner.chars().filter(|&c| c == '░').count();
+        assert!(waiting * 4 < spinner.chars().count(), "{spinner:?}\n{}", s.last_panel);
+        assert!(strip_row(&s.last_panel, "main").contains('▒'), "{}", s.last_panel);
+
+        // C keeps the lock: the spinner waits for it the whole time.
+        let mut s = Session::start(200, 50, &["--strip", "--release", "off", "--seconds", "2"]);
+        assert!(s.wait().success());
+        s.assert_clean();
+        let spinner = strip_row(&s.last_panel, "spinner");
+        let waiting = spinner.chars().filter(|&c| c == '░').count();
+        assert!(waiting >= 20, "{spinner:?}\n{}", s.last_panel);
+        assert!(strip_row(&s.last_panel, "main").contains('▓'), "{}", s.last_panel);
+    });
+}
