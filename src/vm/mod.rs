@@ -34,6 +34,7 @@ mod compiler;
 mod error;
 mod lexer;
 mod machine;
+pub mod message;
 mod natives;
 mod parser;
 mod threads;
