@@ -30,6 +30,7 @@
 
 mod ast;
 mod bytecode;
+pub mod channel;
 mod compiler;
 mod error;
 mod lexer;
