@@ -34,7 +34,7 @@
 //! times over costs what its objects cost, not what it would print as. A
 //! value that contains itself is refused: a copy of a cycle would be a
 //! cycle in the receiving heap, which reference counting never frees.
-//! Nesting deeper than [`MAX_NESTING`] is refused too (the same limit as
+//! Nesting deeper than 100 levels (`MAX_NESTING`) is refused too (the same limit as
 //! printing and comparing), so copying never runs out of stack.
 
 use std::cell::RefCell;
