@@ -12,7 +12,8 @@
  *
  * Rules while the lock is released: touch no interpreter object and call no
  * function of this header except gs_interrupted(), gs_interrupt_fd(),
- * gs_holds_lock(), gs_last_error(), gs_ensure() and gs_restore_thread().
+ * gs_holds_lock(), gs_last_error(), gs_clear_error(), gs_ensure(),
+ * gs_restore_thread(), gs_add_pending_call() and gs_request_interrupt().
  *
  * Misuse (releasing a lock this thread does not hold, restoring a state on
  * the wrong thread, unbalanced gs_ensure/gs_release, taking the lock twice)
@@ -132,8 +133,10 @@ const char *gs_last_error(void);
  * it by where it was made, and gs_release() repairs it. */
 
 /* gs_save_thread(), naming the C function it is called from (`where`: a
- * string with static storage, such as __func__, or NULL) so that a save
- * never restored can be reported by name. GS_BEGIN_ALLOW_THREADS uses it. */
+ * string with static storage, such as __func__, or NULL; it must stay valid
+ * while the save is outstanding, so do not unload the library that holds
+ * it before restoring) so that a save never restored can be reported by
+ * name. GS_BEGIN_ALLOW_THREADS uses it. */
 gs_thread_state *gs_save_thread_at(const char *where);
 
 /* A function to run later with the lock held. */

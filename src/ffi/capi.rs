@@ -92,6 +92,11 @@ thread_local! {
 /// previous hook for every other panic.
 fn quiet_panics_in_the_c_api() {
     static INSTALL: Once = Once::new();
+    if std::thread::panicking() {
+        // `set_hook` refuses to run on a panicking thread; a later call
+        // installs it.
+        return;
+    }
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
