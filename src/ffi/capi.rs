@@ -198,6 +198,9 @@ pub extern "C" fn gs_holds_lock() -> c_int {
 /// The eval breaker for C loops that keep the lock. See `gilscope.h`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_check_switch() -> c_int {
+    if cstate::check_switch_has_nothing_to_do() {
+        return 0;
+    }
     boundary("gs_check_switch", -1, || cstate::check_switch().map_or(-1, c_int::from))
 }
 
