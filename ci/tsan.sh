@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run the contention, interpreter-thread, policy, interrupt, misuse,
-# pure-Rust, demo and deadlock-watchdog tests under ThreadSanitizer. The C library is
-# instrumented too: build.rs adds -fsanitize=thread to it when the Rust
-# build is sanitized. Installs rust-src for the nightly toolchain if it is
+# pure-Rust, demo and deadlock-watchdog tests under ThreadSanitizer. The C
+# library is instrumented too: build.rs adds -fsanitize=thread to it when
+# the Rust build is sanitized. Installs rust-src for the nightly toolchain if it is
 # missing (-Zbuild-std needs it).
 #
 #   bash ci/tsan.sh
