@@ -77,6 +77,9 @@ fn count_get(count: &Count) -> usize {
 
 struct ObjBox {
     count: Count,
+    /// The id of the interpreter whose heap the object is in: only a
+    /// thread holding that interpreter's lock may touch it.
+    owner: u32,
     obj: Obj,
 }
 
@@ -150,38 +153,53 @@ pub struct ThreadObj {
     pub result: RefCell<Option<Value>>,
 }
 
-static LIVE_OBJECTS: AtomicUsize = AtomicUsize::new(0);
+/// Live objects per interpreter slot. Only holders of that interpreter's
+/// lock change a slot's count, so a load and a store are exact.
+static LIVE_OBJECTS: [AtomicUsize; gil::MAX_INTERPRETERS] =
+    [const { AtomicUsize::new(0) }; gil::MAX_INTERPRETERS];
 
-/// How many heap objects exist now. Exact when read with the lock held.
+/// How many heap objects the calling thread's interpreter has now. Exact
+/// when read with its lock held.
 pub fn live_objects() -> usize {
-    LIVE_OBJECTS.load(Relaxed)
+    LIVE_OBJECTS[gil::slot_of(gil::current_interpreter().id())].load(Relaxed)
 }
 
-/// Check that the calling thread holds the lock before an object access.
+/// Change interpreter `owner`'s live-object count by `delta` (its lock is
+/// held).
 #[inline(always)]
-fn assert_locked(what: &str) {
-    if !gil::holds_lock() {
-        gil::lock_required(what);
+fn count_live(owner: u32, delta: isize) {
+    let live = &LIVE_OBJECTS[gil::slot_of(owner)];
+    live.store(live.load(Relaxed).wrapping_add_signed(delta), Relaxed);
+}
+
+/// Check that the calling thread holds the lock of the object's
+/// interpreter before an access: one thread-local load and a compare.
+#[inline(always)]
+fn assert_owner(what: &str, owner: u32) {
+    let held = gil::held_interpreter();
+    if owner != held {
+        gil::wrong_interpreter(what, owner, held);
     }
 }
 
 impl ObjRef {
     /// Put `obj` on the heap with a count of one. The token proves the
     /// lock is held, as every later count change will need.
-    pub fn new(_token: Token<'_>, obj: Obj) -> ObjRef {
-        // Only lock holders write it, so load + store is exact.
-        LIVE_OBJECTS.store(LIVE_OBJECTS.load(Relaxed) + 1, Relaxed);
-        let boxed = Box::new(ObjBox { count: count_new(), obj });
+    pub fn new(token: Token<'_>, obj: Obj) -> ObjRef {
+        let owner = token.interpreter().id();
+        count_live(owner, 1);
+        let boxed = Box::new(ObjBox { count: count_new(), owner, obj });
         ObjRef(NonNull::from(Box::leak(boxed)))
     }
 
     /// The object.
     #[inline]
     pub fn get(&self) -> &Obj {
-        assert_locked("reading an interpreter object");
         // SAFETY: the box lives while this reference is counted, and it is
-        // counted as long as `self` exists.
-        unsafe { &self.0.as_ref().obj }
+        // counted as long as `self` exists; `owner` never changes.
+        let boxed = unsafe { self.0.as_ref() };
+        assert_owner("reading an interpreter object", boxed.owner);
+        &boxed.obj
     }
 
     /// Whether two references name the same object.
@@ -200,10 +218,10 @@ impl ObjRef {
 impl Clone for ObjRef {
     #[inline]
     fn clone(&self) -> Self {
-        assert_locked("copying a reference to an interpreter object");
         // SAFETY: as in `get`; the count is only changed under the lock.
-        let count = unsafe { &self.0.as_ref().count };
-        count_inc(count);
+        let boxed = unsafe { self.0.as_ref() };
+        assert_owner("copying a reference to an interpreter object", boxed.owner);
+        count_inc(&boxed.count);
         ObjRef(self.0)
     }
 }
@@ -211,10 +229,10 @@ impl Clone for ObjRef {
 impl Drop for ObjRef {
     #[inline]
     fn drop(&mut self) {
-        assert_locked("dropping a reference to an interpreter object");
         // SAFETY: as in `get`.
-        let count = unsafe { &self.0.as_ref().count };
-        if count_dec(count) == 0 {
+        let boxed = unsafe { self.0.as_ref() };
+        assert_owner("dropping a reference to an interpreter object", boxed.owner);
+        if count_dec(&boxed.count) == 0 {
             free(self.0);
         }
     }
@@ -230,7 +248,7 @@ fn free(first: NonNull<ObjBox>) {
         // SAFETY: `ptr`'s count reached zero, so this is the only reference;
         // it came from `Box::leak` in `ObjRef::new`.
         let boxed = unsafe { Box::from_raw(ptr.as_ptr()) };
-        LIVE_OBJECTS.store(LIVE_OBJECTS.load(Relaxed) - 1, Relaxed);
+        count_live(boxed.owner, -1);
         let mut children: Vec<Value> = Vec::new();
         let mut refs: Vec<ObjRef> = Vec::new();
         match boxed.obj {
