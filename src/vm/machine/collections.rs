@@ -10,6 +10,7 @@ use indexmap::IndexMap;
 use super::Vm;
 use crate::gil::Token;
 use crate::vm::error::RtError;
+use crate::vm::natives;
 use crate::vm::value::{Key, Obj, ObjRef, Value};
 
 /// What `IterNext` found.
@@ -88,9 +89,9 @@ impl Vm {
 
     /// `IterNext`: the next item of the iteration in slots `at`, `at + 1`.
     #[inline(always)]
-    pub(super) fn iter_next(&mut self, at: usize) -> Next {
+    pub(super) fn iter_next(&mut self, token: Token<'_>, at: usize) -> Result<Next, RtError> {
         let Value::Obj(state) = &self.stack[at] else { unreachable!("set by IterInit") };
-        match state.get() {
+        Ok(match state.get() {
             Obj::List(items) => {
                 let Value::Int(i) = self.stack[at + 1] else { unreachable!("an index") };
                 let item = items.borrow().get(i as usize).cloned();
@@ -104,8 +105,18 @@ impl Vm {
                 }
             }
             Obj::Generator(_) => Next::Resume(state.clone()),
-            _ => unreachable!("IterInit makes lists and generators"),
-        }
+            Obj::Channel(channel) => {
+                let channel = channel.clone();
+                match natives::receive(token, &channel, None)? {
+                    Some(item) => {
+                        self.stack.push(item);
+                        Next::Item
+                    }
+                    None => Next::Exhausted,
+                }
+            }
+            _ => unreachable!("IterInit makes lists, generators and channels"),
+        })
     }
 }
 
@@ -183,11 +194,12 @@ fn set_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
 }
 
 /// What a `for` loop walks: a list (itself, or a snapshot of a map's keys
-/// or a string's characters), or a generator.
+/// or a string's characters), a generator, or a channel (received from
+/// until it is closed and empty).
 fn iteration_state(token: Token<'_>, iterable: Value) -> Result<Value, RtError> {
     if let Value::Obj(r) = &iterable {
         match r.get() {
-            Obj::List(_) | Obj::Generator(_) => return Ok(iterable),
+            Obj::List(_) | Obj::Generator(_) | Obj::Channel(_) => return Ok(iterable),
             Obj::Map(map) => {
                 let keys = map.borrow().keys().map(Key::to_value).collect();
                 return Ok(Value::list(token, keys));

@@ -233,6 +233,15 @@ impl NativeCtx for Vm {
     ) -> Result<Value, RtError> {
         super::threads::start_thread(&self.program, token, name, f, args)
     }
+
+    fn start_interpreter(
+        &mut self,
+        token: Token<'_>,
+        what: &str,
+        args: &[Value],
+    ) -> Result<Value, RtError> {
+        super::threads::start_interpreter(&self.program, token, what, args)
+    }
 }
 
 #[cold]

@@ -6,6 +6,7 @@
 //! | `mod.rs` | the registry (names, arities, order) and the argument helpers |
 //! | `builtins.rs` | printing, conversions, assertions, time, lists and maps |
 //! | `threads.rs` | `spawn`, `spawn_named`, `join`, `thread_name` |
+//! | `interp.rs` | `interpreter`, `Channel`, `send` on a channel, `recv`, `close` |
 //! | `cmod.rs` | the `c` module over the bundled C library |
 //!
 //! A native is a [`NativeFn`]: it sees the interpreter only through
@@ -15,9 +16,11 @@
 
 mod builtins;
 mod cmod;
+mod interp;
 mod threads;
 
 pub use builtins::sleep_released;
+pub(crate) use interp::{receive, send_on_channel};
 
 use crate::gil::Token;
 use crate::vm::error::RtError;
@@ -66,6 +69,10 @@ const DEFS: &[Def] = &[
     Def { name: "send", min_args: 2, max_args: 2, kind: NativeKind::Resume },
     def("objects", 0, 0, builtins::objects),
     def("args", 0, 0, builtins::script_args),
+    def("interpreter", 1, ANY, interp::interpreter),
+    def("Channel", 0, 1, interp::channel),
+    def("recv", 1, 2, interp::recv),
+    def("close", 1, 1, interp::close),
 ];
 
 /// The name of the `c` module, the last built-in.

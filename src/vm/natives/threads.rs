@@ -41,10 +41,20 @@ pub(super) fn join(
     args: &[Value],
 ) -> Result<Value, RtError> {
     let Value::Obj(r) = &args[0] else {
-        return Err(RtError::new(format!("join() needs a thread, not a {}", args[0].type_name())));
+        return Err(RtError::new(format!(
+            "join() needs a thread or an interpreter, not a {}",
+            args[0].type_name()
+        )));
     };
-    let Obj::Thread(thread) = r.get() else {
-        return Err(RtError::new(format!("join() needs a thread, not a {}", args[0].type_name())));
+    let thread = match r.get() {
+        Obj::Thread(thread) => thread,
+        Obj::Interpreter(interp) => return crate::vm::threads::join_interpreter(token, interp),
+        _ => {
+            return Err(RtError::new(format!(
+                "join() needs a thread or an interpreter, not a {}",
+                args[0].type_name()
+            )));
+        }
     };
     let handle = thread.handle.lock().take();
     if let Some(handle) = handle {

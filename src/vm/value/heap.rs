@@ -4,6 +4,7 @@
 //! count of live objects, and freeing. Every count change happens here,
 //! under the lock (see the invariant in [`super`]). May not touch: the VM,
 //! threads or natives above it; a thread's join handle is an opaque slot.
+//! (It names the channel and message types a channel object holds.)
 
 use std::cell::RefCell;
 use std::ptr::NonNull;
@@ -17,6 +18,9 @@ use super::native::Native;
 use super::{Key, Parcel, Value};
 use crate::gil::{self, Token};
 use crate::vm::bytecode::Proto;
+use crate::vm::channel::Channel;
+use crate::vm::error::RtError;
+use crate::vm::message::Message;
 
 /// A counted reference to a heap object.
 pub struct ObjRef(NonNull<ObjBox>);
@@ -101,6 +105,34 @@ pub enum Obj {
     Generator(RefCell<Generator>),
     /// A thread started with `spawn`.
     Thread(ThreadObj),
+    /// A channel: shared by every thread and interpreter that has it, and
+    /// carrying copies ([`Message`]s), never objects.
+    Channel(ScriptChannel),
+    /// An interpreter started with `interpreter()`.
+    Interpreter(InterpObj),
+}
+
+/// The channel a script's `Channel()` makes.
+pub type ScriptChannel = Channel<Message>;
+
+/// How a started interpreter ended: its result, copied, or its uncaught
+/// error.
+pub type InterpOutcome = Result<Message, RtError>;
+
+/// A started interpreter's join handle, shared by its object (for `join`)
+/// and the run that started it (to wait, at the end, for interpreters
+/// nobody joined).
+pub type InterpSlot = Arc<Mutex<Option<std::thread::JoinHandle<InterpOutcome>>>>;
+
+/// An interpreter started by `interpreter()`.
+pub struct InterpObj {
+    /// Its interpreter id, for messages.
+    pub id: u32,
+    /// Joined yet? Taken by `join` or at the end of the run.
+    pub handle: InterpSlot,
+    /// What `join` found, once joined (an error is kept, so a second
+    /// `join` raises it again).
+    pub outcome: RefCell<Option<Result<Value, RtError>>>,
 }
 
 /// A function value.
@@ -269,7 +301,10 @@ fn free(first: NonNull<ObjBox>) {
                 children = generator.stack;
             }
             Obj::Thread(thread) => children.extend(thread.result.into_inner()),
-            Obj::Str(_) | Obj::Native(_) => {}
+            Obj::Interpreter(interp) => {
+                children.extend(interp.outcome.into_inner().and_then(Result::ok));
+            }
+            Obj::Str(_) | Obj::Native(_) | Obj::Channel(_) => {}
         }
         let child_refs = children.into_iter().filter_map(|v| match v {
             Value::Obj(r) => Some(r),

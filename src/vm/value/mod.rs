@@ -46,7 +46,10 @@ mod native;
 mod shared;
 mod show;
 
-pub use heap::{Closure, GenState, Generator, HandleSlot, Obj, ObjRef, ThreadObj, live_objects};
+pub use heap::{
+    Closure, GenState, Generator, HandleSlot, InterpObj, InterpOutcome, InterpSlot, Obj, ObjRef,
+    ScriptChannel, ThreadObj, live_objects,
+};
 pub use key::Key;
 pub use native::{Callback, Native, NativeCtx, NativeFn, NativeKind};
 pub use shared::{LockedCells, Parcel};
@@ -122,6 +125,8 @@ impl Value {
                 Obj::Cell(_) => "cell",
                 Obj::Generator(_) => "generator",
                 Obj::Thread(_) => "thread",
+                Obj::Channel(_) => "channel",
+                Obj::Interpreter(_) => "interpreter",
             },
         }
     }

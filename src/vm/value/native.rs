@@ -44,6 +44,17 @@ pub trait NativeCtx {
         f: &Value,
         args: &[Value],
     ) -> Result<Value, RtError>;
+
+    /// Start an isolated interpreter running `what` (a `.toy` path or
+    /// source text) with copies of `args`; returns the interpreter object.
+    fn start_interpreter(
+        &mut self,
+        _token: Token<'_>,
+        _what: &str,
+        _args: &[Value],
+    ) -> Result<Value, RtError> {
+        Err(RtError::new("interpreter() cannot be called from here"))
+    }
 }
 
 /// How a native runs.
