@@ -236,3 +236,30 @@ fn output_to_a_closed_pipe_is_an_error_not_a_crash() {
     assert_eq!(status.code(), Some(1));
     let _ = std::io::stdout().flush();
 }
+
+/// Seconds to compile a script of `n` top-level `let`s, best of three.
+fn compile_seconds(n: usize) -> f64 {
+    let source: String = (0..n).map(|i| format!("let v{i} = {i}\n")).collect();
+    (0..3)
+        .map(|_| {
+            gilscope::gil::attach(|token| {
+                let start = Instant::now();
+                gilscope::vm::compile(token, "globals.toy", &source, &[]).expect("compiles");
+                start.elapsed().as_secs_f64()
+            })
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+#[test]
+fn compile_time_grows_linearly_with_top_level_lets() {
+    // Ten times the globals must cost about ten times as much, not a
+    // hundred (a linear search of the global names made it quadratic:
+    // 40,000 globals took 2.5 s, 200,000 more than 20 s).
+    common::watchdog(120, "compile-globals", || {
+        let small = compile_seconds(5_000);
+        let large = compile_seconds(50_000);
+        let ratio = large / small.max(1e-4);
+        assert!(ratio < 40.0, "5,000 globals: {small:.4} s, 50,000: {large:.4} s ({ratio:.0}x)");
+    });
+}
