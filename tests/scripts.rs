@@ -4,8 +4,9 @@
 //!
 //! - `// expect: TEXT` — the next line of standard output is TEXT;
 //! - `// expect runtime error: MESSAGE` — the script fails with exit code 1
-//!   and stderr starts with `FILE:LINE: error: MESSAGE`, LINE being the
-//!   comment's line;
+//!   and a line of stderr starts with `FILE:LINE:COL: error: MESSAGE` (or
+//!   `FILE:LINE: error: MESSAGE`), LINE being the comment's line (reports
+//!   of threads that failed earlier may come first);
 //! - `// expect syntax error: MESSAGE` — exit code 1 and stderr starts with
 //!   `FILE:LINE:COL: error: MESSAGE`, again on the comment's line;
 //! - `// expect stderr: TEXT` — stderr contains TEXT.
@@ -72,7 +73,15 @@ fn check(path: &Path) -> Result<(), String> {
     let code = output.status.code();
     if let Some((line, message)) = &want.runtime_error {
         let expected = format!("{file}:{line}: error: {message}");
-        if code != Some(1) || !stderr.starts_with(&expected) {
+        let at_line = format!("{file}:{line}:");
+        let reported = stderr.lines().any(|l| {
+            l.strip_prefix(&at_line).is_some_and(|rest| {
+                let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+                let rest = rest.strip_prefix(':').unwrap_or(rest);
+                rest.starts_with(&format!(" error: {message}"))
+            })
+        });
+        if code != Some(1) || !reported {
             return Err(format!(
                 "expected exit 1 and stderr starting\n  {expected}\ngot {code:?}:\n{stderr}"
             ));

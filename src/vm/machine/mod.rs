@@ -233,6 +233,10 @@ impl NativeCtx for Vm {
     ) -> Result<Value, RtError> {
         super::threads::start_thread(&self.program, token, name, f, args)
     }
+
+    fn join(&mut self, token: Token<'_>, thread: &Value) -> Result<Value, RtError> {
+        super::threads::join_thread(&self.program, token, thread)
+    }
 }
 
 #[cold]

@@ -11,12 +11,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use indexmap::IndexMap;
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::native::Native;
 use super::{Key, Parcel, Value};
 use crate::gil::{self, Token};
 use crate::vm::bytecode::Proto;
+use crate::vm::error::RtError;
 
 /// A counted reference to a heap object.
 pub struct ObjRef(NonNull<ObjBox>);
@@ -135,19 +136,43 @@ pub struct Generator {
 
 /// A spawned thread's join handle, shared by its thread object (for
 /// `join`) and the run (to join, at the end, the threads nobody joined).
-/// Its result comes back in a [`Parcel`].
-pub type HandleSlot = Arc<Mutex<Option<std::thread::JoinHandle<Parcel>>>>;
+/// The thread's result does not come back through it but through its
+/// [`EndSlot`], filled before the thread exits.
+pub type HandleSlot = Arc<Mutex<Option<std::thread::JoinHandle<()>>>>;
+
+/// How a spawned thread's code ended: its result packed for the joiner, or
+/// the error it failed with.
+pub type ThreadEnd = Result<Parcel, RtError>;
+
+/// Where a spawned thread is in its life, as `join` sees it.
+pub enum EndState {
+    /// Its code is still running.
+    Running,
+    /// Its code has ended; nobody has opened the result yet.
+    Ended(ThreadEnd),
+    /// A `join` moved the result into the thread object.
+    Opened,
+}
+
+/// Filled once, by the thread, as its code ends; the condition variable
+/// wakes the threads waiting in `join`.
+pub type EndSlot = Arc<(Mutex<EndState>, Condvar)>;
 
 /// A thread started by `spawn`.
 pub struct ThreadObj {
     /// Its name.
     pub name: String,
+    /// A number for it, unique in the process (to follow who joins whom).
+    pub id: u64,
     /// Joined yet? The handle is taken by `join`, or at the end of the run
     /// by whoever waits for the script's threads; shared with the run's
     /// interpreter's list of running threads for that.
     pub handle: HandleSlot,
-    /// The result, once joined.
-    pub result: RefCell<Option<Value>>,
+    /// How its code ended, once it has; shared with the thread.
+    pub end: EndSlot,
+    /// The result (or the error), once a `join` has opened the end: every
+    /// later `join` returns (or raises) it again.
+    pub result: RefCell<Option<Result<Value, RtError>>>,
 }
 
 static LIVE_OBJECTS: AtomicUsize = AtomicUsize::new(0);
@@ -250,7 +275,7 @@ fn free(first: NonNull<ObjBox>) {
                 refs.push(generator.closure);
                 children = generator.stack;
             }
-            Obj::Thread(thread) => children.extend(thread.result.into_inner()),
+            Obj::Thread(thread) => children.extend(thread.result.into_inner().and_then(Result::ok)),
             Obj::Str(_) | Obj::Native(_) => {}
         }
         let child_refs = children.into_iter().filter_map(|v| match v {

@@ -46,7 +46,10 @@ mod native;
 mod shared;
 mod show;
 
-pub use heap::{Closure, GenState, Generator, HandleSlot, Obj, ObjRef, ThreadObj, live_objects};
+pub use heap::{
+    Closure, EndSlot, EndState, GenState, Generator, HandleSlot, Obj, ObjRef, ThreadEnd, ThreadObj,
+    live_objects,
+};
 pub use key::Key;
 pub use native::{Callback, Native, NativeCtx, NativeFn, NativeKind};
 pub use shared::{LockedCells, Parcel};
