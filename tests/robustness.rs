@@ -215,6 +215,14 @@ fn ctrl_c_stops_an_endless_loop_with_130() {
         ("C call keeping the lock", "print(\"ready\")\nc.busy_wait(60000)"),
         ("sleep", "print(\"ready\")\nsleep(60000)"),
         ("threads", "fn spin() { while true { } }\nlet t = spawn(spin)\nprint(\"ready\")\njoin(t)"),
+        (
+            // A megabyte into a pipe nobody reads: the write must release
+            // the lock (another thread prints `ready` meanwhile) and stop
+            // on Ctrl+C. It used to hold the lock until SIGKILL.
+            "c.write into a full pipe",
+            "let p = c.pipe()\nlet s = \"x\"\nfor i in range(20) { s = s + s }\n\
+             fn announce() { sleep(100)\n print(\"ready\") }\nspawn(announce)\nc.write(p[1], s)",
+        ),
     ] {
         let (code, took, err) = interrupt(source);
         assert_eq!(code, Some(130), "{what}: {err}");
