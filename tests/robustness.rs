@@ -271,3 +271,28 @@ fn compile_time_grows_linearly_with_top_level_lets() {
         assert!(ratio < 40.0, "5,000 globals: {small:.4} s, 50,000: {large:.4} s ({ratio:.0}x)");
     });
 }
+
+#[test]
+fn a_runaway_recursion_shows_both_ends_of_its_trace() {
+    let output = run_bytes("runaway.toy", b"fn down(n) { return down(n + 1) }\ndown(0)\n");
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    // 10,000 frames used to print 10,000 lines.
+    assert!(err.lines().count() < 40, "{} lines:\n{err}", err.lines().count());
+    assert!(err.contains("  … 9,980 more frames of depth\n"), "{err}");
+    assert!(err.contains("runaway.toy:2 in <main>"), "the outermost frame is shown: {err}");
+}
+
+#[test]
+fn a_one_megabyte_token_is_shown_cut() {
+    let name = "a".repeat(1 << 20);
+    let output = run_bytes("huge_name.toy", format!("let x = {name}\n").as_bytes());
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(err.len() < 2_000, "{} bytes of error for a 1 MB name", err.len());
+    assert!(err.contains("more characters)"), "{}", &err[..err.len().min(400)]);
+    let at_runtime = run_bytes("huge_error.toy", format!("error(\"{name}\")\n").as_bytes());
+    let err = stderr(&at_runtime);
+    assert_eq!(at_runtime.status.code(), Some(1));
+    assert!(err.len() < 2_000, "{} bytes of runtime error for a 1 MB message", err.len());
+}

@@ -18,10 +18,33 @@ pub struct SyntaxError {
     pub message: String,
 }
 
+/// How many characters of a message are shown: a message quoting a huge
+/// token (a megabyte-long name, say) is cut, not echoed whole.
+pub const MAX_MESSAGE_CHARS: usize = 200;
+
+/// `message`, cut to [`MAX_MESSAGE_CHARS`] characters with a note of how
+/// many were left out.
+pub fn shown_message(message: &str) -> std::borrow::Cow<'_, str> {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        None => message.into(),
+        Some((cut, _)) => {
+            let left_out = message[cut..].chars().count();
+            format!("{}… ({left_out} more characters)", &message[..cut]).into()
+        }
+    }
+}
+
+/// A stack trace longer than this shows its first and last
+/// [`TRACE_ENDS`] frames and counts the rest.
+pub const MAX_TRACE_SHOWN: usize = 2 * TRACE_ENDS + 1;
+/// How many frames are shown at each end of a long trace.
+pub const TRACE_ENDS: usize = 10;
+
 impl SyntaxError {
     /// `FILE:LINE:COL: error: MESSAGE`, the source line, and a caret.
     pub fn render(&self, file: &str, source: &str) -> String {
-        let mut out = format!("{file}:{}:{}: error: {}\n", self.line, self.col, self.message);
+        let message = shown_message(&self.message);
+        let mut out = format!("{file}:{}:{}: error: {message}\n", self.line, self.col);
         if let Some(text) = source.lines().nth(self.line as usize - 1) {
             // Long lines are cut around the column so the caret stays visible.
             let chars: Vec<char> = text.chars().collect();
@@ -79,17 +102,43 @@ impl RtError {
     }
 
     /// `FILE:LINE: error: MESSAGE` and the stack trace.
+    ///
+    /// A long message is cut ([`shown_message`]); a trace deeper than
+    /// [`MAX_TRACE_SHOWN`] frames (a runaway recursion) shows its first and
+    /// last [`TRACE_ENDS`] and counts the frames between, instead of
+    /// printing ten thousand lines.
     pub fn render(&self, file: &str) -> String {
         let line = self.trace.last().map_or(0, |t| t.line);
-        let mut out = format!("{file}:{line}: error: {}\n", self.message);
+        let mut out = format!("{file}:{line}: error: {}\n", shown_message(&self.message));
         if !self.trace.is_empty() {
             out.push_str("stack trace (most recent call last):\n");
-            for frame in &self.trace {
+            let frame_line = |out: &mut String, frame: &TraceLine| {
                 let _ = writeln!(out, "  {file}:{} in {}", frame.line, frame.function);
+            };
+            if self.trace.len() <= MAX_TRACE_SHOWN {
+                self.trace.iter().for_each(|f| frame_line(&mut out, f));
+            } else {
+                let hidden = self.trace.len() - 2 * TRACE_ENDS;
+                self.trace[..TRACE_ENDS].iter().for_each(|f| frame_line(&mut out, f));
+                let _ = writeln!(out, "  … {} more frames of depth", thousands(hidden));
+                self.trace[hidden + TRACE_ENDS..].iter().for_each(|f| frame_line(&mut out, f));
             }
         }
         out
     }
+}
+
+/// `9990` as `9,990`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
 }
 
 impl std::fmt::Display for RtError {
