@@ -296,3 +296,34 @@ fn a_one_megabyte_token_is_shown_cut() {
     assert_eq!(at_runtime.status.code(), Some(1));
     assert!(err.len() < 2_000, "{} bytes of runtime error for a 1 MB message", err.len());
 }
+
+#[test]
+fn every_way_of_growing_the_heap_stops_at_max_memory() {
+    // Each of these passed 3 GB in seconds before the heap had a limit.
+    for (what, source) in [
+        ("string doubling", "let s = \"x\"\nwhile true { s = s + s }"),
+        ("list doubling", "let l = [1]\nwhile true { l = l + l }"),
+        ("push", "let l = []\nwhile true { push(l, 1) }"),
+        ("map keys", "let m = {}\nlet i = 0\nwhile true {\n m[i] = i\n i += 1\n}"),
+        ("string repetition", "let s = \"x\" * 1000\nlet l = []\nwhile true { push(l, s * 200) }"),
+        ("str()", "let l = [\"xxxxxxxxxxxxxxxx\"]\nwhile true { l = [str(l), str(l)] }"),
+        ("range lists", "let l = []\nwhile true { push(l, range(100000)) }"),
+    ] {
+        let output = gilscope(&["run", "--max-memory", "32M", "-e", source]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{what}: {err}");
+        assert!(err.starts_with("<eval>:"), "{what}: {err}");
+        assert!(err.contains("error: out of memory: "), "{what}: {err}");
+        assert!(err.contains("bytes live, limit 33554432"), "{what}: {err}");
+    }
+}
+
+#[test]
+fn max_memory_takes_sizes_and_zero_for_no_limit() {
+    let small = gilscope(&["run", "--max-memory", "1M", "-e", "let s = \"x\" * 2000000"]);
+    assert_eq!(small.status.code(), Some(1), "{}", stderr(&small));
+    let unlimited = gilscope(&["run", "--max-memory", "0", "-e", "let s = \"x\" * 2000000"]);
+    assert_eq!(unlimited.status.code(), Some(0), "{}", stderr(&unlimited));
+    let bad = gilscope(&["run", "--max-memory", "lots", "-e", "1"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+}

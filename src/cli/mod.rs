@@ -10,6 +10,7 @@
 
 mod bench;
 mod demo;
+mod memory;
 mod options;
 mod run;
 mod timeline;
@@ -48,6 +49,8 @@ enum Command {
         lock: LockArgs,
         #[command(flatten)]
         observe: ObserveArgs,
+        #[command(flatten)]
+        memory: memory::MemoryArgs,
     },
     /// A spinner that needs the lock, beside a long computation that keeps
     /// or releases it. Keys while it runs: r flips release, +/- change the
@@ -110,7 +113,8 @@ pub fn main() -> ExitCode {
         eprintln!("gilscope: warning: cannot catch Ctrl+C: {err}");
     }
     match cli.command {
-        Command::Run { code, mut script_and_args, lock, observe } => {
+        Command::Run { code, mut script_and_args, lock, observe, memory } => {
+            memory.apply();
             let file = match &code {
                 Some(_) => None,
                 None if script_and_args.is_empty() => Cli::command()

@@ -44,7 +44,10 @@ mod value;
 pub use error::{RtError, RtKind, SyntaxError};
 pub use machine::{Program, Vm};
 pub use natives::sleep_released;
-pub use value::{Callback, Native, NativeCtx, NativeFn, NativeKind, Parcel, Value, live_objects};
+pub use value::{
+    Callback, DEFAULT_MEMORY_LIMIT, Native, NativeCtx, NativeFn, NativeKind, Parcel, Value,
+    live_bytes, live_objects, memory_limit, set_memory_limit,
+};
 
 use std::sync::Arc;
 
