@@ -171,7 +171,7 @@ fn eval_and_arguments() {
     );
     let failing = gilscope(&["run", "-e", "print(1 / 0)"]);
     assert_eq!(failing.status.code(), Some(1));
-    assert!(stderr(&failing).starts_with("<eval>:1: error: division by zero"));
+    assert!(stderr(&failing).starts_with("<eval>:1:9: error: division by zero"));
 }
 
 /// Start a script, wait until it has printed `ready`, send SIGINT, and

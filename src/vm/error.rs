@@ -45,20 +45,25 @@ impl SyntaxError {
     pub fn render(&self, file: &str, source: &str) -> String {
         let message = shown_message(&self.message);
         let mut out = format!("{file}:{}:{}: error: {message}\n", self.line, self.col);
-        if let Some(text) = source.lines().nth(self.line as usize - 1) {
-            // Long lines are cut around the column so the caret stays visible.
-            let chars: Vec<char> = text.chars().collect();
-            let col = (self.col as usize).saturating_sub(1).min(chars.len());
-            let start = col.saturating_sub(60);
-            let end = (col + 60).min(chars.len());
-            let shown: String =
-                chars[start..end].iter().map(|c| if c.is_control() { ' ' } else { *c }).collect();
-            let prefix = if start > 0 { "..." } else { "" };
-            let _ = writeln!(out, "    {prefix}{shown}");
-            let _ = writeln!(out, "    {}^", " ".repeat(prefix.len() + col - start));
-        }
+        write_excerpt(&mut out, source, self.line, self.col);
         out
     }
+}
+
+/// The source line `line` (cut around `col` if long, so the caret stays
+/// visible) and a caret under column `col`; nothing if there is no such
+/// line.
+fn write_excerpt(out: &mut String, source: &str, line: u32, col: u32) {
+    let Some(text) = source.lines().nth((line as usize).wrapping_sub(1)) else { return };
+    let chars: Vec<char> = text.chars().collect();
+    let col = (col as usize).saturating_sub(1).min(chars.len());
+    let start = col.saturating_sub(60);
+    let end = (col + 60).min(chars.len());
+    let shown: String =
+        chars[start..end].iter().map(|c| if c.is_control() { ' ' } else { *c }).collect();
+    let prefix = if start > 0 { "..." } else { "" };
+    let _ = writeln!(out, "    {prefix}{shown}");
+    let _ = writeln!(out, "    {}^", " ".repeat(prefix.len() + col - start));
 }
 
 /// What kind of runtime error.
@@ -77,6 +82,8 @@ pub struct TraceLine {
     pub function: String,
     /// The line it was executing.
     pub line: u32,
+    /// The column of the operation it was executing (0: unknown).
+    pub col: u32,
 }
 
 /// A runtime error with its stack trace, innermost frame last.
@@ -101,15 +108,31 @@ impl RtError {
         RtError { message: "interrupted".into(), kind: RtKind::Interrupted, trace: Vec::new() }
     }
 
-    /// `FILE:LINE: error: MESSAGE` and the stack trace.
+    /// `FILE:LINE:COL: error: MESSAGE` and the stack trace, without the
+    /// source line (see [`RtError::render_in`]).
+    pub fn render(&self, file: &str) -> String {
+        self.render_in(file, "")
+    }
+
+    /// `FILE:LINE:COL: error: MESSAGE`, the source line with a caret under
+    /// the failing operation (when `source` has that line), and the stack
+    /// trace.
     ///
     /// A long message is cut ([`shown_message`]); a trace deeper than
     /// [`MAX_TRACE_SHOWN`] frames (a runaway recursion) shows its first and
     /// last [`TRACE_ENDS`] and counts the frames between, instead of
     /// printing ten thousand lines.
-    pub fn render(&self, file: &str) -> String {
-        let line = self.trace.last().map_or(0, |t| t.line);
-        let mut out = format!("{file}:{line}: error: {}\n", shown_message(&self.message));
+    pub fn render_in(&self, file: &str, source: &str) -> String {
+        let (line, col) = self.trace.last().map_or((0, 0), |t| (t.line, t.col));
+        let message = shown_message(&self.message);
+        let mut out = if col > 0 {
+            format!("{file}:{line}:{col}: error: {message}\n")
+        } else {
+            format!("{file}:{line}: error: {message}\n")
+        };
+        if col > 0 {
+            write_excerpt(&mut out, source, line, col);
+        }
         if !self.trace.is_empty() {
             out.push_str("stack trace (most recent call last):\n");
             let frame_line = |out: &mut String, frame: &TraceLine| {

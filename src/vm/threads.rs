@@ -181,7 +181,10 @@ pub(crate) fn start_thread(
                 Ok(value) => Ok(Parcel::pack(token, vec![value])),
                 Err(e) => {
                     if e.kind != RtKind::Interrupted {
-                        eprint!("error in thread '{thread_name}': {}", e.render(&program.file));
+                        eprint!(
+                            "error in thread '{thread_name}': {}",
+                            e.render_in(&program.file, &program.source)
+                        );
                     }
                     Err(failure_seen_by_joiner(&thread_name, e))
                 }
