@@ -35,5 +35,11 @@ fi
 echo "ubsan.sh: canary caught (a signed overflow aborts)"
 
 cargo test --test scripts --test c_extension --test robustness --test interrupt \
-    --test interpreter_threads --lib ffi "$@"
+    --test interpreter_threads "$@"
+# The binary the script tests ran must carry the instrumented C library.
+checks="$(nm "$CARGO_TARGET_DIR/debug/gilscope" | grep -c __ubsan_handle || true)"
+if [ "$checks" -eq 0 ]; then
+    echo "ubsan.sh: $CARGO_TARGET_DIR/debug/gilscope has no UBSan checks" >&2
+    exit 1
+fi
 echo "ubsan.sh: no undefined behaviour reported"
