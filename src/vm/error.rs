@@ -118,10 +118,9 @@ impl RtError {
     /// the failing operation (when `source` has that line), and the stack
     /// trace.
     ///
-    /// A long message is cut ([`shown_message`]); a trace deeper than
-    /// [`MAX_TRACE_SHOWN`] frames (a runaway recursion) shows its first and
-    /// last [`TRACE_ENDS`] and counts the frames between, instead of
-    /// printing ten thousand lines.
+    /// A message longer than 200 characters is cut; a trace deeper than
+    /// 21 frames (a runaway recursion) shows its first and last ten and
+    /// counts the frames between, instead of printing ten thousand lines.
     pub fn render_in(&self, file: &str, source: &str) -> String {
         let (line, col) = self.trace.last().map_or((0, 0), |t| (t.line, t.col));
         let message = shown_message(&self.message);

@@ -192,7 +192,8 @@ pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
 
 static MEMORY_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_MEMORY_LIMIT);
 
-/// How many bytes the interpreter's heap holds now (see [`LIVE_BYTES`]).
+/// How many bytes the interpreter's heap holds now: every object's box and
+/// what it owns.
 /// Exact when read with the lock held.
 pub fn live_bytes() -> usize {
     LIVE_BYTES.load(Relaxed)
