@@ -214,6 +214,13 @@ fn ctrl_c_stops_an_endless_loop_with_130() {
         ),
         ("C call keeping the lock", "print(\"ready\")\nc.busy_wait(60000)"),
         ("sleep", "print(\"ready\")\nsleep(60000)"),
+        ("C sleep", "print(\"ready\")\nc.sleep(60000)"),
+        ("c.read keeping the lock", "let p = c.pipe()\nprint(\"ready\")\nc.read(p[0], 10)"),
+        ("c.read releasing it", "let p = c.pipe()\nprint(\"ready\")\nc.read(p[0], 10, true)"),
+        (
+            "C waiting for its callbacks",
+            "print(\"ready\")\nc.map_released(1000, 1000, fn(i) { return i })",
+        ),
         ("threads", "fn spin() { while true { } }\nlet t = spawn(spin)\nprint(\"ready\")\njoin(t)"),
         (
             // A megabyte into a pipe nobody reads: the write must release
