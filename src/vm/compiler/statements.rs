@@ -18,6 +18,7 @@ impl Compiler<'_, '_> {
         match stmt {
             Stmt::Let { decl, value, global, pos, name } => {
                 self.line = pos.line;
+                self.col = pos.col;
                 self.expr(value)?;
                 if *global {
                     let op = self.global_or_builtin(name, *pos, true)?;
@@ -29,6 +30,7 @@ impl Compiler<'_, '_> {
             }
             Stmt::Fn { decl, def, global } => {
                 self.line = def.pos.line;
+                self.col = def.pos.col;
                 if *global {
                     self.function(def)?;
                     let op = self.global_or_builtin(&def.name, def.pos, true)?;
@@ -45,10 +47,12 @@ impl Compiler<'_, '_> {
             }
             Stmt::Assign { target, op, value, pos } => {
                 self.line = pos.line;
+                self.col = pos.col;
                 self.assign(target, *op, value)?;
             }
             Stmt::Expr(expr, pos) => {
                 self.line = pos.line;
+                self.col = pos.col;
                 self.expr(expr)?;
                 self.emit(Op::Pop);
             }
@@ -89,15 +93,18 @@ impl Compiler<'_, '_> {
             }
             Stmt::For { var, iter, body, pos } => {
                 self.line = pos.line;
+                self.col = pos.col;
                 self.for_loop(*var, iter, body, *pos)?;
             }
             Stmt::Break(pos) => {
                 self.line = pos.line;
+                self.col = pos.col;
                 let at = self.emit(Op::Jump(0));
                 self.f().loops.last_mut().expect("parser checked").break_patches.push(at);
             }
             Stmt::Continue(pos) => {
                 self.line = pos.line;
+                self.col = pos.col;
                 let target = self.f().loops.last().and_then(|l| l.continue_to);
                 match target {
                     Some(t) => {
@@ -116,6 +123,7 @@ impl Compiler<'_, '_> {
             }
             Stmt::Return(value, pos) => {
                 self.line = pos.line;
+                self.col = pos.col;
                 match value {
                     Some(v) => self.expr(v)?,
                     None => {

@@ -47,8 +47,11 @@ mod shared;
 mod show;
 
 pub use heap::{
-    Closure, GenState, Generator, HandleSlot, InterpObj, InterpOutcome, InterpSlot, Obj, ObjRef,
-    ScriptChannel, ThreadObj, live_objects,
+    Closure, EndSlot, EndState, GenState, Generator, HandleSlot, InterpObj, InterpOutcome,
+    InterpSlot, Obj, ObjRef, ScriptChannel, ThreadEnd, ThreadObj, live_objects,
+};
+pub use heap::{
+    DEFAULT_MEMORY_LIMIT, live_bytes, memory_limit, reserve, reserve_to_grow, set_memory_limit,
 };
 pub use key::Key;
 pub use native::{Callback, Native, NativeCtx, NativeFn, NativeKind};

@@ -45,6 +45,12 @@ pub trait NativeCtx {
         args: &[Value],
     ) -> Result<Value, RtError>;
 
+    /// Wait for the thread object `thread` (with the lock released) and
+    /// return its result, or raise the error it failed with; an error too
+    /// if the wait could never end (the thread itself, or a cycle of
+    /// threads joining each other).
+    fn join(&mut self, token: Token<'_>, thread: &Value) -> Result<Value, RtError>;
+
     /// Start an isolated interpreter running `what` (a `.toy` path or
     /// source text) with copies of `args`; returns the interpreter object.
     fn start_interpreter(
