@@ -223,6 +223,16 @@ fn ctrl_c_stops_an_endless_loop_with_130() {
         ),
         ("threads", "fn spin() { while true { } }\nlet t = spawn(spin)\nprint(\"ready\")\njoin(t)"),
         (
+            "an interpreter spinning",
+            "let w = interpreter(\"while true { }\")\nprint(\"ready\")\njoin(w)",
+        ),
+        ("recv on a channel", "let ch = Channel()\nprint(\"ready\")\nrecv(ch)"),
+        (
+            "recv in another interpreter",
+            "let ch = Channel()\nlet w = interpreter(\"fn main(ch) { return recv(ch) }\", ch)\n\
+             print(\"ready\")\njoin(w)",
+        ),
+        (
             // A megabyte into a pipe nobody reads: the write must release
             // the lock (another thread prints `ready` meanwhile) and stop
             // on Ctrl+C. It used to hold the lock until SIGKILL.
