@@ -23,6 +23,7 @@ fn a_short_soak_holds_every_invariant() {
         "objects freed         yes",
         "pending calls run     yes",
         "invariants held",
+        "16 threads in 2 interpreters",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
     }
@@ -34,6 +35,7 @@ fn a_short_soak_holds_every_invariant() {
         "foreign-thread calls",
         "sleeps",
         "check points",
+        "messages received",
     ] {
         let count: u64 = stdout
             .lines()

@@ -89,8 +89,9 @@ use super::thread::{ThreadCtx, with_ctx};
 /// Obtained only from [`attach`]. See the module docs for what it prevents.
 #[derive(Clone, Copy)]
 pub struct Token<'g> {
-    /// The interpreter whose lock is held.
-    interp: &'g Interpreter,
+    /// The interpreter whose lock is held (interpreters live for the whole
+    /// process: see `interp.rs`).
+    interp: &'static Interpreter,
     /// `*mut ()` makes the token neither `Send` nor `Sync`.
     _not_send: PhantomData<(&'g (), *mut ())>,
 }
@@ -141,14 +142,24 @@ where
 }
 
 /// [`attach`] to `interp`'s lock: the calling thread belongs to `interp`
-/// from now on. A thread may change interpreter only while it holds no
-/// lock and has no state saved (`gs_save_thread`) or `gs_ensure` open;
-/// anything else is reported as misuse and aborts, since the caller's code
-/// cannot run in two interpreters at once.
+/// until `f` returns (nested `attach` calls and C API calls inside take
+/// `interp`'s lock), then goes back to the interpreter it belonged to. A
+/// thread may change interpreter only while it holds no lock and has no
+/// state saved (`gs_save_thread`) or `gs_ensure` open; anything else is
+/// reported as misuse and aborts, since the caller's code cannot run in two
+/// interpreters at once.
 pub fn attach_to<F, R>(interp: &'static Interpreter, f: F) -> R
 where
     F: for<'g> FnOnce(Token<'g>) -> R,
 {
+    /// Puts the thread back in its interpreter once it holds nothing.
+    struct Rebind(&'static Interpreter);
+    impl Drop for Rebind {
+        fn drop(&mut self) {
+            with_ctx(|ctx| ctx.bind(self.0));
+        }
+    }
+    let previous = current_interpreter();
     if !with_ctx(|ctx| ctx.bind(interp)) {
         super::misuse::report_fatal(
             "attach_to",
@@ -160,6 +171,7 @@ where
             ),
         );
     }
+    let _rebind = Rebind(previous);
     attach(f)
 }
 
@@ -188,7 +200,7 @@ fn leave_checked(ctx: &ThreadCtx) {
 impl<'g> Token<'g> {
     /// The interpreter whose lock this token proves held.
     #[inline(always)]
-    pub fn interpreter(self) -> &'g Interpreter {
+    pub fn interpreter(self) -> &'static Interpreter {
         self.interp
     }
 

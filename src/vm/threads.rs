@@ -175,6 +175,7 @@ pub(crate) fn start_thread(
     let thread_end = Arc::clone(&end);
     let thread_name = name.clone();
     let program = Arc::clone(program);
+    let interp = token.interpreter();
     let spawned = std::thread::Builder::new().name(name.clone()).spawn(move || {
         /// Counts the thread as finished however it ends, a panic included;
         /// a thread that ended without filling its end slot (a panic) fills
@@ -196,7 +197,8 @@ pub(crate) fn start_thread(
         }
         let _finished =
             Finished(Arc::clone(&program), id, Arc::clone(&thread_end), thread_name.clone());
-        let ended: ThreadEnd = gil::attach(|token| {
+        // The thread belongs to the interpreter that started it.
+        let ended: ThreadEnd = gil::attach_to(interp, |token| {
             gil::set_thread_name(&thread_name);
             program.threads.joins.lock().serial_of.insert(id, gil::current_serial());
             let mut values = parcel.open(token);

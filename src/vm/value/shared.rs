@@ -15,7 +15,8 @@ use crate::gil::{self, Token};
 /// [`Token`], and dropped only with the lock held (its `Drop` attaches).
 pub struct Parcel {
     values: Vec<Value>,
-    /// The interpreter whose objects these are.
+    /// The interpreter whose objects these are, and its id then.
+    interp: &'static gil::Interpreter,
     owner: u32,
 }
 
@@ -27,7 +28,8 @@ unsafe impl Send for Parcel {}
 impl Parcel {
     /// Pack values for another thread.
     pub fn pack(token: Token<'_>, values: Vec<Value>) -> Parcel {
-        Parcel { values, owner: token.interpreter().id() }
+        let interp = token.interpreter();
+        Parcel { values, interp, owner: interp.id() }
     }
 
     /// Unpack them on the receiving thread, which must be a thread of the
@@ -43,7 +45,7 @@ impl Drop for Parcel {
     fn drop(&mut self) {
         if !self.values.is_empty() {
             let values = std::mem::take(&mut self.values);
-            gil::attach(|token| {
+            gil::attach_to(self.interp, |token| {
                 check_owner(token, self.owner, "dropping a parcel of interpreter values");
                 drop(values)
             });
@@ -63,7 +65,7 @@ fn check_owner(token: Token<'_>, owner: u32, what: &str) {
 /// A fixed set of value slots shared by every thread of one interpreter:
 /// the globals, a function's constants. Reading or writing needs a
 /// [`Token`] for that interpreter's lock.
-pub struct LockedCells(Box<[UnsafeCell<Value>]>, u32);
+pub struct LockedCells(Box<[UnsafeCell<Value>]>, u32, &'static gil::Interpreter);
 
 // SAFETY: every access to the cells goes through `get`/`set`, which take a
 // token for the owning interpreter's lock (checked; so accesses are serialised), or through `Drop`,
@@ -75,7 +77,8 @@ unsafe impl Send for LockedCells {}
 impl LockedCells {
     /// Slots holding `values`.
     pub fn new(token: Token<'_>, values: Vec<Value>) -> LockedCells {
-        LockedCells(values.into_iter().map(UnsafeCell::new).collect(), token.interpreter().id())
+        let interp = token.interpreter();
+        LockedCells(values.into_iter().map(UnsafeCell::new).collect(), interp.id(), interp)
     }
 
     /// How many slots.
@@ -113,7 +116,7 @@ impl LockedCells {
 impl Drop for LockedCells {
     fn drop(&mut self) {
         let cells = std::mem::take(&mut self.0);
-        gil::attach(|token| {
+        gil::attach_to(self.2, |token| {
             check_owner(token, self.1, "dropping an interpreter's shared slots");
             drop(cells)
         });
