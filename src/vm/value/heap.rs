@@ -241,7 +241,16 @@ static MEMORY_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_MEMORY_LIMIT);
 /// How many bytes the calling thread's interpreter's heap holds now: every
 /// object's box and what it owns. Exact when read with its lock held.
 pub fn live_bytes() -> usize {
-    LIVE_BYTES[gil::slot_of(gil::current_interpreter().id())].load(Relaxed)
+    LIVE_BYTES[gil::slot_of(calling_interpreter())].load(Relaxed)
+}
+
+/// The id of the interpreter whose lock the calling thread holds (one
+/// thread-local load), else of the interpreter it belongs to.
+fn calling_interpreter() -> u32 {
+    match gil::held_interpreter() {
+        gil::NO_INTERPRETER => gil::current_interpreter().id(),
+        held => held,
+    }
 }
 
 /// Set the heap limit for every script run in this process, in bytes
@@ -298,7 +307,7 @@ fn obj_bytes(obj: &Obj) -> usize {
 /// How many heap objects the calling thread's interpreter has now. Exact
 /// when read with its lock held.
 pub fn live_objects() -> usize {
-    LIVE_OBJECTS[gil::slot_of(gil::current_interpreter().id())].load(Relaxed)
+    LIVE_OBJECTS[gil::slot_of(calling_interpreter())].load(Relaxed)
 }
 
 /// Change interpreter `owner`'s live-object count by `delta` (its lock is
