@@ -226,6 +226,7 @@ impl Screen {
                     Some(State::Waiting) => self.paint("31", "░"),
                     Some(State::ReleasedC(_)) => self.paint("34", "▒"),
                     Some(State::Blocking) => self.paint("90", "·"),
+                    Some(State::BlockedOn(_)) => self.paint("35", "·"),
                     Some(State::Outside) | None => " ".to_owned(),
                 });
             }

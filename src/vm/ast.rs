@@ -52,6 +52,8 @@ pub enum BinOp {
     Gt,
     /// `>=`
     Ge,
+    /// `**` (power, right-associative)
+    Pow,
 }
 
 /// Unary operators.
@@ -143,6 +145,15 @@ pub enum Stmt {
     Continue(Pos),
     /// `return [value]`
     Return(Option<Expr>, Pos),
+    /// `try { } catch e { } finally { }` (at least one of catch, finally)
+    Try {
+        body: Vec<Stmt>,
+        catch: Option<(DeclId, Vec<Stmt>)>,
+        finally: Option<Vec<Stmt>>,
+        pos: Pos,
+    },
+    /// `with lock { }`: acquire, run the body, release on every way out
+    With { lock: Expr, body: Vec<Stmt>, pos: Pos },
 }
 
 /// A function literal or declaration.

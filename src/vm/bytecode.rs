@@ -114,6 +114,20 @@ pub enum Op {
     /// Set locals `from..from+count` to `nil` (a loop that ended lets go of
     /// what its variables and iteration state held).
     ClearLocals(u16, u16),
+    /// Start a `try` block: an error until the matching `TryEnd` jumps to
+    /// `n` with the stack cut back to its height here and the error, as a
+    /// map, pushed.
+    Try(u32),
+    /// Start a block with a cleanup (`finally`, `with`): an error until the
+    /// matching `TryEnd` jumps to `n`, stack cut back, the error kept aside
+    /// for `Rethrow`.
+    TryCleanup(u32),
+    /// Leave the innermost `Try`/`TryCleanup` block.
+    TryEnd,
+    /// Raise again the error the innermost cleanup handler kept aside.
+    Rethrow,
+    /// `**`
+    Pow,
 }
 
 /// The comparison of a [`Op::CompareJump`].

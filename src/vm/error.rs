@@ -45,6 +45,19 @@ pub enum RtKind {
     Error,
     /// Ctrl+C or shutdown.
     Interrupted,
+    /// A wait with a timeout (`get`, `put`) ran out of time.
+    Timeout,
+}
+
+impl RtKind {
+    /// The name a script sees in a caught error's `kind`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RtKind::Error => "error",
+            RtKind::Interrupted => "interrupted",
+            RtKind::Timeout => "timeout",
+        }
+    }
 }
 
 /// One frame of a stack trace.

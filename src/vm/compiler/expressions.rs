@@ -109,6 +109,9 @@ impl Compiler<'_, '_> {
             }
             Expr::Func(def) => self.function(def)?,
             Expr::Yield(value, pos) => {
+                if self.f().exits.iter().any(|e| matches!(e, (_, Exit::Handler))) {
+                    return err(*pos, "'yield' inside 'try' or 'with' is not supported");
+                }
                 match value {
                     Some(v) => self.expr(v)?,
                     None => {
@@ -136,5 +139,6 @@ pub(super) fn binop(op: BinOp) -> Op {
         BinOp::Le => Op::Le,
         BinOp::Gt => Op::Gt,
         BinOp::Ge => Op::Ge,
+        BinOp::Pow => Op::Pow,
     }
 }

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use super::Vm;
 use crate::gil::Token;
 use crate::vm::error::RtError;
-use crate::vm::value::{Key, Obj, ObjRef, Value};
+use crate::vm::value::{Key, Obj, ObjRef, SyncObj, Value};
 
 /// What `IterNext` found.
 pub(super) enum Next {
@@ -20,6 +20,8 @@ pub(super) enum Next {
     Exhausted,
     /// A generator to resume for the next item.
     Resume(ObjRef),
+    /// A queue to take the next item from (which may wait).
+    Queue(ObjRef),
 }
 
 impl Vm {
@@ -104,7 +106,23 @@ impl Vm {
                 }
             }
             Obj::Generator(_) => Next::Resume(state.clone()),
-            _ => unreachable!("IterInit makes lists and generators"),
+            Obj::Sync(SyncObj::Queue(_)) => Next::Queue(state.clone()),
+            _ => unreachable!("IterInit makes lists, generators and queues"),
+        }
+    }
+}
+
+impl Vm {
+    /// `for x in queue`: push the next item, waiting for one with the lock
+    /// released; false once the queue is closed and empty.
+    pub(super) fn queue_next(&mut self, token: Token<'_>, queue: &ObjRef) -> Result<bool, RtError> {
+        let Obj::Sync(SyncObj::Queue(q)) = queue.get() else { unreachable!("a queue") };
+        match q.get(token, None)? {
+            Some(item) => {
+                self.stack.push(item);
+                Ok(true)
+            }
+            None => Ok(false),
         }
     }
 }
@@ -183,11 +201,14 @@ fn set_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
 }
 
 /// What a `for` loop walks: a list (itself, or a snapshot of a map's keys
-/// or a string's characters), or a generator.
+/// or a string's characters), a generator, or a queue (until it is closed
+/// and empty).
 fn iteration_state(token: Token<'_>, iterable: Value) -> Result<Value, RtError> {
     if let Value::Obj(r) = &iterable {
         match r.get() {
-            Obj::List(_) | Obj::Generator(_) => return Ok(iterable),
+            Obj::List(_) | Obj::Generator(_) | Obj::Sync(SyncObj::Queue(_)) => {
+                return Ok(iterable);
+            }
             Obj::Map(map) => {
                 let keys = map.borrow().keys().map(Key::to_value).collect();
                 return Ok(Value::list(token, keys));

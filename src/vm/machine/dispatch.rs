@@ -28,7 +28,15 @@ impl Vm {
             ($step:expr) => {
                 match $step {
                     Ok(v) => v,
-                    Err(e) => return Err(self.leave(ip, budget, e)),
+                    Err(e) => {
+                        let e = self.leave(ip, budget, e);
+                        if let Err(e) = self.catch(token, depth, e) {
+                            return Err(e);
+                        }
+                        (proto, ip, base) = self.top_frame();
+                        budget = self.budget;
+                        continue;
+                    }
                 }
             };
         }
@@ -105,6 +113,11 @@ impl Vm {
                         attempt!(self.resume(generator, None, Some(exit)));
                         (proto, ip, base) = self.top_frame();
                     }
+                    Next::Queue(queue) => {
+                        if !attempt!(self.queue_next(token, &queue)) {
+                            ip = exit as usize;
+                        }
+                    }
                 },
                 // Collections (collections.rs).
                 Op::List(n) => self.build_list(token, n),
@@ -129,8 +142,27 @@ impl Vm {
                     (proto, ip, base) = self.top_frame();
                 }
                 Op::Closure(index) => self.make_closure(token, proto, base, index),
+                // Errors (machine/mod.rs catches them).
+                Op::Try(target) | Op::TryCleanup(target) => self.open_region(target, op),
+                Op::TryEnd => drop(self.handlers.pop()),
+                Op::Rethrow => {
+                    let error =
+                        self.caught.pop().unwrap_or_else(|| RtError::new("nothing to raise again"));
+                    attempt!(Err::<(), RtError>(error))
+                }
+                Op::Pow => attempt!(self.pow_top()),
             }
         }
+    }
+
+    /// `Try` / `TryCleanup`: open a region whose errors go to `target`.
+    fn open_region(&mut self, target: u32, op: Op) {
+        self.handlers.push(super::Handler {
+            frames: self.frames.len(),
+            stack: self.stack.len(),
+            target,
+            catches: matches!(op, Op::Try(_)),
+        });
     }
 
     /// Leave the loop with `error`: write the frame's position and the

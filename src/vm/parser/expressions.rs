@@ -132,7 +132,23 @@ impl Parser {
                 other => Expr::Unary(UnOp::Neg, Box::new(other), pos),
             });
         }
-        self.postfix()
+        self.power()
+    }
+
+    /// `a ** b`: binds tighter than unary minus on its left (`-2 ** 2` is
+    /// -4) and groups to the right (`2 ** 3 ** 2` is 2 ** 9), as in Python.
+    pub(super) fn power(&mut self) -> PResult<Expr> {
+        let base = self.postfix()?;
+        if !(self.is("**") && self.same_line()) {
+            return Ok(base);
+        }
+        let pos = self.pos();
+        self.advance();
+        self.chain_link()?;
+        self.nest()?;
+        let exponent = self.unary()?;
+        self.unnest();
+        Ok(Expr::Binary(BinOp::Pow, Box::new(base), Box::new(exponent), pos))
     }
 
     pub(super) fn postfix(&mut self) -> PResult<Expr> {

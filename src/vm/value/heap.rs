@@ -98,6 +98,8 @@ pub enum Obj {
     Generator(RefCell<Generator>),
     /// A thread started with `spawn`.
     Thread(ThreadObj),
+    /// A lock, condition, queue or event (`Lock()`, `Queue()`, …).
+    Sync(super::sync::SyncObj),
 }
 
 /// A function value.
@@ -251,6 +253,7 @@ fn free(first: NonNull<ObjBox>) {
                 children = generator.stack;
             }
             Obj::Thread(thread) => children.extend(thread.result.into_inner()),
+            Obj::Sync(sync) => children = sync.into_values(),
             Obj::Str(_) | Obj::Native(_) => {}
         }
         let child_refs = children.into_iter().filter_map(|v| match v {
