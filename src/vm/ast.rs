@@ -96,6 +96,8 @@ pub enum Expr {
     Call(Box<Expr>, Vec<Expr>, Pos),
     /// `a[i]` or `a.name`
     Index(Box<Expr>, Box<Expr>, Pos),
+    /// `a[start:end]`, either bound optional
+    Slice(Box<Expr>, Option<Box<Expr>>, Option<Box<Expr>>, Pos),
     /// `fn (params) { body }`
     Func(Box<FnDef>),
     /// `yield` or `yield value`

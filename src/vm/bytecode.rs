@@ -128,6 +128,9 @@ pub enum Op {
     Rethrow,
     /// `**`
     Pow,
+    /// `a[start:end]`: pop the object and both bounds (`nil`: omitted),
+    /// push the slice.
+    Slice,
 }
 
 /// The comparison of a [`Op::CompareJump`].

@@ -107,6 +107,19 @@ impl Compiler<'_, '_> {
                 self.line = pos.line;
                 self.emit(Op::Index);
             }
+            Expr::Slice(obj, start, end, pos) => {
+                self.expr(obj)?;
+                for bound in [start, end] {
+                    match bound {
+                        Some(b) => self.expr(b)?,
+                        None => {
+                            self.emit(Op::Nil);
+                        }
+                    }
+                }
+                self.line = pos.line;
+                self.emit(Op::Slice);
+            }
             Expr::Func(def) => self.function(def)?,
             Expr::Yield(value, pos) => {
                 if self.f().exits.iter().any(|e| matches!(e, (_, Exit::Handler))) {

@@ -151,6 +151,7 @@ impl Vm {
                     attempt!(Err::<(), RtError>(error))
                 }
                 Op::Pow => attempt!(self.pow_top()),
+                Op::Slice => attempt!(self.slice_top(token)),
             }
         }
     }

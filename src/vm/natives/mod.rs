@@ -7,6 +7,7 @@
 //! | `builtins.rs` | printing, conversions, assertions, time, lists and maps |
 //! | `threads.rs` | `spawn`, `spawn_named`, `join`, `thread_name` |
 //! | `cmod.rs` | the `c` module over the bundled C library |
+//! | `text.rs` | `split`, `join` of strings, `format`, `sort`, `min`, `max`, `sum`, `abs` |
 //! | `sync.rs` | `Lock`, `Condition`, `Queue`, `Event` and the calls on them |
 //!
 //! A native is a [`NativeFn`]: it sees the interpreter only through
@@ -17,6 +18,7 @@
 mod builtins;
 mod cmod;
 mod sync;
+mod text;
 mod threads;
 
 pub use builtins::sleep_released;
@@ -62,7 +64,8 @@ const DEFS: &[Def] = &[
     def("remove", 2, 2, builtins::remove),
     def("spawn", 1, ANY, threads::spawn),
     def("spawn_named", 2, ANY, threads::spawn_named),
-    def("join", 1, 1, threads::join),
+    // `join(thread)` or `join(list_of_strings, sep)`, by the first argument.
+    def("join", 1, 2, text::join),
     def("thread_name", 0, 0, threads::thread_name),
     Def { name: "next", min_args: 1, max_args: 1, kind: NativeKind::Resume },
     Def { name: "send", min_args: 2, max_args: 2, kind: NativeKind::Resume },
@@ -83,6 +86,13 @@ const DEFS: &[Def] = &[
     def("Event", 0, 0, sync::event),
     def("set", 1, 1, sync::set),
     def("is_set", 1, 1, sync::is_set),
+    def("split", 1, 2, text::split),
+    def("format", 1, ANY, text::format),
+    def("sort", 1, 2, text::sort),
+    def("min", 1, ANY, text::min),
+    def("max", 1, ANY, text::max),
+    def("sum", 1, 1, text::sum),
+    def("abs", 1, 1, text::abs),
     // What `with l { … }` compiles to; no script can name these.
     def(WITH_ENTER, 1, 1, sync::with_enter),
     def(WITH_EXIT_ON_ERROR, 1, 1, sync::with_exit_on_error),

@@ -169,10 +169,18 @@ impl Parser {
                 expr = Expr::Call(Box::new(expr), args, pos);
             } else if self.eat("[") {
                 self.brackets += 1;
-                let index = self.expression()?;
-                self.expect("]", "to close the index")?;
-                self.brackets -= 1;
-                expr = Expr::Index(Box::new(expr), Box::new(index), pos);
+                let start = if self.is(":") { None } else { Some(self.expression()?) };
+                if self.eat(":") {
+                    let end = if self.is("]") { None } else { Some(Box::new(self.expression()?)) };
+                    self.expect("]", "to close the slice")?;
+                    self.brackets -= 1;
+                    expr = Expr::Slice(Box::new(expr), start.map(Box::new), end, pos);
+                } else {
+                    self.expect("]", "to close the index")?;
+                    self.brackets -= 1;
+                    let index = start.expect("an index before ']'");
+                    expr = Expr::Index(Box::new(expr), Box::new(index), pos);
+                }
             } else if self.eat(".") {
                 let name = self.ident("after '.'")?;
                 expr = Expr::Index(Box::new(expr), Box::new(Expr::Str(name)), pos);
