@@ -138,7 +138,7 @@ impl State {
             State::Waiting => "waiting for the lock",
             State::ReleasedC(_) => "in C, lock released",
             State::Blocking => "sleeping or blocked",
-            State::BlockedOn(_) => "waiting on a script lock, condition, queue or event",
+            State::BlockedOn(_) => "waiting on a script object",
             State::Outside => "outside",
         }
     }
