@@ -162,6 +162,7 @@ impl Vm {
             frames: self.frames.len(),
             stack: self.stack.len(),
             target,
+            caught: self.caught.len(),
             catches: matches!(op, Op::Try(_)),
         });
     }

@@ -108,6 +108,10 @@ struct Handler {
     stack: usize,
     /// Where an error goes.
     target: u32,
+    /// How many errors were kept aside for `Rethrow` when it opened: any
+    /// more, kept by regions inside it whose cleanup failed in turn, are
+    /// dropped when it catches.
+    caught: usize,
     /// `try … catch`: the error is pushed as a map. Otherwise (`finally`,
     /// `with`) it is kept aside for `Rethrow`.
     catches: bool,
@@ -239,6 +243,7 @@ impl Vm {
             }
         }
         self.stack.truncate(handler.stack);
+        self.caught.truncate(handler.caught);
         self.frames.last_mut().expect("the handler's frame").ip = handler.target as usize;
         if handler.catches {
             let map = self.error_map(token, &error);
