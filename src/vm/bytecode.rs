@@ -131,6 +131,10 @@ pub enum Op {
     /// `a[start:end]`: pop the object and both bounds (`nil`: omitted),
     /// push the slice.
     Slice,
+    /// Forget the error the innermost cleanup handler kept aside: a
+    /// `finally` run for an error was left by `return`, `break` or
+    /// `continue`, which (as in Python) drops the error.
+    DropCaught,
 }
 
 /// The comparison of a [`Op::CompareJump`].

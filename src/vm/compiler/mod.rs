@@ -41,6 +41,8 @@ enum Exit {
     Finally(Vec<Stmt>),
     /// Release the lock of a `with` block, held in this local.
     Release(u16),
+    /// Leaving a `finally` that runs for an error: drop the error.
+    DropCaught,
 }
 
 struct FnState {

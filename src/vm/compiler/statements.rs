@@ -163,6 +163,9 @@ impl Compiler<'_, '_> {
                 }
                 Exit::Finally(body) => self.block(body)?,
                 Exit::Release(slot) => self.call_builtin("release", *slot),
+                Exit::DropCaught => {
+                    self.emit(Op::DropCaught);
+                }
             }
             self.line = line;
             self.f().exits = saved;
@@ -205,10 +208,9 @@ impl Compiler<'_, '_> {
         };
         let line = self.line;
         let on_error = self.emit(Op::TryCleanup(0));
-        let exit = Some(Exit::Finally(cleanup.to_vec()));
         let loops = self.f().loops.len();
         let mark = self.f().exits.len();
-        self.f().exits.push((loops, exit.expect("set")));
+        self.f().exits.push((loops, Exit::Finally(cleanup.to_vec())));
         self.f().exits.push((loops, Exit::Handler));
         match catch {
             Some(catch) => self.try_catch(body, catch)?,
@@ -220,7 +222,10 @@ impl Compiler<'_, '_> {
         let to_end = self.emit(Op::Jump(0));
         self.patch(on_error);
         self.line = line;
+        let loops = self.f().loops.len();
+        self.f().exits.push((loops, Exit::DropCaught));
         self.block(cleanup)?;
+        self.f().exits.pop();
         self.emit(Op::Rethrow);
         self.patch(to_end);
         Ok(())
@@ -262,6 +267,8 @@ impl Compiler<'_, '_> {
         self.patch(on_error);
         self.line = pos.line;
         self.call_builtin(natives::WITH_EXIT_ON_ERROR, slot);
+        self.emit(Op::Nil);
+        self.emit(Op::SetLocal(slot));
         self.emit(Op::Rethrow);
         self.patch(to_end);
         // Let go of the lock object, so it is freed with its last name.

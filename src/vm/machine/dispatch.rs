@@ -29,10 +29,9 @@ impl Vm {
                 match $step {
                     Ok(v) => v,
                     Err(e) => {
-                        let e = self.leave(ip, budget, e);
-                        if let Err(e) = self.catch(token, depth, e) {
-                            return Err(e);
-                        }
+                        // Caught by an open `try`/`finally`/`with`: go on
+                        // at its handler; otherwise leave the loop.
+                        self.fail(token, depth, ip, budget, e)?;
                         (proto, ip, base) = self.top_frame();
                         budget = self.budget;
                         continue;
@@ -150,6 +149,7 @@ impl Vm {
                         self.caught.pop().unwrap_or_else(|| RtError::new("nothing to raise again"));
                     attempt!(Err::<(), RtError>(error))
                 }
+                Op::DropCaught => drop(self.caught.pop()),
                 Op::Pow => attempt!(self.pow_top()),
                 Op::Slice => attempt!(self.slice_top(token)),
             }
@@ -165,6 +165,23 @@ impl Vm {
             caught: self.caught.len(),
             catches: matches!(op, Op::Try(_)),
         });
+    }
+
+    /// An instruction failed with `error`: write the frame's position and
+    /// the budget back, then hand the error to an open region of this run
+    /// if there is one (`Ok`: go on at its handler), else return it.
+    #[cold]
+    #[inline(never)]
+    fn fail(
+        &mut self,
+        token: Token<'_>,
+        depth: usize,
+        ip: usize,
+        budget: u64,
+        error: RtError,
+    ) -> Result<(), RtError> {
+        let error = self.leave(ip, budget, error);
+        self.catch(token, depth, error)
     }
 
     /// Leave the loop with `error`: write the frame's position and the

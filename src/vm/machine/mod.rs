@@ -183,6 +183,12 @@ impl Vm {
             self.stack.truncate(base);
         }
         self.reentry -= 1;
+        // Every error a `finally` or `with` kept aside was raised again or
+        // dropped on the way out (`DropCaught`): none is left behind.
+        debug_assert!(
+            result.is_err() || self.reentry > 0 || self.caught.is_empty(),
+            "errors kept aside by cleanups were never raised or dropped"
+        );
         result
     }
 
