@@ -4,11 +4,27 @@
 
 use super::*;
 
+/// The most instructions one function may compile to.
+pub const MAX_CODE: usize = 1 << 22;
+
 impl Compiler<'_, '_> {
     pub(super) fn block(&mut self, body: &[Stmt]) -> CResult<()> {
         let mark = self.f().next_slot;
         for stmt in body {
             self.statement(stmt)?;
+            if self.f().code.len() > MAX_CODE {
+                // A `finally` is copied onto each way out of its block, so
+                // nested ones multiply (found by a nesting test: 40 levels
+                // would have needed 2^40 copies).
+                let at = Pos { line: self.line, col: 1 };
+                return err(
+                    at,
+                    format!(
+                        "function too large (more than {MAX_CODE} instructions; nested \
+                         'finally' blocks are copied onto every way out)"
+                    ),
+                );
+            }
         }
         self.f().next_slot = mark;
         Ok(())
