@@ -233,6 +233,17 @@ fn ctrl_c_stops_an_endless_loop_with_130() {
         ("C call keeping the lock", "print(\"ready\")\nc.busy_wait(60000)"),
         ("sleep", "print(\"ready\")\nsleep(60000)"),
         ("threads", "fn spin() { while true { } }\nlet t = spawn(spin)\nprint(\"ready\")\njoin(t)"),
+        ("get from an empty queue", "let q = Queue()\nprint(\"ready\")\nget(q)"),
+        ("for over an open queue", "let q = Queue()\nprint(\"ready\")\nfor x in q { }"),
+        (
+            "a lock held by a blocked thread",
+            "let l = Lock()\nlet ev = Event()\nlet t = spawn(fn () { with l { set(ev); wait(Event()) } })\nwait(ev)\nprint(\"ready\")\nwith l { }",
+        ),
+        (
+            "a condition nobody notifies",
+            "let l = Lock()\nlet cv = Condition(l)\nprint(\"ready\")\nwith l { wait(cv) }",
+        ),
+        ("a put into a full queue", "let q = Queue(1)\nput(q, 1)\nprint(\"ready\")\nput(q, 2)"),
     ] {
         let (code, took, err) = interrupt(source);
         assert_eq!(code, Some(130), "{what}: {err}");
