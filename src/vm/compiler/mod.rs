@@ -37,8 +37,9 @@ struct LoopCtx {
 enum Exit {
     /// Leave a `try` or cleanup region: `TryEnd`.
     Handler,
-    /// Run a `finally` body.
-    Finally(Vec<Stmt>),
+    /// Run a `finally` body (shared: every early exit copies the list of
+    /// open regions).
+    Finally(std::rc::Rc<[Stmt]>),
     /// Release the lock of a `with` block, held in this local.
     Release(u16),
     /// Leaving a `finally` that runs for an error: drop the error.

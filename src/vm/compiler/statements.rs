@@ -226,7 +226,7 @@ impl Compiler<'_, '_> {
         let on_error = self.emit(Op::TryCleanup(0));
         let loops = self.f().loops.len();
         let mark = self.f().exits.len();
-        self.f().exits.push((loops, Exit::Finally(cleanup.to_vec())));
+        self.f().exits.push((loops, Exit::Finally(cleanup.into())));
         self.f().exits.push((loops, Exit::Handler));
         match catch {
             Some(catch) => self.try_catch(body, catch)?,
