@@ -314,3 +314,53 @@ with l { wait(cv) }
     gil::clear_interrupt();
     assert_eq!(outcome, Outcome::Interrupted);
 }
+
+#[test]
+fn eight_producers_and_eight_consumers_over_two_conditions_lose_no_wakeup() {
+    let _serial = serial();
+    gil::set_switch_interval(Duration::from_micros(200));
+    // A bounded buffer of two built from one lock and two conditions, each
+    // `notify` waking one thread: a lost wake-up would leave a thread
+    // waiting for ever, and the watchdog would fail the test.
+    let outcome = run(r#"
+let lock = Lock()
+let not_empty = Condition(lock)
+let not_full = Condition(lock)
+let buffer = []
+fn put_item(x) {
+    with lock {
+        while len(buffer) >= 2 { wait(not_full) }
+        push(buffer, x)
+        notify(not_empty)
+    }
+}
+fn take_item() {
+    with lock {
+        while len(buffer) == 0 { wait(not_empty) }
+        let x = buffer[0]
+        buffer = buffer[1:]
+        notify(not_full)
+        return x
+    }
+}
+fn producer(id) { for i in range(200) { put_item(id * 1000 + i) } }
+fn consumer() {
+    let got = []
+    let x = take_item()
+    while x != nil { push(got, x); x = take_item() }
+    return got
+}
+let consumers = []
+for i in range(8) { push(consumers, spawn(consumer)) }
+let producers = []
+for i in range(8) { push(producers, spawn(producer, i)) }
+for p in producers { join(p) }
+for i in range(8) { put_item(nil) }
+let all = []
+for c in consumers { all = all + join(c) }
+assert(len(all) == 1600, "got " + str(len(all)))
+let sorted = sort(all)
+for i in range(1, len(sorted)) { assert(sorted[i] != sorted[i - 1], "an item twice") }
+"#);
+    assert_eq!(outcome, Outcome::Ok);
+}
