@@ -88,7 +88,7 @@ pub(super) fn acquire(
 ) -> Result<Value, RtError> {
     let lock = Arc::clone(lock_arg(args, 0, "acquire")?);
     let timeout = timeout_arg(args, 1, "acquire")?;
-    Ok(Value::Bool(lock.acquire(token, timeout, "acquire")?))
+    Ok(Value::Bool(lock.acquire(token, timeout, "acquire()")?))
 }
 
 /// `release(l)`: let go of a lock this thread holds.
@@ -97,7 +97,7 @@ pub(super) fn release(
     _: Token<'_>,
     args: &[Value],
 ) -> Result<Value, RtError> {
-    lock_arg(args, 0, "release")?.release("release")?;
+    lock_arg(args, 0, "release")?.release("release()")?;
     Ok(Value::Nil)
 }
 
@@ -122,8 +122,19 @@ pub(super) fn with_enter(
     token: Token<'_>,
     args: &[Value],
 ) -> Result<Value, RtError> {
-    let lock = Arc::clone(lock_arg(args, 0, "with")?);
-    lock.acquire(token, None, "with")?;
+    let lock = match sync_arg(args, 0, "with", "a lock") {
+        Ok(SyncObj::Lock(lock)) => Arc::clone(lock),
+        Ok(other) => {
+            return Err(RtError::new(format!("'with' needs a lock, not a {}", other.type_name())));
+        }
+        Err(_) => {
+            return Err(RtError::new(format!(
+                "'with' needs a lock, not a {}",
+                args[0].type_name()
+            )));
+        }
+    };
+    lock.acquire(token, None, "'with'")?;
     Ok(Value::Nil)
 }
 
@@ -161,7 +172,7 @@ pub(super) fn wait(
 
 fn notify_common(args: &[Value], all: bool, func: &str) -> Result<Value, RtError> {
     match sync_arg(args, 0, func, "a condition")? {
-        SyncObj::Condition(cv) => cv.notify(all, func)?,
+        SyncObj::Condition(cv) => cv.notify(all, &format!("{func}()"))?,
         other => {
             return Err(RtError::new(format!(
                 "{func}() needs a condition, not a {}",

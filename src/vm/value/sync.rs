@@ -178,7 +178,7 @@ impl LockCore {
                 }
                 Some(holder) if holder == me => {
                     return Err(RtError::new(format!(
-                        "{func}(): {} is already held by this thread (locks are not re-entrant; \
+                        "{func}: {} is already held by this thread (locks are not re-entrant; \
                          this would wait for ever)",
                         self.blocker
                     )));
@@ -220,17 +220,17 @@ impl LockCore {
                 Ok(())
             }
             Some(_) => Err(RtError::new(format!(
-                "{func}(): {} is held by another thread, not this one",
+                "{func}: {} is held by another thread, not this one",
                 self.blocker
             ))),
-            None => Err(RtError::new(format!("{func}(): {} is not held", self.blocker))),
+            None => Err(RtError::new(format!("{func}: {} is not held", self.blocker))),
         }
     }
 
     /// Let go of the lock if the calling thread holds it (a `with` block
     /// left by an error: the error that is already on its way matters more).
     pub fn release_if_held(&self) {
-        let _ = self.release("release");
+        let _ = self.release("release()");
     }
 }
 
@@ -287,7 +287,7 @@ impl ConditionCore {
             Ok(())
         } else {
             Err(RtError::new(format!(
-                "{func}(): the lock of {} ({}) must be held by this thread",
+                "{func}: the lock of {} ({}) must be held by this thread",
                 self.blocker, self.lock.blocker
             )))
         }
@@ -301,7 +301,7 @@ impl ConditionCore {
         token: Token<'_>,
         timeout: Option<Duration>,
     ) -> Result<bool, RtError> {
-        self.check_held("wait")?;
+        self.check_held("wait()")?;
         let ticket = {
             let mut tickets = self.tickets.lock();
             let ticket = tickets.next;
@@ -311,7 +311,7 @@ impl ConditionCore {
         };
         // Drawn before the lock is let go, so a notify made by whoever
         // takes it next finds this ticket.
-        self.lock.release("wait")?;
+        self.lock.release("wait()")?;
         let core = Arc::clone(self);
         let me = gil::current_serial();
         let deadline = deadline_after(timeout);
