@@ -122,18 +122,10 @@ pub(super) fn with_enter(
     token: Token<'_>,
     args: &[Value],
 ) -> Result<Value, RtError> {
-    let lock = match sync_arg(args, 0, "with", "a lock") {
-        Ok(SyncObj::Lock(lock)) => Arc::clone(lock),
-        Ok(other) => {
-            return Err(RtError::new(format!("'with' needs a lock, not a {}", other.type_name())));
-        }
-        Err(_) => {
-            return Err(RtError::new(format!(
-                "'with' needs a lock, not a {}",
-                args[0].type_name()
-            )));
-        }
+    let Ok(SyncObj::Lock(lock)) = sync_arg(args, 0, "with", "a lock") else {
+        return Err(RtError::new(format!("'with' needs a lock, not a {}", args[0].type_name())));
     };
+    let lock = Arc::clone(lock);
     lock.acquire(token, None, "'with'")?;
     Ok(Value::Nil)
 }
