@@ -47,6 +47,9 @@ pub enum RtKind {
     Interrupted,
     /// A wait with a timeout (`get`, `put`) ran out of time.
     Timeout,
+    /// A lock wait that could never end: threads each waiting for a script
+    /// lock the next one holds.
+    Deadlock,
 }
 
 impl RtKind {
@@ -56,6 +59,7 @@ impl RtKind {
             RtKind::Error => "error",
             RtKind::Interrupted => "interrupted",
             RtKind::Timeout => "timeout",
+            RtKind::Deadlock => "deadlock",
         }
     }
 }

@@ -19,11 +19,12 @@
 //! or the natives (they check arguments and call these methods).
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use once_cell::sync::Lazy;
 use parking_lot::{Condvar, Mutex};
 
 use super::Value;
@@ -91,11 +92,13 @@ fn next_blocker(kind: BlockerKind) -> Blocker {
 }
 
 /// How a wait ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum WaitEnd {
     Ready,
     TimedOut,
     Interrupted,
+    /// A lock wait that can never end: the message names the cycle.
+    Deadlock(String),
 }
 
 /// Wait, without the global lock, until `ready` (called with the core's
@@ -141,7 +144,74 @@ fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
 pub struct LockCore {
     blocker: Blocker,
     owner: Mutex<Option<u64>>,
+    /// How many times it has been taken; changed only with `owner` locked.
+    taken: AtomicU64,
     freed: Condvar,
+}
+
+/// How often a thread waiting for a lock without a timeout looks for a
+/// deadlock.
+const DEADLOCK_CHECK: Duration = Duration::from_millis(100);
+
+/// The wait-for graph of script locks: which lock each thread waits for
+/// without a timeout. A cycle in it — each thread waiting for a lock the
+/// next one holds — is a deadlock: none of them can ever go on.
+static LOCK_WAITS: Lazy<Mutex<HashMap<u64, Arc<LockCore>>>> = Lazy::new(Default::default);
+
+/// Thread `serial`'s entry in [`LOCK_WAITS`], removed however the wait ends.
+struct Waiting(u64);
+
+impl Waiting {
+    fn new(serial: u64, lock: &Arc<LockCore>) -> Waiting {
+        LOCK_WAITS.lock().insert(serial, Arc::clone(lock));
+        Waiting(serial)
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        LOCK_WAITS.lock().remove(&self.0);
+    }
+}
+
+/// One step of a wait-for chain: a lock, its holder, how often it had been
+/// taken when read.
+type Link = (Blocker, u64, u64);
+
+/// The chain of lock waits that starts at `first` (which thread `me`
+/// waits for), if it leads back to `me`. Each lock's mutex is taken alone,
+/// never two at once.
+fn cycle_through(first: &Arc<LockCore>, me: u64) -> Option<Vec<Link>> {
+    let waits = LOCK_WAITS.lock().clone();
+    let mut lock = Arc::clone(first);
+    let mut chain = Vec::new();
+    for _ in 0..=waits.len() {
+        let (holder, taken) = {
+            let owner = lock.owner.lock();
+            ((*owner)?, lock.taken.load(Relaxed))
+        };
+        chain.push((lock.blocker, holder, taken));
+        if holder == me {
+            return Some(chain);
+        }
+        lock = Arc::clone(waits.get(&holder)?);
+    }
+    None
+}
+
+/// The message for a deadlock cycle, from the point of view of `me`:
+/// "this thread ('a') waits for lock L2, held by 'b', which waits for lock
+/// L1, held by 'a'".
+fn describe_cycle(chain: &[Link], me: u64) -> String {
+    let links: Vec<String> = chain
+        .iter()
+        .map(|(blocker, holder, _)| format!("{blocker}, held by '{}'", gil::thread_name(*holder)))
+        .collect();
+    format!(
+        "deadlock: this thread ('{}') waits for {} (take locks in one agreed order)",
+        gil::thread_name(me),
+        links.join(", which waits for ")
+    )
 }
 
 impl LockCore {
@@ -150,6 +220,7 @@ impl LockCore {
         Arc::new(LockCore {
             blocker: next_blocker(BlockerKind::Lock),
             owner: Mutex::new(None),
+            taken: AtomicU64::new(0),
             freed: Condvar::new(),
         })
     }
@@ -174,6 +245,7 @@ impl LockCore {
             match *owner {
                 None => {
                     *owner = Some(me);
+                    self.taken.fetch_add(1, Relaxed);
                     return Ok(true);
                 }
                 Some(holder) if holder == me => {
@@ -196,16 +268,44 @@ impl LockCore {
     }
 
     /// Without the global lock: wait until the lock is free and take it.
-    fn wait_to_take(&self, me: u64, deadline: Option<Instant>) -> WaitEnd {
+    ///
+    /// A wait without a timeout also looks for a deadlock every
+    /// [`DEADLOCK_CHECK`]: a cycle of threads each waiting for a lock the
+    /// next holds, seen the same twice in a row (no lock in it taken in
+    /// between, so the two reads agree on one moment). One thread of the
+    /// cycle — the one with the highest serial — gives up with an error;
+    /// its `with` blocks then release what it holds and the others go on.
+    fn wait_to_take(self: &Arc<Self>, me: u64, deadline: Option<Instant>) -> WaitEnd {
         record_blocked_on(self.blocker);
-        wait_until(&self.owner, &self.freed, deadline, |owner| {
+        let take = |owner: &mut Option<u64>| {
             if owner.is_none() {
                 *owner = Some(me);
+                self.taken.fetch_add(1, Relaxed);
                 true
             } else {
                 false
             }
-        })
+        };
+        if deadline.is_some() {
+            return wait_until(&self.owner, &self.freed, deadline, take);
+        }
+        let _waiting = Waiting::new(me, self);
+        let mut seen_before: Option<Vec<Link>> = None;
+        loop {
+            let slice = Some(Instant::now() + DEADLOCK_CHECK);
+            let end = wait_until(&self.owner, &self.freed, slice, take);
+            if end != WaitEnd::TimedOut {
+                return end;
+            }
+            let cycle = cycle_through(self, me);
+            if let (Some(now), Some(before)) = (&cycle, &seen_before) {
+                let victim = now.iter().map(|(_, holder, _)| *holder).max();
+                if now == before && victim == Some(me) {
+                    return WaitEnd::Deadlock(describe_cycle(now, me));
+                }
+            }
+            seen_before = cycle;
+        }
     }
 
     /// Let go of the lock; an error if the calling thread does not hold it.
@@ -240,7 +340,15 @@ fn finish_wait(end: WaitEnd) -> Result<bool, RtError> {
     match end {
         WaitEnd::Ready => Ok(true),
         WaitEnd::TimedOut => Ok(false),
-        WaitEnd::Interrupted => Err(RtError::interrupted()),
+        other => Err(wait_error(other)),
+    }
+}
+
+/// The error a wait that ended neither ready nor timed out becomes.
+fn wait_error(end: WaitEnd) -> RtError {
+    match end {
+        WaitEnd::Deadlock(message) => RtError { kind: RtKind::Deadlock, ..RtError::new(message) },
+        _ => RtError::interrupted(),
     }
 }
 
@@ -469,7 +577,7 @@ impl ScriptQueue {
                         self.blocker, self.maxsize
                     )));
                 }
-                WaitEnd::Interrupted => return Err(RtError::interrupted()),
+                other => return Err(wait_error(other)),
             }
         }
     }
@@ -499,7 +607,7 @@ impl ScriptQueue {
                         self.blocker
                     )));
                 }
-                WaitEnd::Interrupted => return Err(RtError::interrupted()),
+                other => return Err(wait_error(other)),
             }
         }
     }
