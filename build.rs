@@ -49,6 +49,16 @@ fn main() {
     if sanitizers.split(',').any(|s| s == "thread") {
         build.flag("-fsanitize=thread");
     }
+    // `ci/ubsan.sh`: the C library built with UndefinedBehaviorSanitizer,
+    // every finding fatal, and its runtime linked in.
+    println!("cargo:rerun-if-env-changed=GILSCOPE_UBSAN");
+    let ubsan = std::env::var_os("GILSCOPE_UBSAN").is_some_and(|v| !v.is_empty());
+    if ubsan {
+        build.flag("-fsanitize=undefined").flag("-fno-sanitize-recover=all");
+    }
     build.compile("gilscope_clib");
+    if ubsan {
+        println!("cargo:rustc-link-lib=ubsan");
+    }
     println!("cargo:rustc-link-lib=pthread");
 }

@@ -2,11 +2,13 @@
 """Run every scenario in gilscope (default and cpython policies) and in
 CPython, side by side in one go, and print each pair with its ratio.
 
-    python3 benches/compare.py [--runs N] [--markdown]
+    python3 benches/compare.py [--runs N] [--markdown] [--skip-lock] [--skip-suite]
 
 Each side runs `--runs` times (default 3), alternating; each figure is the
 median over runs, with the min and max. It builds gilscope in release mode
-first. --markdown prints the table docs/performance.md holds.
+first. Then it runs the interpreter benchmark suite (benches/side_by_side.py)
+with the same number of runs and prints its table too. --markdown prints
+the tables docs/performance.md holds.
 """
 import argparse
 import json
@@ -47,8 +49,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--skip-lock", action="store_true", help="only the interpreter suite")
+    parser.add_argument("--skip-suite", action="store_true", help="only the lock scenarios")
     args = parser.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    if not args.skip_lock:
+        lock_table(args)
+    if not args.skip_suite:
+        suite = [sys.executable, os.path.join(ROOT, "benches", "side_by_side.py"), "--runs", str(args.runs)]
+        if args.markdown:
+            suite.append("--markdown")
+        print(flush=True)
+        subprocess.run(suite, cwd=ROOT, check=True)
+
+
+def lock_table(args):
+    """The lock scenarios in CPython and in gilscope under both policies."""
     sides = {
         "cpython": [sys.executable, os.path.join(ROOT, "benches", "cpython", "scenarios.py"), "--json"],
         "fair": [GILSCOPE, "bench", "all", "--policy", "fair", "--json"],

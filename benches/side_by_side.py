@@ -3,15 +3,18 @@
 
 Each pair runs alternately, RUNS times, in one go on the same machine, so
 both sides see the same load. Prints the median, min and max wall time and
-peak memory (whole process) of each side, and the ratio of medians
-(CPython / gilscope: above 1 means gilscope is faster).
+peak memory (whole process) of each side, the ratio of medians
+(CPython / gilscope: above 1 means gilscope is faster) and, at the end, the
+geometric mean of those ratios. Both sides of a pair must print the same
+output (a checksum), or the run stops with an error.
 
-    python3 benches/side_by_side.py [--runs N] [--only NAME] [--json]
+    python3 benches/side_by_side.py [--runs N] [--only NAME] [--json | --markdown]
 
 It builds gilscope in release mode first (cargo build --release).
 """
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -21,9 +24,20 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GILSCOPE = os.path.join(ROOT, "target", "release", "gilscope")
 
+# name: (toy script, Python script). Each pair is the same algorithm on the
+# same data structures, and both print the same checksum.
 PAIRS = {
     "loop": ("benches/toy/loop.toy", "benches/cpython/loop.py"),
     "fib30": ("benches/toy/fib.toy", "benches/cpython/fib.py"),
+    "nbody": ("benches/toy/nbody.toy", "benches/cpython/nbody.py"),
+    "spectral_norm": ("benches/toy/spectral_norm.toy", "benches/cpython/spectral_norm.py"),
+    "sieve": ("benches/toy/sieve.toy", "benches/cpython/sieve.py"),
+    "wordcount": ("benches/toy/wordcount.toy", "benches/cpython/wordcount.py"),
+    "strbuild": ("benches/toy/strbuild.toy", "benches/cpython/strbuild.py"),
+    "generators": ("benches/toy/generators.toy", "benches/cpython/generators.py"),
+    "closures": ("benches/toy/closures.toy", "benches/cpython/closures.py"),
+    "richards": ("benches/toy/richards.toy", "benches/cpython/richards.py"),
+    "threads": ("benches/toy/threads.toy", "benches/cpython/threads.py"),
 }
 
 
@@ -44,7 +58,8 @@ def peak_rss_mib(pid):
 
 
 def run_once(argv):
-    """Wall seconds and peak RSS (MiB) of one run, output checked."""
+    """Wall seconds, CPU seconds (user + system), peak RSS (MiB) and output
+    of one run; a failed run or an empty output stops the benchmark."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = 0.0
@@ -54,7 +69,7 @@ def run_once(argv):
         sample = peak_rss_mib(proc.pid)
         if sample:
             peak = max(peak, sample)
-        pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
         time.sleep(0.002)
@@ -65,7 +80,9 @@ def run_once(argv):
     proc.stderr.close()
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{argv} failed: {err}")
-    return elapsed, peak, out
+    if not out.strip():
+        sys.exit(f"{argv} printed nothing; every benchmark prints a checksum")
+    return elapsed, usage.ru_utime + usage.ru_stime, peak, out
 
 
 def summary(samples):
@@ -77,21 +94,24 @@ def main():
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--only", choices=sorted(PAIRS))
     parser.add_argument("--json", action="store_true", help="one JSON object per pair")
+    parser.add_argument("--markdown", action="store_true", help="the table docs/performance.md holds")
     args = parser.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     results = []
     for name, (toy, py) in PAIRS.items():
         if args.only and name != args.only:
             continue
-        toy_times, py_times, toy_mem, py_mem = [], [], [], []
+        toy_times, py_times, toy_cpu, py_cpu, toy_mem, py_mem = [], [], [], [], [], []
         outputs = set()
         for _ in range(args.runs):
-            t, m, out = run_once([GILSCOPE, "run", toy])
+            t, c, m, out = run_once([GILSCOPE, "run", toy])
             toy_times.append(t)
+            toy_cpu.append(c)
             toy_mem.append(m)
             outputs.add(out)
-            t, m, out = run_once([sys.executable, py])
+            t, c, m, out = run_once([sys.executable, py])
             py_times.append(t)
+            py_cpu.append(c)
             py_mem.append(m)
             outputs.add(out)
         if len(outputs) != 1:
@@ -100,25 +120,48 @@ def main():
             "scenario": name,
             "gilscope_s": summary(toy_times),
             "cpython_s": summary(py_times),
+            # CPU time is less disturbed than wall time by other jobs on a
+            # shared machine (but counts all of a program's threads).
+            "gilscope_cpu_s": summary(toy_cpu),
+            "cpython_cpu_s": summary(py_cpu),
             "gilscope_peak_mib": max(toy_mem),
             "cpython_peak_mib": max(py_mem),
             "speedup": statistics.median(py_times) / statistics.median(toy_times),
             "runs": args.runs,
         }
         results.append(result)
+    geomean = math.exp(statistics.fmean(math.log(r["speedup"]) for r in results)) if results else None
     if args.json:
         for r in results:
             print(json.dumps(r))
+        print(json.dumps({"scenario": "geometric_mean", "speedup": geomean, "pairs": len(results)}))
         return
-    print(f"python: {sys.version.split()[0]}   runs per side: {args.runs}")
-    print(f"{'scenario':10} {'gilscope median (min-max)':28} {'CPython median (min-max)':28} {'CPython/gilscope':>16} {'peak MiB g / py':>16}")
+    if args.markdown:
+        print("| program | gilscope median (min–max) | CPython 3.11 median (min–max) | CPython / gilscope | CPU s gilscope / CPython | peak MiB gilscope / CPython |")
+        print("|---|---|---|---|---|---|")
+        for r in results:
+            g, p = r["gilscope_s"], r["cpython_s"]
+            print(
+                f"| {r['scenario']} | {g['median']:.3f} s ({g['min']:.3f}–{g['max']:.3f}) "
+                f"| {p['median']:.3f} s ({p['min']:.3f}–{p['max']:.3f}) | {r['speedup']:.2f}× "
+                f"| {r['gilscope_cpu_s']['median']:.3f} / {r['cpython_cpu_s']['median']:.3f} "
+                f"| {r['gilscope_peak_mib']:.1f} / {r['cpython_peak_mib']:.1f} |"
+            )
+        print(f"| **geometric mean** | | | **{geomean:.2f}×** | | |")
+        return
+    print(f"python: {sys.version.split()[0]}   runs per side: {args.runs}   cores: {os.cpu_count()}")
+    print(
+        f"{'program':14} {'gilscope median (min-max)':27} {'CPython median (min-max)':27} "
+        f"{'CPython/gilscope':>16} {'peak MiB g / py':>16}"
+    )
     for r in results:
         g, p = r["gilscope_s"], r["cpython_s"]
         print(
-            f"{r['scenario']:10} {g['median']:.3f} s ({g['min']:.3f}-{g['max']:.3f})      "
-            f"{p['median']:.3f} s ({p['min']:.3f}-{p['max']:.3f})      {r['speedup']:>10.2f}x"
-            f"      {r['gilscope_peak_mib']:5.1f} / {r['cpython_peak_mib']:5.1f}"
+            f"{r['scenario']:14} {g['median']:.3f} s ({g['min']:.3f}-{g['max']:.3f})     "
+            f"{p['median']:.3f} s ({p['min']:.3f}-{p['max']:.3f})     {r['speedup']:>12.2f}x"
+            f"     {r['gilscope_peak_mib']:6.1f} / {r['cpython_peak_mib']:5.1f}"
         )
+    print(f"geometric mean of CPython/gilscope over {len(results)} programs: {geomean:.2f}x")
 
 
 if __name__ == "__main__":

@@ -189,7 +189,7 @@ fn eval_and_arguments() {
     );
     let failing = gilscope(&["run", "-e", "print(1 / 0)"]);
     assert_eq!(failing.status.code(), Some(1));
-    assert!(stderr(&failing).starts_with("<eval>:1: error: division by zero"));
+    assert!(stderr(&failing).starts_with("<eval>:1:9: error: division by zero"));
 }
 
 /// Start a script, wait until it has printed `ready`, send SIGINT, and
@@ -232,6 +232,13 @@ fn ctrl_c_stops_an_endless_loop_with_130() {
         ),
         ("C call keeping the lock", "print(\"ready\")\nc.busy_wait(60000)"),
         ("sleep", "print(\"ready\")\nsleep(60000)"),
+        ("C sleep", "print(\"ready\")\nc.sleep(60000)"),
+        ("c.read keeping the lock", "let p = c.pipe()\nprint(\"ready\")\nc.read(p[0], 10)"),
+        ("c.read releasing it", "let p = c.pipe()\nprint(\"ready\")\nc.read(p[0], 10, true)"),
+        (
+            "C waiting for its callbacks",
+            "print(\"ready\")\nc.map_released(1000, 1000, fn(i) { return i })",
+        ),
         ("threads", "fn spin() { while true { } }\nlet t = spawn(spin)\nprint(\"ready\")\njoin(t)"),
         ("get from an empty queue", "let q = Queue()\nprint(\"ready\")\nget(q)"),
         ("for over an open queue", "let q = Queue()\nprint(\"ready\")\nfor x in q { }"),
@@ -244,6 +251,14 @@ fn ctrl_c_stops_an_endless_loop_with_130() {
             "let l = Lock()\nlet cv = Condition(l)\nprint(\"ready\")\nwith l { wait(cv) }",
         ),
         ("a put into a full queue", "let q = Queue(1)\nput(q, 1)\nprint(\"ready\")\nput(q, 2)"),
+        (
+            // A megabyte into a pipe nobody reads: the write must release
+            // the lock (another thread prints `ready` meanwhile) and stop
+            // on Ctrl+C. It used to hold the lock until SIGKILL.
+            "c.write into a full pipe",
+            "let p = c.pipe()\nlet s = \"x\"\nfor i in range(20) { s = s + s }\n\
+             fn announce() { sleep(100)\n print(\"ready\") }\nspawn(announce)\nc.write(p[1], s)",
+        ),
     ] {
         let (code, took, err) = interrupt(source);
         assert_eq!(code, Some(130), "{what}: {err}");
@@ -264,4 +279,88 @@ fn output_to_a_closed_pipe_is_an_error_not_a_crash() {
     let status = common::watchdog(60, "closed-pipe", move || child.wait().expect("wait"));
     assert_eq!(status.code(), Some(1));
     let _ = std::io::stdout().flush();
+}
+
+/// Seconds to compile a script of `n` top-level `let`s, best of three.
+fn compile_seconds(n: usize) -> f64 {
+    let source: String = (0..n).map(|i| format!("let v{i} = {i}\n")).collect();
+    (0..3)
+        .map(|_| {
+            gilscope::gil::attach(|token| {
+                let start = Instant::now();
+                gilscope::vm::compile(token, "globals.toy", &source, &[]).expect("compiles");
+                start.elapsed().as_secs_f64()
+            })
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+#[test]
+fn compile_time_grows_linearly_with_top_level_lets() {
+    // Ten times the globals must cost about ten times as much, not a
+    // hundred (a linear search of the global names made it quadratic:
+    // 40,000 globals took 2.5 s, 200,000 more than 20 s).
+    common::watchdog(120, "compile-globals", || {
+        let small = compile_seconds(5_000);
+        let large = compile_seconds(50_000);
+        let ratio = large / small.max(1e-4);
+        assert!(ratio < 40.0, "5,000 globals: {small:.4} s, 50,000: {large:.4} s ({ratio:.0}x)");
+    });
+}
+
+#[test]
+fn a_runaway_recursion_shows_both_ends_of_its_trace() {
+    let output = run_bytes("runaway.toy", b"fn down(n) { return down(n + 1) }\ndown(0)\n");
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    // 10,000 frames used to print 10,000 lines.
+    assert!(err.lines().count() < 40, "{} lines:\n{err}", err.lines().count());
+    assert!(err.contains("  … 9,980 more frames of depth\n"), "{err}");
+    assert!(err.contains("runaway.toy:2 in <main>"), "the outermost frame is shown: {err}");
+}
+
+#[test]
+fn a_one_megabyte_token_is_shown_cut() {
+    let name = "a".repeat(1 << 20);
+    let output = run_bytes("huge_name.toy", format!("let x = {name}\n").as_bytes());
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(err.len() < 2_000, "{} bytes of error for a 1 MB name", err.len());
+    assert!(err.contains("more characters)"), "{}", &err[..err.len().min(400)]);
+    let at_runtime = run_bytes("huge_error.toy", format!("error(\"{name}\")\n").as_bytes());
+    let err = stderr(&at_runtime);
+    assert_eq!(at_runtime.status.code(), Some(1));
+    assert!(err.len() < 2_000, "{} bytes of runtime error for a 1 MB message", err.len());
+}
+
+#[test]
+fn every_way_of_growing_the_heap_stops_at_max_memory() {
+    // Each of these passed 3 GB in seconds before the heap had a limit.
+    for (what, source) in [
+        ("string doubling", "let s = \"x\"\nwhile true { s = s + s }"),
+        ("list doubling", "let l = [1]\nwhile true { l = l + l }"),
+        ("push", "let l = []\nwhile true { push(l, 1) }"),
+        ("map keys", "let m = {}\nlet i = 0\nwhile true {\n m[i] = i\n i += 1\n}"),
+        ("string repetition", "let s = \"x\" * 1000\nlet l = []\nwhile true { push(l, s * 200) }"),
+        ("str()", "let l = [\"xxxxxxxxxxxxxxxx\"]\nwhile true { l = [str(l), str(l)] }"),
+        ("range lists", "let l = []\nwhile true { push(l, range(100000)) }"),
+        ("for over a string", "let s = \"x\" * 20000000\nfor ch in s { }"),
+    ] {
+        let output = gilscope(&["run", "--max-memory", "32M", "-e", source]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{what}: {err}");
+        assert!(err.starts_with("<eval>:"), "{what}: {err}");
+        assert!(err.contains("error: out of memory: "), "{what}: {err}");
+        assert!(err.contains("bytes live, limit 33554432"), "{what}: {err}");
+    }
+}
+
+#[test]
+fn max_memory_takes_sizes_and_zero_for_no_limit() {
+    let small = gilscope(&["run", "--max-memory", "1M", "-e", "let s = \"x\" * 2000000"]);
+    assert_eq!(small.status.code(), Some(1), "{}", stderr(&small));
+    let unlimited = gilscope(&["run", "--max-memory", "0", "-e", "let s = \"x\" * 2000000"]);
+    assert_eq!(unlimited.status.code(), Some(0), "{}", stderr(&unlimited));
+    let bad = gilscope(&["run", "--max-memory", "lots", "-e", "1"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
 }

@@ -4,8 +4,9 @@
 //!
 //! - `// expect: TEXT` — the next line of standard output is TEXT;
 //! - `// expect runtime error: MESSAGE` — the script fails with exit code 1
-//!   and stderr starts with `FILE:LINE: error: MESSAGE`, LINE being the
-//!   comment's line;
+//!   and a line of stderr starts with `FILE:LINE:COL: error: MESSAGE`, LINE
+//!   being the comment's line, followed by the source line and a caret
+//!   (reports of threads that failed earlier may come first);
 //! - `// expect syntax error: MESSAGE` — exit code 1 and stderr starts with
 //!   `FILE:LINE:COL: error: MESSAGE`, again on the comment's line;
 //! - `// expect stderr: TEXT` — stderr contains TEXT.
@@ -71,8 +72,19 @@ fn check(path: &Path) -> Result<(), String> {
     let file = relative.display();
     let code = output.status.code();
     if let Some((line, message)) = &want.runtime_error {
-        let expected = format!("{file}:{line}: error: {message}");
-        if code != Some(1) || !stderr.starts_with(&expected) {
+        let expected = format!("{file}:{line}:COL: error: {message}");
+        let at_line = format!("{file}:{line}:");
+        let lines: Vec<&str> = stderr.lines().collect();
+        let reported = lines.iter().enumerate().any(|(i, l)| {
+            l.strip_prefix(&at_line).is_some_and(|rest| {
+                let col = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+                let rest = &rest[col..];
+                col > 0
+                    && rest.starts_with(&format!(": error: {message}"))
+                    && lines.get(i + 2).is_some_and(|caret| caret.trim_end().ends_with('^'))
+            })
+        });
+        if code != Some(1) || !reported {
             return Err(format!(
                 "expected exit 1 and stderr starting\n  {expected}\ngot {code:?}:\n{stderr}"
             ));

@@ -11,6 +11,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(source) = std::str::from_utf8(data) else { return };
+    // A small heap limit: inputs that grow strings or lists end in
+    // "out of memory" quickly instead of using libFuzzer's RSS budget.
+    gilscope::vm::set_memory_limit(64 << 20);
     let (done, finished) = mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
         if finished.recv_timeout(Duration::from_secs(1)).is_err() {

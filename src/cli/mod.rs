@@ -10,6 +10,7 @@
 
 mod bench;
 mod demo;
+mod memory;
 mod options;
 mod run;
 mod timeline;
@@ -50,6 +51,8 @@ enum Command {
         watchdog: WatchdogArgs,
         #[command(flatten)]
         observe: ObserveArgs,
+        #[command(flatten)]
+        memory: memory::MemoryArgs,
     },
     /// A spinner that needs the lock, beside a long computation that keeps
     /// or releases it. Keys while it runs: r flips release, +/- change the
@@ -112,7 +115,8 @@ pub fn main() -> ExitCode {
         eprintln!("gilscope: warning: cannot catch Ctrl+C: {err}");
     }
     match cli.command {
-        Command::Run { code, mut script_and_args, lock, watchdog, observe } => {
+        Command::Run { code, mut script_and_args, lock, watchdog, observe, memory } => {
+            memory.apply();
             watchdog.start(Duration::ZERO);
             let file = match &code {
                 Some(_) => None,

@@ -195,6 +195,9 @@ pub struct Proto {
     pub code: Vec<Op>,
     /// The source line of each instruction.
     pub lines: Vec<u32>,
+    /// The source column of each instruction (of the operator, call or
+    /// index it belongs to), for runtime errors' carets.
+    pub cols: Vec<u32>,
     /// Its constants.
     pub consts: LockedCells,
     /// Functions defined inside it.

@@ -44,7 +44,10 @@ mod value;
 pub use error::{RtError, RtKind, SyntaxError};
 pub use machine::{Program, Vm};
 pub use natives::sleep_released;
-pub use value::{Callback, Native, NativeCtx, NativeFn, NativeKind, Parcel, Value, live_objects};
+pub use value::{
+    Callback, DEFAULT_MEMORY_LIMIT, Native, NativeCtx, NativeFn, NativeKind, Parcel, Value,
+    live_bytes, live_objects, memory_limit, set_memory_limit,
+};
 
 use std::sync::Arc;
 
@@ -87,6 +90,7 @@ pub fn compile(
     let globals = LockedCells::new(token, vec![Value::Unset; script.globals.len()]);
     Ok(Arc::new(Program {
         file: file.to_owned(),
+        source: source.to_owned(),
         main,
         globals,
         global_names: script.globals,
@@ -101,7 +105,7 @@ pub fn compile(
 /// its functions (see [`Program::global`]). Errors come back as text.
 pub fn load(token: Token<'_>, file: &str, source: &str) -> Result<Arc<Program>, String> {
     let program = compile(token, file, source, &[]).map_err(|e| e.render(file, source))?;
-    Vm::new(Arc::clone(&program)).run_main(token).map_err(|e| e.render(file))?;
+    Vm::new(Arc::clone(&program)).run_main(token).map_err(|e| e.render_in(file, source))?;
     Ok(program)
 }
 
@@ -155,7 +159,7 @@ pub fn run_with_budget(source: &str, check_points: u64) -> Outcome {
         match result {
             Ok(_) => Outcome::Ok,
             Err(e) if e.kind == RtKind::Interrupted => Outcome::Interrupted,
-            Err(e) => Outcome::RuntimeError(e.render("<fuzz>")),
+            Err(e) => Outcome::RuntimeError(e.render_in("<fuzz>", source)),
         }
     })
 }
@@ -175,7 +179,7 @@ pub fn run_here(file: &str, source: &str, args: &[String]) -> Outcome {
             Ok(_) if gil::interrupted() => Outcome::Interrupted,
             Ok(_) => Outcome::Ok,
             Err(e) if e.kind == RtKind::Interrupted => Outcome::Interrupted,
-            Err(e) => Outcome::RuntimeError(e.render(file)),
+            Err(e) => Outcome::RuntimeError(e.render_in(file, source)),
         }
     })
 }

@@ -8,9 +8,17 @@
 //! thread runs bytecode at a time. The function and its arguments cross to
 //! the new thread in a [`Parcel`], and the result comes back in one.
 //! An uncaught error ends only its own thread: it is reported on stderr with
-//! the thread's name, and `join` returns `nil`.
+//! the thread's name, and every `join` of that thread raises it again in
+//! the joiner, named after the thread, so a failure never reads as `nil`.
+//!
+//! `join` waits with the lock released and stops on Ctrl+C. It refuses to
+//! wait forever: joining one's own thread is an error, and so is the `join`
+//! that would close a cycle of threads each waiting for the next (`a` joins
+//! `b` while `b` joins `a`) — the interpreter's version of Ruby's "No live
+//! threads left. Deadlock?". [`Joins`] records who waits for whom.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
@@ -18,7 +26,9 @@ use parking_lot::{Condvar, Mutex};
 
 use super::error::{RtError, RtKind};
 use super::machine::{Program, Vm};
-use super::value::{HandleSlot, Obj, ObjRef, Parcel, ThreadObj, Value};
+use super::value::{
+    EndSlot, EndState, HandleSlot, Obj, ObjRef, Parcel, ThreadEnd, ThreadObj, Value,
+};
 use crate::gil::{self, Token};
 
 /// The script's threads that have not finished yet.
@@ -28,7 +38,42 @@ pub struct Running {
     finished: Condvar,
     next_number: AtomicU64,
     handles: Mutex<Vec<HandleSlot>>,
+    joins: Mutex<Joins>,
 }
+
+/// Who waits in `join` for whom, to refuse a wait that could never end.
+/// Threads are named by their lock serial ([`gil::current_serial`]), the
+/// threads `spawn` made also by their [`ThreadObj::id`].
+#[derive(Default)]
+struct Joins {
+    /// The serial of each started thread whose code has not ended yet.
+    serial_of: HashMap<u64, u64>,
+    /// For each thread waiting in `join`: the id of the thread it waits for.
+    waits_for: HashMap<u64, u64>,
+}
+
+impl Joins {
+    /// The chain of threads `serial` would wait for by joining `target`,
+    /// as serials, if it leads back to `serial` (a deadlock).
+    fn cycle(&self, serial: u64, target: u64) -> Option<Vec<u64>> {
+        let mut chain = vec![serial];
+        let mut next = target;
+        while let Some(&s) = self.serial_of.get(&next) {
+            if s == serial {
+                return Some(chain);
+            }
+            if chain.contains(&s) {
+                return None; // a cycle not through us: reported by its own closer
+            }
+            chain.push(s);
+            next = *self.waits_for.get(&s)?;
+        }
+        None
+    }
+}
+
+/// Process-wide numbers for thread objects.
+static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Running {
     fn start(&self) {
@@ -72,8 +117,6 @@ impl Running {
         self.wait_for_threads(token, false);
         let slots = std::mem::take(&mut *self.handles.lock());
         let handles: Vec<_> = slots.iter().filter_map(|slot| slot.lock().take()).collect();
-        // Each result is a Parcel; dropping it takes the lock, so join and
-        // drop with the lock released.
         token.detach(move || {
             for handle in handles {
                 drop(handle.join());
@@ -100,34 +143,54 @@ pub(crate) fn start_thread(
     let parcel =
         Parcel::pack(token, std::iter::once(f.clone()).chain(args.iter().cloned()).collect());
     threads.start();
+    let id = NEXT_THREAD_ID.fetch_add(1, SeqCst);
+    let end: EndSlot = Arc::new((Mutex::new(EndState::Running), Condvar::new()));
+    let thread_end = Arc::clone(&end);
     let thread_name = name.clone();
     let program = Arc::clone(program);
     let spawned = std::thread::Builder::new().name(name.clone()).spawn(move || {
-        /// Counts the thread as finished however it ends, a panic included.
-        struct Finished(Arc<Program>);
+        /// Counts the thread as finished however it ends, a panic included;
+        /// a thread that ended without filling its end slot (a panic) fills
+        /// it with an error, so no `join` waits forever.
+        struct Finished(Arc<Program>, u64, EndSlot, String);
         impl Drop for Finished {
             fn drop(&mut self) {
+                let (slot, changed) = &*self.2;
+                let mut slot = slot.lock();
+                if let EndState::Running = *slot {
+                    let stopped = format!("thread '{}' stopped unexpectedly", self.3);
+                    *slot = EndState::Ended(Err(RtError::new(stopped)));
+                }
+                drop(slot);
+                changed.notify_all();
+                self.0.threads.joins.lock().serial_of.remove(&self.1);
                 self.0.threads.finish();
             }
         }
-        let _finished = Finished(Arc::clone(&program));
-        gil::attach(|token| {
+        let _finished =
+            Finished(Arc::clone(&program), id, Arc::clone(&thread_end), thread_name.clone());
+        let ended: ThreadEnd = gil::attach(|token| {
             gil::set_thread_name(&thread_name);
+            program.threads.joins.lock().serial_of.insert(id, gil::current_serial());
             let mut values = parcel.open(token);
             let f = values.remove(0);
             let mut vm = Vm::new(Arc::clone(&program));
-            let value = match vm.call(token, f, values) {
-                Ok(value) => value,
+            let result = vm.call(token, f, values);
+            drop(vm);
+            match result {
+                Ok(value) => Ok(Parcel::pack(token, vec![value])),
                 Err(e) => {
                     if e.kind != RtKind::Interrupted {
-                        eprint!("error in thread '{thread_name}': {}", e.render(&program.file));
+                        eprint!(
+                            "error in thread '{thread_name}': {}",
+                            e.render_in(&program.file, &program.source)
+                        );
                     }
-                    Value::Nil
+                    Err(failure_seen_by_joiner(&thread_name, e))
                 }
-            };
-            drop(vm);
-            Parcel::pack(token, vec![value])
-        })
+            }
+        });
+        *thread_end.0.lock() = EndState::Ended(ended);
     });
     let handle = match spawned {
         Ok(handle) => handle,
@@ -138,6 +201,91 @@ pub(crate) fn start_thread(
     };
     let slot: HandleSlot = Arc::new(Mutex::new(Some(handle)));
     threads.handles.lock().push(Arc::clone(&slot));
-    let thread = ThreadObj { name, handle: slot, result: RefCell::new(None) };
+    let thread = ThreadObj { name, id, handle: slot, end, result: RefCell::new(None) };
     Ok(Value::Obj(ObjRef::new(token, Obj::Thread(thread))))
+}
+
+/// The error `join` raises for a thread that failed with `e`: named after
+/// the thread, with the line it failed on. An interrupt stays an interrupt.
+fn failure_seen_by_joiner(thread_name: &str, e: RtError) -> RtError {
+    if e.kind == RtKind::Interrupted {
+        return e;
+    }
+    let at = e.trace.last().map_or(String::new(), |t| format!(" at line {}", t.line));
+    RtError::new(format!("thread '{thread_name}' failed{at}: {}", e.message))
+}
+
+/// `join(thread)`: wait for it with the lock released and return its
+/// result, or raise its error — the same every time it is joined.
+pub(crate) fn join_thread(
+    program: &Arc<Program>,
+    token: Token<'_>,
+    thread: &Value,
+) -> Result<Value, RtError> {
+    let not_a_thread =
+        || RtError::new(format!("join() needs a thread, not a {}", thread.type_name()));
+    let Value::Obj(r) = thread else { return Err(not_a_thread()) };
+    let Obj::Thread(t) = r.get() else { return Err(not_a_thread()) };
+    if t.result.borrow().is_none() {
+        wait_for_end(program, token, t)?;
+        // Another joiner may have opened it while this one waited.
+        let state = std::mem::replace(&mut *t.end.0.lock(), EndState::Opened);
+        if let EndState::Ended(ended) = state {
+            let result = ended.map(|parcel| parcel.open(token).pop().unwrap_or_default());
+            *t.result.borrow_mut() = Some(result);
+        }
+        // Its code has ended; let the OS thread finish too. (Take the
+        // handle first: the slot's mutex must not be held while detached.)
+        let handle = t.handle.lock().take();
+        if let Some(handle) = handle {
+            token.detach(move || drop(handle.join()));
+        }
+    }
+    t.result.borrow().clone().expect("the result was just stored")
+}
+
+/// Wait, with the lock released, until `t`'s code has ended; an error
+/// instead if that can never happen or on Ctrl+C.
+fn wait_for_end(program: &Program, token: Token<'_>, t: &ThreadObj) -> Result<(), RtError> {
+    let (slot, changed) = &*t.end;
+    if !matches!(*slot.lock(), EndState::Running) {
+        return Ok(());
+    }
+    let me = gil::current_serial();
+    {
+        let mut joins = program.threads.joins.lock();
+        if joins.serial_of.get(&t.id) == Some(&me) {
+            return Err(RtError::new(format!(
+                "join(): thread '{}' cannot join itself (it would wait forever)",
+                t.name
+            )));
+        }
+        if let Some(chain) = joins.cycle(me, t.id) {
+            let names: Vec<String> =
+                chain.iter().map(|&s| format!("'{}'", gil::thread_name(s))).collect();
+            let waits: Vec<String> = (0..names.len())
+                .map(|i| {
+                    let verb = if i == 0 { "would join" } else { "is joining" };
+                    format!("{} {verb} {}", names[i], names[(i + 1) % names.len()])
+                })
+                .collect();
+            return Err(RtError::new(format!(
+                "deadlock: these threads would wait for each other forever: {}",
+                waits.join(", ")
+            )));
+        }
+        joins.waits_for.insert(me, t.id);
+    }
+    let interrupted = token.detach(|| {
+        let mut slot = slot.lock();
+        while let EndState::Running = *slot {
+            if gil::interrupted() {
+                return true;
+            }
+            changed.wait_for(&mut slot, std::time::Duration::from_millis(20));
+        }
+        false
+    });
+    program.threads.joins.lock().waits_for.remove(&me);
+    if interrupted { Err(RtError::interrupted()) } else { Ok(()) }
 }

@@ -8,6 +8,7 @@ impl Compiler<'_, '_> {
     pub(super) fn function(&mut self, def: &FnDef) -> CResult<()> {
         self.begin(&def.name, def.params.len() as u8, def.is_generator);
         self.line = def.pos.line;
+        self.col = def.pos.col;
         for &param in &def.params {
             let slot = self.declare_local(param, def.pos)?;
             if self.captured(param) {
@@ -19,6 +20,7 @@ impl Compiler<'_, '_> {
         self.emit(Op::Return);
         let proto = self.finish();
         self.line = def.pos.line;
+        self.col = def.pos.col;
         let f = self.f();
         f.protos.push(Arc::new(proto));
         let index = (f.protos.len() - 1) as u32;
@@ -71,11 +73,13 @@ impl Compiler<'_, '_> {
                 self.expr(left)?;
                 self.expr(right)?;
                 self.line = pos.line;
+                self.col = pos.col;
                 self.emit(binop(*op));
             }
             Expr::Unary(op, operand, pos) => {
                 self.expr(operand)?;
                 self.line = pos.line;
+                self.col = pos.col;
                 self.emit(match op {
                     UnOp::Neg => Op::Neg,
                     UnOp::Not => Op::Not,
@@ -99,12 +103,14 @@ impl Compiler<'_, '_> {
                     self.expr(arg)?;
                 }
                 self.line = pos.line;
+                self.col = pos.col;
                 self.emit(Op::Call(args.len() as u8));
             }
             Expr::Index(obj, key, pos) => {
                 self.expr(obj)?;
                 self.expr(key)?;
                 self.line = pos.line;
+                self.col = pos.col;
                 self.emit(Op::Index);
             }
             Expr::Slice(obj, start, end, pos) => {
@@ -132,6 +138,7 @@ impl Compiler<'_, '_> {
                     }
                 }
                 self.line = pos.line;
+                self.col = pos.col;
                 self.emit(Op::Yield);
             }
         }

@@ -51,6 +51,7 @@ struct FnState {
     arity: u8,
     code: Vec<Op>,
     lines: Vec<u32>,
+    cols: Vec<u32>,
     consts: Vec<Value>,
     const_strings: HashMap<String, u32>,
     protos: Vec<Arc<Proto>>,
@@ -76,6 +77,8 @@ struct Compiler<'s, 'g> {
     globals: HashMap<&'s str, u32>,
     fns: Vec<FnState>,
     line: u32,
+    /// The column of the construct being compiled, beside `line`.
+    col: u32,
 }
 
 type CResult<T> = Result<T, SyntaxError>;
@@ -83,7 +86,7 @@ type CResult<T> = Result<T, SyntaxError>;
 /// Compile a parsed script into its main function.
 pub fn compile(token: Token<'_>, script: &Script) -> CResult<Arc<Proto>> {
     let globals = script.globals.iter().enumerate().map(|(i, n)| (n.as_str(), i as u32)).collect();
-    let mut c = Compiler { token, script, globals, fns: Vec::new(), line: 1 };
+    let mut c = Compiler { token, script, globals, fns: Vec::new(), line: 1, col: 1 };
     c.begin("<main>", 0, false);
     c.block(&script.body)?;
     c.emit(Op::Nil);
@@ -106,6 +109,7 @@ impl<'s> Compiler<'s, '_> {
             arity,
             code: Vec::new(),
             lines: Vec::new(),
+            cols: Vec::new(),
             consts: Vec::new(),
             const_strings: HashMap::new(),
             protos: Vec::new(),
@@ -129,6 +133,7 @@ impl<'s> Compiler<'s, '_> {
             slots: f.max_slots,
             code: f.code,
             lines: f.lines,
+            cols: f.cols,
             consts: LockedCells::new(self.token, f.consts),
             protos: f.protos,
             captures: f.captures.into_iter().map(|(_, from)| from).collect(),
@@ -141,10 +146,11 @@ impl<'s> Compiler<'s, '_> {
         if let Some(fused) = self.fuse(op) {
             return fused;
         }
-        let line = self.line;
+        let (line, col) = (self.line, self.col);
         let f = self.f();
         f.code.push(op);
         f.lines.push(line);
+        f.cols.push(col);
         f.code.len() - 1
     }
 
@@ -177,6 +183,7 @@ impl<'s> Compiler<'s, '_> {
         };
         f.code.truncate(start);
         f.lines.truncate(start + 1);
+        f.cols.truncate(start + 1);
         f.code.push(fused);
         Some(start)
     }

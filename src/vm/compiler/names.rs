@@ -88,6 +88,7 @@ impl Compiler<'_, '_> {
                     self.emit(Op::GetLocal(obj_slot));
                     self.emit(Op::GetLocal(key_slot));
                     self.line = pos.line;
+                    self.col = pos.col;
                     self.emit(Op::Index);
                     self.expr(value)?;
                     self.emit(binop(op));
@@ -96,6 +97,7 @@ impl Compiler<'_, '_> {
                     self.expr(value)?;
                 }
                 self.line = pos.line;
+                self.col = pos.col;
                 self.emit(Op::SetIndex);
             }
         }

@@ -34,6 +34,7 @@ impl Compiler<'_, '_> {
         match stmt {
             Stmt::Let { decl, value, global, pos, name } => {
                 self.line = pos.line;
+                self.col = pos.col;
                 self.expr(value)?;
                 if *global {
                     let op = self.global_or_builtin(name, *pos, true)?;
@@ -45,6 +46,7 @@ impl Compiler<'_, '_> {
             }
             Stmt::Fn { decl, def, global } => {
                 self.line = def.pos.line;
+                self.col = def.pos.col;
                 if *global {
                     self.function(def)?;
                     let op = self.global_or_builtin(&def.name, def.pos, true)?;
@@ -61,10 +63,12 @@ impl Compiler<'_, '_> {
             }
             Stmt::Assign { target, op, value, pos } => {
                 self.line = pos.line;
+                self.col = pos.col;
                 self.assign(target, *op, value)?;
             }
             Stmt::Expr(expr, pos) => {
                 self.line = pos.line;
+                self.col = pos.col;
                 self.expr(expr)?;
                 self.emit(Op::Pop);
             }
@@ -105,16 +109,19 @@ impl Compiler<'_, '_> {
             }
             Stmt::For { var, iter, body, pos } => {
                 self.line = pos.line;
+                self.col = pos.col;
                 self.for_loop(*var, iter, body, *pos)?;
             }
             Stmt::Break(pos) => {
                 self.line = pos.line;
+                self.col = pos.col;
                 self.leave_regions(true)?;
                 let at = self.emit(Op::Jump(0));
                 self.f().loops.last_mut().expect("parser checked").break_patches.push(at);
             }
             Stmt::Continue(pos) => {
                 self.line = pos.line;
+                self.col = pos.col;
                 self.leave_regions(true)?;
                 let target = self.f().loops.last().and_then(|l| l.continue_to);
                 match target {
@@ -134,6 +141,7 @@ impl Compiler<'_, '_> {
             }
             Stmt::Return(value, pos) => {
                 self.line = pos.line;
+                self.col = pos.col;
                 match value {
                     Some(v) => self.expr(v)?,
                     None => {

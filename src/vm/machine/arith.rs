@@ -9,7 +9,7 @@ use super::Vm;
 use crate::gil::Token;
 use crate::vm::bytecode::{Cmp, Op};
 use crate::vm::error::RtError;
-use crate::vm::value::{Obj, Value};
+use crate::vm::value::{Obj, Value, reserve};
 
 impl Vm {
     /// `Add`..`Mod` on the top two values.
@@ -210,12 +210,15 @@ fn arith(token: Token<'_>, op: Op, a: &Value, b: &Value) -> Result<Value, RtErro
     if let (Value::Obj(x), Value::Obj(y)) = (a, b) {
         match (op, x.get(), y.get()) {
             (Op::Add, Obj::Str(s), Obj::Str(t)) => {
+                reserve(s.len() + t.len())?;
                 let mut joined = String::with_capacity(s.len() + t.len());
                 joined.push_str(s);
                 joined.push_str(t);
                 return Ok(Value::str(token, joined));
             }
             (Op::Add, Obj::List(l), Obj::List(m)) => {
+                let len = l.borrow().len() + m.borrow().len();
+                reserve(len.saturating_mul(std::mem::size_of::<Value>()))?;
                 let mut items = l.borrow().clone();
                 items.extend(m.borrow().iter().cloned());
                 return Ok(Value::list(token, items));
@@ -230,6 +233,7 @@ fn arith(token: Token<'_>, op: Op, a: &Value, b: &Value) -> Result<Value, RtErro
                 if text.len().saturating_mul(count) > 1 << 28 {
                     return Err(RtError::new("string repetition too large (over 256 MiB)"));
                 }
+                reserve(text.len() * count)?;
                 return Ok(Value::str(token, text.repeat(count)));
             }
             if let Obj::List(items) = s.get() {

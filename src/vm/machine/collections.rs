@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use super::Vm;
 use crate::gil::Token;
 use crate::vm::error::RtError;
-use crate::vm::value::{Key, Obj, ObjRef, SyncObj, Value};
+use crate::vm::value::{Key, Obj, ObjRef, SyncObj, Value, reserve, reserve_to_grow};
 
 /// What `IterNext` found.
 pub(super) enum Next {
@@ -241,7 +241,9 @@ fn set_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
             }
             Obj::Map(map) => {
                 let k = Key::from_value(key)?;
+                reserve_to_grow(map.borrow().len(), map.borrow().capacity(), 64)?;
                 let old = map.borrow_mut().insert(k, value);
+                r.resized();
                 drop(old);
                 return Ok(());
             }
@@ -266,6 +268,8 @@ fn iteration_state(token: Token<'_>, iterable: Value) -> Result<Value, RtError> 
                 return Ok(Value::list(token, keys));
             }
             Obj::Str(s) => {
+                // One string object per character: about 64 bytes each.
+                reserve(s.chars().count().saturating_mul(64))?;
                 let chars = s.chars().map(|c| Value::str(token, c.to_string())).collect();
                 return Ok(Value::list(token, chars));
             }

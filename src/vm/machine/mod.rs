@@ -44,6 +44,8 @@ pub const MAX_REENTRY: u32 = 100;
 pub struct Program {
     /// The script's file name, for messages.
     pub file: String,
+    /// The script's text, for the source line a runtime error shows.
+    pub source: String,
     /// The top-level code.
     pub main: Arc<Proto>,
     /// Top-level variables.
@@ -220,6 +222,7 @@ impl Vm {
                     TraceLine {
                         function: proto.name.clone(),
                         line: proto.lines.get(at).copied().unwrap_or(0),
+                        col: proto.cols.get(at).copied().unwrap_or(0),
                     }
                 })
                 .collect();
@@ -318,6 +321,10 @@ impl NativeCtx for Vm {
         args: &[Value],
     ) -> Result<Value, RtError> {
         super::threads::start_thread(&self.program, token, name, f, args)
+    }
+
+    fn join(&mut self, token: Token<'_>, thread: &Value) -> Result<Value, RtError> {
+        super::threads::join_thread(&self.program, token, thread)
     }
 }
 

@@ -14,7 +14,9 @@ use once_cell::sync::Lazy;
 use super::{int_arg, list_arg, map_arg};
 use crate::gil::{self, Token};
 use crate::vm::error::{RtError, RtKind};
-use crate::vm::value::{Key, NativeCtx, Obj, Value, format_float, live_objects};
+use crate::vm::value::{
+    Key, NativeCtx, Obj, Value, format_float, live_objects, reserve, reserve_to_grow,
+};
 
 pub(super) fn print(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     let line: Vec<String> = args.iter().map(Value::display).collect();
@@ -46,7 +48,9 @@ pub(super) fn str_(
     if args[0].as_str().is_some() {
         return Ok(args[0].clone());
     }
-    Ok(Value::str(token, args[0].display()))
+    let text = args[0].display();
+    reserve(text.len())?;
+    Ok(Value::str(token, text))
 }
 
 pub(super) fn int(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
@@ -204,11 +208,17 @@ pub(super) fn range(
             "range() list of {count} items is too large; use it in a for loop instead"
         )));
     }
+    reserve(usize::try_from(count).unwrap_or(usize::MAX).saturating_mul(16))?;
     Ok(Value::list(token, (start..end).map(Value::Int).collect()))
 }
 
 pub(super) fn push(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
-    list_arg(args, 0, "push")?.borrow_mut().push(args[1].clone());
+    let items = list_arg(args, 0, "push")?;
+    reserve_to_grow(items.borrow().len(), items.borrow().capacity(), 16)?;
+    items.borrow_mut().push(args[1].clone());
+    if let Value::Obj(list) = &args[0] {
+        list.resized();
+    }
     Ok(Value::Nil)
 }
 

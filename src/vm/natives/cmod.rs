@@ -13,7 +13,6 @@
 //! lock's state (only `clib`'s safe wrappers).
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use indexmap::IndexMap;
@@ -74,12 +73,48 @@ fn int_result(func: &str, result: Result<i64, CError>) -> Result<Value, RtError>
     result.map(Value::Int).map_err(|e| c_error(func, e))
 }
 
+/// The longest wait a `c.*` call accepts: one day, in milliseconds. C turns
+/// milliseconds into nanoseconds (`ms * 1000000`), which overflows — undefined
+/// behaviour in C — past about 292 years; a day is far from that and far
+/// beyond any script's need.
+const MAX_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// The largest `n` for `c.count_primes`: trial division squares divisors up
+/// to `sqrt(n)`, which must stay far from overflowing 64 bits.
+const MAX_PRIMES_BELOW: i64 = 1_000_000_000_000_000;
+
+/// Argument `i` as an integer in `range`, checked here, in Rust, before C
+/// sees it; `what` names it in the error.
+fn ranged_arg(
+    args: &[Value],
+    i: usize,
+    func: &str,
+    what: &str,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, RtError> {
+    let value = int_arg(args, i, func)?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(RtError::new(format!(
+            "{func}: {what} must be between {} and {}, not {value}",
+            range.start(),
+            range.end()
+        )))
+    }
+}
+
+/// A time in milliseconds, 0 to [`MAX_MS`].
+fn ms_arg(args: &[Value], i: usize, func: &str) -> Result<i64, RtError> {
+    ranged_arg(args, i, func, "the time in milliseconds", 0..=MAX_MS)
+}
+
 fn hold(args: &[Value], i: usize) -> Hold {
     if bool_arg(args, i, false) { Hold::Release } else { Hold::Keep }
 }
 
 fn count_primes(_: &mut dyn NativeCtx, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
-    let n = int_arg(args, 0, "c.count_primes")?;
+    let n = ranged_arg(args, 0, "c.count_primes", "n", 0..=MAX_PRIMES_BELOW)?;
     int_result("c.count_primes", clib::count_primes(token, n, hold(args, 1)))
 }
 
@@ -88,12 +123,12 @@ fn count_primes_cooperative(
     token: Token<'_>,
     args: &[Value],
 ) -> Result<Value, RtError> {
-    let n = int_arg(args, 0, "c.count_primes_cooperative")?;
+    let n = ranged_arg(args, 0, "c.count_primes_cooperative", "n", 0..=MAX_PRIMES_BELOW)?;
     int_result("c.count_primes_cooperative", clib::count_primes_cooperative(token, n))
 }
 
 fn busy_wait(_: &mut dyn NativeCtx, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
-    let ms = int_arg(args, 0, "c.busy_wait")?;
+    let ms = ms_arg(args, 0, "c.busy_wait")?;
     int_result("c.busy_wait", clib::busy_wait_ms(token, ms, hold(args, 1)))
 }
 
@@ -102,7 +137,7 @@ fn busy_wait_cooperative(
     token: Token<'_>,
     args: &[Value],
 ) -> Result<Value, RtError> {
-    let ms = int_arg(args, 0, "c.busy_wait_cooperative")?;
+    let ms = ms_arg(args, 0, "c.busy_wait_cooperative")?;
     int_result("c.busy_wait_cooperative", clib::busy_wait_ms_cooperative(token, ms))
 }
 
@@ -111,7 +146,7 @@ fn noop(_: &mut dyn NativeCtx, token: Token<'_>, args: &[Value]) -> Result<Value
 }
 
 fn sleep(_: &mut dyn NativeCtx, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
-    let ms = int_arg(args, 0, "c.sleep")?;
+    let ms = ms_arg(args, 0, "c.sleep")?;
     clib::sleep_ms(token, ms).map(|()| Value::Nil).map_err(|e| c_error("c.sleep", e))
 }
 
@@ -141,13 +176,58 @@ fn pipe(_: &mut dyn NativeCtx, token: Token<'_>, _: &[Value]) -> Result<Value, R
     Ok(Value::list(token, fds))
 }
 
-fn write(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+/// `c.write(fd, s)`: write all of `s`, with the lock released, stopping on
+/// Ctrl+C. (It used to write with the lock held and no check: a large
+/// string into a pipe nobody read blocked every thread, and the process
+/// ignored Ctrl+C until killed.)
+fn write(_: &mut dyn NativeCtx, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     let fd = pipe_fd(args, 0, "c.write")?;
-    let text = str_arg(args, 1, "c.write")?;
-    std::fs::File::from(fd)
-        .write_all(text.as_bytes())
-        .map_err(|e| RtError::new(format!("c.write: {e}")))?;
+    let bytes = str_arg(args, 1, "c.write")?.as_bytes().to_vec();
+    token.detach(move || write_interruptibly(&fd, &bytes)).map_err(|e| match e {
+        None => RtError::interrupted(),
+        Some(e) => RtError::new(format!("c.write: {e}")),
+    })?;
     Ok(Value::Nil)
+}
+
+/// Write all of `bytes` to `fd`, waiting for room with `poll` in slices of
+/// 20 ms so a pending interrupt is seen: `Err(None)` then. Each write is at
+/// most `PIPE_BUF` bytes, which a pipe with room for them takes whole,
+/// without blocking.
+fn write_interruptibly(fd: &OwnedFd, mut bytes: &[u8]) -> Result<(), Option<std::io::Error>> {
+    let raw = fd.as_raw_fd();
+    while !bytes.is_empty() {
+        if crate::gil::interrupted() {
+            return Err(None);
+        }
+        let mut ready = libc::pollfd { fd: raw, events: libc::POLLOUT, revents: 0 };
+        // SAFETY: one valid pollfd, and its count is 1.
+        let polled = unsafe { libc::poll(&mut ready, 1, 20) };
+        if polled < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(Some(e));
+        }
+        if polled == 0 {
+            continue;
+        }
+        let chunk = bytes.len().min(libc::PIPE_BUF);
+        // SAFETY: `bytes[..chunk]` is valid for reads, and `raw` is open
+        // (owned by `fd`) for the whole call.
+        let wrote = unsafe { libc::write(raw, bytes.as_ptr().cast(), chunk) };
+        if wrote < 0 {
+            let e = std::io::Error::last_os_error();
+            if matches!(e.kind(), std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock)
+            {
+                continue;
+            }
+            return Err(Some(e));
+        }
+        bytes = &bytes[wrote as usize..];
+    }
+    Ok(())
 }
 
 fn close(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
@@ -222,8 +302,8 @@ fn map_released(
     token: Token<'_>,
     args: &[Value],
 ) -> Result<Value, RtError> {
-    let n = int_arg(args, 0, "c.map_released")?;
-    let work_ms = int_arg(args, 1, "c.map_released")?;
+    let n = ranged_arg(args, 0, "c.map_released", "the number of rounds", 0..=i64::from(i32::MAX))?;
+    let work_ms = ms_arg(args, 1, "c.map_released")?;
     let f = LockedCells::new(token, vec![args[2].clone()]);
     let failure = Mutex::new(None);
     let callback = ctx.callback();
@@ -238,10 +318,15 @@ fn foreign_threads(
     token: Token<'_>,
     args: &[Value],
 ) -> Result<Value, RtError> {
-    let threads = int_arg(args, 0, "c.foreign_threads")?;
-    let calls = int_arg(args, 1, "c.foreign_threads")?;
-    let threads =
-        i32::try_from(threads).map_err(|_| RtError::new("c.foreign_threads: too many threads"))?;
+    let threads = ranged_arg(args, 0, "c.foreign_threads", "the number of threads", 1..=1024)?;
+    let calls = ranged_arg(
+        args,
+        1,
+        "c.foreign_threads",
+        "the number of calls per thread",
+        0..=i64::from(i32::MAX),
+    )?;
+    let threads = threads as i32; // 1..=1024 fits
     let f = LockedCells::new(token, vec![args[2].clone()]);
     let failure = Mutex::new(None);
     let callback = ctx.callback();

@@ -8,7 +8,7 @@
 use super::str_arg;
 use crate::gil::{self, Token};
 use crate::vm::error::RtError;
-use crate::vm::value::{NativeCtx, Obj, Value};
+use crate::vm::value::{NativeCtx, Value};
 
 /// `spawn(f, args...)`: run `f(args...)` on a new thread.
 pub(super) fn spawn(
@@ -34,28 +34,14 @@ pub(super) fn spawn_named(
 }
 
 /// `join(t)`: wait for a thread (with the lock released) and return its
-/// result; `nil` if it failed.
+/// result, or raise the error it failed with; the interpreter does the
+/// waiting ([`NativeCtx::join`]).
 pub(super) fn join(
-    _: &mut dyn NativeCtx,
+    ctx: &mut dyn NativeCtx,
     token: Token<'_>,
     args: &[Value],
 ) -> Result<Value, RtError> {
-    let Value::Obj(r) = &args[0] else {
-        return Err(RtError::new(format!("join() needs a thread, not a {}", args[0].type_name())));
-    };
-    let Obj::Thread(thread) = r.get() else {
-        return Err(RtError::new(format!("join() needs a thread, not a {}", args[0].type_name())));
-    };
-    let handle = thread.handle.lock().take();
-    if let Some(handle) = handle {
-        let joined = token.detach(move || handle.join());
-        let value = match joined {
-            Ok(parcel) => parcel.open(token).pop().unwrap_or_default(),
-            Err(_) => Value::Nil,
-        };
-        *thread.result.borrow_mut() = Some(value);
-    }
-    Ok(thread.result.borrow().clone().unwrap_or_default())
+    ctx.join(token, &args[0])
 }
 
 /// `thread_name()`: the running thread's name.

@@ -42,6 +42,9 @@ struct Parser {
     fns: Vec<FnScope>,
     captured: Vec<bool>,
     globals: Vec<String>,
+    /// The same names, to find one in constant time: a linear search made
+    /// compiling N top-level declarations take O(N²) time.
+    global_set: std::collections::HashSet<String>,
     depth: u32,
     chain: u32,
     brackets: u32,
@@ -63,6 +66,7 @@ pub fn parse(source: &str) -> PResult<Script> {
         }],
         captured: Vec::new(),
         globals: Vec::new(),
+        global_set: std::collections::HashSet::new(),
         depth: 0,
         chain: 0,
         brackets: 0,
@@ -205,7 +209,7 @@ impl Parser {
         let id = self.captured.len() as DeclId;
         self.captured.push(false);
         if self.at_top_level() {
-            if !self.globals.iter().any(|g| g == name) {
+            if self.global_set.insert(name.to_owned()) {
                 self.globals.push(name.to_owned());
             }
         } else {

@@ -11,12 +11,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use indexmap::IndexMap;
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::native::Native;
 use super::{Key, Parcel, Value};
 use crate::gil::{self, Token};
 use crate::vm::bytecode::Proto;
+use crate::vm::error::RtError;
 
 /// A counted reference to a heap object.
 pub struct ObjRef(NonNull<ObjBox>);
@@ -77,6 +78,9 @@ fn count_get(count: &Count) -> usize {
 
 struct ObjBox {
     count: Count,
+    /// The bytes this object is counted for in [`live_bytes`]: changed only
+    /// under the lock, by [`ObjRef::new`], [`ObjRef::resized`] and `free`.
+    bytes: std::cell::Cell<usize>,
     obj: Obj,
 }
 
@@ -137,22 +141,116 @@ pub struct Generator {
 
 /// A spawned thread's join handle, shared by its thread object (for
 /// `join`) and the run (to join, at the end, the threads nobody joined).
-/// Its result comes back in a [`Parcel`].
-pub type HandleSlot = Arc<Mutex<Option<std::thread::JoinHandle<Parcel>>>>;
+/// The thread's result does not come back through it but through its
+/// [`EndSlot`], filled before the thread exits.
+pub type HandleSlot = Arc<Mutex<Option<std::thread::JoinHandle<()>>>>;
+
+/// How a spawned thread's code ended: its result packed for the joiner, or
+/// the error it failed with.
+pub type ThreadEnd = Result<Parcel, RtError>;
+
+/// Where a spawned thread is in its life, as `join` sees it.
+pub enum EndState {
+    /// Its code is still running.
+    Running,
+    /// Its code has ended; nobody has opened the result yet.
+    Ended(ThreadEnd),
+    /// A `join` moved the result into the thread object.
+    Opened,
+}
+
+/// Filled once, by the thread, as its code ends; the condition variable
+/// wakes the threads waiting in `join`.
+pub type EndSlot = Arc<(Mutex<EndState>, Condvar)>;
 
 /// A thread started by `spawn`.
 pub struct ThreadObj {
     /// Its name.
     pub name: String,
+    /// A number for it, unique in the process (to follow who joins whom).
+    pub id: u64,
     /// Joined yet? The handle is taken by `join`, or at the end of the run
     /// by whoever waits for the script's threads; shared with the run's
     /// interpreter's list of running threads for that.
     pub handle: HandleSlot,
-    /// The result, once joined.
-    pub result: RefCell<Option<Value>>,
+    /// How its code ended, once it has; shared with the thread.
+    pub end: EndSlot,
+    /// The result (or the error), once a `join` has opened the end: every
+    /// later `join` returns (or raises) it again.
+    pub result: RefCell<Option<Result<Value, RtError>>>,
 }
 
 static LIVE_OBJECTS: AtomicUsize = AtomicUsize::new(0);
+
+/// The heap's bytes: every object's box and what it owns (a string's text,
+/// a list's or map's capacity, a generator's saved stack). Changed only by
+/// lock holders, like [`LIVE_OBJECTS`].
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// The default heap limit: 1 GiB. Scripts that need more say so with
+/// `--max-memory`; a fixed default keeps a runaway `s = s + s` from taking
+/// a shared machine's memory whatever its size.
+pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
+
+static MEMORY_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_MEMORY_LIMIT);
+
+/// How many bytes the interpreter's heap holds now: every object's box and
+/// what it owns.
+/// Exact when read with the lock held.
+pub fn live_bytes() -> usize {
+    LIVE_BYTES.load(Relaxed)
+}
+
+/// Set the heap limit for every script run in this process, in bytes
+/// (`usize::MAX`: none).
+pub fn set_memory_limit(bytes: usize) {
+    MEMORY_LIMIT.store(bytes, Relaxed);
+}
+
+/// The heap limit, in bytes.
+pub fn memory_limit() -> usize {
+    MEMORY_LIMIT.load(Relaxed)
+}
+
+/// Check, before growing the heap by about `extra` bytes, that it stays
+/// within the limit: the error is the script's "out of memory". Every way
+/// a script grows strings, lists and maps calls this first, with the lock
+/// held (so the count it reads is exact).
+pub fn reserve(extra: usize) -> Result<(), RtError> {
+    let live = live_bytes();
+    let limit = memory_limit();
+    if live.saturating_add(extra) > limit {
+        return Err(RtError::new(format!(
+            "out of memory: {live} bytes live, limit {limit} (this needed {extra} more; see --max-memory)"
+        )));
+    }
+    Ok(())
+}
+
+/// [`reserve`] before adding one item to a vector or map of `len` items,
+/// `capacity` slots and `item` bytes per slot: it doubles when full.
+pub fn reserve_to_grow(len: usize, capacity: usize, item: usize) -> Result<(), RtError> {
+    if len < capacity {
+        return Ok(());
+    }
+    reserve(capacity.max(4).saturating_mul(item))
+}
+
+/// The bytes `obj` is counted for.
+fn obj_bytes(obj: &Obj) -> usize {
+    const VALUE: usize = std::mem::size_of::<Value>();
+    // An index map keeps a hash and an index beside each entry.
+    const ENTRY: usize = VALUE + std::mem::size_of::<Key>() + 16;
+    std::mem::size_of::<ObjBox>()
+        + match obj {
+            Obj::Str(s) => s.len(),
+            Obj::List(items) => items.borrow().capacity() * VALUE,
+            Obj::Map(map) => map.borrow().capacity() * ENTRY,
+            Obj::Closure(c) => c.captures.len() * std::mem::size_of::<ObjRef>(),
+            Obj::Generator(g) => g.borrow().stack.capacity() * VALUE,
+            _ => 0,
+        }
+}
 
 /// How many heap objects exist now. Exact when read with the lock held.
 pub fn live_objects() -> usize {
@@ -173,7 +271,9 @@ impl ObjRef {
     pub fn new(_token: Token<'_>, obj: Obj) -> ObjRef {
         // Only lock holders write it, so load + store is exact.
         LIVE_OBJECTS.store(LIVE_OBJECTS.load(Relaxed) + 1, Relaxed);
-        let boxed = Box::new(ObjBox { count: count_new(), obj });
+        let bytes = obj_bytes(&obj);
+        LIVE_BYTES.store(LIVE_BYTES.load(Relaxed) + bytes, Relaxed);
+        let boxed = Box::new(ObjBox { count: count_new(), bytes: bytes.into(), obj });
         ObjRef(NonNull::from(Box::leak(boxed)))
     }
 
@@ -190,6 +290,19 @@ impl ObjRef {
     #[inline]
     pub fn ptr_eq(&self, other: &ObjRef) -> bool {
         self.0 == other.0
+    }
+
+    /// Count the object again after it grew or shrank in place (a `push`,
+    /// a new map key), so [`live_bytes`] follows it.
+    pub fn resized(&self) {
+        assert_locked("resizing an interpreter object");
+        // SAFETY: as in `get`; `bytes` is only changed under the lock.
+        let boxed = unsafe { self.0.as_ref() };
+        let (before, now) = (boxed.bytes.get(), obj_bytes(&boxed.obj));
+        if before != now {
+            boxed.bytes.set(now);
+            LIVE_BYTES.store(LIVE_BYTES.load(Relaxed) + now - before, Relaxed);
+        }
     }
 
     /// The current count (for tests and diagnostics).
@@ -233,6 +346,7 @@ fn free(first: NonNull<ObjBox>) {
         // it came from `Box::leak` in `ObjRef::new`.
         let boxed = unsafe { Box::from_raw(ptr.as_ptr()) };
         LIVE_OBJECTS.store(LIVE_OBJECTS.load(Relaxed) - 1, Relaxed);
+        LIVE_BYTES.store(LIVE_BYTES.load(Relaxed) - boxed.bytes.get(), Relaxed);
         let mut children: Vec<Value> = Vec::new();
         let mut refs: Vec<ObjRef> = Vec::new();
         match boxed.obj {
@@ -252,7 +366,7 @@ fn free(first: NonNull<ObjBox>) {
                 refs.push(generator.closure);
                 children = generator.stack;
             }
-            Obj::Thread(thread) => children.extend(thread.result.into_inner()),
+            Obj::Thread(thread) => children.extend(thread.result.into_inner().and_then(Result::ok)),
             Obj::Sync(sync) => children = sync.into_values(),
             Obj::Str(_) | Obj::Native(_) => {}
         }

@@ -48,7 +48,13 @@ mod shared;
 mod show;
 mod sync;
 
-pub use heap::{Closure, GenState, Generator, HandleSlot, Obj, ObjRef, ThreadObj, live_objects};
+pub use heap::{
+    Closure, EndSlot, EndState, GenState, Generator, HandleSlot, Obj, ObjRef, ThreadEnd, ThreadObj,
+    live_objects,
+};
+pub use heap::{
+    DEFAULT_MEMORY_LIMIT, live_bytes, memory_limit, reserve, reserve_to_grow, set_memory_limit,
+};
 pub use key::Key;
 pub use native::{Callback, Native, NativeCtx, NativeFn, NativeKind};
 pub use shared::{LockedCells, Parcel};

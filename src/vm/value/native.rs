@@ -44,6 +44,12 @@ pub trait NativeCtx {
         f: &Value,
         args: &[Value],
     ) -> Result<Value, RtError>;
+
+    /// Wait for the thread object `thread` (with the lock released) and
+    /// return its result, or raise the error it failed with; an error too
+    /// if the wait could never end (the thread itself, or a cycle of
+    /// threads joining each other).
+    fn join(&mut self, token: Token<'_>, thread: &Value) -> Result<Value, RtError>;
 }
 
 /// How a native runs.
