@@ -102,6 +102,8 @@ pub enum Obj {
     Generator(RefCell<Generator>),
     /// A thread started with `spawn`.
     Thread(ThreadObj),
+    /// A lock, condition, queue or event (`Lock()`, `Queue()`, …).
+    Sync(super::sync::SyncObj),
 }
 
 /// A function value.
@@ -365,6 +367,7 @@ fn free(first: NonNull<ObjBox>) {
                 children = generator.stack;
             }
             Obj::Thread(thread) => children.extend(thread.result.into_inner().and_then(Result::ok)),
+            Obj::Sync(sync) => children = sync.into_values(),
             Obj::Str(_) | Obj::Native(_) => {}
         }
         let child_refs = children.into_iter().filter_map(|v| match v {

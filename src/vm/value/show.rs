@@ -79,6 +79,9 @@ impl Value {
                 Obj::Thread(t) => {
                     let _ = write!(out, "<thread {}>", t.name);
                 }
+                Obj::Sync(s) => {
+                    let _ = write!(out, "<{}>", s.blocker());
+                }
             },
         }
     }
