@@ -11,7 +11,7 @@ use super::Vm;
 use crate::gil::Token;
 use crate::vm::error::RtError;
 use crate::vm::natives;
-use crate::vm::value::{Key, Obj, ObjRef, Value, reserve, reserve_to_grow};
+use crate::vm::value::{Key, Obj, ObjRef, SyncObj, Value, reserve, reserve_to_grow};
 
 /// What `IterNext` found.
 pub(super) enum Next {
@@ -21,6 +21,8 @@ pub(super) enum Next {
     Exhausted,
     /// A generator to resume for the next item.
     Resume(ObjRef),
+    /// A queue to take the next item from (which may wait).
+    Queue(ObjRef),
 }
 
 impl Vm {
@@ -115,9 +117,77 @@ impl Vm {
                     None => Next::Exhausted,
                 }
             }
-            _ => unreachable!("IterInit makes lists, generators and channels"),
+            Obj::Sync(SyncObj::Queue(_)) => Next::Queue(state.clone()),
+            _ => unreachable!("IterInit makes lists, generators, channels and queues"),
         })
     }
+}
+
+impl Vm {
+    /// `Slice`: pop the object and its two bounds, push `obj[start:end]`.
+    pub(super) fn slice_top(&mut self, token: Token<'_>) -> Result<(), RtError> {
+        let end = self.pop();
+        let start = self.pop();
+        let obj = self.pop();
+        let v = slice(token, &obj, &start, &end)?;
+        self.stack.push(v);
+        Ok(())
+    }
+
+    /// `for x in queue`: push the next item, waiting for one with the lock
+    /// released; false once the queue is closed and empty.
+    pub(super) fn queue_next(&mut self, token: Token<'_>, queue: &ObjRef) -> Result<bool, RtError> {
+        let Obj::Sync(SyncObj::Queue(q)) = queue.get() else { unreachable!("a queue") };
+        match q.get(token, None)? {
+            Some(item) => {
+                self.stack.push(item);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+/// The range `start..end` of a sequence of `len` items, as Python's
+/// slices read it: negative bounds count from the end, omitted (`nil`)
+/// bounds mean the start or the end, out-of-range bounds are clamped.
+fn slice_range(len: usize, start: &Value, end: &Value) -> Result<(usize, usize), RtError> {
+    let len_i = len as i64;
+    let bound = |v: &Value, default: i64| -> Result<i64, RtError> {
+        match v {
+            Value::Nil => Ok(default),
+            Value::Int(i) => {
+                let i = if *i < 0 { i.saturating_add(len_i) } else { *i };
+                Ok(i.clamp(0, len_i))
+            }
+            other => Err(RtError::new(format!(
+                "slice bounds must be integers or nil, not a {}",
+                other.type_name()
+            ))),
+        }
+    };
+    let (s, e) = (bound(start, 0)?, bound(end, len_i)?);
+    Ok((s as usize, e.max(s) as usize))
+}
+
+/// `obj[start:end]` of a list or a string: a new list or string.
+fn slice(token: Token<'_>, obj: &Value, start: &Value, end: &Value) -> Result<Value, RtError> {
+    if let Value::Obj(r) = obj {
+        match r.get() {
+            Obj::List(items) => {
+                let items = items.borrow();
+                let (s, e) = slice_range(items.len(), start, end)?;
+                return Ok(Value::list(token, items[s..e].to_vec()));
+            }
+            Obj::Str(text) => {
+                let chars: Vec<char> = text.chars().collect();
+                let (s, e) = slice_range(chars.len(), start, end)?;
+                return Ok(Value::str(token, chars[s..e].iter().collect::<String>()));
+            }
+            _ => {}
+        }
+    }
+    Err(RtError::new(format!("cannot slice a {}", obj.type_name())))
 }
 
 fn range_error(next: &Value, end: &Value) -> RtError {
@@ -196,12 +266,14 @@ fn set_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
 }
 
 /// What a `for` loop walks: a list (itself, or a snapshot of a map's keys
-/// or a string's characters), a generator, or a channel (received from
-/// until it is closed and empty).
+/// or a string's characters), a generator, a channel or a queue (until it
+/// is closed and empty).
 fn iteration_state(token: Token<'_>, iterable: Value) -> Result<Value, RtError> {
     if let Value::Obj(r) = &iterable {
         match r.get() {
-            Obj::List(_) | Obj::Generator(_) | Obj::Channel(_) => return Ok(iterable),
+            Obj::List(_) | Obj::Generator(_) | Obj::Channel(_) | Obj::Sync(SyncObj::Queue(_)) => {
+                return Ok(iterable);
+            }
             Obj::Map(map) => {
                 let keys = map.borrow().keys().map(Key::to_value).collect();
                 return Ok(Value::list(token, keys));

@@ -130,7 +130,16 @@ pub(super) fn recv(
 
 /// `close(ch)`: no more sends; receivers take what is left. Returns
 /// whether it was open.
-pub(super) fn close(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
-    let channel = channel_arg(args, 0, "close")?;
-    Ok(Value::Bool(channel.close()))
+pub(super) fn close(
+    ctx: &mut dyn NativeCtx,
+    token: Token<'_>,
+    args: &[Value],
+) -> Result<Value, RtError> {
+    if let Value::Obj(r) = &args[0] {
+        if let Obj::Channel(channel) = r.get() {
+            return Ok(Value::Bool(channel.close()));
+        }
+    }
+    // Anything else is the queue built-ins' (a queue, or their error).
+    super::sync::close(ctx, token, args)
 }

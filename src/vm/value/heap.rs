@@ -108,6 +108,8 @@ pub enum Obj {
     Generator(RefCell<Generator>),
     /// A thread started with `spawn`.
     Thread(ThreadObj),
+    /// A lock, condition, queue or event (`Lock()`, `Queue()`, …).
+    Sync(super::sync::SyncObj),
     /// A channel: shared by every thread and interpreter that has it, and
     /// carrying copies ([`Message`]s), never objects.
     Channel(ScriptChannel),
@@ -434,6 +436,7 @@ fn free(first: NonNull<ObjBox>) {
             Obj::Interpreter(interp) => {
                 children.extend(interp.outcome.into_inner().and_then(Result::ok));
             }
+            Obj::Sync(sync) => children = sync.into_values(),
             Obj::Str(_) | Obj::Native(_) | Obj::Channel(_) => {}
         }
         let child_refs = children.into_iter().filter_map(|v| match v {

@@ -35,6 +35,7 @@
 //! | `shared.rs` | [`Parcel`] and [`LockedCells`] |
 //! | `key.rs` | map keys |
 //! | `show.rs` | how values print |
+//! | `sync.rs` | locks, conditions, queues and events, and waiting on them |
 //!
 //! This layer imports nothing above it: not the VM, not threads, not the
 //! natives. (It names [`Proto`](crate::vm::bytecode::Proto), the compiled
@@ -45,6 +46,7 @@ mod key;
 mod native;
 mod shared;
 mod show;
+mod sync;
 
 pub use heap::{
     Closure, EndSlot, EndState, GenState, Generator, HandleSlot, InterpObj, InterpOutcome,
@@ -57,6 +59,7 @@ pub use key::Key;
 pub use native::{Callback, Native, NativeCtx, NativeFn, NativeKind};
 pub use shared::{LockedCells, Parcel};
 pub use show::format_float;
+pub use sync::{ConditionCore, EventCore, LockCore, ScriptQueue, SyncObj};
 
 use std::cell::RefCell;
 
@@ -130,6 +133,7 @@ impl Value {
                 Obj::Thread(_) => "thread",
                 Obj::Channel(_) => "channel",
                 Obj::Interpreter(_) => "interpreter",
+                Obj::Sync(s) => s.type_name(),
             },
         }
     }

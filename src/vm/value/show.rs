@@ -86,6 +86,9 @@ impl Value {
                 Obj::Interpreter(i) => {
                     let _ = write!(out, "<interpreter {}>", i.id);
                 }
+                Obj::Sync(s) => {
+                    let _ = write!(out, "<{}>", s.blocker());
+                }
             },
         }
     }
