@@ -3,6 +3,7 @@
 //! - [`gil`] — the lock: attach, detach, check points, policies, misuse.
 //! - [`ffi`] — the C boundary: the exported C API and the bundled C library.
 //! - [`vm`] — the toy interpreter whose threads run under the lock.
+//! - [`ext`] — C extensions: the object API and modules loaded at run time.
 //! - [`observe`] — statistics, traces and pictures of the lock.
 //! - [`demo`] — the spinner demo and its screen.
 //! - [`bench`](mod@bench) — the benchmark scenarios of `gilscope bench`.
@@ -20,6 +21,8 @@
 pub mod bench;
 #[cfg(not(loom))]
 pub mod demo;
+#[cfg(not(loom))]
+pub mod ext;
 #[cfg(not(loom))]
 pub mod ffi;
 pub mod gil;

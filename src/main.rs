@@ -197,6 +197,7 @@ fn parse_policy(s: &str) -> Result<Policy, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    gilscope::ext::export_c_api();
     // Ctrl+C asks every thread, Rust or C, to stop; the demo then restores
     // the terminal and exits with 130.
     let _ = gil::interrupt_fd();

@@ -144,6 +144,8 @@ struct ObjBox {
 pub enum Obj {
     /// An immutable string.
     Str(Box<str>),
+    /// An immutable byte string (compressed data, digests: not text).
+    Bytes(Box<[u8]>),
     /// A mutable list.
     List(RefCell<Vec<Value>>),
     /// A mutable map, iterated in insertion order.
@@ -267,6 +269,13 @@ impl ObjRef {
         unsafe { &self.0.as_ref().obj }
     }
 
+    /// The object's address: its identity while it lives (a freed
+    /// object's address may be reused).
+    #[inline]
+    pub fn addr(&self) -> usize {
+        self.0.as_ptr().addr()
+    }
+
     /// Whether two references name the same object.
     #[inline]
     pub fn ptr_eq(&self, other: &ObjRef) -> bool {
@@ -334,7 +343,7 @@ fn free(first: NonNull<ObjBox>) {
                 children = generator.stack;
             }
             Obj::Thread(thread) => children.extend(thread.result.into_inner()),
-            Obj::Str(_) | Obj::Native(_) => {}
+            Obj::Str(_) | Obj::Bytes(_) | Obj::Native(_) => {}
         }
         let child_refs = children.into_iter().filter_map(|v| match v {
             Value::Obj(r) => Some(r),
@@ -467,6 +476,7 @@ impl Value {
             Value::Float(_) => "float",
             Value::Obj(r) => match r.get() {
                 Obj::Str(_) => "string",
+                Obj::Bytes(_) => "bytes",
                 Obj::List(_) => "list",
                 Obj::Map(_) => "map",
                 Obj::Closure(_) | Obj::Native(_) => "function",
@@ -488,6 +498,7 @@ impl Value {
             Value::Float(f) => *f != 0.0,
             Value::Obj(r) => match r.get() {
                 Obj::Str(s) => !s.is_empty(),
+                Obj::Bytes(b) => !b.is_empty(),
                 Obj::List(l) => !l.borrow().is_empty(),
                 Obj::Map(m) => !m.borrow().is_empty(),
                 _ => true,
@@ -530,6 +541,7 @@ impl Value {
                 }
                 match (a.get(), b.get()) {
                     (Obj::Str(x), Obj::Str(y)) => x == y,
+                    (Obj::Bytes(x), Obj::Bytes(y)) => x == y,
                     (Obj::List(x), Obj::List(y)) => {
                         let (x, y) = (x.borrow(), y.borrow());
                         if x.len() != y.len() {
@@ -593,6 +605,7 @@ impl Value {
                     let _ = write!(out, "{s:?}");
                 }
                 Obj::Str(s) => out.push_str(s),
+                Obj::Bytes(b) => write_bytes_literal(out, b),
                 Obj::List(items) => {
                     out.push('[');
                     for (i, item) in items.borrow().iter().enumerate() {
@@ -635,6 +648,26 @@ impl Value {
             },
         }
     }
+}
+
+/// Bytes print as a literal, `b"..."`, as Python's do: printable ASCII as
+/// itself, `\\`, `\"`, `\n`, `\r`, `\t`, anything else as `\xNN`.
+fn write_bytes_literal(out: &mut String, bytes: &[u8]) {
+    out.push_str("b\"");
+    for &b in bytes {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'"' => out.push_str("\\\""),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x20..=0x7e => out.push(b as char),
+            _ => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+        }
+    }
+    out.push('"');
 }
 
 /// How deeply nested values are printed or compared.

@@ -1,0 +1,155 @@
+//! Calling an extension function, and calling back from it (`gs_call`).
+//!
+//! A call opens a *scope* on the thread: the arguments are lent to C for
+//! its duration, as are `gs_list_get`/`gs_map_get` results; closing the
+//! scope frees what C did not keep. The C function runs with the lock held,
+//! marked as the running C function (so a release from C is attributed to
+//! it), and on return the lock must be held again at the same depth. Its
+//! result must be a new reference, or NULL with an error set.
+//!
+//! This file owns each thread's stack of callers (how `gs_call` reaches the
+//! interpreter that called C).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::handles::{self, BadHandle, DecrefError, GsObject};
+use super::objects::{self, boundary};
+use crate::gil::{self, Token};
+use crate::vm::value::Value;
+
+/// A C extension function, as `gilscope.h` declares `gs_cfunc`.
+pub type GsCFunc = unsafe extern "C" fn(args: *const *mut GsObject, nargs: i32) -> *mut GsObject;
+
+/// One registered extension function.
+#[derive(Debug)]
+pub struct ExtFunction {
+    /// `module.name`, for messages and the timeline.
+    pub qualified: &'static str,
+    /// Fewest arguments.
+    pub min_args: u8,
+    /// Most arguments (`u8::MAX`: any number).
+    pub max_args: u8,
+    /// The C function.
+    pub func: GsCFunc,
+}
+
+/// How `gs_call` runs a script function: supplied by the interpreter that
+/// calls C, for the duration of the call.
+pub type Caller = Rc<dyn for<'g> Fn(Token<'g>, Value, Vec<Value>) -> Result<Value, String>>;
+
+thread_local! {
+    static CALLERS: RefCell<Vec<Caller>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `gs_call`'s way into the interpreter: the innermost caller on this
+/// thread.
+pub(super) fn call_script(
+    token: Token<'_>,
+    callee: Value,
+    args: Vec<Value>,
+) -> Result<Value, String> {
+    let caller = CALLERS.with(|c| c.borrow().last().cloned()).ok_or_else(|| {
+        "gs_call: no interpreter is calling C on this thread (gs_call works inside an \
+         extension function, or in code it calls)"
+            .to_owned()
+    })?;
+    caller(token, callee, args)
+}
+
+/// Run `call` (C code) with the lock held and check on return that C gave
+/// the lock back; if not, report it, take the lock back, and fail.
+pub(super) fn run_c<R>(
+    token: Token<'_>,
+    name: &'static str,
+    call: impl FnOnce() -> R,
+) -> Result<R, String> {
+    let depth_before = gil::with_ctx(|ctx| ctx.depth.get());
+    let result = token.in_c_function(name, call);
+    let depth_after = gil::with_ctx(|ctx| ctx.depth.get());
+    if depth_after != depth_before {
+        // The same repair as the bundled library's calls (ffi/clib.rs).
+        gil::report_misuse(
+            name,
+            format_args!(
+                "returned with the lock released (GS_BEGIN_ALLOW_THREADS without \
+                 GS_END_ALLOW_THREADS); gilscope took it back"
+            ),
+        );
+        gil::with_ctx(|ctx| {
+            ctx.saved.borrow_mut().truncate(0);
+            ctx.saved.borrow_mut().push((0, depth_before));
+            ctx.resume();
+        });
+        return Err(format!(
+            "{name} returned with the lock released (GS_BEGIN_ALLOW_THREADS without \
+             GS_END_ALLOW_THREADS)"
+        ));
+    }
+    Ok(result)
+}
+
+/// Call extension function `func` with `args`; `caller` serves `gs_call`.
+/// The error is the script error's message, naming the function.
+pub fn call_extension(
+    token: Token<'_>,
+    func: &ExtFunction,
+    args: &[Value],
+    caller: Caller,
+) -> Result<Value, String> {
+    handles::open_scope();
+    CALLERS.with(|c| c.borrow_mut().push(caller));
+    let lent: Vec<*mut GsObject> =
+        args.iter().map(|arg| handles::borrowed(token, arg.clone())).collect();
+    objects::take_pending();
+    let nargs = i32::try_from(lent.len()).expect("at most 255 arguments");
+    let returned = run_c(token, func.qualified, || {
+        boundary(func.qualified, || {
+            // SAFETY: `func` was registered by the extension as a gs_cfunc;
+            // `lent` holds `nargs` live handles for the whole call.
+            unsafe { (func.func)(lent.as_ptr(), nargs) }
+        })
+    });
+    let outcome = match returned {
+        Ok(raw) => take_result(token, func.qualified, raw),
+        Err(message) => Err(message),
+    };
+    CALLERS.with(|c| c.borrow_mut().pop());
+    handles::close_scope(token);
+    outcome
+}
+
+/// Turn what C returned into the call's result.
+fn take_result(token: Token<'_>, name: &'static str, raw: *mut GsObject) -> Result<Value, String> {
+    let misuse = |what: &str| {
+        objects::misuse(name, what);
+        let message = objects::take_pending().unwrap_or_default();
+        Err(format!("{name}: {message}"))
+    };
+    if raw.is_null() {
+        return match objects::take_pending() {
+            Some(message) => Err(format!("{name}: {message}")),
+            None => misuse("returned NULL without setting an error (call gs_raise first)"),
+        };
+    }
+    match handles::take_owned(token, raw) {
+        Ok(value) => match objects::take_pending() {
+            None => Ok(value),
+            Some(pending) => {
+                drop(value);
+                misuse(&format!(
+                    "returned a result with an error still set (return NULL to fail, or \
+                     gs_error_clear() a handled error): {pending}"
+                ))
+            }
+        },
+        Err(DecrefError::NotOwned) => misuse(
+            "returned a borrowed reference: the caller takes over one reference, so \
+             gs_incref it first",
+        ),
+        Err(DecrefError::Bad(BadHandle::Freed)) => {
+            misuse("returned an object that was already freed")
+        }
+        Err(DecrefError::Bad(bad)) => misuse(&format!("returned a bad object: {}", bad.describe())),
+    }
+}

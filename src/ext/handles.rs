@@ -1,0 +1,350 @@
+//! The handle table: what a `gs_object *` handed to C stands for.
+//!
+//! C never sees an object's address. Each `gs_object *` is a handle — a
+//! tag, a slot index and the slot's generation packed into one pointer-sized
+//! number — naming a slot of this table, which holds the value. So every
+//! use can be checked: a pointer with the wrong tag or an index past the
+//! table was never handed out; a slot whose generation moved on was freed.
+//! Neither is ever dereferenced.
+//!
+//! # References
+//!
+//! A live slot holds one interpreter reference to its value (the handle's
+//! own), plus one more for each reference C owns (`c_owned`: one cloned
+//! [`Value`] each), so the object's plain reference count counts C's
+//! references exactly, as CPython's does. A slot is also *pinned* while a
+//! call scope lent it to C (the arguments of an extension function, the
+//! results of `gs_list_get`/`gs_map_get`). A slot is freed when C owns no
+//! reference and no scope pins it.
+//!
+//! One slot per value: asking twice for the same object (or the same
+//! number) gives the same handle, as CPython gives the same pointer.
+//!
+//! # Ownership
+//!
+//! This file owns the table and each thread's scope stack. The table is
+//! touched only with the lock held (callers prove it with a [`Token`]).
+
+use std::cell::{RefCell, UnsafeCell};
+use std::collections::HashMap;
+
+use crate::gil::Token;
+use crate::vm::value::{Obj, Value};
+
+/// The high bits every handle carries. User-space pointers on the 64-bit
+/// targets gilscope runs on never have them set, so a real pointer passed
+/// by mistake is recognised as "never handed out".
+#[cfg(target_pointer_width = "64")]
+const TAG: usize = 0x6773 << 48;
+#[cfg(not(target_pointer_width = "64"))]
+const TAG: usize = 0;
+const TAG_MASK: usize = !((1 << 48) - 1);
+const GENERATION_BITS: u32 = 20;
+const GENERATION_MASK: usize = (1 << GENERATION_BITS) - 1;
+const INDEX_MASK: usize = (1 << (48 - GENERATION_BITS)) - 1;
+
+/// What C holds: an opaque handle, never dereferenced.
+#[repr(C)]
+pub struct GsObject {
+    _opaque: [u8; 0],
+}
+
+/// Why a handle does not name a live object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadHandle {
+    /// NULL.
+    Null,
+    /// A pointer this library never handed out.
+    Foreign,
+    /// A handle whose object was freed (its last reference given back).
+    Freed,
+}
+
+impl BadHandle {
+    /// The message, for misuse reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            BadHandle::Null => "the object is NULL",
+            BadHandle::Foreign => {
+                "the pointer is not an object this library handed out \
+                 (never dereferenced)"
+            }
+            BadHandle::Freed => {
+                "the object was already freed: its last reference was given back \
+                 (a double gs_decref, or a reference used after gs_decref)"
+            }
+        }
+    }
+}
+
+/// The identity a slot is found by: the object's address, or a number's
+/// value.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Identity {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Float(u64),
+    Obj(usize),
+}
+
+fn identity(value: &Value) -> Identity {
+    match value {
+        Value::Nil | Value::Unset => Identity::Nil,
+        Value::Bool(b) => Identity::Bool(*b),
+        Value::Int(i) => Identity::Int(*i),
+        Value::Float(f) => Identity::Float(f.to_bits()),
+        Value::Obj(r) => Identity::Obj(r.addr()),
+    }
+}
+
+struct Slot {
+    /// The value and the handle's own reference to it; `None` when free.
+    value: Option<Value>,
+    generation: u32,
+    /// One reference per reference C owns.
+    c_owned: Vec<Value>,
+    /// How many open call scopes lend this slot to C.
+    pins: u32,
+    /// A NUL-terminated copy of a string's text, made by `gs_as_str`.
+    text: Option<Box<[u8]>>,
+}
+
+#[derive(Default)]
+struct Table {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    by_identity: HashMap<Identity, u32>,
+}
+
+/// The table, guarded by the global lock.
+struct LockGuarded(UnsafeCell<Option<RefCell<Table>>>);
+
+// SAFETY: the table is reached only through `with_table`, which takes a
+// `Token`: the calling thread holds the global lock, so no two threads
+// touch it (or the non-atomic counts of the values inside) at once.
+unsafe impl Sync for LockGuarded {}
+
+static TABLE: LockGuarded = LockGuarded(UnsafeCell::new(None));
+
+fn with_table<R>(_token: Token<'_>, f: impl FnOnce(&mut Table) -> R) -> R {
+    // SAFETY: the token proves the lock is held (see `LockGuarded`); the
+    // `Option` is initialised once under the lock and never reset, and the
+    // `RefCell` catches any re-entrant use instead of aliasing.
+    let cell = unsafe { (*TABLE.0.get()).get_or_insert_with(Default::default) };
+    let mut table = cell.try_borrow_mut().expect("the handle table is not re-entered");
+    f(&mut table)
+}
+
+fn encode(index: u32, generation: u32) -> *mut GsObject {
+    let value =
+        TAG | ((index as usize) << GENERATION_BITS) | (generation as usize & GENERATION_MASK);
+    std::ptr::without_provenance_mut(value)
+}
+
+impl Table {
+    fn find(&self, handle: *mut GsObject) -> Result<u32, BadHandle> {
+        if handle.is_null() {
+            return Err(BadHandle::Null);
+        }
+        let bits = handle.addr();
+        if bits & TAG_MASK != TAG {
+            return Err(BadHandle::Foreign);
+        }
+        let index = (bits >> GENERATION_BITS) & INDEX_MASK;
+        let slot = self.slots.get(index).ok_or(BadHandle::Foreign)?;
+        if slot.value.is_none()
+            || slot.generation as usize & GENERATION_MASK != bits & GENERATION_MASK
+        {
+            return Err(BadHandle::Freed);
+        }
+        Ok(index as u32)
+    }
+
+    fn slot_for(&mut self, value: Value) -> u32 {
+        let id = identity(&value);
+        if let Some(&index) = self.by_identity.get(&id) {
+            return index;
+        }
+        let slot =
+            Slot { value: Some(value), generation: 1, c_owned: Vec::new(), pins: 0, text: None };
+        let index = match self.free.pop() {
+            Some(index) => {
+                let old = &mut self.slots[index as usize];
+                let generation = old.generation;
+                *old = slot;
+                old.generation = generation;
+                index
+            }
+            None => {
+                assert!(self.slots.len() < INDEX_MASK, "more than 2^28 live handles");
+                self.slots.push(slot);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.by_identity.insert(id, index);
+        index
+    }
+
+    fn handle(&self, index: u32) -> *mut GsObject {
+        encode(index, self.slots[index as usize].generation)
+    }
+
+    /// Free the slot if nothing keeps it; returns the value to drop (outside
+    /// the table borrow).
+    fn release_if_unused(&mut self, index: u32) -> Option<Value> {
+        let slot = &mut self.slots[index as usize];
+        if !slot.c_owned.is_empty() || slot.pins > 0 {
+            return None;
+        }
+        let value = slot.value.take()?;
+        slot.text = None;
+        slot.generation = slot.generation.wrapping_add(1).max(1);
+        self.by_identity.remove(&identity(&value));
+        self.free.push(index);
+        Some(value)
+    }
+}
+
+thread_local! {
+    /// This thread's open call scopes, innermost last: the slots each lent.
+    static SCOPES: RefCell<Vec<Vec<u32>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A new reference to `value` for C: the caller owns it.
+pub fn new_ref(token: Token<'_>, value: Value) -> *mut GsObject {
+    with_table(token, |table| {
+        let index = table.slot_for(value);
+        let slot = &mut table.slots[index as usize];
+        let extra = slot.value.clone().expect("a found slot is live");
+        slot.c_owned.push(extra);
+        table.handle(index)
+    })
+}
+
+/// A borrowed reference to `value`, lent to C until the innermost call
+/// scope on this thread closes (or for the rest of the process when none is
+/// open: a thread of C's own between `gs_ensure` and `gs_release`).
+pub fn borrowed(token: Token<'_>, value: Value) -> *mut GsObject {
+    let handle = with_table(token, |table| {
+        let index = table.slot_for(value);
+        table.slots[index as usize].pins += 1;
+        (index, table.handle(index))
+    });
+    SCOPES.with(|scopes| {
+        if let Some(scope) = scopes.borrow_mut().last_mut() {
+            scope.push(handle.0);
+        }
+    });
+    handle.1
+}
+
+/// The value `handle` names (a new interpreter reference to it).
+pub fn get(token: Token<'_>, handle: *mut GsObject) -> Result<Value, BadHandle> {
+    with_table(token, |table| {
+        let index = table.find(handle)?;
+        Ok(table.slots[index as usize].value.clone().expect("a found slot is live"))
+    })
+}
+
+/// `gs_incref`: C owns one more reference.
+pub fn incref(token: Token<'_>, handle: *mut GsObject) -> Result<(), BadHandle> {
+    with_table(token, |table| {
+        let index = table.find(handle)?;
+        let slot = &mut table.slots[index as usize];
+        let extra = slot.value.clone().expect("a found slot is live");
+        slot.c_owned.push(extra);
+        Ok(())
+    })
+}
+
+/// Why `gs_decref` (or taking a returned reference) failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecrefError {
+    /// Not a live handle.
+    Bad(BadHandle),
+    /// Live, but C owns no reference to it (only borrowed it).
+    NotOwned,
+}
+
+/// `gs_decref`: C gives one reference back.
+pub fn decref(token: Token<'_>, handle: *mut GsObject) -> Result<(), DecrefError> {
+    take_owned(token, handle).map(drop)
+}
+
+/// Take one of C's references: for `gs_decref` (dropped) or a function's
+/// result (kept by the interpreter).
+pub fn take_owned(token: Token<'_>, handle: *mut GsObject) -> Result<Value, DecrefError> {
+    let (taken, freed) = with_table(token, |table| {
+        let index = table.find(handle).map_err(DecrefError::Bad)?;
+        let taken = table.slots[index as usize].c_owned.pop().ok_or(DecrefError::NotOwned)?;
+        Ok((taken, table.release_if_unused(index)))
+    })?;
+    drop(freed);
+    Ok(taken)
+}
+
+/// A NUL-terminated copy of a string's text, kept in the slot while it
+/// lives; `None` if `handle` is not a string.
+pub fn str_text(
+    token: Token<'_>,
+    handle: *mut GsObject,
+) -> Result<Option<(*const u8, usize)>, BadHandle> {
+    with_table(token, |table| {
+        let index = table.find(handle)?;
+        let slot = &mut table.slots[index as usize];
+        let value = slot.value.as_ref().expect("a found slot is live");
+        let Value::Obj(r) = value else { return Ok(None) };
+        let Obj::Str(s) = r.get() else { return Ok(None) };
+        let len = s.len();
+        let text = slot.text.get_or_insert_with(|| {
+            let mut bytes = Vec::with_capacity(len + 1);
+            bytes.extend_from_slice(s.as_bytes());
+            bytes.push(0);
+            bytes.into_boxed_slice()
+        });
+        Ok(Some((text.as_ptr(), len)))
+    })
+}
+
+/// The bytes of a bytes object, in place (valid while the slot lives: the
+/// slot holds a reference and bytes never change); `None` if not bytes.
+pub fn bytes_data(
+    token: Token<'_>,
+    handle: *mut GsObject,
+) -> Result<Option<(*const u8, usize)>, BadHandle> {
+    with_table(token, |table| {
+        let index = table.find(handle)?;
+        let value = table.slots[index as usize].value.as_ref().expect("a found slot is live");
+        let Value::Obj(r) = value else { return Ok(None) };
+        let Obj::Bytes(b) = r.get() else { return Ok(None) };
+        Ok(Some((b.as_ptr(), b.len())))
+    })
+}
+
+/// Open a call scope on this thread: what is lent to C from now on stays
+/// valid until [`close_scope`].
+pub fn open_scope() {
+    SCOPES.with(|scopes| scopes.borrow_mut().push(Vec::new()));
+}
+
+/// Close the innermost call scope: every slot it lent is unpinned, and
+/// freed if C owns no reference to it.
+pub fn close_scope(token: Token<'_>) {
+    let lent = SCOPES.with(|scopes| scopes.borrow_mut().pop()).unwrap_or_default();
+    let freed: Vec<Value> = with_table(token, |table| {
+        lent.into_iter()
+            .filter_map(|index| {
+                let slot = &mut table.slots[index as usize];
+                slot.pins = slot.pins.saturating_sub(1);
+                table.release_if_unused(index)
+            })
+            .collect()
+    });
+    drop(freed);
+}
+
+/// How many handles are live (for tests: a balanced extension leaves none).
+pub fn live_handles(token: Token<'_>) -> usize {
+    with_table(token, |table| table.slots.len() - table.free.len())
+}
