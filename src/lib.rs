@@ -1,6 +1,7 @@
 //! gilscope: a global interpreter lock you can run, watch, read and test.
 //!
-//! - [`gil`] — the lock: attach, detach, check points, policies, misuse.
+//! - [`gil`] — the lock: attach, detach, check points, policies, misuse,
+//!   and the recorder of its events.
 //! - [`ffi`] — the C boundary: the exported C API and the bundled C library.
 //! - [`vm`] — the toy interpreter whose threads run under the lock.
 //! - [`ext`] — C extensions: the object API and modules loaded at run time.
@@ -9,8 +10,25 @@
 //! - [`bench`](mod@bench) — the benchmark scenarios of `gilscope bench`.
 //! - [`soak`] — the soak test of `gilscope soak`.
 //!
-//! Dependencies point one way: `demo` uses `ffi` and `gil`; `ffi` uses `gil`;
-//! `gil` uses neither.
+//! The `gilscope` binary (`src/main.rs`, with its arguments and subcommands
+//! in `src/cli/`) sits on top and uses the library's public API only.
+//!
+//! Every arrow points down; these are all of them (each module's `use`
+//! lines):
+//!
+//! ```text
+//! gilscope binary (main.rs, cli/) ──> gil, vm, demo, observe, bench, soak
+//! demo    ──> gil, ffi, vm, observe
+//! bench   ──> gil, ffi, vm
+//! soak    ──> gil, ffi, vm
+//! observe ──> gil (the recorder's events)
+//! vm      ──> gil, ffi
+//! ffi     ──> gil
+//! gil     ──> nothing in this crate
+//! ```
+//!
+//! No module uses `demo`, `bench`, `soak` or the binary; `observe` uses
+//! neither the interpreter nor the C boundary.
 
 #![warn(missing_docs)]
 // Built with `--cfg loom` (ci/loom.sh) only the lock's state machine is

@@ -241,3 +241,136 @@ fn the_svg_is_well_formed_with_one_row_per_thread() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a Chrome trace"));
 }
+
+/// A hand-made timeline: one thread per name, each running then waiting,
+/// with holds and waits long enough to make wide percentile columns.
+fn timeline_of(names: &[&str]) -> gilscope::observe::timeline::Timeline {
+    use gilscope::observe::timeline::{Span, State, ThreadTimeline, Timeline};
+    let threads = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| ThreadTimeline {
+            serial: i as u64 + 1,
+            name: (*name).to_owned(),
+            spans: vec![
+                Span { state: State::Running, start_ns: 0, end_ns: 12_345_678_901 },
+                Span { state: State::Waiting, start_ns: 12_345_678_901, end_ns: 99_999_999_999 },
+            ],
+            acquisitions: 1,
+            holds_ns: vec![12_345_678_901, 7_000, 3],
+            waits_ns: vec![87_654_321_098, 5, 1_000_000],
+        })
+        .collect();
+    Timeline { threads, start_ns: 0, end_ns: 99_999_999_999, ..Timeline::default() }
+}
+
+/// The display column of every character of `line`.
+fn columns(line: &str) -> Vec<(usize, char)> {
+    let mut at = 0;
+    line.chars()
+        .map(|c| {
+            let here = at;
+            at += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+            (here, c)
+        })
+        .collect()
+}
+
+fn char_at(line: &str, column: usize) -> Option<char> {
+    columns(line).into_iter().find(|(at, _)| *at == column).map(|(_, c)| c)
+}
+
+#[test]
+fn the_stats_table_columns_align_for_long_and_wide_thread_names() {
+    let names = ["main", "a-very-long-worker-thread-name", "工作线程工作线程工作线程", "x"];
+    let table = gilscope::observe::stats::compute(&timeline_of(&names)).table();
+    let lines: Vec<&str> = table.lines().collect();
+    let header = lines.iter().position(|l| l.trim_start().starts_with("thread ")).unwrap();
+    let rows = &lines[header + 1..header + 1 + names.len()];
+    for name in names {
+        assert!(rows.iter().any(|r| r.contains(name)), "{name} is shown in full:\n{table}");
+    }
+    // Where each header label ends (right-aligned numbers) or starts
+    // (left-aligned percentiles), in display columns.
+    let head = columns(lines[header]);
+    let find = |label: &str| {
+        let byte = lines[header].find(label).unwrap();
+        let start = lines[header][..byte].chars().count();
+        (head[start].0, head[start + label.chars().count() - 1].0)
+    };
+    for label in ["running", "waiting", "C released", "blocked", "lifetime"] {
+        let (_, last) = find(label);
+        for row in rows {
+            assert_eq!(char_at(row, last), Some('s'), "{label} column ends in ms:\n{table}");
+            assert_eq!(char_at(row, last - 1), Some('m'), "{label}:\n{table}");
+            assert_eq!(char_at(row, last + 1), Some(' '), "{label}:\n{table}");
+        }
+    }
+    for label in ["hold µs", "wait µs"] {
+        let (first, _) = find(label);
+        for row in rows {
+            assert!(
+                char_at(row, first).is_some_and(|c| c.is_ascii_digit()),
+                "{label} column starts at column {first}:\n{table}"
+            );
+            assert_eq!(char_at(row, first - 1), Some(' '), "{label}:\n{table}");
+        }
+    }
+}
+
+/// A waits 51 ms for the lock. B holds it for the first millisecond and
+/// the last, C for the 49 in between (a long C call that keeps the lock),
+/// and B is the one that finally lets go to A. The blame follows who held
+/// the lock during the wait: mostly C, not B.
+#[test]
+fn a_wait_is_blamed_on_whoever_held_the_lock_during_it() {
+    use gilscope::gil::Reason;
+    use gilscope::gil::observe::{Event, EventKind};
+    use gilscope::observe::{stats, timeline};
+    const MS: u64 = 1_000_000;
+    let (a, b, c) = (1_000_001, 1_000_002, 1_000_003);
+    let event = |t_ns, thread, kind| Event { t_ns, thread, kind, c_function: None };
+    let events = [
+        event(0, b, EventKind::Wants),
+        event(0, b, EventKind::Got),
+        event(10, a, EventKind::Wants),
+        event(20, c, EventKind::Wants),
+        event(MS, b, EventKind::Released(Reason::Blocking)),
+        event(MS, c, EventKind::Got),
+        Event { c_function: Some("long_call"), ..event(MS + 10, c, EventKind::CallC) },
+        event(2 * MS, b, EventKind::Wants),
+        Event { c_function: Some("long_call"), ..event(50 * MS, c, EventKind::ReturnC) },
+        event(50 * MS, c, EventKind::Released(Reason::Detach)),
+        event(50 * MS, b, EventKind::Got),
+        event(51 * MS, b, EventKind::Released(Reason::Detach)),
+        event(51 * MS, a, EventKind::Got),
+        event(52 * MS, a, EventKind::Released(Reason::Detach)),
+    ];
+    let mut timeline = timeline::build(&events, 52 * MS);
+    for t in &mut timeline.threads {
+        t.name = ["A", "B", "C"][(t.serial - a) as usize].to_owned();
+    }
+    let stats = stats::compute(&timeline);
+    let blame = |waiter: &str, holder: &str| {
+        stats
+            .waits_by_pair
+            .iter()
+            .find(|p| p.waiter == waiter && p.holder == holder)
+            .map_or(0.0, |p| p.total_ms)
+    };
+    let (by_b, by_c) = (blame("A", "B"), blame("A", "C"));
+    assert!(by_c > 45.0 && by_b < 5.0, "A's wait: B {by_b} ms, C {by_c} ms\n{}", stats.table());
+    // Every millisecond A waited is blamed on someone, once.
+    let a_total: f64 =
+        stats.waits_by_pair.iter().filter(|p| p.waiter == "A").map(|p| p.total_ms).sum();
+    assert!((a_total - 51.0).abs() < 0.01, "A waited 51 ms, blamed {a_total} ms");
+    // B waited from 2 ms to 50 ms, all of it while C held the lock.
+    assert!((blame("B", "C") - 48.0).abs() < 0.01, "{}", stats.table());
+    // Why the holders let go during A's wait: B blocked, C left.
+    let reasons = |holder: &str| {
+        let pair = stats.waits_by_pair.iter().find(|p| p.waiter == "A" && p.holder == holder);
+        pair.map(|p| p.reasons.keys().cloned().collect::<Vec<_>>()).unwrap_or_default()
+    };
+    assert!(reasons("C").contains(&Reason::Detach.name().to_owned()), "{}", stats.table());
+    assert!(reasons("B").contains(&Reason::Blocking.name().to_owned()), "{}", stats.table());
+}

@@ -138,6 +138,26 @@ fn usage_errors_exit_2() {
     assert_eq!(gilscope(&["run", "/no/such/file.toy"]).status.code(), Some(2));
     assert_eq!(gilscope(&["run", "-e", "1", "--switch-interval", "0"]).status.code(), Some(2));
     assert_eq!(gilscope(&["run", "-e", "1", "--policy", "nope"]).status.code(), Some(2));
+    assert_eq!(gilscope(&["bench", "nope"]).status.code(), Some(2));
+}
+
+/// Every subcommand that takes the lock's settings lists the policies in
+/// its help and in the error for an unknown one, and names the default.
+#[test]
+fn the_lock_options_list_every_policy() {
+    use gilscope::gil::Policy;
+    for command in ["run", "demo", "bench"] {
+        let help = String::from_utf8_lossy(&gilscope(&[command, "--help"]).stdout).into_owned();
+        assert!(help.contains("--switch-interval"), "{command} --help:\n{help}");
+        assert!(help.contains(&format!("[default: {}]", Policy::DEFAULT)), "{command}:\n{help}");
+        for policy in Policy::ALL {
+            assert!(help.contains(policy.name()), "{command} --help lacks {policy}:\n{help}");
+        }
+    }
+    let err = stderr(&gilscope(&["demo", "--policy", "nope"]));
+    for policy in Policy::ALL {
+        assert!(err.contains(policy.name()), "{err}");
+    }
 }
 
 #[test]

@@ -3,8 +3,16 @@
 //! `--json`). `benches/cpython/scenarios.py` runs the same scenarios in
 //! CPython; `benches/compare.py` runs both and prints the ratios.
 //!
-//! Figures are medians over repetitions. This module uses the lock, the
-//! interpreter and the C library only through their public APIs.
+//! Figures are medians over repetitions, returned as JSON values with the
+//! conditions they were measured under (scenario, policy, switch
+//! interval); printing them is the command line's job.
+//!
+//! This module owns the scenarios, their scripts and helper threads, and
+//! the figures. It uses the lock ([`crate::gil`]), the interpreter
+//! ([`crate::vm`]) and the C library ([`crate::ffi::clib`]) only through
+//! their public APIs, and touches no state of theirs beyond the
+//! process-wide policy and switch interval, which [`run`] sets for each
+//! scenario. Nothing in the library uses it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
@@ -61,17 +69,13 @@ impl Scenario {
             Scenario::Interp => "interp",
         }
     }
-
-    /// The scenario called `name`.
-    pub fn from_name(name: &str) -> Option<Scenario> {
-        Scenario::ALL.iter().copied().find(|s| s.name() == name)
-    }
 }
 
-/// Run `scenario` under `policy` and return its figures.
-pub fn run(scenario: Scenario, policy: Policy) -> Value {
+/// Run `scenario` under `policy` and `switch_interval` and return its
+/// figures, with the conditions they were measured under.
+pub fn run(scenario: Scenario, policy: Policy, switch_interval: Duration) -> Value {
     gil::set_policy(policy);
-    gil::set_switch_interval(gil::DEFAULT_SWITCH_INTERVAL);
+    gil::set_switch_interval(switch_interval);
     let mut figures = match scenario {
         Scenario::Cycle => cycle(),
         Scenario::Convoy => convoy(),
@@ -83,6 +87,7 @@ pub fn run(scenario: Scenario, policy: Policy) -> Value {
     };
     figures["scenario"] = json!(scenario.name());
     figures["policy"] = json!(policy.name());
+    figures["switch_interval_ms"] = json!(switch_interval.as_secs_f64() * 1000.0);
     figures
 }
 

@@ -24,7 +24,7 @@ use screen::Screen;
 use spinner::{CoroutineSpinner, FrameLog, ProcessSpinner, ThreadSpinner, gaps};
 
 /// What the main thread computes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Work {
     /// C code that keeps or releases the lock (`--release`).
     C,
@@ -46,7 +46,7 @@ impl Work {
 }
 
 /// Which spinner.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SpinnerKind {
     /// A thread that attaches for every frame.
     Thread,

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::timeline::{State, Timeline};
 use crate::gil::Reason;
@@ -79,18 +80,25 @@ pub struct ThreadStats {
     pub lifetime_ms: f64,
 }
 
-/// Waits of one thread ended by another, summed.
+/// The part of one thread's waiting that another thread caused by holding
+/// the lock meanwhile, summed over the waiter's waits.
+///
+/// Each wait is shared among the threads that held the lock during it, by
+/// the time each held it; time the lock was free while the thread waited
+/// (the hand-off) is blamed on "nobody". So a thread that let go last
+/// after a brief hold is not blamed for a third thread's long C call
+/// before it, and a waiter's pairs add up to its waiting time.
 #[derive(Clone, Debug, Serialize)]
 pub struct WaitPair {
     /// Who waited.
     pub waiter: String,
-    /// Who held the lock and let go.
+    /// Who held the lock during those waits ("nobody": it was free).
     pub holder: String,
-    /// Why it let go, with how many waits each reason ended.
+    /// Why the holder let go during those waits, with how many times.
     pub reasons: BTreeMap<String, u64>,
-    /// How many waits.
+    /// How many of the waiter's waits the holder held the lock in.
     pub waits: u64,
-    /// Their total, ms.
+    /// The holder's share of those waits, ms.
     pub total_ms: f64,
 }
 
@@ -168,18 +176,19 @@ pub fn compute(timeline: &Timeline) -> Stats {
         )
     };
     let mut pairs: BTreeMap<(u64, u64), WaitPair> = BTreeMap::new();
-    for w in &timeline.waits {
-        let pair = pairs.entry((w.waiter, w.holder)).or_insert_with(|| WaitPair {
-            waiter: name_of(w.waiter),
-            holder: name_of(w.holder),
+    for (waiter, holder, share) in blame(timeline) {
+        let pair = pairs.entry((waiter, holder)).or_insert_with(|| WaitPair {
+            waiter: name_of(waiter),
+            holder: name_of(holder),
             reasons: BTreeMap::new(),
             waits: 0,
             total_ms: 0.0,
         });
         pair.waits += 1;
-        pair.total_ms += ms(w.ns);
-        let reason = w.reason.map_or("nobody held it", Reason::name);
-        *pair.reasons.entry(reason.to_owned()).or_default() += 1;
+        pair.total_ms += share.ns / 1e6;
+        for reason in share.reasons {
+            *pair.reasons.entry(reason.to_owned()).or_default() += 1;
+        }
     }
     let mut waits_by_pair: Vec<WaitPair> = pairs.into_values().collect();
     waits_by_pair.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
@@ -197,6 +206,98 @@ pub fn compute(timeline: &Timeline) -> Stats {
         threads,
         waits_by_pair,
     }
+}
+
+/// One hold of the lock, from the timeline's spans.
+struct Hold {
+    thread: u64,
+    start_ns: u64,
+    end_ns: u64,
+}
+
+/// One holder's share of one wait.
+struct Share {
+    ns: f64,
+    /// Why the holder let go during the wait, once per hand-over.
+    reasons: Vec<&'static str>,
+}
+
+/// Every hold of the lock by any thread, in order of start: consecutive
+/// holding spans of one thread (interpreter code, then C keeping the lock)
+/// are one hold.
+fn holds(timeline: &Timeline) -> Vec<Hold> {
+    let mut holds: Vec<Hold> = Vec::new();
+    for t in &timeline.threads {
+        let mut open: Option<Hold> = None;
+        for span in &t.spans {
+            match (&mut open, span.state.holds_lock()) {
+                (Some(hold), true) if hold.end_ns == span.start_ns => hold.end_ns = span.end_ns,
+                (_, true) => {
+                    holds.extend(open.take());
+                    open = Some(Hold {
+                        thread: t.serial,
+                        start_ns: span.start_ns,
+                        end_ns: span.end_ns,
+                    });
+                }
+                (_, false) => holds.extend(open.take()),
+            }
+        }
+        holds.extend(open);
+    }
+    holds.sort_by_key(|h| (h.start_ns, h.end_ns));
+    holds
+}
+
+/// Who made whom wait: for every wait (a span of [`State::Waiting`]) of
+/// every thread, each thread that held the lock during it with its share,
+/// and serial 0 ("nobody") for the time the lock was free. Shares are the
+/// time each held the lock within the wait, scaled down if holds recorded
+/// as overlapping would add up to more than the wait.
+fn blame(timeline: &Timeline) -> Vec<(u64, u64, Share)> {
+    let holds = holds(timeline);
+    // The latest end among the first i holds: holds before the first index
+    // whose prefix ends after a wait's start cannot overlap it.
+    let ends_so_far: Vec<u64> = holds
+        .iter()
+        .scan(0, |latest, h| {
+            *latest = h.end_ns.max(*latest);
+            Some(*latest)
+        })
+        .collect();
+    let mut blamed = Vec::new();
+    for t in &timeline.threads {
+        for wait in t.spans.iter().filter(|s| s.state == State::Waiting) {
+            let (start, end) = (wait.start_ns, wait.end_ns);
+            let first = ends_so_far.partition_point(|&latest| latest <= start);
+            // The hand-overs during the wait (switches are in time order).
+            let switches = &timeline.switches[timeline.switches.partition_point(|s| s.0 <= start)
+                ..timeline.switches.partition_point(|s| s.0 <= end)];
+            let mut held: BTreeMap<u64, u64> = BTreeMap::new();
+            for h in holds[first..].iter().take_while(|h| h.start_ns < end) {
+                let overlap = h.end_ns.min(end).saturating_sub(h.start_ns.max(start));
+                if h.thread != t.serial && overlap > 0 {
+                    *held.entry(h.thread).or_default() += overlap;
+                }
+            }
+            let length = (end - start) as f64;
+            let covered = held.values().sum::<u64>() as f64;
+            let scale = if covered > length { length / covered } else { 1.0 };
+            for (holder, ns) in held {
+                let reasons = switches
+                    .iter()
+                    .filter(|(_, from, _, _)| *from == holder)
+                    .map(|(_, _, _, reason)| reason.map_or("first acquisition", Reason::name))
+                    .collect();
+                blamed.push((t.serial, holder, Share { ns: ns as f64 * scale, reasons }));
+            }
+            if covered < length {
+                let share = Share { ns: length - covered, reasons: vec!["nobody held it"] };
+                blamed.push((t.serial, 0, share));
+            }
+        }
+    }
+    blamed
 }
 
 fn pct(p: &Percentiles) -> String {
@@ -235,59 +336,111 @@ impl Stats {
         let _ = writeln!(out, "  hold µs p50/p90/p99/max: {}", pct(&self.hold));
         let _ = writeln!(out, "  wait µs p50/p90/p99/max: {}", pct(&self.wait));
         let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "  {:<14} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10}  {:<28} {:<28}",
-            "thread",
-            "acq",
-            "running",
-            "waiting",
-            "C released",
-            "blocked",
-            "lifetime",
-            "hold µs p50/p90/p99/max",
-            "wait µs p50/p90/p99/max"
-        );
+        let mut threads = vec![
+            ["thread", "acq", "running", "waiting", "C released", "blocked", "lifetime"]
+                .map(str::to_owned)
+                .into_iter()
+                .chain(["hold µs p50/p90/p99/max".to_owned(), "wait µs p50/p90/p99/max".to_owned()])
+                .collect::<Vec<_>>(),
+        ];
         for t in &self.threads {
-            let _ = writeln!(
-                out,
-                "  {:<14} {:>6} {:>8.1}ms {:>8.1}ms {:>8.1}ms {:>8.1}ms {:>8.1}ms  {:<28} {:<28}",
-                truncate(&t.name, 14),
-                t.acquisitions,
-                t.running_ms,
-                t.waiting_ms,
-                t.c_lock_released_ms,
-                t.blocking_ms,
-                t.lifetime_ms,
+            let millis = |v: f64| format!("{v:.1}ms");
+            threads.push(vec![
+                truncate(&t.name, NAME_COLUMNS),
+                t.acquisitions.to_string(),
+                millis(t.running_ms),
+                millis(t.waiting_ms),
+                millis(t.c_lock_released_ms),
+                millis(t.blocking_ms),
+                millis(t.lifetime_ms),
                 pct(&t.hold),
-                pct(&t.wait)
-            );
+                pct(&t.wait),
+            ]);
         }
+        use Align::{Left, Right};
+        write_columns(
+            &mut out,
+            2,
+            &threads,
+            &[Left, Right, Right, Right, Right, Right, Right, Left, Left],
+        );
         if !self.waits_by_pair.is_empty() {
             let _ = writeln!(out);
             let _ = writeln!(out, "  who made whom wait (total, waits, why the holder let go):");
-            for p in self.waits_by_pair.iter().take(12) {
-                let reasons: Vec<String> =
-                    p.reasons.iter().map(|(r, n)| format!("{r} ×{n}")).collect();
-                let _ = writeln!(
-                    out,
-                    "    {:<14} waited for {:<14} {:>9.1} ms in {:>5} waits: {}",
-                    truncate(&p.waiter, 14),
-                    truncate(&p.holder, 14),
-                    p.total_ms,
-                    p.waits,
-                    reasons.join(", ")
-                );
-            }
+            let pairs: Vec<Vec<String>> = self
+                .waits_by_pair
+                .iter()
+                .take(12)
+                .map(|p| {
+                    let reasons: Vec<String> =
+                        p.reasons.iter().map(|(r, n)| format!("{r} ×{n}")).collect();
+                    vec![
+                        truncate(&p.waiter, NAME_COLUMNS),
+                        "waited for".to_owned(),
+                        truncate(&p.holder, NAME_COLUMNS),
+                        format!("{:.1} ms", p.total_ms),
+                        "in".to_owned(),
+                        p.waits.to_string(),
+                        "waits:".to_owned(),
+                        reasons.join(", "),
+                    ]
+                })
+                .collect();
+            write_columns(&mut out, 4, &pairs, &[Left, Left, Left, Right, Left, Right, Left, Left]);
         }
         out
     }
 }
 
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_owned()
-    } else {
-        s.chars().take(n - 1).chain(['…']).collect()
+/// The widest a thread name is shown, in terminal columns; longer names
+/// end in `…`.
+const NAME_COLUMNS: usize = 32;
+
+#[derive(Clone, Copy)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// Write `rows` as a table indented by `indent` spaces, each column as wide as
+/// its widest cell in terminal columns (so wide characters line up too).
+/// The last column is not padded.
+fn write_columns(out: &mut String, indent: usize, rows: &[Vec<String>], align: &[Align]) {
+    let mut widths = vec![0; align.len()];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.width());
+        }
     }
+    for row in rows {
+        let mut line = " ".repeat(indent);
+        for (i, cell) in row.iter().enumerate() {
+            let pad = " ".repeat(widths[i] - cell.width());
+            if i > 0 {
+                line.push(' ');
+            }
+            match align[i] {
+                Align::Left if i + 1 == row.len() => line.push_str(cell),
+                Align::Left => line.push_str(&format!("{cell}{pad}")),
+                Align::Right => line.push_str(&format!("{pad}{cell}")),
+            }
+        }
+        let _ = writeln!(out, "{line}");
+    }
+}
+
+/// `s` cut to at most `columns` terminal columns, ending in `…` if cut.
+fn truncate(s: &str, columns: usize) -> String {
+    if s.width() <= columns {
+        return s.to_owned();
+    }
+    let mut cut = String::new();
+    for c in s.chars() {
+        if cut.width() + c.width().unwrap_or(0) + 1 > columns {
+            break;
+        }
+        cut.push(c);
+    }
+    cut.push('…');
+    cut
 }

@@ -15,8 +15,15 @@
 //! - **objects are freed**: the interpreter's live-object count returns to
 //!   where it started.
 //!
-//! This module uses only the public APIs of the lock, the C library and
-//! the interpreter.
+//! This module owns its load threads, the controller, the invariant
+//! counters and the report; printing the report and choosing the exit code
+//! is the command line's job. It uses only the public APIs of the lock
+//! ([`crate::gil`]), the C library ([`crate::ffi::clib`]) and the
+//! interpreter ([`crate::vm`]); the only shared state it changes is the
+//! process-wide policy and switch interval, at random while it runs, and it
+//! puts back the defaults ([`Policy::DEFAULT`],
+//! [`gil::DEFAULT_SWITCH_INTERVAL`]) when it ends. Nothing in the library
+//! uses it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
@@ -39,7 +46,7 @@ pub struct SoakConfig {
 }
 
 /// What a soak run saw.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SoakReport {
     /// Operations done, by kind: interpreted, C keeping, C releasing,
     /// foreign-thread calls, sleeps, check points.
