@@ -348,3 +348,58 @@ pub fn close_scope(token: Token<'_>) {
 pub fn live_handles(token: Token<'_>) -> usize {
     with_table(token, |table| table.slots.len() - table.free.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gil::attach;
+
+    #[test]
+    fn a_handle_lives_while_c_owns_a_reference_and_is_refused_after() {
+        attach(|token| {
+            let value = Value::str(token, "kept");
+            let Value::Obj(object) = &value else { unreachable!("a string is an object") };
+            let before = object.count();
+            let handle = new_ref(token, value.clone());
+            assert_eq!(object.count(), before + 2, "the slot's reference and C's");
+            incref(token, handle).unwrap();
+            assert_eq!(object.count(), before + 3);
+            decref(token, handle).unwrap();
+            decref(token, handle).unwrap();
+            assert_eq!(object.count(), before, "freed: every reference given back");
+            assert_eq!(decref(token, handle), Err(DecrefError::Bad(BadHandle::Freed)));
+            assert!(matches!(get(token, handle), Err(BadHandle::Freed)));
+        });
+    }
+
+    #[test]
+    fn pointers_never_handed_out_are_recognised() {
+        attach(|token| {
+            let local = 0u64;
+            let foreign = std::ptr::from_ref(&local).cast_mut().cast::<GsObject>();
+            assert!(matches!(get(token, foreign), Err(BadHandle::Foreign)));
+            assert!(matches!(get(token, std::ptr::null_mut()), Err(BadHandle::Null)));
+            let past_the_table = encode(u32::MAX >> 5, 1);
+            assert!(matches!(get(token, past_the_table), Err(BadHandle::Foreign)));
+        });
+    }
+
+    #[test]
+    fn one_value_one_handle_and_borrowed_ones_end_with_their_scope() {
+        attach(|token| {
+            let value = Value::list(token, Vec::new());
+            open_scope();
+            let a = borrowed(token, value.clone());
+            let b = borrowed(token, value.clone());
+            assert_eq!(a, b, "the same object gets the same handle");
+            assert_eq!(decref(token, a), Err(DecrefError::NotOwned), "borrowed, not owned");
+            let owned = new_ref(token, value.clone());
+            assert_eq!(owned, a);
+            close_scope(token);
+            assert!(get(token, a).is_ok(), "C still owns one reference");
+            let taken = take_owned(token, owned).unwrap();
+            assert!(taken.equals(&value).unwrap());
+            assert!(matches!(get(token, a), Err(BadHandle::Freed)));
+        });
+    }
+}
