@@ -325,7 +325,7 @@ fn the_stats_table_columns_align_for_long_and_wide_thread_names() {
 #[test]
 fn a_wait_is_blamed_on_whoever_held_the_lock_during_it() {
     use gilscope::gil::Reason;
-    use gilscope::gil::observe::{Event, EventKind};
+    use gilscope::gil::recorder::{Event, EventKind};
     use gilscope::observe::{stats, timeline};
     const MS: u64 = 1_000_000;
     let (a, b, c) = (1_000_001, 1_000_002, 1_000_003);

@@ -28,7 +28,7 @@ pub fn run(args: RunArgs) -> ExitCode {
     args.lock.apply();
     let outputs = Outputs::from(args.observe);
     if outputs.wanted() {
-        gil::observe::start_recording();
+        observe::start();
     }
     let code = run_script(args.file, args.code, &args.script_args);
     if outputs.wanted() {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde::Serialize;
 
-use crate::gil::{self, Policy, observe};
+use crate::gil::{self, Policy};
 use screen::Screen;
 use spinner::{CoroutineSpinner, FrameLog, ProcessSpinner, ThreadSpinner, gaps};
 
@@ -262,7 +262,7 @@ pub fn run(config: &DemoConfig) -> std::io::Result<DemoReport> {
     gil::set_thread_name("main");
     let state = Arc::new(DemoState::new(config.release));
     state.worker.store(gil::current_serial(), SeqCst);
-    observe::start_recording();
+    crate::observe::start();
 
     let mut screen = (!config.json).then(|| Screen::stdout(config.interactive));
     if let Some(screen) = &screen {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::spinner::gaps;
 use super::{DemoConfig, DemoReport, DemoState, Work};
-use crate::gil::{self, observe};
+use crate::gil::{self, recorder};
 use crate::observe::timeline::State;
 
 const GLYPHS: [char; 4] = ['|', '/', '-', '\\'];
@@ -86,18 +86,18 @@ impl Screen {
     /// What holds the lock now, in words.
     fn holder_text(state: &DemoState) -> String {
         let worker = state.worker_serial();
-        let worker_live = observe::live_state(worker);
+        let worker_live = recorder::live_state(worker);
         match gil::holder() {
             Some(serial) => {
                 let name = gil::thread_name(serial);
-                let c = observe::live_state(serial).and_then(|l| l.c_function);
+                let c = recorder::live_state(serial).and_then(|l| l.c_function);
                 match c {
                     Some(function) => format!("{name} — in C: {function}, lock held"),
                     None => name,
                 }
             }
             None => match worker_live {
-                Some(l) if l.state == observe::LiveState::InCReleased => format!(
+                Some(l) if matches!(l.state, State::ReleasedC(_)) => format!(
                     "nobody — {} is in C: {}, lock released",
                     gil::thread_name(worker),
                     l.c_function.unwrap_or("?")
@@ -192,8 +192,8 @@ impl Screen {
     /// One line per thread: its states over the last [`STRIP`], one
     /// character per [`STRIP_SLOT`], newest on the right.
     fn strip_lines(&self) -> Vec<String> {
-        let now = observe::now_ns();
-        let timeline = crate::observe::timeline::build(&observe::events_so_far(), now);
+        let now = recorder::now_ns();
+        let timeline = crate::observe::timeline::build(&recorder::events_so_far(), now);
         let slots = (STRIP.as_nanos() / STRIP_SLOT.as_nanos()) as u64;
         let slot_ns = STRIP_SLOT.as_nanos() as u64;
         let from = now.saturating_sub(STRIP.as_nanos() as u64);

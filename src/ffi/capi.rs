@@ -1,10 +1,11 @@
-//! The C API of `csrc/include/gilscope.h`, implemented in Rust.
+//! The C API of `csrc/include/gilscope.h`: thin `extern "C"` wrappers.
 //!
-//! Each function checks its preconditions, reports a misuse through
-//! [`crate::gil`]'s misuse reporter (which names the function and the
-//! thread), and returns the error value the header documents. Each body
-//! runs inside [`boundary`], so a panic is reported and the process aborts
-//! instead of unwinding into C.
+//! This file owns two things only: the panic boundary ([`boundary`]: a
+//! panic is reported and the process aborts instead of unwinding into C)
+//! and the encoding of results (saved states as opaque pointers, misuse as
+//! the error value the header documents). What each call does to the lock,
+//! and what counts as misuse, is `crate::gil`'s (`src/gil/cstate.rs`); this
+//! file touches no lock state itself.
 //!
 //! These functions are safe to call from Rust too; the tests do.
 
@@ -12,9 +13,8 @@ use std::ffi::{c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
-use crate::gil::{
-    self, DROP_REQUEST, GIL, Reason, mark_foreign, report_misuse, thread_name, with_ctx,
-};
+use crate::gil::cstate::{self, Ensured, GENERATION_BITS, SavedState};
+use crate::gil::{self, thread_name};
 
 /// Opaque: what `gs_save_thread` returns. Never dereferenced; the pointer's
 /// value encodes the saving thread and the save's generation.
@@ -24,24 +24,33 @@ pub struct GsThreadState {
 }
 
 /// `gs_ensure` result: the thread already held the lock.
-pub const GS_GILSTATE_LOCKED: c_int = 0;
+pub const GS_GILSTATE_LOCKED: c_int = Ensured::AlreadyHeld as c_int;
 /// `gs_ensure` result: `gs_ensure` took the lock.
-pub const GS_GILSTATE_UNLOCKED: c_int = 1;
+pub const GS_GILSTATE_UNLOCKED: c_int = Ensured::Taken as c_int;
 /// `gs_ensure` result: misuse detected.
 pub const GS_GILSTATE_ERROR: c_int = -1;
 
 /// Bits of a saved-state token that hold the generation.
-const GENERATION_BITS: u32 = 24;
 const GENERATION_MASK: usize = (1 << GENERATION_BITS) - 1;
 
-fn encode_state(serial: u64, generation: u32) -> *mut GsThreadState {
-    let value = ((serial as usize) << GENERATION_BITS) | (generation as usize & GENERATION_MASK);
+fn encode_state(state: SavedState) -> *mut GsThreadState {
+    let value = ((state.thread as usize) << GENERATION_BITS)
+        | (state.generation as usize & GENERATION_MASK);
     ptr::without_provenance_mut(value)
 }
 
-fn decode_state(state: *mut GsThreadState) -> (u64, u32) {
+/// The saved state a token names; `None` for NULL.
+fn decode_state(state: *mut GsThreadState) -> Option<SavedState> {
     let value = state.addr();
-    ((value >> GENERATION_BITS) as u64, (value & GENERATION_MASK) as u32)
+    (value != 0).then_some(SavedState {
+        thread: (value >> GENERATION_BITS) as u64,
+        generation: (value & GENERATION_MASK) as u32,
+    })
+}
+
+/// A misuse (already reported) as the `int` error value of the header.
+fn status(result: Result<(), gil::Misuse>) -> c_int {
+    if result.is_ok() { 0 } else { -1 }
 }
 
 /// Run an exported function's body; a panic is reported and aborts.
@@ -66,122 +75,25 @@ fn boundary<R>(function: &str, body: impl FnOnce() -> R) -> R {
 /// Release the lock held by the calling thread. See `gilscope.h`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_save_thread() -> *mut GsThreadState {
-    boundary("gs_save_thread", || {
-        with_ctx(|ctx| {
-            if !ctx.holds_lock() {
-                report_misuse(
-                    "gs_save_thread",
-                    format_args!("the thread does not hold the lock, so it cannot release it"),
-                );
-                return ptr::null_mut();
-            }
-            let generation = ctx.suspend(Reason::ReleasedByC);
-            encode_state(ctx.serial(), generation)
-        })
-    })
+    boundary("gs_save_thread", || cstate::save().map_or(ptr::null_mut(), encode_state))
 }
 
 /// Take the lock back after `gs_save_thread`. See `gilscope.h`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_restore_thread(state: *mut GsThreadState) -> c_int {
-    const NAME: &str = "gs_restore_thread";
-    boundary(NAME, || {
-        with_ctx(|ctx| {
-            if state.is_null() {
-                report_misuse(
-                    NAME,
-                    format_args!("the state is NULL (the matching gs_save_thread failed)"),
-                );
-                return -1;
-            }
-            let (saver, generation) = decode_state(state);
-            if saver != ctx.serial() {
-                report_misuse(
-                    NAME,
-                    format_args!(
-                        "the state was saved by thread '{}' (#{saver}); \
-                         it must be restored on that thread",
-                        thread_name(saver)
-                    ),
-                );
-                return -1;
-            }
-            if ctx.holds_lock() {
-                report_misuse(NAME, format_args!("the thread already holds the lock"));
-                return -1;
-            }
-            let innermost = ctx.saved.borrow().last().map(|&(g, _)| g as usize & GENERATION_MASK);
-            if innermost != Some(generation as usize) {
-                let known = ctx
-                    .saved
-                    .borrow()
-                    .iter()
-                    .any(|&(g, _)| g as usize & GENERATION_MASK == generation as usize);
-                let what = if known {
-                    "states must be restored in reverse order of saving; this one is not the innermost"
-                } else {
-                    "the state was already restored"
-                };
-                report_misuse(NAME, format_args!("{what}"));
-                return -1;
-            }
-            ctx.resume();
-            0
-        })
-    })
+    boundary("gs_restore_thread", || status(cstate::restore(decode_state(state))))
 }
 
 /// Make sure the calling thread holds the lock. See `gilscope.h`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_ensure() -> c_int {
-    boundary("gs_ensure", || {
-        with_ctx(|ctx| {
-            if !ctx.entered_before.get() && ctx.saved.borrow().is_empty() {
-                mark_foreign(ctx.serial());
-            }
-            let state = if ctx.holds_lock() { GS_GILSTATE_LOCKED } else { GS_GILSTATE_UNLOCKED };
-            ctx.enter();
-            ctx.ensures.borrow_mut().push(state);
-            state
-        })
-    })
+    boundary("gs_ensure", || cstate::ensure() as c_int)
 }
 
 /// Undo the matching `gs_ensure`. See `gilscope.h`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_release(state: c_int) -> c_int {
-    const NAME: &str = "gs_release";
-    boundary(NAME, || {
-        with_ctx(|ctx| {
-            let innermost = ctx.ensures.borrow().last().copied();
-            let Some(expected) = innermost else {
-                report_misuse(NAME, format_args!("no gs_ensure is open on this thread"));
-                return -1;
-            };
-            if state != expected {
-                report_misuse(
-                    NAME,
-                    format_args!(
-                        "the state {state} is not what the innermost gs_ensure returned ({expected})"
-                    ),
-                );
-                return -1;
-            }
-            if !ctx.holds_lock() {
-                report_misuse(
-                    NAME,
-                    format_args!(
-                        "the thread does not hold the lock (a gs_save_thread inside \
-                         gs_ensure/gs_release was not restored)"
-                    ),
-                );
-                return -1;
-            }
-            ctx.ensures.borrow_mut().pop();
-            ctx.leave();
-            0
-        })
-    })
+    boundary("gs_release", || status(cstate::release(state)))
 }
 
 /// 1 if the calling thread holds the lock. See `gilscope.h`.
@@ -193,25 +105,7 @@ pub extern "C" fn gs_holds_lock() -> c_int {
 /// The eval breaker for C loops that keep the lock. See `gilscope.h`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_check_switch() -> c_int {
-    const NAME: &str = "gs_check_switch";
-    let drop_requested = GIL.breaker() & DROP_REQUEST != 0;
-    boundary(NAME, || {
-        with_ctx(|ctx| {
-            if !ctx.holds_lock() {
-                report_misuse(
-                    NAME,
-                    format_args!(
-                        "the thread does not hold the lock; call it only with the lock held"
-                    ),
-                );
-                return -1;
-            }
-            if !drop_requested {
-                return 0;
-            }
-            c_int::from(ctx.honour_drop_request())
-        })
-    })
+    boundary("gs_check_switch", || cstate::check_switch().map_or(-1, c_int::from))
 }
 
 /// 1 if an interrupt is pending. See `gilscope.h`.
@@ -229,10 +123,5 @@ pub extern "C" fn gs_interrupt_fd() -> c_int {
 /// The calling thread's last misuse message, or NULL. See `gilscope.h`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_last_error() -> *const c_char {
-    boundary("gs_last_error", || {
-        gil::try_with_ctx(|ctx| {
-            ctx.last_error.borrow().as_ref().map_or(ptr::null(), |s| s.as_ptr())
-        })
-        .unwrap_or(ptr::null())
-    })
+    boundary("gs_last_error", cstate::last_error_ptr)
 }

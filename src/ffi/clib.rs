@@ -2,9 +2,12 @@
 //! safe wrapper per function.
 //!
 //! Every call goes through `call_c`: the caller proves with a [`Token`]
-//! that it holds the lock, the thread is marked as inside the named C
-//! function (so a release from C is attributed to it), and on return the
-//! wrapper checks that C gave the lock back and made no misuse of the C API.
+//! that it holds the lock, and the lock's `cstate::call_c` marks the thread
+//! as inside the named C function (so a release from C is attributed to
+//! it) and, on return, checks that C gave the lock back and made no misuse
+//! of the C API, repairing the lock if C returned without it. This file
+//! owns the C declarations, the argument and error conversions, and the
+//! callback trampolines; it never touches the lock's per-thread state.
 //! Whether the lock is released during the call is the C function's choice,
 //! steered by [`Hold`] where the function offers both.
 //!
@@ -19,7 +22,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use parking_lot::Mutex;
 
-use crate::gil::{self, Token, attach, with_ctx};
+use crate::gil::{self, Token, attach, cstate};
 
 mod sys {
     use std::ffi::{c_int, c_void};
@@ -115,30 +118,11 @@ fn check(code: i64) -> Result<i64, CError> {
 }
 
 /// The one path into C: the lock is held on entry (the token proves it);
-/// on return the lock must be held again at the same depth, and no misuse
-/// of the C API may have happened.
+/// the lock's own check on return (`gil::cstate::call_c`) repairs a C
+/// function that returned without the lock and turns any misuse of the C
+/// API during the call into [`CError::Misuse`].
 fn call_c(token: Token<'_>, name: &'static str, call: impl FnOnce() -> i64) -> Result<i64, CError> {
-    let misuses_before = gil::misuse_count();
-    let depth_before = with_ctx(|ctx| ctx.depth.get());
-    let code = token.in_c_function(name, call);
-    let depth_after = with_ctx(|ctx| ctx.depth.get());
-    if depth_after != depth_before {
-        gil::report_misuse(
-            name,
-            format_args!(
-                "returned with the lock released (GS_BEGIN_ALLOW_THREADS without \
-                 GS_END_ALLOW_THREADS); gilscope took it back"
-            ),
-        );
-        with_ctx(|ctx| {
-            ctx.saved.borrow_mut().truncate(0);
-            ctx.saved.borrow_mut().push((0, depth_before));
-            ctx.resume();
-        });
-    }
-    if gil::misuse_count() != misuses_before {
-        return Err(CError::Misuse(gil::last_misuse().unwrap_or_default()));
-    }
+    let code = cstate::call_c(token, name, call).map_err(|m| CError::Misuse(m.into_message()))?;
     check(code)
 }
 

@@ -1,13 +1,15 @@
 //! The C boundary.
 //!
 //! - `capi.rs` exports the C API of `csrc/include/gilscope.h`
-//!   (`gs_save_thread`, `gs_ensure`, …), implemented on top of [`crate::gil`].
+//!   (`gs_save_thread`, `gs_ensure`, …) as thin wrappers over the lock's
+//!   C-facing functions (`src/gil/cstate.rs`).
 //! - [`clib`] declares the bundled C library of `csrc/` — the only place that
 //!   does — and wraps each function safely.
 //!
 //! Rules of this module: no panic crosses into C (every exported function
 //! catches it); every call into C goes through one path in `clib.rs` that
-//! holds the lock on entry and checks on return that C gave it back.
+//! holds the lock on entry and checks on return that C gave it back. This
+//! module owns no lock state: what a call does to the lock is `crate::gil`'s.
 
 mod capi;
 pub mod clib;

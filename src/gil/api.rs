@@ -1,5 +1,10 @@
 //! The process-wide lock and the functions that act on it (not compiled for
 //! loom, whose models build their own lock instances).
+//!
+//! This file owns the one `GIL` static and the public settings and
+//! snapshots read from it (switch interval, policy, counters, holder). It
+//! forwards to `raw.rs` and keeps no state of its own; per-thread state is
+//! `thread.rs`'s.
 
 use std::time::Duration;
 

@@ -5,6 +5,9 @@
 //! who held it before. All writes happen while the writer holds the lock,
 //! so they are plain loads and stores on atomics, never read-modify-write
 //! instructions on the hot path.
+//!
+//! This file owns [`Reason`], the counters and the last hand-off; only
+//! `raw.rs` writes them, and this file touches nothing else of the lock.
 
 use super::sync::{AtomicU64, Ordering::Relaxed};
 

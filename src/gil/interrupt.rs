@@ -4,6 +4,9 @@
 //! interpreter notices at its next check point) and makes a self-pipe
 //! readable (so C code blocked in `poll()` wakes at once). It stays pending
 //! until [`clear_interrupt`].
+//!
+//! This file owns the pending flag and the self-pipe. Of the lock it touches
+//! only the `INTERRUPT` bit of the eval breaker, through `raw.rs`'s methods.
 
 use std::io;
 

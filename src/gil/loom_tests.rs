@@ -1,5 +1,8 @@
 //! Model checking the lock's state machine with loom (`ci/loom.sh`).
 //!
+//! This file owns only the models; each builds its own `RawGil` and leaves
+//! the process-wide lock alone.
+//!
 //! Built with `--cfg loom`, `sync.rs` hands `raw.rs` loom's instrumented
 //! atomics, mutex and condition variable, and loom runs each model below
 //! under every interleaving it can reach within its preemption bound. What

@@ -6,10 +6,10 @@
 //! the [`MisuseMode`]: return an error to the caller (the default; the lock
 //! is left consistent) or abort the process like a CPython fatal error.
 //!
-//! This file decides nothing about the lock's state; callers check for the
-//! misuse, call [`report`], and return their error value.
+//! This file owns the misuse mode and the wording of the message. It decides
+//! nothing about the lock's state and does not touch it: callers check for
+//! the misuse, call [`report`], and return the [`Misuse`] it gives back.
 
-use std::ffi::CString;
 use std::fmt;
 
 use super::sync::{AtomicU8, Ordering::Relaxed};
@@ -60,26 +60,40 @@ pub fn set_misuse_mode(mode: MisuseMode) {
     MODE.store(raw, Relaxed);
 }
 
-/// Report misuse of `function` by the calling thread.
-pub(crate) fn report(function: &str, what: fmt::Arguments<'_>) {
-    let reported = try_with_ctx(|ctx| report_for(ctx, function, what));
-    if reported.is_none() {
-        // The thread is being torn down; it can still be named by the OS.
-        let line = format!("gilscope: misuse of {function} on an exiting thread: {what}");
-        finish(&line);
+/// A misuse that has been reported: its one-line message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Misuse(String);
+
+impl Misuse {
+    /// The reported line, `gilscope: misuse of FUNCTION on thread ...`.
+    pub(crate) fn into_message(self) -> String {
+        self.0
+    }
+
+    /// The last misuse `ctx`'s thread made.
+    pub(crate) fn last_of(ctx: &ThreadCtx) -> Misuse {
+        Misuse(ctx.last_error().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default())
     }
 }
 
+/// Report misuse of `function` by the calling thread.
+pub(crate) fn report(function: &str, what: fmt::Arguments<'_>) -> Misuse {
+    try_with_ctx(|ctx| report_for(ctx, function, what)).unwrap_or_else(|| {
+        // The thread is being torn down; it can still be named by the OS.
+        let line = format!("gilscope: misuse of {function} on an exiting thread: {what}");
+        finish(line)
+    })
+}
+
 /// Report misuse of `function` by the thread whose context is `ctx`.
-pub(crate) fn report_for(ctx: &ThreadCtx, function: &str, what: fmt::Arguments<'_>) {
+pub(crate) fn report_for(ctx: &ThreadCtx, function: &str, what: fmt::Arguments<'_>) -> Misuse {
     let serial = ctx.serial();
     let line = format!(
         "gilscope: misuse of {function} on thread '{}' (#{serial}): {what}",
         thread_name(serial)
     );
-    ctx.misuses.set(ctx.misuses.get() + 1);
-    *ctx.last_error.borrow_mut() = CString::new(line.clone()).ok();
-    finish(&line);
+    ctx.note_misuse(&line);
+    finish(line)
 }
 
 /// Report a misuse after which going on would be undefined behaviour, and
@@ -94,20 +108,20 @@ pub(crate) fn report_fatal(function: &str, what: fmt::Arguments<'_>) -> ! {
     std::process::abort();
 }
 
-fn finish(line: &str) {
+fn finish(line: String) -> Misuse {
     eprintln!("{line}");
     if misuse_mode() == MisuseMode::Abort {
         std::process::abort();
     }
+    Misuse(line)
 }
 
 /// How many misuses the calling thread has made so far.
 pub fn misuse_count() -> u64 {
-    try_with_ctx(|ctx| ctx.misuses.get()).unwrap_or(0)
+    try_with_ctx(ThreadCtx::misuses).unwrap_or(0)
 }
 
 /// The message of the calling thread's last misuse, if any.
 pub fn last_misuse() -> Option<String> {
-    try_with_ctx(|ctx| ctx.last_error.borrow().as_ref().map(|s| s.to_string_lossy().into_owned()))
-        .flatten()
+    try_with_ctx(ThreadCtx::last_error).flatten().map(|s| s.to_string_lossy().into_owned())
 }

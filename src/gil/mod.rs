@@ -11,15 +11,19 @@
 //! | `raw.rs` | the state machine: state word, waiter queue, eval breaker, forced switching |
 //! | `policy.rs` | the hand-off decisions, one small unit per policy |
 //! | `handoff.rs` | release reasons and switch counters |
-//! | `thread.rs` | per-thread depth, saved states, thread names |
+//! | `thread.rs` | per-thread depth, saved states, thread names (its fields private, changed through its methods) |
+//! | `cstate.rs` | the C API's lock calls and their misuse rules, and the one check when a call into C returns |
 //! | `token.rs` | [`attach`], [`Token`], [`Token::detach`] — the safe API |
 //! | `misuse.rs` | detecting and reporting misuse |
 //! | `interrupt.rs` | Ctrl+C and shutdown reaching Rust and C code |
-//! | `observe.rs` | the event recorder and each thread's live state |
+//! | `recorder.rs` | the event recorder, each thread's live state, and the one mapping from events to states |
 //! | `sync.rs` | the primitives, behind one switch for model checking |
 //!
-//! Nothing in this module knows about the interpreter, the C library or the
-//! demo; they depend on it, never the other way round.
+//! Each file owns the state its row names and changes another file's state
+//! only through that file's functions and methods. Nothing in this module
+//! knows about the interpreter, the C library, the analysis in
+//! `src/observe/` or the demo, and it imports nothing from them; they
+//! depend on it, never the other way round.
 //!
 //! ```
 //! use gilscope::gil;
@@ -35,6 +39,8 @@
 // needs are compiled, for the model-checking tests in `loom_tests.rs`.
 #[cfg(not(loom))]
 mod api;
+#[cfg(not(loom))]
+pub(crate) mod cstate;
 mod handoff;
 #[cfg(not(loom))]
 mod interrupt;
@@ -42,10 +48,10 @@ mod interrupt;
 mod loom_tests;
 #[cfg(not(loom))]
 mod misuse;
-#[cfg(not(loom))]
-pub mod observe;
 mod policy;
 mod raw;
+#[cfg(not(loom))]
+pub mod recorder;
 mod sync;
 #[cfg(not(loom))]
 mod thread;
@@ -63,14 +69,10 @@ pub use api::*;
 #[cfg(not(loom))]
 pub use interrupt::{clear_interrupt, interrupt_fd, interrupted, request_interrupt};
 #[cfg(not(loom))]
-pub(crate) use misuse::report as report_misuse;
-#[cfg(not(loom))]
 pub use misuse::{MISUSE_ENV, MisuseMode, last_misuse, misuse_count, misuse_mode, set_misuse_mode};
 #[cfg(not(loom))]
-pub(crate) use raw::DROP_REQUEST;
+pub(crate) use misuse::{Misuse, report as report_misuse};
 #[cfg(not(loom))]
 pub use thread::{ThreadInfo, current_serial, set_thread_name, thread_info, thread_name, threads};
-#[cfg(not(loom))]
-pub(crate) use thread::{mark_foreign, try_with_ctx, with_ctx};
 #[cfg(not(loom))]
 pub use token::{Interrupted, Token, attach};

@@ -2,11 +2,13 @@
 //!
 //! A policy is a handful of decisions the lock asks at fixed points. It owns
 //! no state and never touches the lock's fields; `raw.rs` calls it and acts.
+//! What every policy does alike is not a decision and lives in `raw.rs`: a
+//! waiter asks the holder to drop the lock after one switch interval, and a
+//! holder yielding to that request waits until another thread has taken the
+//! lock before it competes again (forced switching).
 //!
 //! | decision | asked when | `cpython` | `fifo` | `fair` |
 //! |---|---|---|---|---|
-//! | [`Policy::drop_request_after`] | a waiter starts a timed wait | interval | interval | interval |
-//! | [`Policy::forced_switching`] | a holder yields to a drop request | yes | yes (direct hand-off) | yes |
 //! | [`Policy::may_barge`] | a thread finds the lock free while others queue | yes | no | yes |
 //! | [`Policy::direct_handoff`] | the holder releases with threads queued | no | to the oldest waiter | no |
 //! | [`Policy::wake_on_release`] | the holder releases with threads queued | always | — | unless C released it and the thread's releases are lately short |
@@ -67,19 +69,6 @@ impl Policy {
 
     pub(crate) fn from_u8(raw: u8) -> Policy {
         Policy::ALL.get(usize::from(raw)).copied().unwrap_or(Policy::DEFAULT)
-    }
-
-    /// How long a waiter lets the holder run before asking it to drop.
-    pub(crate) fn drop_request_after(self, interval: Duration) -> Duration {
-        match self {
-            Policy::CPython | Policy::Fifo | Policy::Fair => interval,
-        }
-    }
-
-    /// Whether a holder yielding to a drop request waits until another
-    /// thread has taken the lock before it competes again.
-    pub(crate) fn forced_switching(self) -> bool {
-        true
     }
 
     /// Whether a thread that finds the lock free may take it although other

@@ -283,8 +283,8 @@ impl RawGil {
         self.set_breaker(DROP_REQUEST);
         self.log.drop_requested();
         #[cfg(not(loom))]
-        if super::observe::recording() {
-            super::observe::record(serial, super::observe::EventKind::DropRequested, None);
+        if super::recorder::recording() {
+            super::recorder::record(serial, super::recorder::EventKind::DropRequested, None);
         }
         #[cfg(loom)]
         let _ = serial;
@@ -362,7 +362,7 @@ impl RawGil {
                 }
                 continue;
             }
-            let patience = policy.drop_request_after(self.switch_interval());
+            let patience = self.switch_interval();
             let waited = Duration::from_nanos(monotonic_ns().saturating_sub(since));
             let left = patience.saturating_sub(waited).max(Duration::from_micros(1));
             // One wait for the whole remaining patience. Waking every 1 ms
@@ -468,17 +468,15 @@ impl RawGil {
             let before = self.switch_number.load(Relaxed);
             self.last_release.store(Reason::SwitchInterval as u8, Relaxed);
             self.release_locked(&mut queue, false);
-            if self.policy().forced_switching() {
-                self.yielders.fetch_add(1, Relaxed);
-                // Pairs with the fence in `take_if_free`, which changes
-                // hands without the queue mutex.
-                fence(SeqCst);
-                while self.switch_number.load(Relaxed) == before && !queue.waiters.is_empty() {
-                    // Sliced, so no missed signal can keep a holder here.
-                    self.switch_cond.wait_for(&mut queue, std::time::Duration::from_millis(1));
-                }
-                self.yielders.fetch_sub(1, Relaxed);
+            self.yielders.fetch_add(1, Relaxed);
+            // Pairs with the fence in `take_if_free`, which changes
+            // hands without the queue mutex.
+            fence(SeqCst);
+            while self.switch_number.load(Relaxed) == before && !queue.waiters.is_empty() {
+                // Sliced, so no missed signal can keep a holder here.
+                self.switch_cond.wait_for(&mut queue, std::time::Duration::from_millis(1));
             }
+            self.yielders.fetch_sub(1, Relaxed);
         }
         self.acquire(me);
         true

@@ -6,6 +6,8 @@
 //! with `--cfg loom` (`ci/loom.sh`), they are loom's instrumented versions,
 //! behind the same small API, so the model checker explores the code that
 //! ships, not a copy of it.
+//!
+//! This file owns no state: it only chooses which primitives are used.
 
 #[cfg(not(loom))]
 mod imp {

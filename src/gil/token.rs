@@ -1,6 +1,10 @@
 //! The safe Rust face of the lock: [`attach`], [`Token`] and
 //! [`Token::detach`].
 //!
+//! This file owns the token and its guards. It holds no state: it enters,
+//! leaves, suspends and resumes through `thread.rs`'s methods, and reads
+//! the eval breaker through `raw.rs`.
+//!
 //! The invariant: **a [`Token<'g>`] exists only on a thread that holds the
 //! lock, and only for as long as it holds it.** The token is `Copy` but not
 //! `Send` or `Sync`, and its lifetime is tied to the [`attach`] closure, so
@@ -77,7 +81,6 @@ use std::marker::PhantomData;
 
 use super::GIL;
 use super::handoff::Reason;
-use super::observe::{self, EventKind};
 use super::raw::{DROP_REQUEST, INTERRUPT};
 use super::thread::{ThreadCtx, with_ctx};
 
@@ -133,7 +136,7 @@ where
 }
 
 fn leave_checked(ctx: &ThreadCtx) {
-    if ctx.depth.get() == 0 {
+    if ctx.depth() == 0 {
         super::misuse::report_for(
             ctx,
             "attach",
@@ -142,7 +145,7 @@ fn leave_checked(ctx: &ThreadCtx) {
                  (gs_save_thread without gs_restore_thread)"
             ),
         );
-        ctx.saved.borrow_mut().clear();
+        ctx.forget_saved();
         return;
     }
     ctx.leave();
@@ -186,28 +189,5 @@ impl<'g> Token<'g> {
             with_ctx(ThreadCtx::honour_drop_request);
         }
         if bits & INTERRUPT != 0 { Err(Interrupted) } else { Ok(()) }
-    }
-
-    /// Run `f` (a call into C) with the thread marked as being inside the C
-    /// function `name`, so a release from C is attributed to it.
-    pub fn in_c_function<R>(self, name: &'static str, f: impl FnOnce() -> R) -> R {
-        struct Restore(Option<&'static str>);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                with_ctx(|ctx| {
-                    if observe::recording() {
-                        observe::record(ctx.serial(), EventKind::ReturnC, None);
-                    }
-                    ctx.c_function.set(self.0);
-                });
-            }
-        }
-        let _restore = Restore(with_ctx(|ctx| {
-            if observe::recording() {
-                observe::record(ctx.serial(), EventKind::CallC, Some(name));
-            }
-            ctx.c_function.replace(Some(name))
-        }));
-        f()
     }
 }

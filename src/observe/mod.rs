@@ -1,5 +1,6 @@
 //! Seeing the lock: statistics, a timeline trace and a picture, built from
-//! the events the lock's recorder ([`crate::gil::observe`]) collects.
+//! the events the lock's recorder ([`crate::gil::recorder`]) collects.
+//! A recording is started with [`start`] and ended with [`finish`].
 //!
 //! | file | owns |
 //! |---|---|
@@ -17,7 +18,7 @@ pub mod trace;
 
 use std::path::PathBuf;
 
-use crate::gil::observe as recorder;
+use crate::gil::recorder;
 
 /// What to produce from a recording.
 #[derive(Clone, Debug, Default)]
@@ -35,6 +36,12 @@ impl Outputs {
     pub fn wanted(&self) -> bool {
         self.stats || self.stats_json.is_some() || self.trace.is_some()
     }
+}
+
+/// Start a recording (dropping any earlier one's events); end it with
+/// [`finish`].
+pub fn start() {
+    recorder::start_recording();
 }
 
 /// Stop the recorder and write what `outputs` asks for. Returns the

@@ -65,8 +65,9 @@ fn format_time(us: f64, step_us: f64) -> String {
     }
 }
 
-/// Draw the Chrome trace `trace` as an SVG `width` pixels wide.
-pub fn render(trace: &Value, width: u32, title: &str) -> Result<String, TraceError> {
+/// The threads of a Chrome trace, each with its spans, in display order,
+/// and the end of the last span in µs.
+fn read_rows(trace: &Value) -> Result<(Vec<Row>, f64), TraceError> {
     let events = trace
         .get("traceEvents")
         .and_then(Value::as_array)
@@ -106,103 +107,112 @@ pub fn render(trace: &Value, width: u32, title: &str) -> Result<String, TraceErr
     if rows.is_empty() {
         return Err(TraceError("the trace has no thread activity to draw".into()));
     }
-    let end_us = end_us.max(1.0);
+    Ok((rows.into_iter().map(|(_, row)| row).collect(), end_us.max(1.0)))
+}
 
-    let (label_w, margin, row_h, row_gap) = (150.0, 20.0, 22.0, 8.0);
-    let plot_w = (width as f64 - label_w - 2.0 * margin).max(100.0);
-    let top = 50.0;
-    let plot_h = rows.len() as f64 * (row_h + row_gap);
-    let axis_y = top + plot_h + 4.0;
-    let legend_y = axis_y + 56.0;
-    let height = legend_y + 30.0;
-    let x_of = |us: f64| margin + label_w + us / end_us * plot_w;
+/// Where things go on the picture.
+struct Layout {
+    label_w: f64,
+    margin: f64,
+    row_h: f64,
+    row_gap: f64,
+    plot_w: f64,
+    top: f64,
+    axis_y: f64,
+    legend_y: f64,
+    end_us: f64,
+}
 
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height:.0}" viewBox="0 0 {width} {height:.0}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(svg, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
-    let _ = writeln!(
-        svg,
-        r#"<text x="{margin}" y="24" font-size="16" font-weight="bold">{}</text>"#,
-        escape(title)
-    );
-
-    let columns = plot_w.ceil() as usize;
-    for (i, (_, row)) in rows.iter().enumerate() {
-        let y = top + i as f64 * (row_h + row_gap);
-        let _ = writeln!(
-            svg,
-            r#"<g class="thread-row"><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
-            margin + label_w - 8.0,
-            y + row_h * 0.7,
-            escape(&row.name)
-        );
-        let _ = writeln!(
-            svg,
-            r##"<rect x="{:.1}" y="{y:.1}" width="{plot_w:.1}" height="{row_h}" fill="#f4f4f4"/>"##,
-            margin + label_w
-        );
-        // Time per state in each pixel column.
-        let mut bins = vec![[0f64; 5]; columns];
-        for &(start, stop, family) in &row.spans {
-            let (a, b) = (start / end_us * plot_w, stop / end_us * plot_w);
-            let (first, last) = (a.floor().max(0.0) as usize, (b.ceil() as usize).min(columns));
-            for (c, bin) in bins.iter_mut().enumerate().take(last).skip(first) {
-                let overlap = b.min(c as f64 + 1.0) - a.max(c as f64);
-                if overlap > 0.0 {
-                    bin[family] += overlap;
-                }
-            }
-        }
-        let dominant: Vec<Option<usize>> = bins
-            .iter()
-            .map(|bin| {
-                let (i, v) = bin
-                    .iter()
-                    .enumerate()
-                    .fold((0, 0.0), |best, (i, v)| if *v > best.1 { (i, *v) } else { best });
-                (v > 0.05).then_some(i)
-            })
-            .collect();
-        let mut c = 0;
-        while c < columns {
-            let Some(family) = dominant[c] else {
-                c += 1;
-                continue;
-            };
-            let start = c;
-            while c < columns && dominant[c] == Some(family) {
-                c += 1;
-            }
-            let (name, colour) = FAMILIES[family];
-            let x = margin + label_w + start as f64;
-            let from_us = start as f64 / plot_w * end_us;
-            let to_us = c as f64 / plot_w * end_us;
-            let _ = writeln!(
-                svg,
-                r#"<rect x="{x:.1}" y="{y:.1}" width="{}" height="{row_h}" fill="{colour}"><title>{}: {} – {}</title></rect>"#,
-                c - start,
-                escape(name),
-                format_time(from_us, 1.0),
-                format_time(to_us, 1.0)
-            );
-        }
-        let _ = writeln!(svg, "</g>");
+impl Layout {
+    fn x_of(&self, us: f64) -> f64 {
+        self.margin + self.label_w + us / self.end_us * self.plot_w
     }
+}
 
-    // Time axis.
+/// For each pixel column of `row`, the family that filled most of it (if
+/// any filled more than a twentieth).
+fn dominant_families(row: &Row, layout: &Layout, columns: usize) -> Vec<Option<usize>> {
+    let (end_us, plot_w) = (layout.end_us, layout.plot_w);
+    // Time per state in each pixel column.
+    let mut bins = vec![[0f64; 5]; columns];
+    for &(start, stop, family) in &row.spans {
+        let (a, b) = (start / end_us * plot_w, stop / end_us * plot_w);
+        let (first, last) = (a.floor().max(0.0) as usize, (b.ceil() as usize).min(columns));
+        for (c, bin) in bins.iter_mut().enumerate().take(last).skip(first) {
+            let overlap = b.min(c as f64 + 1.0) - a.max(c as f64);
+            if overlap > 0.0 {
+                bin[family] += overlap;
+            }
+        }
+    }
+    bins.iter()
+        .map(|bin| {
+            let (i, v) = bin
+                .iter()
+                .enumerate()
+                .fold((0, 0.0), |best, (i, v)| if *v > best.1 { (i, *v) } else { best });
+            (v > 0.05).then_some(i)
+        })
+        .collect()
+}
+
+/// Draw one thread's row, `i`-th from the top.
+fn draw_row(svg: &mut String, layout: &Layout, i: usize, row: &Row) {
+    let Layout { label_w, margin, row_h, row_gap, plot_w, top, end_us, .. } = *layout;
+    let columns = plot_w.ceil() as usize;
+    let y = top + i as f64 * (row_h + row_gap);
+    let _ = writeln!(
+        svg,
+        r#"<g class="thread-row"><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+        margin + label_w - 8.0,
+        y + row_h * 0.7,
+        escape(&row.name)
+    );
+    let _ = writeln!(
+        svg,
+        r##"<rect x="{:.1}" y="{y:.1}" width="{plot_w:.1}" height="{row_h}" fill="#f4f4f4"/>"##,
+        margin + label_w
+    );
+    let dominant = dominant_families(row, layout, columns);
+    let mut c = 0;
+    while c < columns {
+        let Some(family) = dominant[c] else {
+            c += 1;
+            continue;
+        };
+        let start = c;
+        while c < columns && dominant[c] == Some(family) {
+            c += 1;
+        }
+        let (name, colour) = FAMILIES[family];
+        let x = margin + label_w + start as f64;
+        let from_us = start as f64 / plot_w * end_us;
+        let to_us = c as f64 / plot_w * end_us;
+        let _ = writeln!(
+            svg,
+            r#"<rect x="{x:.1}" y="{y:.1}" width="{}" height="{row_h}" fill="{colour}"><title>{}: {} – {}</title></rect>"#,
+            c - start,
+            escape(name),
+            format_time(from_us, 1.0),
+            format_time(to_us, 1.0)
+        );
+    }
+    let _ = writeln!(svg, "</g>");
+}
+
+/// Draw the time axis and its ticks.
+fn draw_axis(svg: &mut String, layout: &Layout) {
+    let Layout { axis_y, end_us, .. } = *layout;
     let step = tick_step(end_us, 8.0);
     let _ = writeln!(
         svg,
         r##"<line x1="{:.1}" y1="{axis_y:.1}" x2="{:.1}" y2="{axis_y:.1}" stroke="#333"/>"##,
-        x_of(0.0),
-        x_of(end_us)
+        layout.x_of(0.0),
+        layout.x_of(end_us)
     );
     let mut t = 0.0;
     while t <= end_us + 1e-9 {
-        let x = x_of(t);
+        let x = layout.x_of(t);
         let _ = writeln!(
             svg,
             r##"<line x1="{x:.1}" y1="{axis_y:.1}" x2="{x:.1}" y2="{:.1}" stroke="#333"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
@@ -215,12 +225,15 @@ pub fn render(trace: &Value, width: u32, title: &str) -> Result<String, TraceErr
     let _ = writeln!(
         svg,
         r#"<text x="{:.1}" y="{:.1}" text-anchor="end" font-style="italic">time since the recording started</text>"#,
-        x_of(end_us),
+        layout.x_of(end_us),
         axis_y + 32.0
     );
+}
 
-    // Legend.
-    let mut x = margin + label_w;
+/// Draw the legend: one swatch and name per family.
+fn draw_legend(svg: &mut String, layout: &Layout) {
+    let legend_y = layout.legend_y;
+    let mut x = layout.margin + layout.label_w;
     for (name, colour) in FAMILIES {
         let _ = writeln!(
             svg,
@@ -232,6 +245,36 @@ pub fn render(trace: &Value, width: u32, title: &str) -> Result<String, TraceErr
         );
         x += 40.0 + name.len() as f64 * 6.5;
     }
+}
+
+/// Draw the Chrome trace `trace` as an SVG `width` pixels wide.
+pub fn render(trace: &Value, width: u32, title: &str) -> Result<String, TraceError> {
+    let (rows, end_us) = read_rows(trace)?;
+    let (label_w, margin, row_h, row_gap) = (150.0, 20.0, 22.0, 8.0);
+    let plot_w = (width as f64 - label_w - 2.0 * margin).max(100.0);
+    let top = 50.0;
+    let plot_h = rows.len() as f64 * (row_h + row_gap);
+    let axis_y = top + plot_h + 4.0;
+    let legend_y = axis_y + 56.0;
+    let height = legend_y + 30.0;
+    let layout = Layout { label_w, margin, row_h, row_gap, plot_w, top, axis_y, legend_y, end_us };
+
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height:.0}" viewBox="0 0 {width} {height:.0}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(svg, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{margin}" y="24" font-size="16" font-weight="bold">{}</text>"#,
+        escape(title)
+    );
+    for (i, row) in rows.iter().enumerate() {
+        draw_row(&mut svg, &layout, i, row);
+    }
+    draw_axis(&mut svg, &layout);
+    draw_legend(&mut svg, &layout);
     svg.push_str("</svg>\n");
     Ok(svg)
 }

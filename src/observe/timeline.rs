@@ -4,59 +4,16 @@
 //! [`State`] each, so for every thread the spans add up exactly to the time
 //! between its first and last event. Statistics, traces and pictures are all
 //! built from this.
+//!
+//! Which state an event puts a thread in is the recorder's one mapping
+//! ([`ThreadState::after`]), the same the live view uses; this file adds
+//! the intervals, waits and switches around it.
 
 use std::collections::BTreeMap;
 
-use crate::gil::observe::{Event, EventKind};
+pub use crate::gil::recorder::State;
+use crate::gil::recorder::{Event, EventKind, ThreadState};
 use crate::gil::{self, Reason};
-
-/// What a thread was doing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum State {
-    /// Holding the lock, running interpreter code.
-    Running,
-    /// Holding the lock inside a C function that kept it.
-    RunningC(&'static str),
-    /// Waiting for the lock.
-    Waiting,
-    /// Inside a C function that released the lock.
-    ReleasedC(&'static str),
-    /// Released the lock around a blocking call (sleep, join).
-    Blocking,
-    /// Outside the interpreter (not attached).
-    Outside,
-}
-
-impl State {
-    /// The name used in traces and pictures.
-    pub fn label(self) -> String {
-        match self {
-            State::Running => "running".to_owned(),
-            State::RunningC(f) => format!("in C, lock held: {f}"),
-            State::Waiting => "waiting for the lock".to_owned(),
-            State::ReleasedC(f) => format!("in C, lock released: {f}"),
-            State::Blocking => "sleeping or blocked, lock released".to_owned(),
-            State::Outside => "outside the interpreter".to_owned(),
-        }
-    }
-
-    /// The state's family, for colours and legends.
-    pub fn family(self) -> &'static str {
-        match self {
-            State::Running => "running",
-            State::RunningC(_) => "in C, lock held",
-            State::Waiting => "waiting for the lock",
-            State::ReleasedC(_) => "in C, lock released",
-            State::Blocking => "sleeping or blocked",
-            State::Outside => "outside",
-        }
-    }
-
-    /// Whether the thread holds the lock in this state.
-    pub fn holds_lock(self) -> bool {
-        matches!(self, State::Running | State::RunningC(_))
-    }
-}
 
 /// One interval of one state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,11 +99,10 @@ pub struct Timeline {
 }
 
 struct Open {
-    state: State,
+    now: ThreadState,
     since: u64,
     held_since: Option<u64>,
     waiting_since: Option<u64>,
-    c_function: Option<&'static str>,
     spans: Vec<Span>,
     acquisitions: u64,
     holds_ns: Vec<u64>,
@@ -154,14 +110,21 @@ struct Open {
 }
 
 impl Open {
+    /// Move on to the state `event` leads to.
+    fn apply(&mut self, event: &Event) {
+        let next = self.now.after(event);
+        self.switch(next.state, event.t_ns);
+        self.now.c_function = next.c_function;
+    }
+
     fn switch(&mut self, to: State, t: u64) {
-        if to == self.state {
+        if to == self.now.state {
             return;
         }
         if t > self.since {
-            self.spans.push(Span { state: self.state, start_ns: self.since, end_ns: t });
+            self.spans.push(Span { state: self.now.state, start_ns: self.since, end_ns: t });
         }
-        self.state = to;
+        self.now.state = to;
         self.since = t;
     }
 }
@@ -180,25 +143,20 @@ pub fn build(events: &[Event], end_ns: u64) -> Timeline {
     for e in &events {
         let t = e.t_ns;
         let o = open.entry(e.thread).or_insert_with(|| Open {
-            state: State::Outside,
+            now: ThreadState::OUTSIDE,
             since: t,
             held_since: None,
             waiting_since: None,
-            c_function: None,
             spans: Vec::new(),
             acquisitions: 0,
             holds_ns: Vec::new(),
             waits_ns: Vec::new(),
         });
         match e.kind {
-            EventKind::ThreadStarted => {}
-            EventKind::Wants => {
-                if o.waiting_since.is_none() {
-                    o.waiting_since = Some(t);
-                    waiting += 1;
-                    timeline.waiters.push((t, waiting));
-                }
-                o.switch(State::Waiting, t);
+            EventKind::Wants if o.waiting_since.is_none() => {
+                o.waiting_since = Some(t);
+                waiting += 1;
+                timeline.waiters.push((t, waiting));
             }
             EventKind::Got => {
                 o.acquisitions += 1;
@@ -222,42 +180,17 @@ pub fn build(events: &[Event], end_ns: u64) -> Timeline {
                     ));
                     last_holder = e.thread;
                 }
-                let state = match o.c_function {
-                    Some(f) => State::RunningC(f),
-                    None => State::Running,
-                };
-                o.switch(state, t);
             }
             EventKind::Released(reason) => {
                 if let Some(since) = o.held_since.take() {
                     o.holds_ns.push(t - since);
                 }
                 last_release = Some((e.thread, reason));
-                let state = match reason {
-                    Reason::ReleasedByC => State::ReleasedC(e.c_function.unwrap_or("C")),
-                    Reason::Blocking => State::Blocking,
-                    Reason::SwitchInterval => State::Waiting,
-                    Reason::Detach | Reason::ThreadExit => State::Outside,
-                };
-                o.switch(state, t);
-            }
-            EventKind::CallC => {
-                o.c_function = e.c_function;
-                if o.state.holds_lock() {
-                    o.switch(State::RunningC(e.c_function.unwrap_or("C")), t);
-                }
-            }
-            EventKind::ReturnC => {
-                o.c_function = None;
-                if o.state.holds_lock() {
-                    o.switch(State::Running, t);
-                }
             }
             EventKind::DropRequested => timeline.drop_requests.push(t),
-            EventKind::ThreadExited => {
-                o.switch(State::Outside, t);
-            }
+            _ => {}
         }
+        o.apply(e);
     }
     for (serial, mut o) in open {
         o.switch(State::Outside, end_ns);
