@@ -272,7 +272,7 @@ fn touching_an_object_without_the_lock_is_reported() {
         ("b", &broken()),
         "gs_as_bytes",
         "the thread does not hold the lock; interpreter objects may be touched only with it held",
-        "error: broken.touch_after_release: misuse of gs_as_bytes: the thread does not hold the lock",
+        "error: broken.touch_after_release: gilscope: misuse of gs_as_bytes on thread 'main' (#",
     );
 }
 
@@ -283,7 +283,7 @@ fn returning_a_borrowed_reference_is_reported() {
         ("b", &broken()),
         "broken.borrowed_return",
         "returned a borrowed reference: the caller takes over one reference, so gs_incref it first",
-        "error: broken.borrowed_return: misuse of broken.borrowed_return: returned a borrowed",
+        "error: broken.borrowed_return: gilscope: misuse of broken.borrowed_return on thread",
     );
 }
 
@@ -295,7 +295,7 @@ fn a_double_decref_is_reported() {
         "gs_decref",
         "the object was already freed: its last reference was given back (a double gs_decref, \
          or a reference used after gs_decref)",
-        "error: broken.double_decref: misuse of gs_decref: the object was already freed",
+        "error: broken.double_decref: gilscope: misuse of gs_decref on thread",
     );
 }
 
@@ -306,7 +306,7 @@ fn null_without_an_error_is_reported() {
         ("b", &broken()),
         "broken.null_without_error",
         "returned NULL without setting an error (call gs_raise first)",
-        "error: broken.null_without_error: misuse of broken.null_without_error",
+        "error: broken.null_without_error: gilscope: misuse of broken.null_without_error on thread",
     );
 }
 
@@ -317,7 +317,7 @@ fn a_pointer_never_handed_out_is_reported_not_followed() {
         ("b", &broken()),
         "gs_incref",
         "the pointer is not an object this library handed out (never dereferenced)",
-        "error: broken.foreign_pointer: misuse of gs_incref: the pointer is not an object",
+        "error: broken.foreign_pointer: gilscope: misuse of gs_incref on thread",
     );
 }
 
@@ -329,7 +329,7 @@ fn decref_of_a_borrowed_reference_is_reported() {
         "gs_decref",
         "C owns no reference to this object: it was only borrowed (an argument, gs_list_get, \
          gs_map_get), or every reference was already given back",
-        "error: objects.decref_borrowed: misuse of gs_decref: C owns no reference",
+        "error: objects.decref_borrowed: gilscope: misuse of gs_decref on thread",
     );
 }
 
@@ -341,7 +341,7 @@ fn use_after_free_is_reported() {
         "gs_as_bytes",
         "the object was already freed: its last reference was given back (a double gs_decref, \
          or a reference used after gs_decref)",
-        "error: objects.use_after_free: misuse of gs_as_bytes: the object was already freed",
+        "error: objects.use_after_free: gilscope: misuse of gs_as_bytes on thread",
     );
 }
 
@@ -353,7 +353,7 @@ fn a_result_with_an_error_set_is_reported() {
         "objects.result_with_error",
         "returned a result with an error still set (return NULL to fail, or gs_error_clear() \
          a handled error): forgotten error 7",
-        "error: objects.result_with_error: misuse of objects.result_with_error",
+        "error: objects.result_with_error: gilscope: misuse of objects.result_with_error on thread",
     );
 }
 
@@ -370,7 +370,10 @@ fn returning_with_the_lock_released_is_reported_and_repaired() {
         )),
         "{err}"
     );
-    assert_fails_with(&out, "error: objects.return_released returned with the lock released");
+    assert_fails_with(
+        &out,
+        "error: objects.return_released: gilscope: misuse of objects.return_released on thread",
+    );
 }
 
 #[test]
@@ -381,7 +384,7 @@ fn registering_after_init_is_reported() {
         "gs_module_add",
         "the module is not the one being initialised (gs_module_add works only inside \
          gs_init_module, with the gs_module it was given)",
-        "error: objects.add_late: misuse of gs_module_add: the module is not the one",
+        "error: objects.add_late: gilscope: misuse of gs_module_add on thread",
     );
 }
 

@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use super::handles::{self, BadHandle, DecrefError, GsObject};
 use super::objects::{self, boundary};
-use crate::gil::{self, Token};
+use crate::gil::{self, Token, cstate};
 use crate::vm::value::Value;
 
 /// A C extension function, as `gilscope.h` declares `gs_cfunc`.
@@ -57,36 +57,19 @@ pub(super) fn call_script(
     caller(token, callee, args)
 }
 
-/// Run `call` (C code) with the lock held and check on return that C gave
-/// the lock back; if not, report it, take the lock back, and fail.
-pub(super) fn run_c<R>(
+/// Run `call` (C code) with the lock held, through the lock's one
+/// return-from-C check: a C function that returned without the lock is
+/// reported and repaired, and any misuse of the C API during the call is
+/// the error (its reported line). What C returned is kept either way, so a
+/// reference it handed back is not lost.
+pub(super) fn run_c<R: Default>(
     token: Token<'_>,
     name: &'static str,
     call: impl FnOnce() -> R,
-) -> Result<R, String> {
-    let depth_before = gil::with_ctx(|ctx| ctx.depth.get());
-    let result = token.in_c_function(name, call);
-    let depth_after = gil::with_ctx(|ctx| ctx.depth.get());
-    if depth_after != depth_before {
-        // The same repair as the bundled library's calls (ffi/clib.rs).
-        gil::report_misuse(
-            name,
-            format_args!(
-                "returned with the lock released (GS_BEGIN_ALLOW_THREADS without \
-                 GS_END_ALLOW_THREADS); gilscope took it back"
-            ),
-        );
-        gil::with_ctx(|ctx| {
-            ctx.saved.borrow_mut().truncate(0);
-            ctx.saved.borrow_mut().push((0, depth_before));
-            ctx.resume();
-        });
-        return Err(format!(
-            "{name} returned with the lock released (GS_BEGIN_ALLOW_THREADS without \
-             GS_END_ALLOW_THREADS)"
-        ));
-    }
-    Ok(result)
+) -> (R, Result<(), String>) {
+    let mut returned = R::default();
+    let checked = cstate::call_c(token, name, || returned = call());
+    (returned, checked.map_err(|misuse| format!("{name}: {}", misuse.into_message())))
 }
 
 /// Call extension function `func` with `args`; `caller` serves `gs_call`.
@@ -103,28 +86,45 @@ pub fn call_extension(
         args.iter().map(|arg| handles::borrowed(token, arg.clone())).collect();
     objects::take_pending();
     let nargs = i32::try_from(lent.len()).expect("at most 255 arguments");
-    let returned = run_c(token, func.qualified, || {
+    let (raw, checked) = run_c(token, func.qualified, || {
         boundary(func.qualified, || {
             // SAFETY: `func` was registered by the extension as a gs_cfunc;
             // `lent` holds `nargs` live handles for the whole call.
-            unsafe { (func.func)(lent.as_ptr(), nargs) }
+            Returned(unsafe { (func.func)(lent.as_ptr(), nargs) })
         })
     });
-    let outcome = match returned {
-        Ok(raw) => take_result(token, func.qualified, raw),
-        Err(message) => Err(message),
+    let outcome = match checked {
+        Ok(()) => take_result(token, func.qualified, raw.0),
+        Err(message) => {
+            // The misuse is the error; a reference C returned anyway is
+            // taken back so it does not leak.
+            objects::take_pending();
+            if !raw.0.is_null() {
+                drop(handles::take_owned(token, raw.0));
+            }
+            Err(message)
+        }
     };
     CALLERS.with(|c| c.borrow_mut().pop());
     handles::close_scope(token);
     outcome
 }
 
+/// What an extension function returned (`Default`: NULL).
+struct Returned(*mut GsObject);
+
+impl Default for Returned {
+    fn default() -> Returned {
+        Returned(std::ptr::null_mut())
+    }
+}
+
 /// Turn what C returned into the call's result.
 fn take_result(token: Token<'_>, name: &'static str, raw: *mut GsObject) -> Result<Value, String> {
     let misuse = |what: &str| {
         objects::misuse(name, what);
-        let message = objects::take_pending().unwrap_or_default();
-        Err(format!("{name}: {message}"))
+        objects::take_pending();
+        Err(format!("{name}: {}", gil::last_misuse().unwrap_or_default()))
     };
     if raw.is_null() {
         return match objects::take_pending() {

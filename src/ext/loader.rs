@@ -152,7 +152,7 @@ fn load_new(token: Token<'_>, file: &Path) -> Result<Arc<ModuleSpec>, String> {
     let builder = Builder { handle, module: name.clone(), functions: Vec::new(), error: None };
     let previous = BUILDING.with(|b| b.borrow_mut().replace(builder));
     objects::take_pending();
-    let ran = run_c(token, "gs_init_module", || {
+    let (code, checked) = run_c(token, "gs_init_module", || {
         boundary("gs_init_module", || {
             // SAFETY: the library's gs_init_module, called as the header
             // declares it, with the lock held.
@@ -163,7 +163,7 @@ fn load_new(token: Token<'_>, file: &Path) -> Result<Arc<ModuleSpec>, String> {
         .with(|b| std::mem::replace(&mut *b.borrow_mut(), previous))
         .expect("the builder is still there");
     let pending = objects::take_pending();
-    let code = ran?;
+    checked?;
     if let Some(error) = builder.error {
         return Err(error);
     }
