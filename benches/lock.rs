@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
-use gilscope::ffi::{clib, gs_restore_thread, gs_save_thread};
+use gilscope::ffi::{clib, gs_check_switch, gs_restore_thread, gs_save_thread};
 use gilscope::gil::{self, attach};
 
 fn cycle(c: &mut Criterion) {
@@ -44,6 +44,12 @@ fn cycle(c: &mut Criterion) {
 fn check_point(c: &mut Criterion) {
     c.bench_function("check point, nothing pending", |b| {
         attach(|token| b.iter(|| black_box(token).check_point().is_ok()))
+    });
+    // What a C loop pays per `gs_check_switch()` when nobody waits: the
+    // relaxed load of the eval breaker, the exported function's
+    // panic boundary, the thread-local context lookup and the held-lock check.
+    c.bench_function("gs_check_switch, nothing pending (C API)", |b| {
+        attach(|_| b.iter(|| black_box(gs_check_switch())))
     });
 }
 

@@ -1,7 +1,10 @@
 //! The design notes stay true to the code: every relative link in README.md
-//! and docs/ resolves to a file, and every `gilscope` command shown in a
-//! shell block parses (clap accepts `--help` after it only if everything
-//! before it is a valid subcommand and valid options).
+//! and docs/ resolves to a file, and every `#section` part of a link to a
+//! heading of the page it names; both READMEs link every chapter; every
+//! `gilscope` command shown in a shell block parses (clap accepts `--help`
+//! after it only if everything before it is a valid subcommand and valid
+//! options); and the figures the pages state about gilscope's own types
+//! match the code.
 
 mod common;
 
@@ -58,16 +61,82 @@ fn every_link_between_pages_and_to_source_files_resolves() {
             {
                 continue;
             }
-            let file = target.split('#').next().unwrap();
+            let (file, anchor) = match target.split_once('#') {
+                Some((file, anchor)) => (file, Some(anchor)),
+                None => (target.as_str(), None),
+            };
             let resolved = page.parent().unwrap().join(file);
             checked += 1;
             if !resolved.exists() {
                 broken.push(format!("{}: {target}", page.display()));
+            } else if let Some(anchor) = anchor
+                && resolved.extension().is_some_and(|e| e == "md")
+                && !heading_anchors(&std::fs::read_to_string(&resolved).unwrap())
+                    .iter()
+                    .any(|a| a == anchor)
+            {
+                broken.push(format!("{}: {target} (no such heading)", page.display()));
             }
         }
     }
     assert!(checked > 50, "only {checked} links found: is the parser right?");
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+/// GitHub's anchors for a page's headings: lower case, punctuation other
+/// than `-` and `_` dropped, spaces turned into `-`.
+fn heading_anchors(text: &str) -> Vec<String> {
+    let mut anchors = Vec::new();
+    let mut in_code = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            continue;
+        }
+        if in_code || !line.starts_with('#') {
+            continue;
+        }
+        let title = line.trim_start_matches('#').trim();
+        let anchor: String = title
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect();
+        anchors.push(anchor);
+    }
+    anchors
+}
+
+#[test]
+fn both_readmes_link_every_chapter() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let book = std::fs::read_to_string(root.join("docs/README.md")).unwrap();
+    let mut missing = Vec::new();
+    for page in pages() {
+        let name = page.file_name().unwrap().to_str().unwrap().to_owned();
+        if page.parent().unwrap().ends_with("docs") && name != "README.md" {
+            if !readme.contains(&format!("(docs/{name})")) {
+                missing.push(format!("README.md does not link docs/{name}"));
+            }
+            if !book.contains(&format!("({name})")) {
+                missing.push(format!("docs/README.md does not link {name}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+#[test]
+fn the_event_size_stated_in_observing_md_is_the_real_one() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("docs/observing.md")).unwrap();
+    let size = std::mem::size_of::<gilscope::gil::recorder::Event>();
+    assert!(
+        text.contains(&format!("{size}-byte event")),
+        "docs/observing.md should say each recorded event takes {size} bytes"
+    );
 }
 
 /// `gilscope ...` and `cargo run --release -- ...` lines in ```sh blocks.
