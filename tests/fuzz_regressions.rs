@@ -23,13 +23,13 @@ fn fuzz_regressions_run_cleanly() {
                     gilscope::gil::request_interrupt();
                 }
             });
-            let objects_before = gilscope::gil::attach(|_| gilscope::vm::value::live_objects());
+            let objects_before = gilscope::gil::attach(|_| gilscope::vm::live_objects());
             let _ = gilscope::vm::run_with_budget(&source, 10_000);
             let _ = done.send(());
             watchdog.join().unwrap();
             gilscope::gil::clear_interrupt();
             // Nothing the program made outlives it.
-            let objects_after = gilscope::gil::attach(|_| gilscope::vm::value::live_objects());
+            let objects_after = gilscope::gil::attach(|_| gilscope::vm::live_objects());
             assert_eq!(objects_after, objects_before, "{} left objects behind", input.display());
         }
     });

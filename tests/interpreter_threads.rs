@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{serial, watchdog};
 use gilscope::gil::{self, attach};
-use gilscope::vm::{self, Outcome, value::Value};
+use gilscope::vm::{self, Outcome, Value};
 
 fn run(source: &'static str) -> Outcome {
     watchdog(120, "script", move || vm::run_source("test.toy", source, &[]))
@@ -65,7 +65,7 @@ assert(objects() <= before + 4, "leaked: " + str(objects() - before))
 #[test]
 fn every_object_is_freed_when_the_program_ends() {
     let _serial = serial();
-    let before = attach(|_| vm::value::live_objects());
+    let before = attach(|_| vm::live_objects());
     let outcome = run(r#"
 let shared = []
 fn fill(n) { for i in range(n) { push(shared, {"i": i, "s": str(i)}) } }
@@ -75,7 +75,7 @@ for t in ts { join(t) }
 assert(len(shared) == 4000)
 "#);
     assert_eq!(outcome, Outcome::Ok);
-    let after = attach(|_| vm::value::live_objects());
+    let after = attach(|_| vm::live_objects());
     assert_eq!(after, before, "objects left alive after the program ended");
 }
 

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::thread;
 
 use gilscope::gil::{self, attach};
-use gilscope::vm::{self, Outcome, value::Value};
+use gilscope::vm::{self, Outcome, Value};
 
 #[test]
 fn threads_take_turns_under_the_lock() {
@@ -54,7 +54,7 @@ fn nesting_and_panics_leave_the_lock_consistent() {
 
 #[test]
 fn objects_are_counted_shared_and_freed() {
-    let before = attach(|_| vm::value::live_objects());
+    let before = attach(|_| vm::live_objects());
     attach(|token| {
         let list = Value::list(token, vec![Value::Int(1), Value::str(token, "two")]);
         let copy = list.clone();
@@ -67,12 +67,12 @@ fn objects_are_counted_shared_and_freed() {
         drop(nested);
         drop((list, copy));
     });
-    assert_eq!(attach(|_| vm::value::live_objects()), before);
+    assert_eq!(attach(|_| vm::live_objects()), before);
 }
 
 #[test]
 fn values_cross_threads_only_in_a_parcel() {
-    let parcel = attach(|token| vm::value::Parcel::pack(token, vec![Value::str(token, "sent")]));
+    let parcel = attach(|token| vm::Parcel::pack(token, vec![Value::str(token, "sent")]));
     let text =
         thread::spawn(move || attach(|token| parcel.open(token)[0].display())).join().unwrap();
     assert_eq!(text, "sent");

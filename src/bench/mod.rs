@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use crate::ffi::clib::{self, Hold};
 use crate::gil::{self, Policy, Token};
-use crate::vm::{self, value::Value as ToyValue};
+use crate::vm::{self, Value as ToyValue};
 
 /// A benchmark scenario.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,7 +146,7 @@ fn cycle() -> Value {
 }
 
 /// A toy function compiled from `source`, ready to call.
-fn toy(token: Token<'_>, source: &str, name: &str) -> (Arc<vm::vm::Program>, ToyValue) {
+fn toy(token: Token<'_>, source: &str, name: &str) -> (Arc<vm::Program>, ToyValue) {
     let program = vm::load(token, "<bench>", source).expect("the bench script runs");
     let f = program.global(token, name).expect("function defined");
     (program, f)
@@ -154,13 +154,11 @@ fn toy(token: Token<'_>, source: &str, name: &str) -> (Arc<vm::vm::Program>, Toy
 
 fn toy_call(
     token: Token<'_>,
-    program: &Arc<vm::vm::Program>,
+    program: &Arc<vm::Program>,
     f: &ToyValue,
     args: Vec<ToyValue>,
 ) -> ToyValue {
-    vm::vm::Vm::new(Arc::clone(program))
-        .call(token, f.clone(), args)
-        .expect("the bench function runs")
+    vm::Vm::new(Arc::clone(program)).call(token, f.clone(), args).expect("the bench function runs")
 }
 
 const CONVOY_SCRIPT: &str = "
@@ -238,7 +236,7 @@ fn spinner_lag() -> Value {
         (0..FRAMES)
             .map(|_| {
                 let start = Instant::now();
-                vm::builtins::sleep_released(token, 10);
+                vm::sleep_released(token, 10);
                 (start.elapsed().as_secs_f64() * 1000.0 - 10.0).max(0.0)
             })
             .collect()

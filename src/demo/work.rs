@@ -12,7 +12,7 @@ use super::spinner::CoroutineSpinner;
 use super::{DemoState, Work};
 use crate::ffi::clib::{self, CError, Hold};
 use crate::gil::{self, Token};
-use crate::vm::{self, error::RtKind, value::Value};
+use crate::vm::{self, RtKind, Value};
 
 /// How long one piece of work runs.
 pub const PIECE: Duration = Duration::from_millis(100);
@@ -80,7 +80,7 @@ pub fn run(
                     .map_err(|e| e == CError::Interrupted),
                 Work::Bytecode => {
                     let (program, f) = spin.as_ref().expect("compiled above");
-                    let mut vm = vm::vm::Vm::new(Arc::clone(program));
+                    let mut vm = vm::Vm::new(Arc::clone(program));
                     vm.call(token, f.clone(), vec![Value::Int(ms)])
                         .map(drop)
                         .map_err(|e| e.kind == RtKind::Interrupted)
@@ -108,7 +108,7 @@ pub fn run(
 }
 
 /// Compile the bytecode work and return its program and `spin` function.
-fn bytecode_spin(token: Token<'_>) -> Result<(Arc<vm::vm::Program>, Value), String> {
+fn bytecode_spin(token: Token<'_>) -> Result<(Arc<vm::Program>, Value), String> {
     let program = vm::load(token, "<demo>", BYTECODE)?;
     let f = program.global(token, "spin").ok_or("no spin()")?;
     Ok((program, f))

@@ -16,7 +16,7 @@ use std::rc::Rc;
 use super::handles::{self, BadHandle, DecrefError, GsObject};
 use super::objects::{self, boundary};
 use crate::gil::{self, Token, cstate};
-use crate::vm::value::Value;
+use crate::vm::Value;
 
 /// A C extension function, as `gilscope.h` declares `gs_cfunc`.
 pub type GsCFunc = unsafe extern "C" fn(args: *const *mut GsObject, nargs: i32) -> *mut GsObject;

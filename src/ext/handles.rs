@@ -29,7 +29,7 @@ use std::cell::{RefCell, UnsafeCell};
 use std::collections::HashMap;
 
 use crate::gil::Token;
-use crate::vm::value::{Obj, Value};
+use crate::vm::{Obj, Value};
 
 /// The high bits every handle carries. User-space pointers on the 64-bit
 /// targets gilscope runs on never have them set, so a real pointer passed

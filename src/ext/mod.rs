@@ -16,7 +16,7 @@
 //! | `toolchain.rs` | `gilscope ext build` / `ext cflags` |
 //!
 //! This module uses the lock through [`crate::gil`]'s API and values
-//! through [`crate::vm::value`]; it never runs bytecode itself (`gs_call`
+//! through `crate::vm`'s object model (`Value`, `Obj`); it never runs bytecode itself (`gs_call`
 //! goes through a caller the interpreter supplies).
 
 mod call;

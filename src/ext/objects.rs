@@ -21,7 +21,7 @@ use indexmap::IndexMap;
 
 use super::handles::{self, BadHandle, DecrefError, GsObject};
 use crate::gil::{self, Token};
-use crate::vm::value::{Key, Obj, ObjRef, Value};
+use crate::vm::{Key, Obj, ObjRef, Value};
 
 thread_local! {
     /// This thread's pending error (`gs_raise`), like CPython's current

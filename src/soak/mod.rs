@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use crate::ffi::clib::{self, Hold};
 use crate::gil::{self, Policy};
-use crate::vm::{self, value::Value};
+use crate::vm::{self, Value};
 
 /// What a soak run does.
 #[derive(Clone, Debug)]
@@ -162,7 +162,7 @@ fn work(n) {
 }
 ";
 
-fn load_thread(index: usize, seed: u64, shared: Arc<Shared>, program: Arc<vm::vm::Program>) -> u64 {
+fn load_thread(index: usize, seed: u64, shared: Arc<Shared>, program: Arc<vm::Program>) -> u64 {
     let mut rng = Rng(seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut mine = 0u64;
     gil::set_thread_name(&format!("soak-{index}"));
@@ -177,7 +177,7 @@ fn load_thread(index: usize, seed: u64, shared: Arc<Shared>, program: Arc<vm::vm
                 0 => {
                     let f = program.global(token, "work").expect("work() is defined");
                     shared.leave(); // the interpreter's check points may switch
-                    let _ = vm::vm::Vm::new(Arc::clone(&program)).call(
+                    let _ = vm::Vm::new(Arc::clone(&program)).call(
                         token,
                         f,
                         vec![Value::Int(rng.below(2000) as i64)],
@@ -227,7 +227,7 @@ fn load_thread(index: usize, seed: u64, shared: Arc<Shared>, program: Arc<vm::vm
 pub fn run(config: &SoakConfig) -> SoakReport {
     let started = Instant::now();
     let switches_before = gil::switch_number();
-    let objects_before = gil::attach(|_| vm::value::live_objects() as i64);
+    let objects_before = gil::attach(|_| vm::live_objects() as i64);
     let program =
         gil::attach(|token| vm::load(token, "<soak>", SCRIPT).expect("the soak script runs"));
     let shared = Arc::new(Shared {
@@ -274,7 +274,7 @@ pub fn run(config: &SoakConfig) -> SoakReport {
         }
     }
     gil::attach(|_| drop(program));
-    let objects_after = gil::attach(|_| vm::value::live_objects() as i64);
+    let objects_after = gil::attach(|_| vm::live_objects() as i64);
     SoakReport {
         operations: std::array::from_fn(|i| shared.operations[i].load(SeqCst)),
         exclusion_violations: shared.violations.load(SeqCst),

@@ -129,6 +129,30 @@ pub enum Cmp {
     Ge,
 }
 
+impl Cmp {
+    /// Whether the comparison holds for two values ordered `ordering`.
+    #[inline(always)]
+    pub fn holds(self, ordering: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::{Greater, Less};
+        match self {
+            Cmp::Lt => ordering == Less,
+            Cmp::Le => ordering != Greater,
+            Cmp::Gt => ordering == Greater,
+            Cmp::Ge => ordering != Less,
+        }
+    }
+
+    /// The operator, for messages.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Cmp::Lt => "<",
+            Cmp::Le => "<=",
+            Cmp::Gt => ">",
+            Cmp::Ge => ">=",
+        }
+    }
+}
+
 /// Where a closure's capture comes from when it is created.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CaptureFrom {

@@ -3,16 +3,20 @@
 //! | file | owns |
 //! |---|---|
 //! | `lexer.rs` | source text to tokens |
-//! | `parser.rs` | tokens to a syntax tree, names resolved |
+//! | `parser/` | tokens to a syntax tree, names resolved (statements, expressions) |
 //! | `ast.rs` | the syntax tree |
-//! | `compiler.rs` | syntax tree to bytecode |
+//! | `compiler/` | syntax tree to bytecode (statements, names, expressions) |
 //! | `bytecode.rs` | the instructions and compiled functions |
-//! | `value.rs` | values and reference-counted objects — the invariant lives here |
-//! | `vm.rs` | the loop that runs bytecode, with check points |
-//! | `builtins.rs` | built-in functions |
-//! | `threads.rs` | `spawn` and `join` |
-//! | `cmod.rs` | the `c` module over the bundled C library |
+//! | `value/` | values and reference-counted objects — the invariant lives here; the native-function type |
+//! | `machine/` | [`Vm`] and [`Program`]: the loop that runs bytecode, with check points, one file per opcode family |
+//! | `natives/` | built-in functions, the `c` module, the thread built-ins, and their argument helpers |
+//! | `threads.rs` | starting interpreter threads and waiting for them |
 //! | `error.rs` | syntax and runtime errors and how they print |
+//!
+//! The arrows point down: `value/` imports nothing above it (natives see the
+//! interpreter only through [`NativeCtx`]); `natives/` do not name
+//! the machine; the machine calls natives through their [`NativeFn`].
+//! The submodules are private; this file's `pub use`s are the surface.
 //!
 //! This module uses the lock only through [`crate::gil`]'s public API and
 //! calls C only through [`crate::ffi::clib`]. Nothing outside it touches an
@@ -24,25 +28,31 @@
 //! assert_eq!(outcome, Outcome::Ok);
 //! ```
 
-pub mod ast;
-pub mod builtins;
-pub mod bytecode;
-pub mod cmod;
-pub mod compiler;
-pub mod error;
-pub mod lexer;
-pub mod parser;
-pub mod threads;
-pub mod value;
-#[allow(clippy::module_inception)]
-pub mod vm;
+mod ast;
+mod bytecode;
+mod compiler;
+mod error;
+mod lexer;
+mod machine;
+mod natives;
+mod parser;
+mod threads;
+mod value;
+
+pub use error::{RtError, RtKind, SyntaxError};
+pub use machine::{Program, Vm};
+pub use natives::sleep_released;
+pub use value::{
+    Callback, ForeignFn, Native, NativeCtx, NativeFn, NativeKind, Parcel, Value, live_objects,
+};
+/// The object model, for the C extension layer (`crate::ext`), which hands
+/// objects to C.
+pub(crate) use value::{Key, Obj, ObjRef};
 
 use std::sync::Arc;
 
 use crate::gil::{self, Token};
-use error::{RtKind, SyntaxError};
-use value::{LockedCells, Value};
-use vm::{Program, Vm};
+use value::LockedCells;
 
 /// How a script run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,7 +93,7 @@ pub fn compile(
         main,
         globals,
         global_names: script.globals,
-        builtins: LockedCells::new(token, builtins::make_all(token)),
+        builtins: LockedCells::new(token, natives::make_all(token)),
         threads: threads::Running::default(),
         args: args.to_vec(),
         budget: u64::MAX,
@@ -91,7 +101,7 @@ pub fn compile(
 }
 
 /// Compile `source` and run its top level, for Rust code that then calls
-/// its functions (see [`vm::Program::global`]). Errors come back as text.
+/// its functions (see [`Program::global`]). Errors come back as text.
 pub fn load(token: Token<'_>, file: &str, source: &str) -> Result<Arc<Program>, String> {
     let program = compile(token, file, source, &[]).map_err(|e| e.render(file, source))?;
     Vm::new(Arc::clone(&program)).run_main(token).map_err(|e| e.render(file))?;

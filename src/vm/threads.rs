@@ -1,4 +1,7 @@
-//! Interpreter threads: `spawn`, `join`, and waiting for them at exit.
+//! Interpreter threads: starting them, and waiting for them at exit.
+//!
+//! Owns: [`Running`], the count and join handles of a script's threads.
+//! The built-ins that use it (`spawn`, `join`, ...) are in `natives/`.
 //!
 //! Each spawned thread is a real OS thread with its own [`Vm`], sharing the
 //! program. It runs only inside `gil::attach`, so at most one interpreter
@@ -9,19 +12,14 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::builtins::str_arg;
 use super::error::{RtError, RtKind};
-use super::value::{Obj, ObjRef, Parcel, ThreadObj, Value};
-use super::vm::Vm;
+use super::machine::{Program, Vm};
+use super::value::{HandleSlot, Obj, ObjRef, Parcel, ThreadObj, Value};
 use crate::gil::{self, Token};
-
-/// A spawned thread's join handle, shared by its thread object (for
-/// `join`) and the run (to join, at the end, the threads nobody joined).
-pub type HandleSlot = Arc<Mutex<Option<std::thread::JoinHandle<Parcel>>>>;
 
 /// The script's threads that have not finished yet.
 #[derive(Default)]
@@ -29,7 +27,6 @@ pub struct Running {
     count: Mutex<usize>,
     finished: Condvar,
     next_number: AtomicU64,
-    failures: AtomicUsize,
     handles: Mutex<Vec<HandleSlot>>,
 }
 
@@ -83,15 +80,12 @@ impl Running {
             }
         });
     }
-
-    /// How many threads ended with an uncaught error.
-    pub fn failures(&self) -> usize {
-        self.failures.load(SeqCst)
-    }
 }
 
-fn start_thread(
-    vm: &mut Vm,
+/// Start an interpreter thread of `program` running `f(args)`; the
+/// thread object, or an error if `f` is not a function or the OS refuses.
+pub(crate) fn start_thread(
+    program: &Arc<Program>,
     token: Token<'_>,
     name: Option<String>,
     f: &Value,
@@ -100,17 +94,17 @@ fn start_thread(
     if !matches!(f, Value::Obj(r) if matches!(r.get(), Obj::Closure(_) | Obj::Native(_))) {
         return Err(RtError::new(format!("spawn() needs a function, not a {}", f.type_name())));
     }
-    let program = Arc::clone(&vm.program);
-    let name = name.unwrap_or_else(|| {
-        format!("thread-{}", program.threads.next_number.fetch_add(1, SeqCst) + 1)
-    });
+    let threads = &program.threads;
+    let name =
+        name.unwrap_or_else(|| format!("thread-{}", threads.next_number.fetch_add(1, SeqCst) + 1));
     let parcel =
         Parcel::pack(token, std::iter::once(f.clone()).chain(args.iter().cloned()).collect());
-    program.threads.start();
+    threads.start();
     let thread_name = name.clone();
+    let program = Arc::clone(program);
     let spawned = std::thread::Builder::new().name(name.clone()).spawn(move || {
         /// Counts the thread as finished however it ends, a panic included.
-        struct Finished(Arc<super::vm::Program>);
+        struct Finished(Arc<Program>);
         impl Drop for Finished {
             fn drop(&mut self) {
                 self.0.threads.finish();
@@ -126,7 +120,6 @@ fn start_thread(
                 Ok(value) => value,
                 Err(e) => {
                     if e.kind != RtKind::Interrupted {
-                        program.threads.failures.fetch_add(1, SeqCst);
                         eprint!("error in thread '{thread_name}': {}", e.render(&program.file));
                     }
                     Value::Nil
@@ -139,53 +132,12 @@ fn start_thread(
     let handle = match spawned {
         Ok(handle) => handle,
         Err(e) => {
-            vm.program.threads.finish();
+            threads.finish();
             return Err(RtError::new(format!("spawn() could not start a thread: {e}")));
         }
     };
     let slot: HandleSlot = Arc::new(Mutex::new(Some(handle)));
-    vm.program.threads.handles.lock().push(Arc::clone(&slot));
+    threads.handles.lock().push(Arc::clone(&slot));
     let thread = ThreadObj { name, handle: slot, result: RefCell::new(None) };
     Ok(Value::Obj(ObjRef::new(token, Obj::Thread(thread))))
-}
-
-/// `spawn(f, args...)`: run `f(args...)` on a new thread.
-pub fn spawn(vm: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
-    start_thread(vm, token, None, &args[0], &args[1..])
-}
-
-/// `spawn_named(name, f, args...)`: the same, with a name.
-pub fn spawn_named(vm: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
-    let name = str_arg(args, 0, "spawn_named")?.to_owned();
-    if name.contains('\0') {
-        // Found by fuzzing: the OS cannot name a thread with a NUL in it.
-        return Err(RtError::new("spawn_named(): a thread name cannot contain a NUL character"));
-    }
-    start_thread(vm, token, Some(name), &args[1], &args[2..])
-}
-
-/// `join(t)`: wait for a thread (with the lock released) and return its
-/// result; `nil` if it failed.
-pub fn join(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
-    let Value::Obj(r) = &args[0] else {
-        return Err(RtError::new(format!("join() needs a thread, not a {}", args[0].type_name())));
-    };
-    let Obj::Thread(thread) = r.get() else {
-        return Err(RtError::new(format!("join() needs a thread, not a {}", args[0].type_name())));
-    };
-    let handle = thread.handle.lock().take();
-    if let Some(handle) = handle {
-        let joined = token.detach(move || handle.join());
-        let value = match joined {
-            Ok(parcel) => parcel.open(token).pop().unwrap_or_default(),
-            Err(_) => Value::Nil,
-        };
-        *thread.result.borrow_mut() = Some(value);
-    }
-    Ok(thread.result.borrow().clone().unwrap_or_default())
-}
-
-/// `thread_name()`: the running thread's name.
-pub fn thread_name(_: &mut Vm, token: Token<'_>, _: &[Value]) -> Result<Value, RtError> {
-    Ok(Value::str(token, gil::thread_name(gil::current_serial())))
 }

@@ -7,6 +7,10 @@
 //! C function offers both, the last argument chooses (`true`: release).
 //! `c.pipe`, `c.write` and `c.close` are small helpers in Rust so scripts
 //! can feed `c.read`; they accept only descriptors `c.pipe` made.
+//!
+//! Owns: the module's table and the descriptors `c.pipe` made. May not
+//! touch: the VM (callbacks go through [`NativeCtx::callback`]) or the
+//! lock's state (only `clib`'s safe wrappers).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -16,12 +20,13 @@ use indexmap::IndexMap;
 use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 
-use super::builtins::{bool_arg, int_arg, native_value, str_arg};
-use super::error::{RtError, RtKind};
-use super::value::{Key, LockedCells, NativeFn, Obj, ObjRef, Value};
-use super::vm::Vm;
+use super::{bool_arg, int_arg, native_value, str_arg};
 use crate::ffi::clib::{self, CError, Hold};
 use crate::gil::Token;
+use crate::vm::error::{RtError, RtKind};
+use crate::vm::value::{
+    Callback, Key, LockedCells, NativeCtx, NativeFn, NativeKind, Obj, ObjRef, Value,
+};
 
 const FUNCTIONS: &[(&str, u8, u8, NativeFn)] = &[
     ("count_primes", 1, 2, count_primes),
@@ -51,7 +56,7 @@ pub fn make(token: Token<'_>) -> Value {
             Value::Obj(r) => r,
             _ => unreachable!("a string is an object"),
         });
-        map.insert(key, native_value(token, QUALIFIED[i], min, max, func));
+        map.insert(key, native_value(token, QUALIFIED[i], min, max, NativeKind::Func(func)));
     }
     Value::Obj(ObjRef::new(token, Obj::Map(map.into())))
 }
@@ -64,47 +69,48 @@ fn c_error(func: &str, e: CError) -> RtError {
     }
 }
 
+/// A C function's integer result as a value, or its error as a script error.
+fn int_result(func: &str, result: Result<i64, CError>) -> Result<Value, RtError> {
+    result.map(Value::Int).map_err(|e| c_error(func, e))
+}
+
 fn hold(args: &[Value], i: usize) -> Hold {
     if bool_arg(args, i, false) { Hold::Release } else { Hold::Keep }
 }
 
-fn count_primes(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+fn count_primes(_: &mut dyn NativeCtx, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     let n = int_arg(args, 0, "c.count_primes")?;
-    clib::count_primes(token, n, hold(args, 1))
-        .map(Value::Int)
-        .map_err(|e| c_error("c.count_primes", e))
+    int_result("c.count_primes", clib::count_primes(token, n, hold(args, 1)))
 }
 
 fn count_primes_cooperative(
-    _: &mut Vm,
+    _: &mut dyn NativeCtx,
     token: Token<'_>,
     args: &[Value],
 ) -> Result<Value, RtError> {
     let n = int_arg(args, 0, "c.count_primes_cooperative")?;
-    clib::count_primes_cooperative(token, n)
-        .map(Value::Int)
-        .map_err(|e| c_error("c.count_primes_cooperative", e))
+    int_result("c.count_primes_cooperative", clib::count_primes_cooperative(token, n))
 }
 
-fn busy_wait(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+fn busy_wait(_: &mut dyn NativeCtx, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     let ms = int_arg(args, 0, "c.busy_wait")?;
-    clib::busy_wait_ms(token, ms, hold(args, 1))
-        .map(Value::Int)
-        .map_err(|e| c_error("c.busy_wait", e))
+    int_result("c.busy_wait", clib::busy_wait_ms(token, ms, hold(args, 1)))
 }
 
-fn busy_wait_cooperative(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+fn busy_wait_cooperative(
+    _: &mut dyn NativeCtx,
+    token: Token<'_>,
+    args: &[Value],
+) -> Result<Value, RtError> {
     let ms = int_arg(args, 0, "c.busy_wait_cooperative")?;
-    clib::busy_wait_ms_cooperative(token, ms)
-        .map(Value::Int)
-        .map_err(|e| c_error("c.busy_wait_cooperative", e))
+    int_result("c.busy_wait_cooperative", clib::busy_wait_ms_cooperative(token, ms))
 }
 
-fn noop(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
-    clib::noop(token, hold(args, 0)).map(Value::Int).map_err(|e| c_error("c.noop", e))
+fn noop(_: &mut dyn NativeCtx, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+    int_result("c.noop", clib::noop(token, hold(args, 0)))
 }
 
-fn sleep(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+fn sleep(_: &mut dyn NativeCtx, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     let ms = int_arg(args, 0, "c.sleep")?;
     clib::sleep_ms(token, ms).map(|()| Value::Nil).map_err(|e| c_error("c.sleep", e))
 }
@@ -124,7 +130,7 @@ fn pipe_fd(args: &[Value], i: usize, func: &str) -> Result<OwnedFd, RtError> {
     }
 }
 
-fn pipe(_: &mut Vm, token: Token<'_>, _: &[Value]) -> Result<Value, RtError> {
+fn pipe(_: &mut dyn NativeCtx, token: Token<'_>, _: &[Value]) -> Result<Value, RtError> {
     let (reader, writer) = std::io::pipe().map_err(|e| RtError::new(format!("c.pipe: {e}")))?;
     let (reader, writer): (OwnedFd, OwnedFd) = (reader.into(), writer.into());
     let fds =
@@ -135,7 +141,7 @@ fn pipe(_: &mut Vm, token: Token<'_>, _: &[Value]) -> Result<Value, RtError> {
     Ok(Value::list(token, fds))
 }
 
-fn write(_: &mut Vm, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+fn write(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     let fd = pipe_fd(args, 0, "c.write")?;
     let text = str_arg(args, 1, "c.write")?;
     std::fs::File::from(fd)
@@ -144,7 +150,7 @@ fn write(_: &mut Vm, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     Ok(Value::Nil)
 }
 
-fn close(_: &mut Vm, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+fn close(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     let fd = int_arg(args, 0, "c.close")?;
     let removed = i32::try_from(fd).ok().and_then(|fd| PIPES.lock().remove(&fd));
     match removed {
@@ -155,7 +161,7 @@ fn close(_: &mut Vm, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     }
 }
 
-fn read(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+fn read(_: &mut dyn NativeCtx, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     let fd = pipe_fd(args, 0, "c.read")?;
     let max = int_arg(args, 1, "c.read")?;
     if !(0..=1 << 20).contains(&max) {
@@ -172,13 +178,12 @@ fn read(_: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> 
 /// must be an integer. An error is kept for the caller to raise.
 fn call_back(
     token: Token<'_>,
-    program: &std::sync::Arc<super::vm::Program>,
+    callback: &Callback,
     f: &LockedCells,
     index: i64,
     failure: &Mutex<Option<RtError>>,
 ) -> Result<i64, ()> {
-    let mut vm = Vm::new(std::sync::Arc::clone(program));
-    let result = vm.call(token, f.get(token, 0), vec![Value::Int(index)]);
+    let result = callback(token, f.get(token, 0), vec![Value::Int(index)]);
     match result {
         Ok(Value::Int(v)) => Ok(v),
         Ok(Value::Nil) => Ok(0),
@@ -212,28 +217,36 @@ fn callback_result(
     }
 }
 
-fn map_released(vm: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+fn map_released(
+    ctx: &mut dyn NativeCtx,
+    token: Token<'_>,
+    args: &[Value],
+) -> Result<Value, RtError> {
     let n = int_arg(args, 0, "c.map_released")?;
     let work_ms = int_arg(args, 1, "c.map_released")?;
     let f = LockedCells::new(token, vec![args[2].clone()]);
     let failure = Mutex::new(None);
-    let program = std::sync::Arc::clone(&vm.program);
+    let callback = ctx.callback();
     let result = clib::map_released(token, n, work_ms, &|token, i| {
-        call_back(token, &program, &f, i, &failure)
+        call_back(token, &callback, &f, i, &failure)
     });
     callback_result("c.map_released", result, failure).map(Value::Int)
 }
 
-fn foreign_threads(vm: &mut Vm, token: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+fn foreign_threads(
+    ctx: &mut dyn NativeCtx,
+    token: Token<'_>,
+    args: &[Value],
+) -> Result<Value, RtError> {
     let threads = int_arg(args, 0, "c.foreign_threads")?;
     let calls = int_arg(args, 1, "c.foreign_threads")?;
     let threads =
         i32::try_from(threads).map_err(|_| RtError::new("c.foreign_threads: too many threads"))?;
     let f = LockedCells::new(token, vec![args[2].clone()]);
     let failure = Mutex::new(None);
-    let program = std::sync::Arc::clone(&vm.program);
+    let callback = ctx.callback();
     let result = clib::run_foreign_threads(token, threads, calls, &|token, i| {
-        call_back(token, &program, &f, i, &failure)
+        call_back(token, &callback, &f, i, &failure)
     })
     .map(|()| 0);
     callback_result("c.foreign_threads", result, failure).map(|_| Value::Nil)

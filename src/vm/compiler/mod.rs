@@ -1,0 +1,257 @@
+//! The compiler: a resolved syntax tree to bytecode.
+//!
+//! One pass over the tree per function. It assigns stack slots to locals
+//! (reused when a block ends), boxes the locals that inner functions capture,
+//! turns `for i in range(..)` into a counting loop that allocates nothing,
+//! and checks that every global name exists. It owns no runtime state; it
+//! needs the lock only to create constant strings.
+//!
+//! This file owns the function being built (code, lines, constants, slots)
+//! and the helpers that emit, fuse and patch instructions; `statements.rs`,
+//! `names.rs` and `expressions.rs` emit only through them.
+
+mod expressions;
+mod names;
+mod statements;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::ast::*;
+use super::bytecode::{CaptureFrom, Cmp, Op, Proto};
+use super::error::SyntaxError;
+use super::natives;
+use super::value::{LockedCells, Value};
+use crate::gil::Token;
+
+struct LoopCtx {
+    /// Where `continue` jumps (known before the body for while loops).
+    continue_to: Option<u32>,
+    continue_patches: Vec<usize>,
+    break_patches: Vec<usize>,
+}
+
+struct FnState {
+    name: String,
+    arity: u8,
+    code: Vec<Op>,
+    lines: Vec<u32>,
+    consts: Vec<Value>,
+    const_strings: HashMap<String, u32>,
+    protos: Vec<Arc<Proto>>,
+    captures: Vec<(DeclId, CaptureFrom)>,
+    locals: HashMap<DeclId, u16>,
+    next_slot: u16,
+    max_slots: u16,
+    loops: Vec<LoopCtx>,
+    boxed_params: Vec<u16>,
+    is_generator: bool,
+    /// The highest instruction index any jump targets so far: instructions
+    /// at or before it may be jumped to, so the peephole pass never fuses
+    /// across it.
+    last_target: usize,
+}
+
+struct Compiler<'s, 'g> {
+    token: Token<'g>,
+    script: &'s Script,
+    globals: HashMap<&'s str, u32>,
+    fns: Vec<FnState>,
+    line: u32,
+}
+
+type CResult<T> = Result<T, SyntaxError>;
+
+/// Compile a parsed script into its main function.
+pub fn compile(token: Token<'_>, script: &Script) -> CResult<Arc<Proto>> {
+    let globals = script.globals.iter().enumerate().map(|(i, n)| (n.as_str(), i as u32)).collect();
+    let mut c = Compiler { token, script, globals, fns: Vec::new(), line: 1 };
+    c.begin("<main>", 0, false);
+    c.block(&script.body)?;
+    c.emit(Op::Nil);
+    c.emit(Op::Return);
+    Ok(Arc::new(c.finish()))
+}
+
+fn err<T>(pos: Pos, message: impl Into<String>) -> CResult<T> {
+    Err(SyntaxError { line: pos.line, col: pos.col, message: message.into() })
+}
+
+impl<'s> Compiler<'s, '_> {
+    fn f(&mut self) -> &mut FnState {
+        self.fns.last_mut().expect("a function being compiled")
+    }
+
+    fn begin(&mut self, name: &str, arity: u8, is_generator: bool) {
+        self.fns.push(FnState {
+            name: name.to_owned(),
+            arity,
+            code: Vec::new(),
+            lines: Vec::new(),
+            consts: Vec::new(),
+            const_strings: HashMap::new(),
+            protos: Vec::new(),
+            captures: Vec::new(),
+            locals: HashMap::new(),
+            next_slot: 1, // slot 0: the function itself
+            max_slots: 1,
+            loops: Vec::new(),
+            boxed_params: Vec::new(),
+            is_generator,
+            last_target: 0,
+        });
+    }
+
+    fn finish(&mut self) -> Proto {
+        let f = self.fns.pop().expect("a function being compiled");
+        Proto {
+            name: f.name,
+            arity: f.arity,
+            slots: f.max_slots,
+            code: f.code,
+            lines: f.lines,
+            consts: LockedCells::new(self.token, f.consts),
+            protos: f.protos,
+            captures: f.captures.into_iter().map(|(_, from)| from).collect(),
+            boxed_params: f.boxed_params,
+            is_generator: f.is_generator,
+        }
+    }
+
+    fn emit(&mut self, op: Op) -> usize {
+        if let Some(fused) = self.fuse(op) {
+            return fused;
+        }
+        let line = self.line;
+        let f = self.f();
+        f.code.push(op);
+        f.lines.push(line);
+        f.code.len() - 1
+    }
+
+    /// The peephole pass: replace the tail of the code and `op` by one
+    /// instruction where a pattern allows. Returns the fused instruction's
+    /// index. Never fuses an instruction that a jump may target, except the
+    /// first of the sequence (the fused instruction takes its place).
+    fn fuse(&mut self, op: Op) -> Option<usize> {
+        let f = self.f();
+        let n = f.code.len();
+        let fused_at = |k: usize| n >= k && f.last_target <= n - k;
+        let (start, fused) = match (op, &f.code[n.saturating_sub(2)..]) {
+            (Op::Add, [Op::GetLocal(slot), Op::SmallInt(k)]) if fused_at(2) => {
+                (n - 2, Op::AddLocalInt(*slot, *k))
+            }
+            (Op::Sub, [Op::GetLocal(slot), Op::SmallInt(k)]) if fused_at(2) => {
+                (n - 2, Op::SubLocalInt(*slot, *k))
+            }
+            (Op::JumpIfFalse(target), [.., last]) if fused_at(1) => {
+                let cmp = match last {
+                    Op::Lt => Cmp::Lt,
+                    Op::Le => Cmp::Le,
+                    Op::Gt => Cmp::Gt,
+                    Op::Ge => Cmp::Ge,
+                    _ => return None,
+                };
+                (n - 1, Op::CompareJump(cmp, target))
+            }
+            _ => return None,
+        };
+        f.code.truncate(start);
+        f.lines.truncate(start + 1);
+        f.code.push(fused);
+        Some(start)
+    }
+
+    /// The index of the next instruction, as a jump target.
+    fn here(&mut self) -> u32 {
+        let f = self.f();
+        f.last_target = f.last_target.max(f.code.len());
+        f.code.len() as u32
+    }
+
+    fn patch(&mut self, at: usize) {
+        let target = self.here();
+        let op = &mut self.f().code[at];
+        *op = match *op {
+            Op::Jump(_) => Op::Jump(target),
+            Op::JumpIfFalse(_) => Op::JumpIfFalse(target),
+            Op::CompareJump(cmp, _) => Op::CompareJump(cmp, target),
+            Op::JumpIfFalseKeep(_) => Op::JumpIfFalseKeep(target),
+            Op::JumpIfTrueKeep(_) => Op::JumpIfTrueKeep(target),
+            Op::ForRange(slot, _) => Op::ForRange(slot, target),
+            Op::IterNext(slot, _) => Op::IterNext(slot, target),
+            other => unreachable!("patching {other:?}"),
+        };
+    }
+
+    fn constant(&mut self, value: Value) -> u32 {
+        let f = self.f();
+        f.consts.push(value);
+        (f.consts.len() - 1) as u32
+    }
+
+    fn string_constant(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.f().const_strings.get(s) {
+            return i;
+        }
+        let value = Value::str(self.token, s);
+        let i = self.constant(value);
+        self.f().const_strings.insert(s.to_owned(), i);
+        i
+    }
+
+    fn new_slot(&mut self, pos: Pos) -> CResult<u16> {
+        let f = self.f();
+        if f.next_slot == u16::MAX {
+            return err(pos, "too many local variables in one function");
+        }
+        let slot = f.next_slot;
+        f.next_slot += 1;
+        f.max_slots = f.max_slots.max(f.next_slot);
+        Ok(slot)
+    }
+
+    fn declare_local(&mut self, decl: DeclId, pos: Pos) -> CResult<u16> {
+        let slot = self.new_slot(pos)?;
+        self.f().locals.insert(decl, slot);
+        Ok(slot)
+    }
+
+    fn captured(&self, decl: DeclId) -> bool {
+        self.script.captured[decl as usize]
+    }
+
+    /// Store the value on top of the stack into a freshly declared local.
+    fn init_local(&mut self, decl: DeclId, slot: u16) {
+        self.emit(Op::SetLocal(slot));
+        if self.captured(decl) {
+            self.emit(Op::BoxLocal(slot));
+        }
+    }
+
+    /// Find capture `decl` in function `level`, adding it (and the chain of
+    /// captures through the enclosing functions) if new.
+    fn capture(&mut self, level: usize, decl: DeclId) -> u16 {
+        if let Some(i) = self.fns[level].captures.iter().position(|(d, _)| *d == decl) {
+            return i as u16;
+        }
+        let parent = level - 1;
+        let from = match self.fns[parent].locals.get(&decl) {
+            Some(&slot) => CaptureFrom::Local(slot),
+            None => CaptureFrom::Capture(self.capture(parent, decl)),
+        };
+        self.fns[level].captures.push((decl, from));
+        (self.fns[level].captures.len() - 1) as u16
+    }
+
+    fn global_or_builtin(&mut self, name: &str, pos: Pos, store: bool) -> CResult<Op> {
+        if let Some(&i) = self.globals.get(name) {
+            return Ok(if store { Op::SetGlobal(i) } else { Op::GetGlobal(i) });
+        }
+        match natives::index_of(name) {
+            Some(_) if store => err(pos, format!("cannot assign to the built-in '{name}'")),
+            Some(i) => Ok(Op::Builtin(i)),
+            None => err(pos, format!("undefined variable '{name}'")),
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Names and assignment: loading and storing locals, boxed locals,
+//! captures and globals, and `a = v`, `a[i] op= v`.
+//! Owns: which instruction reads or writes a resolved name. May not touch:
+//! the emitted code except through the compiler's helpers.
+
+use super::expressions::binop;
+use super::*;
+
+impl Compiler<'_, '_> {
+    pub(super) fn store_local(&mut self, decl: DeclId, slot: u16) {
+        if self.captured(decl) {
+            self.emit(Op::SetBoxed(slot));
+        } else {
+            self.emit(Op::SetLocal(slot));
+        }
+    }
+
+    pub(super) fn load_name(&mut self, res: &Res, name: &str, pos: Pos) -> CResult<()> {
+        match res {
+            Res::Local(decl) => {
+                let slot = self.f().locals[decl];
+                if self.captured(*decl) {
+                    self.emit(Op::GetBoxed(slot));
+                } else {
+                    self.emit(Op::GetLocal(slot));
+                }
+            }
+            Res::Capture(decl) => {
+                let level = self.fns.len() - 1;
+                let i = self.capture(level, *decl);
+                self.emit(Op::GetCapture(i));
+            }
+            Res::Global(name_) => {
+                debug_assert_eq!(name_, name);
+                let op = self.global_or_builtin(name, pos, false)?;
+                self.emit(op);
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn store_name(&mut self, res: &Res, name: &str, pos: Pos) -> CResult<()> {
+        match res {
+            Res::Local(decl) => {
+                let slot = self.f().locals[decl];
+                self.store_local(*decl, slot);
+            }
+            Res::Capture(decl) => {
+                let level = self.fns.len() - 1;
+                let i = self.capture(level, *decl);
+                self.emit(Op::SetCapture(i));
+            }
+            Res::Global(_) => {
+                let op = self.global_or_builtin(name, pos, true)?;
+                self.emit(op);
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn assign(
+        &mut self,
+        target: &Target,
+        op: Option<BinOp>,
+        value: &Expr,
+    ) -> CResult<()> {
+        match target {
+            Target::Name(res, name, pos) => {
+                if let Some(op) = op {
+                    self.load_name(res, name, *pos)?;
+                    self.expr(value)?;
+                    self.emit(binop(op));
+                } else {
+                    self.expr(value)?;
+                }
+                self.store_name(res, name, *pos)?;
+            }
+            Target::Index(obj, key, pos) => {
+                self.expr(obj)?;
+                self.expr(key)?;
+                if let Some(op) = op {
+                    // a[k] op= v evaluates a and k once.
+                    let (obj_slot, key_slot) = (self.new_slot(*pos)?, self.new_slot(*pos)?);
+                    self.emit(Op::SetLocal(key_slot));
+                    self.emit(Op::SetLocal(obj_slot));
+                    self.emit(Op::GetLocal(obj_slot));
+                    self.emit(Op::GetLocal(key_slot));
+                    self.emit(Op::GetLocal(obj_slot));
+                    self.emit(Op::GetLocal(key_slot));
+                    self.line = pos.line;
+                    self.emit(Op::Index);
+                    self.expr(value)?;
+                    self.emit(binop(op));
+                    self.f().next_slot -= 2;
+                } else {
+                    self.expr(value)?;
+                }
+                self.line = pos.line;
+                self.emit(Op::SetIndex);
+            }
+        }
+        Ok(())
+    }
+}

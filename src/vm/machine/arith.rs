@@ -1,0 +1,214 @@
+//! Arithmetic and comparison: integers on a fast path, then floats,
+//! strings and lists.
+//!
+//! Owns: what `+ - * / %`, `== != < <= > >=` and unary `-` mean, and the
+//! one comparison helper [`compare`] that both the plain comparisons and
+//! the fused compare-and-jump use. May not touch: frames or control flow.
+
+use super::Vm;
+use crate::gil::Token;
+use crate::vm::bytecode::{Cmp, Op};
+use crate::vm::error::RtError;
+use crate::vm::value::{Obj, Value};
+
+impl Vm {
+    /// `Add`..`Mod` on the top two values.
+    #[inline(always)]
+    pub(super) fn arith_top(&mut self, token: Token<'_>, op: Op) -> Result<(), RtError> {
+        let n = self.stack.len();
+        if let (Value::Int(a), Value::Int(b)) = (&self.stack[n - 2], &self.stack[n - 1]) {
+            let r = int_arith(op, *a, *b)?;
+            self.stack.pop();
+            self.stack[n - 2] = Value::Int(r);
+            return Ok(());
+        }
+        let b = self.pop();
+        let a = self.pop();
+        let v = arith(token, op, &a, &b)?;
+        self.stack.push(v);
+        Ok(())
+    }
+
+    /// `AddLocalInt` / `SubLocalInt`: local `at` plus or minus `k`.
+    #[inline(always)]
+    pub(super) fn arith_local(
+        &mut self,
+        token: Token<'_>,
+        fused: Op,
+        at: usize,
+        k: i32,
+    ) -> Result<(), RtError> {
+        let op = if matches!(fused, Op::AddLocalInt(..)) { Op::Add } else { Op::Sub };
+        let v = match &self.stack[at] {
+            Value::Int(v) => Value::Int(int_arith(op, *v, i64::from(k))?),
+            other => arith(token, op, &other.clone(), &Value::Int(i64::from(k)))?,
+        };
+        self.stack.push(v);
+        Ok(())
+    }
+
+    /// Pop two values and compare them.
+    #[inline(always)]
+    pub(super) fn compare_pop(&mut self, cmp: Cmp) -> Result<bool, RtError> {
+        let n = self.stack.len();
+        let holds = compare(&self.stack[n - 2], &self.stack[n - 1], cmp)?;
+        self.stack.truncate(n - 2);
+        Ok(holds)
+    }
+
+    /// `Lt`..`Ge`: pop two values, push whether the comparison holds.
+    #[inline(always)]
+    pub(super) fn compare_push(&mut self, cmp: Cmp) -> Result<(), RtError> {
+        let holds = self.compare_pop(cmp)?;
+        self.stack.push(Value::Bool(holds));
+        Ok(())
+    }
+
+    /// `Eq` / `Ne` (`want` is true for `Eq`).
+    pub(super) fn equals_push(&mut self, want: bool) -> Result<(), RtError> {
+        let b = self.pop();
+        let a = self.pop();
+        let eq = a.equals(&b)?;
+        self.stack.push(Value::Bool(eq == want));
+        Ok(())
+    }
+
+    /// `Not`.
+    #[inline(always)]
+    pub(super) fn not_top(&mut self) {
+        let v = self.pop();
+        self.stack.push(Value::Bool(!v.truthy()));
+    }
+
+    /// `Neg`.
+    pub(super) fn negate_top(&mut self) -> Result<(), RtError> {
+        let v = match self.pop() {
+            Value::Int(i) => i
+                .checked_neg()
+                .map(Value::Int)
+                .ok_or_else(|| RtError::new(format!("integer overflow in -({i})")))?,
+            Value::Float(f) => Value::Float(-f),
+            other => return Err(RtError::new(format!("cannot negate a {}", other.type_name()))),
+        };
+        self.stack.push(v);
+        Ok(())
+    }
+}
+
+/// Integer `a op b`; division and modulo round toward negative infinity.
+#[inline(always)]
+fn int_arith(op: Op, a: i64, b: i64) -> Result<i64, RtError> {
+    let r = match op {
+        Op::Add => a.checked_add(b),
+        Op::Sub => a.checked_sub(b),
+        Op::Mul => a.checked_mul(b),
+        Op::Div if b == 0 => return Err(RtError::new("division by zero")),
+        Op::Div => {
+            a.checked_div(b).map(|q| if a % b != 0 && ((a < 0) != (b < 0)) { q - 1 } else { q })
+        }
+        Op::Mod if b == 0 => return Err(RtError::new("modulo by zero")),
+        _ => a.checked_rem(b).map(|r| if r != 0 && ((r < 0) != (b < 0)) { r + b } else { r }),
+    };
+    r.ok_or_else(|| overflow(op, a, b))
+}
+
+#[cold]
+fn overflow(op: Op, a: i64, b: i64) -> RtError {
+    RtError::new(format!("integer overflow in {a} {} {b}", op_symbol(op)))
+}
+
+/// Whether `a cmp b` holds: integers at once, then numbers, then strings.
+#[inline(always)]
+pub(super) fn compare(a: &Value, b: &Value, cmp: Cmp) -> Result<bool, RtError> {
+    if let (Value::Int(x), Value::Int(y)) = (a, b) {
+        return Ok(cmp.holds(x.cmp(y)));
+    }
+    compare_slow(a, b, cmp)
+}
+
+fn compare_slow(a: &Value, b: &Value, cmp: Cmp) -> Result<bool, RtError> {
+    if let (Some(x), Some(y)) = (as_float(a), as_float(b)) {
+        return Ok(match cmp {
+            Cmp::Lt => x < y,
+            Cmp::Le => x <= y,
+            Cmp::Gt => x > y,
+            Cmp::Ge => x >= y,
+        });
+    }
+    if let (Some(x), Some(y)) = (a.as_str(), b.as_str()) {
+        return Ok(cmp.holds(x.cmp(y)));
+    }
+    Err(RtError::new(format!(
+        "cannot compare a {} and a {} with '{}'",
+        a.type_name(),
+        b.type_name(),
+        cmp.symbol()
+    )))
+}
+
+fn op_symbol(op: Op) -> &'static str {
+    match op {
+        Op::Add => "+",
+        Op::Sub => "-",
+        Op::Mul => "*",
+        Op::Div => "/",
+        Op::Mod => "%",
+        _ => "?",
+    }
+}
+
+fn as_float(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+/// Arithmetic on anything but two integers.
+fn arith(token: Token<'_>, op: Op, a: &Value, b: &Value) -> Result<Value, RtError> {
+    if let (Some(x), Some(y)) = (as_float(a), as_float(b)) {
+        return Ok(Value::Float(match op {
+            Op::Add => x + y,
+            Op::Sub => x - y,
+            Op::Mul => x * y,
+            Op::Div if y == 0.0 => return Err(RtError::new("division by zero")),
+            Op::Div => x / y,
+            Op::Mod if y == 0.0 => return Err(RtError::new("modulo by zero")),
+            _ => x - y * (x / y).floor(),
+        }));
+    }
+    if let (Value::Obj(x), Value::Obj(y)) = (a, b) {
+        match (op, x.get(), y.get()) {
+            (Op::Add, Obj::Str(s), Obj::Str(t)) => {
+                let mut joined = String::with_capacity(s.len() + t.len());
+                joined.push_str(s);
+                joined.push_str(t);
+                return Ok(Value::str(token, joined));
+            }
+            (Op::Add, Obj::List(l), Obj::List(m)) => {
+                let mut items = l.borrow().clone();
+                items.extend(m.borrow().iter().cloned());
+                return Ok(Value::list(token, items));
+            }
+            _ => {}
+        }
+    }
+    if op == Op::Mul {
+        if let (Value::Obj(s), Value::Int(n)) | (Value::Int(n), Value::Obj(s)) = (a, b) {
+            if let Obj::Str(text) = s.get() {
+                let count = usize::try_from(*n).unwrap_or(0);
+                if text.len().saturating_mul(count) > 1 << 28 {
+                    return Err(RtError::new("string repetition too large (over 256 MiB)"));
+                }
+                return Ok(Value::str(token, text.repeat(count)));
+            }
+        }
+    }
+    Err(RtError::new(format!(
+        "cannot apply '{}' to a {} and a {}",
+        op_symbol(op),
+        a.type_name(),
+        b.type_name()
+    )))
+}

@@ -1,0 +1,260 @@
+//! Calls and returns: entering a closure or a native, generators (made,
+//! resumed, suspended) and closures (made).
+//!
+//! Owns: how frames are pushed and popped. May not touch: the dispatch
+//! loop's cached frame state (the loop reloads it after each of these).
+
+use std::sync::Arc;
+
+use super::{Frame, MAX_FRAMES, Vm, budget_exhausted, closure_of};
+use crate::gil::Token;
+use crate::vm::bytecode::{CaptureFrom, Proto};
+use crate::vm::error::RtError;
+use crate::vm::value::{Closure, GenState, Generator, Native, NativeKind, Obj, ObjRef, Value};
+
+impl Vm {
+    /// Call the value below the top `argc` values. For a closure this pushes
+    /// a frame; for a built-in it runs it and pushes the result.
+    pub(super) fn call_value(&mut self, token: Token<'_>, argc: usize) -> Result<(), RtError> {
+        token.check_point().map_err(|_| RtError::interrupted())?;
+        if !self.spend() {
+            return Err(budget_exhausted());
+        }
+        let base = self.stack.len() - argc - 1;
+        let callee: *const Obj = match &self.stack[base] {
+            Value::Obj(r) => r.get(),
+            other => return Err(RtError::new(format!("cannot call a {}", other.type_name()))),
+        };
+        // SAFETY: stack slot `base` holds a counted reference to the callee
+        // for as long as this reference is used: a native's arguments are
+        // drained from above it and the slot is truncated only after the
+        // native returns; a generator's frame moves the slot (no count
+        // changes); `next`/`send` pop it after their last use of it.
+        match unsafe { &*callee } {
+            Obj::Closure(closure) => {
+                let proto = &*closure.proto;
+                if argc != proto.arity as usize {
+                    return Err(RtError::new(format!(
+                        "{}() takes {} argument{} but {argc} {} given",
+                        proto.name,
+                        proto.arity,
+                        if proto.arity == 1 { "" } else { "s" },
+                        if argc == 1 { "was" } else { "were" },
+                    )));
+                }
+                if self.frames.len() >= MAX_FRAMES {
+                    return Err(RtError::new(format!(
+                        "stack overflow: more than {MAX_FRAMES} nested calls (runaway recursion?)"
+                    )));
+                }
+                let extra = proto.slots as usize - 1 - argc;
+                self.stack.extend(std::iter::repeat_n(Value::Nil, extra));
+                for &slot in &proto.boxed_params {
+                    self.box_slot(token, base + slot as usize);
+                }
+                if proto.is_generator {
+                    let frame_values = self.stack.split_off(base);
+                    let Value::Obj(closure) = &frame_values[0] else {
+                        unreachable!("checked above")
+                    };
+                    let generator = Generator {
+                        closure: closure.clone(),
+                        ip: 0,
+                        stack: frame_values,
+                        state: GenState::Fresh,
+                    };
+                    let value = Value::Obj(ObjRef::new(token, Obj::Generator(generator.into())));
+                    self.stack.push(value);
+                    return Ok(());
+                }
+                let proto_ptr: *const Proto = proto;
+                self.frames.push(Frame {
+                    proto: proto_ptr,
+                    ip: 0,
+                    base,
+                    generator: None,
+                    for_exit: None,
+                });
+                Ok(())
+            }
+            Obj::Native(native) => self.call_native(token, native, base, argc),
+            _ => Err(RtError::new(format!("cannot call a {}", self.stack[base].type_name()))),
+        }
+    }
+
+    fn call_native(
+        &mut self,
+        token: Token<'_>,
+        native: &Native,
+        base: usize,
+        argc: usize,
+    ) -> Result<(), RtError> {
+        if argc < native.min_args as usize
+            || (native.max_args != u8::MAX && argc > native.max_args as usize)
+        {
+            let expected = if native.min_args == native.max_args {
+                format!("{}", native.min_args)
+            } else if native.max_args == u8::MAX {
+                format!("at least {}", native.min_args)
+            } else {
+                format!("{} to {}", native.min_args, native.max_args)
+            };
+            return Err(RtError::new(format!(
+                "{}() takes {expected} argument{} but {argc} {} given",
+                native.name,
+                if expected == "1" { "" } else { "s" },
+                if argc == 1 { "was" } else { "were" },
+            )));
+        }
+        match &native.kind {
+            NativeKind::Resume => {
+                let sent = if argc == 2 { self.stack.pop() } else { None };
+                let generator = match self.stack.pop() {
+                    Some(Value::Obj(r)) if matches!(r.get(), Obj::Generator(_)) => r,
+                    Some(other) => {
+                        return Err(RtError::new(format!(
+                            "{}() needs a generator, not a {}",
+                            native.name,
+                            other.type_name()
+                        )));
+                    }
+                    None => unreachable!("argument count checked"),
+                };
+                self.stack.pop(); // the built-in itself
+                self.resume(generator, sent, None)
+            }
+            NativeKind::Func(_) | NativeKind::Foreign(_) => {
+                let args: Vec<Value> = self.stack.drain(base + 1..).collect();
+                let result = match &native.kind {
+                    NativeKind::Foreign(foreign) => foreign.call(self, token, &args)?,
+                    NativeKind::Func(func) => func(self, token, &args)?,
+                    NativeKind::Resume => unreachable!("matched above"),
+                };
+                self.stack.truncate(base);
+                self.stack.push(result);
+                Ok(())
+            }
+        }
+    }
+
+    /// Resume a generator: push its frame back. `for_exit`: resumed by a
+    /// `for` loop, which exits there when the generator is done.
+    pub(super) fn resume(
+        &mut self,
+        generator: ObjRef,
+        sent: Option<Value>,
+        for_exit: Option<u32>,
+    ) -> Result<(), RtError> {
+        let Obj::Generator(cell) = generator.get() else { unreachable!("checked by callers") };
+        let mut g = cell.borrow_mut();
+        let was = g.state;
+        match was {
+            GenState::Running => return Err(RtError::new("generator is already running")),
+            GenState::Done => {
+                return match for_exit {
+                    Some(exit) => {
+                        self.frames.last_mut().expect("a loop's frame").ip = exit as usize;
+                        Ok(())
+                    }
+                    None => Err(RtError::new("generator is exhausted")),
+                };
+            }
+            GenState::Fresh if sent.as_ref().is_some_and(|v| !matches!(v, Value::Nil)) => {
+                return Err(RtError::new(
+                    "cannot send a value to a generator that has not started",
+                ));
+            }
+            _ => {}
+        }
+        if self.frames.len() >= MAX_FRAMES {
+            return Err(RtError::new(format!(
+                "stack overflow: more than {MAX_FRAMES} nested calls (runaway recursion?)"
+            )));
+        }
+        let base = self.stack.len();
+        self.stack.append(&mut g.stack);
+        g.state = GenState::Running;
+        let ip = g.ip;
+        let proto: *const Proto = &*closure_of(&g.closure).proto;
+        drop(g);
+        self.frames.push(Frame { proto, ip, base, generator: Some(generator), for_exit });
+        if was == GenState::Suspended {
+            self.stack.push(sent.unwrap_or_default());
+        }
+        Ok(())
+    }
+
+    pub(super) fn box_slot(&mut self, token: Token<'_>, at: usize) {
+        let value = std::mem::take(&mut self.stack[at]);
+        self.stack[at] = Value::Obj(ObjRef::new(token, Obj::Cell(value.into())));
+    }
+
+    /// `Return`: pop the running frame. The value, if that ends the run
+    /// (the frame count is back to `depth`).
+    #[inline(always)]
+    pub(super) fn return_from(&mut self, depth: usize) -> Option<Value> {
+        let result = self.pop();
+        let done = self.frames.pop().expect("a frame");
+        self.stack.truncate(done.base);
+        let mut push_result = true;
+        if let Some(generator) = &done.generator {
+            if let Obj::Generator(g) = generator.get() {
+                g.borrow_mut().state = GenState::Done;
+            }
+            if let Some(exit) = done.for_exit {
+                self.frames.last_mut().expect("the loop's frame").ip = exit as usize;
+                push_result = false;
+            }
+        }
+        if self.frames.len() == depth {
+            return Some(result);
+        }
+        if push_result {
+            self.stack.push(result);
+        }
+        None
+    }
+
+    /// `Yield` at `ip`: suspend the running generator frame. The value, if
+    /// that ends the run.
+    pub(super) fn yield_from(&mut self, depth: usize, ip: usize) -> Option<Value> {
+        let value = self.pop();
+        let done = self.frames.pop().expect("a frame");
+        let generator = done.generator.as_ref().expect("yield runs in generator frames");
+        if let Obj::Generator(g) = generator.get() {
+            let mut g = g.borrow_mut();
+            g.stack = self.stack.split_off(done.base);
+            g.ip = ip;
+            g.state = GenState::Suspended;
+        }
+        if self.frames.len() == depth {
+            return Some(value);
+        }
+        self.stack.push(value);
+        None
+    }
+
+    /// `Closure`: make a closure of `proto`'s inner function `index`.
+    pub(super) fn make_closure(
+        &mut self,
+        token: Token<'_>,
+        proto: &Proto,
+        base: usize,
+        index: u32,
+    ) {
+        let inner = Arc::clone(&proto.protos[index as usize]);
+        let captures: Box<[ObjRef]> = inner
+            .captures
+            .iter()
+            .map(|from| match *from {
+                CaptureFrom::Local(slot) => match &self.stack[base + slot as usize] {
+                    Value::Obj(cell) => cell.clone(),
+                    _ => unreachable!("captured locals are boxed"),
+                },
+                CaptureFrom::Capture(i) => self.captures(base)[i as usize].clone(),
+            })
+            .collect();
+        let closure = Closure { proto: inner, captures };
+        self.stack.push(Value::Obj(ObjRef::new(token, Obj::Closure(closure))));
+    }
+}

@@ -1,0 +1,211 @@
+//! Collections and iteration: building lists and maps, `a[i]`,
+//! `a[i] = v`, and the state a `for` loop walks.
+//!
+//! Owns: indexing rules (negative indices, string characters, map keys)
+//! and what can be iterated. May not touch: frames (a generator met by a
+//! `for` loop is handed back to the loop to resume).
+
+use indexmap::IndexMap;
+
+use super::Vm;
+use crate::gil::Token;
+use crate::vm::error::RtError;
+use crate::vm::value::{Key, Obj, ObjRef, Value};
+
+/// What `IterNext` found.
+pub(super) enum Next {
+    /// An item, pushed.
+    Item,
+    /// Nothing more: leave the loop.
+    Exhausted,
+    /// A generator to resume for the next item.
+    Resume(ObjRef),
+}
+
+impl Vm {
+    /// `List(n)`: the top `n` values become a list.
+    #[inline(always)]
+    pub(super) fn build_list(&mut self, token: Token<'_>, n: u32) {
+        let items = self.stack.split_off(self.stack.len() - n as usize);
+        self.stack.push(Value::list(token, items));
+    }
+
+    /// `Map(n)`: the top `n` key, value pairs become a map.
+    pub(super) fn build_map(&mut self, token: Token<'_>, n: u32) -> Result<(), RtError> {
+        let flat = self.stack.split_off(self.stack.len() - 2 * n as usize);
+        let mut map = IndexMap::with_capacity(n as usize);
+        let mut flat = flat.into_iter();
+        while let (Some(k), Some(v)) = (flat.next(), flat.next()) {
+            map.insert(Key::from_value(&k)?, v);
+        }
+        self.stack.push(Value::Obj(ObjRef::new(token, Obj::Map(map.into()))));
+        Ok(())
+    }
+
+    /// `Index`: pop the object and the key, push the item.
+    #[inline(always)]
+    pub(super) fn index_top(&mut self, token: Token<'_>) -> Result<(), RtError> {
+        let key = self.pop();
+        let obj = self.pop();
+        let v = index(token, &obj, &key)?;
+        self.stack.push(v);
+        Ok(())
+    }
+
+    /// `SetIndex`: pop the object, the key and the value; store it.
+    #[inline(always)]
+    pub(super) fn set_index_top(&mut self) -> Result<(), RtError> {
+        let value = self.pop();
+        let key = self.pop();
+        let obj = self.pop();
+        set_index(&obj, &key, value)
+    }
+
+    /// `ForRange`: the counter in slot `at`, the end in `at + 1`. Pushes
+    /// the next value; false when the loop is over.
+    #[inline(always)]
+    pub(super) fn for_range(&mut self, at: usize) -> Result<bool, RtError> {
+        let (Value::Int(next), Value::Int(end)) = (&self.stack[at], &self.stack[at + 1]) else {
+            return Err(range_error(&self.stack[at], &self.stack[at + 1]));
+        };
+        let (next, end) = (*next, *end);
+        if next >= end {
+            return Ok(false);
+        }
+        self.stack[at] = Value::Int(next + 1);
+        self.stack.push(Value::Int(next));
+        Ok(true)
+    }
+
+    /// `IterInit`: pop the iterable; its iteration state goes to slots `at`
+    /// and `at + 1`.
+    pub(super) fn iter_init(&mut self, token: Token<'_>, at: usize) -> Result<(), RtError> {
+        let iterable = self.pop();
+        self.stack[at] = iteration_state(token, iterable)?;
+        self.stack[at + 1] = Value::Int(0);
+        Ok(())
+    }
+
+    /// `IterNext`: the next item of the iteration in slots `at`, `at + 1`.
+    #[inline(always)]
+    pub(super) fn iter_next(&mut self, at: usize) -> Next {
+        let Value::Obj(state) = &self.stack[at] else { unreachable!("set by IterInit") };
+        match state.get() {
+            Obj::List(items) => {
+                let Value::Int(i) = self.stack[at + 1] else { unreachable!("an index") };
+                let item = items.borrow().get(i as usize).cloned();
+                match item {
+                    Some(item) => {
+                        self.stack[at + 1] = Value::Int(i + 1);
+                        self.stack.push(item);
+                        Next::Item
+                    }
+                    None => Next::Exhausted,
+                }
+            }
+            Obj::Generator(_) => Next::Resume(state.clone()),
+            _ => unreachable!("IterInit makes lists and generators"),
+        }
+    }
+}
+
+fn range_error(next: &Value, end: &Value) -> RtError {
+    let bad = if matches!(next, Value::Int(_)) { end } else { next };
+    RtError::new(format!("range() needs integers, not a {}", bad.type_name()))
+}
+
+fn list_index(len: usize, key: &Value, what: &str) -> Result<usize, RtError> {
+    let Value::Int(i) = key else {
+        return Err(RtError::new(format!(
+            "{what} indices must be integers, not a {}",
+            key.type_name()
+        )));
+    };
+    let len_i = len as i64;
+    let at = if *i < 0 { i + len_i } else { *i };
+    if at < 0 || at >= len_i {
+        return Err(RtError::new(format!("{what} index {i} out of range (length {len})")));
+    }
+    Ok(at as usize)
+}
+
+/// `obj[key]`.
+fn index(token: Token<'_>, obj: &Value, key: &Value) -> Result<Value, RtError> {
+    if let Value::Obj(r) = obj {
+        match r.get() {
+            Obj::List(items) => {
+                let items = items.borrow();
+                let at = list_index(items.len(), key, "list")?;
+                return Ok(items[at].clone());
+            }
+            Obj::Map(map) => {
+                let k = Key::from_value(key)?;
+                return map
+                    .borrow()
+                    .get(&k)
+                    .cloned()
+                    .ok_or_else(|| RtError::new(format!("key {} not found", key.repr())));
+            }
+            Obj::Str(s) => {
+                let chars: Vec<char> = s.chars().collect();
+                let at = list_index(chars.len(), key, "string")?;
+                return Ok(Value::str(token, chars[at].to_string()));
+            }
+            Obj::Bytes(b) => {
+                return Ok(Value::Int(i64::from(b[list_index(b.len(), key, "bytes")?])));
+            }
+            _ => {}
+        }
+    }
+    Err(RtError::new(format!("cannot index a {}", obj.type_name())))
+}
+
+/// `obj[key] = value`.
+fn set_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
+    if let Value::Obj(r) = obj {
+        match r.get() {
+            Obj::List(items) => {
+                let mut items = items.borrow_mut();
+                let at = list_index(items.len(), key, "list")?;
+                let old = std::mem::replace(&mut items[at], value);
+                drop(items);
+                drop(old);
+                return Ok(());
+            }
+            Obj::Map(map) => {
+                let k = Key::from_value(key)?;
+                let old = map.borrow_mut().insert(k, value);
+                drop(old);
+                return Ok(());
+            }
+            Obj::Str(_) => return Err(RtError::new("strings cannot be changed")),
+            Obj::Bytes(_) => return Err(RtError::new("bytes cannot be changed")),
+            _ => {}
+        }
+    }
+    Err(RtError::new(format!("cannot assign into a {}", obj.type_name())))
+}
+
+/// What a `for` loop walks: a list (itself, or a snapshot of a map's keys
+/// or a string's characters), or a generator.
+fn iteration_state(token: Token<'_>, iterable: Value) -> Result<Value, RtError> {
+    if let Value::Obj(r) = &iterable {
+        match r.get() {
+            Obj::List(_) | Obj::Generator(_) => return Ok(iterable),
+            Obj::Map(map) => {
+                let keys = map.borrow().keys().map(Key::to_value).collect();
+                return Ok(Value::list(token, keys));
+            }
+            Obj::Str(s) => {
+                let chars = s.chars().map(|c| Value::str(token, c.to_string())).collect();
+                return Ok(Value::list(token, chars));
+            }
+            Obj::Bytes(b) => {
+                let items = b.iter().map(|&byte| Value::Int(i64::from(byte))).collect();
+                return Ok(Value::list(token, items));
+            }
+            _ => {}
+        }
+    }
+    Err(RtError::new(format!("cannot iterate over a {}", iterable.type_name())))
+}

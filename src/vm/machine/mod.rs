@@ -1,0 +1,241 @@
+//! The machine: runs bytecode on one thread, with the lock held.
+//!
+//! A [`Vm`] is one interpreter thread's stack and frames. Every thread that
+//! runs interpreter code has its own, all sharing one [`Program`] (code,
+//! globals, built-ins). The loop runs only inside [`crate::gil::attach`]: it is
+//! handed a [`Token`] and passes it on to everything that touches objects.
+//!
+//! Check points — one relaxed load of the eval breaker — sit on backward
+//! jumps and calls: a long loop hands the lock over within a switch interval
+//! when another thread waits, and stops promptly on Ctrl+C.
+//!
+//! | file | owns |
+//! |---|---|
+//! | `mod.rs` | [`Program`], [`Vm`] and its frames, entering and leaving a run |
+//! | `dispatch.rs` | the dispatch loop and the control-flow instructions |
+//! | `variables.rs` | locals, boxes, captures, globals, built-ins |
+//! | `arith.rs` | arithmetic and comparison (one comparison helper) |
+//! | `calls.rs` | calls, returns, closures, generators and `yield` |
+//! | `collections.rs` | lists, maps, indexing and `for` iteration |
+//!
+//! Owns: each thread's stack and frames, and the hand-off of values to
+//! natives through [`NativeCtx`]. May not touch: object internals (only the
+//! value layer's API), the lock (only [`Token`]), or the natives' table.
+
+use std::sync::Arc;
+
+mod arith;
+mod calls;
+mod collections;
+mod dispatch;
+mod variables;
+
+use super::bytecode::Proto;
+use super::error::{RtError, TraceLine};
+use super::value::{Callback, Closure, GenState, LockedCells, NativeCtx, Obj, ObjRef, Value};
+use crate::gil::Token;
+
+/// How many calls may be active at once on one thread.
+pub const MAX_FRAMES: usize = 10_000;
+/// How deeply native code may call back into the interpreter on one thread.
+pub const MAX_REENTRY: u32 = 100;
+
+/// What all interpreter threads of one script share.
+pub struct Program {
+    /// The script's file name, for messages.
+    pub file: String,
+    /// The top-level code.
+    pub main: Arc<Proto>,
+    /// Top-level variables.
+    pub globals: LockedCells,
+    /// Their names.
+    pub global_names: Vec<String>,
+    /// Built-in functions and the `c` module.
+    pub builtins: LockedCells,
+    /// Threads started by the script and not yet finished.
+    pub threads: super::threads::Running,
+    /// The script's command-line arguments, for `args()`.
+    pub args: Vec<String>,
+    /// The check-point budget each of its interpreter threads starts with:
+    /// `u64::MAX` (in effect none) unless lowered for fuzzing
+    /// ([`super::run_with_budget`]).
+    pub budget: u64,
+}
+
+impl Program {
+    /// The value of top-level variable `name`, if the script declares one.
+    pub fn global(&self, token: Token<'_>, name: &str) -> Option<Value> {
+        let index = self.global_names.iter().position(|n| n == name)?;
+        Some(self.globals.get(token, index))
+    }
+}
+
+struct Frame {
+    /// The running closure's proto. Valid for the frame's whole life: stack
+    /// slot `base` holds the closure (slot 0 is never assigned), and the
+    /// closure holds the proto.
+    proto: *const Proto,
+    ip: usize,
+    base: usize,
+    generator: Option<ObjRef>,
+    /// For a generator resumed by a `for` loop: where the loop exits when
+    /// the generator returns.
+    for_exit: Option<u32>,
+}
+
+/// One thread's interpreter: its value stack and call frames.
+pub struct Vm {
+    /// The program it runs.
+    pub program: Arc<Program>,
+    stack: Vec<Value>,
+    frames: Vec<Frame>,
+    reentry: u32,
+    /// Check points left before the run stops with an error (`u64::MAX`:
+    /// in effect no limit). For fuzzing: every loop iteration and call is a
+    /// check point, so no program can run away.
+    budget: u64,
+}
+
+fn closure_of(value: &ObjRef) -> &Closure {
+    match value.get() {
+        Obj::Closure(c) => c,
+        _ => unreachable!("a frame always runs a closure"),
+    }
+}
+
+impl Vm {
+    /// A fresh interpreter thread for `program`.
+    pub fn new(program: Arc<Program>) -> Vm {
+        let budget = program.budget;
+        Vm {
+            program,
+            stack: Vec::with_capacity(256),
+            frames: Vec::with_capacity(16),
+            reentry: 0,
+            budget,
+        }
+    }
+
+    /// Count one check point against the budget: true while some is left.
+    #[inline(always)]
+    fn spend(&mut self) -> bool {
+        self.budget -= 1;
+        self.budget != 0
+    }
+
+    /// Run the program's top level.
+    pub fn run_main(&mut self, token: Token<'_>) -> Result<Value, RtError> {
+        let main = Value::Obj(ObjRef::new(
+            token,
+            Obj::Closure(Closure { proto: Arc::clone(&self.program.main), captures: Box::new([]) }),
+        ));
+        self.call(token, main, Vec::new())
+    }
+
+    /// Call `callee` with `args` and run it to completion.
+    pub fn call(
+        &mut self,
+        token: Token<'_>,
+        callee: Value,
+        args: Vec<Value>,
+    ) -> Result<Value, RtError> {
+        if self.reentry >= MAX_REENTRY {
+            return Err(RtError::new(format!(
+                "too many nested calls from built-in or C code back into the interpreter (more than {MAX_REENTRY})"
+            )));
+        }
+        self.reentry += 1;
+        let depth = self.frames.len();
+        let base = self.stack.len();
+        self.stack.push(callee);
+        let argc = args.len();
+        self.stack.extend(args);
+        let result = match self.call_value(token, argc) {
+            Ok(()) if self.frames.len() > depth => self.run(token, depth),
+            Ok(()) => Ok(self.stack.pop().unwrap_or_default()),
+            Err(e) => Err(self.with_trace(e)),
+        };
+        if result.is_err() {
+            self.unwind(depth);
+            self.stack.truncate(base);
+        }
+        self.reentry -= 1;
+        result
+    }
+
+    /// Drop frames above `depth` after an error; generators among them are
+    /// finished.
+    fn unwind(&mut self, depth: usize) {
+        while self.frames.len() > depth {
+            let frame = self.frames.pop().expect("a frame");
+            if let Some(generator) = &frame.generator {
+                if let Obj::Generator(g) = generator.get() {
+                    g.borrow_mut().state = GenState::Done;
+                }
+            }
+        }
+    }
+
+    fn with_trace(&self, mut error: RtError) -> RtError {
+        if error.trace.is_empty() {
+            error.trace = self
+                .frames
+                .iter()
+                .map(|f| {
+                    // SAFETY: `proto` is valid while the frame holds its closure.
+                    let proto = unsafe { &*f.proto };
+                    let at = f.ip.saturating_sub(1).min(proto.lines.len().saturating_sub(1));
+                    TraceLine {
+                        function: proto.name.clone(),
+                        line: proto.lines.get(at).copied().unwrap_or(0),
+                    }
+                })
+                .collect();
+        }
+        error
+    }
+
+    /// Run until the frame count drops back to `depth`; return the value the
+    /// last frame returned (or yielded).
+    fn run(&mut self, token: Token<'_>, depth: usize) -> Result<Value, RtError> {
+        match self.run_loop(token, depth) {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.with_trace(e)),
+        }
+    }
+}
+
+impl NativeCtx for Vm {
+    fn call(
+        &mut self,
+        token: Token<'_>,
+        callee: Value,
+        args: Vec<Value>,
+    ) -> Result<Value, RtError> {
+        Vm::call(self, token, callee, args)
+    }
+
+    fn callback(&self) -> Callback {
+        let program = Arc::clone(&self.program);
+        Arc::new(move |token, callee, args| Vm::new(Arc::clone(&program)).call(token, callee, args))
+    }
+
+    fn script_args(&self) -> &[String] {
+        &self.program.args
+    }
+
+    fn spawn(
+        &mut self,
+        token: Token<'_>,
+        name: Option<String>,
+        f: &Value,
+        args: &[Value],
+    ) -> Result<Value, RtError> {
+        super::threads::start_thread(&self.program, token, name, f, args)
+    }
+}
+
+#[cold]
+fn budget_exhausted() -> RtError {
+    RtError::new("instruction budget exhausted")
+}
