@@ -488,9 +488,10 @@ fn an_extension_shares_the_interpreters_one_lock() {
 }
 
 /// Two script threads each spin 300 ms of wall-clock time in C: keeping the
-/// lock they take turns (at least twice as long as one, whatever the load
-/// of the machine); releasing it they overlap (retried, as a slow machine
-/// may start the second thread late).
+/// lock they take turns (twice as long as one, whatever the load of the
+/// machine: at least 570 ms, allowing for clock granularity); releasing it
+/// they overlap (under 1.6 times one call at best of five, as a slow
+/// machine may start the second thread late).
 #[test]
 fn threads_calling_a_releasing_extension_overlap_and_a_keeping_one_does_not() {
     let out = run(
@@ -511,7 +512,7 @@ fn threads_calling_a_releasing_extension_overlap_and_a_keeping_one_does_not() {
             let t = two(true)
             if t < best { best = t }
         }
-        print(kept >= 600, best < 540)
+        print(kept >= 570, best < 480)
         "#,
         &[("spin", &spin())],
     );

@@ -11,12 +11,11 @@
 //! interpreter that called C).
 
 use std::cell::RefCell;
-use std::rc::Rc;
 
 use super::handles::{self, BadHandle, DecrefError, GsObject};
 use super::objects::{self, boundary};
 use crate::gil::{self, Token, cstate};
-use crate::vm::Value;
+use crate::vm::{NativeCtx, Value};
 
 /// A C extension function, as `gilscope.h` declares `gs_cfunc`.
 pub type GsCFunc = unsafe extern "C" fn(args: *const *mut GsObject, nargs: i32) -> *mut GsObject;
@@ -34,9 +33,10 @@ pub struct ExtFunction {
     pub func: GsCFunc,
 }
 
-/// How `gs_call` runs a script function: supplied by the interpreter that
-/// calls C, for the duration of the call.
-pub type Caller = Rc<dyn for<'g> Fn(Token<'g>, Value, Vec<Value>) -> Result<Value, String>>;
+/// The interpreter threads calling C on this thread, innermost last: how
+/// `gs_call` gets back into the interpreter. Each entry is the context an
+/// extension function was called with, pushed for exactly that call.
+type Caller = *mut (dyn NativeCtx + 'static);
 
 thread_local! {
     static CALLERS: RefCell<Vec<Caller>> = const { RefCell::new(Vec::new()) };
@@ -49,12 +49,18 @@ pub(super) fn call_script(
     callee: Value,
     args: Vec<Value>,
 ) -> Result<Value, String> {
-    let caller = CALLERS.with(|c| c.borrow().last().cloned()).ok_or_else(|| {
+    let caller = CALLERS.with(|c| c.borrow().last().copied()).ok_or_else(|| {
         "gs_call: no interpreter is calling C on this thread (gs_call works inside an \
          extension function, or in code it calls)"
             .to_owned()
     })?;
-    caller(token, callee, args)
+    // SAFETY: `call_extension` pushed this pointer, made from the `&mut`
+    // context it was given, and pops it before returning; we are on the
+    // same thread inside that call (C called back), and `call_extension`
+    // does not use the context itself meanwhile, so this is the only
+    // reference to it. `NativeCtx::call` is made to be re-entered.
+    let ctx = unsafe { &mut *caller };
+    ctx.call(token, callee, args).map_err(|e| e.message)
 }
 
 /// Run `call` (C code) with the lock held, through the lock's one
@@ -72,18 +78,33 @@ pub(super) fn run_c<R: Default>(
     (returned, checked.map_err(|misuse| format!("{name}: {}", misuse.into_message())))
 }
 
-/// Call extension function `func` with `args`; `caller` serves `gs_call`.
-/// The error is the script error's message, naming the function.
+/// Call extension function `func` with `args` for the interpreter thread
+/// `ctx` (through which `gs_call` calls back). The error is the script
+/// error's message, naming the function.
 pub fn call_extension(
     token: Token<'_>,
     func: &ExtFunction,
     args: &[Value],
-    caller: Caller,
+    ctx: &mut dyn NativeCtx,
 ) -> Result<Value, String> {
+    let caller: *mut (dyn NativeCtx + '_) = ctx;
+    // SAFETY: only the trait object's lifetime bound changes. The pointer
+    // is used only by `call_script` while this call runs (see there), and
+    // popped below, before `ctx`'s borrow ends.
+    let caller: Caller = unsafe { std::mem::transmute(caller) };
     handles::open_scope();
     CALLERS.with(|c| c.borrow_mut().push(caller));
-    let lent: Vec<*mut GsObject> =
-        args.iter().map(|arg| handles::borrowed(token, arg.clone())).collect();
+    let mut small = [std::ptr::null_mut(); 8];
+    let mut large = Vec::new();
+    let lent: &mut [*mut GsObject] = if args.len() <= small.len() {
+        &mut small[..args.len()]
+    } else {
+        large.resize(args.len(), std::ptr::null_mut());
+        &mut large
+    };
+    for (slot, arg) in lent.iter_mut().zip(args) {
+        *slot = handles::borrowed(token, arg.clone());
+    }
     objects::take_pending();
     let nargs = i32::try_from(lent.len()).expect("at most 255 arguments");
     let (raw, checked) = run_c(token, func.qualified, || {

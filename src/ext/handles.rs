@@ -17,8 +17,9 @@
 //! results of `gs_list_get`/`gs_map_get`). A slot is freed when C owns no
 //! reference and no scope pins it.
 //!
-//! One slot per value: asking twice for the same object (or the same
-//! number) gives the same handle, as CPython gives the same pointer.
+//! One slot per object: asking twice for the same object gives the same
+//! handle, as CPython gives the same pointer. (Numbers, booleans and nil
+//! get a slot per request: they have no identity to keep.)
 //!
 //! # Ownership
 //!
@@ -27,6 +28,7 @@
 
 use std::cell::{RefCell, UnsafeCell};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::gil::Token;
 use crate::vm::{Obj, Value};
@@ -77,25 +79,18 @@ impl BadHandle {
     }
 }
 
-/// The identity a slot is found by: the object's address, or a number's
-/// value.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum Identity {
-    Nil,
-    Bool(bool),
-    Int(i64),
-    Float(u64),
-    Obj(usize),
+/// The identity a heap object's slot is found by: its address. Numbers,
+/// booleans and nil have no identity to keep: each gets a slot of its own.
+fn identity(value: &Value) -> Option<usize> {
+    match value {
+        Value::Obj(r) => Some(r.addr()),
+        _ => None,
+    }
 }
 
-fn identity(value: &Value) -> Identity {
-    match value {
-        Value::Nil | Value::Unset => Identity::Nil,
-        Value::Bool(b) => Identity::Bool(*b),
-        Value::Int(i) => Identity::Int(*i),
-        Value::Float(f) => Identity::Float(f.to_bits()),
-        Value::Obj(r) => Identity::Obj(r.addr()),
-    }
+struct Scopes {
+    lent: Vec<u32>,
+    starts: Vec<usize>,
 }
 
 struct Slot {
@@ -110,28 +105,67 @@ struct Slot {
     text: Option<Box<[u8]>>,
 }
 
+/// A hasher for identities (addresses): one multiply per word, as rustc's FxHash does. SipHash's resistance to chosen keys buys
+/// nothing here and cost a fifth of an extension call.
 #[derive(Default)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.write_u64(u64::from(byte));
+    }
+
+    fn write_usize(&mut self, word: usize) {
+        self.write_u64(word as u64);
+    }
+
+    fn write_i64(&mut self, word: i64) {
+        self.write_u64(word as u64);
+    }
+
+    fn write_isize(&mut self, word: isize) {
+        self.write_u64(word as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 struct Table {
     slots: Vec<Slot>,
     free: Vec<u32>,
-    by_identity: HashMap<Identity, u32>,
+    by_identity: HashMap<usize, u32, BuildHasherDefault<IdentityHasher>>,
 }
 
 /// The table, guarded by the global lock.
-struct LockGuarded(UnsafeCell<Option<RefCell<Table>>>);
+struct LockGuarded(UnsafeCell<RefCell<Table>>);
 
 // SAFETY: the table is reached only through `with_table`, which takes a
 // `Token`: the calling thread holds the global lock, so no two threads
 // touch it (or the non-atomic counts of the values inside) at once.
 unsafe impl Sync for LockGuarded {}
 
-static TABLE: LockGuarded = LockGuarded(UnsafeCell::new(None));
+static TABLE: LockGuarded = LockGuarded(UnsafeCell::new(RefCell::new(Table {
+    slots: Vec::new(),
+    free: Vec::new(),
+    by_identity: HashMap::with_hasher(BuildHasherDefault::new()),
+})));
 
 fn with_table<R>(_token: Token<'_>, f: impl FnOnce(&mut Table) -> R) -> R {
-    // SAFETY: the token proves the lock is held (see `LockGuarded`); the
-    // `Option` is initialised once under the lock and never reset, and the
-    // `RefCell` catches any re-entrant use instead of aliasing.
-    let cell = unsafe { (*TABLE.0.get()).get_or_insert_with(Default::default) };
+    // SAFETY: the token proves the lock is held (see `LockGuarded`), and
+    // the `RefCell` catches any re-entrant use instead of aliasing.
+    let cell = unsafe { &*TABLE.0.get() };
     let mut table = cell.try_borrow_mut().expect("the handle table is not re-entered");
     f(&mut table)
 }
@@ -163,7 +197,7 @@ impl Table {
 
     fn slot_for(&mut self, value: Value) -> u32 {
         let id = identity(&value);
-        if let Some(&index) = self.by_identity.get(&id) {
+        if let Some(&index) = id.and_then(|id| self.by_identity.get(&id)) {
             return index;
         }
         let slot =
@@ -182,7 +216,9 @@ impl Table {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.by_identity.insert(id, index);
+        if let Some(id) = id {
+            self.by_identity.insert(id, index);
+        }
         index
     }
 
@@ -200,15 +236,21 @@ impl Table {
         let value = slot.value.take()?;
         slot.text = None;
         slot.generation = slot.generation.wrapping_add(1).max(1);
-        self.by_identity.remove(&identity(&value));
+        if let Some(id) = identity(&value) {
+            self.by_identity.remove(&id);
+        }
         self.free.push(index);
         Some(value)
     }
 }
 
 thread_local! {
-    /// This thread's open call scopes, innermost last: the slots each lent.
-    static SCOPES: RefCell<Vec<Vec<u32>>> = const { RefCell::new(Vec::new()) };
+    /// This thread's open call scopes: the slots they lent, innermost
+    /// scope's last, and where each scope starts in that list. Two flat
+    /// lists, so a call allocates nothing once they have grown.
+    static SCOPES: RefCell<Scopes> = const {
+        RefCell::new(Scopes { lent: Vec::new(), starts: Vec::new() })
+    };
 }
 
 /// A new reference to `value` for C: the caller owns it.
@@ -232,8 +274,9 @@ pub fn borrowed(token: Token<'_>, value: Value) -> *mut GsObject {
         (index, table.handle(index))
     });
     SCOPES.with(|scopes| {
-        if let Some(scope) = scopes.borrow_mut().last_mut() {
-            scope.push(handle.0);
+        let mut scopes = scopes.borrow_mut();
+        if !scopes.starts.is_empty() {
+            scopes.lent.push(handle.0);
         }
     });
     handle.1
@@ -325,23 +368,30 @@ pub fn bytes_data(
 /// Open a call scope on this thread: what is lent to C from now on stays
 /// valid until [`close_scope`].
 pub fn open_scope() {
-    SCOPES.with(|scopes| scopes.borrow_mut().push(Vec::new()));
+    SCOPES.with(|scopes| {
+        let mut scopes = scopes.borrow_mut();
+        let start = scopes.lent.len();
+        scopes.starts.push(start);
+    });
 }
 
 /// Close the innermost call scope: every slot it lent is unpinned, and
 /// freed if C owns no reference to it.
 pub fn close_scope(token: Token<'_>) {
-    let lent = SCOPES.with(|scopes| scopes.borrow_mut().pop()).unwrap_or_default();
-    let freed: Vec<Value> = with_table(token, |table| {
-        lent.into_iter()
-            .filter_map(|index| {
+    SCOPES.with(|scopes| {
+        let mut scopes = scopes.borrow_mut();
+        let start = scopes.starts.pop().unwrap_or(0);
+        let Scopes { lent, .. } = &mut *scopes;
+        with_table(token, |table| {
+            for index in lent.drain(start..) {
                 let slot = &mut table.slots[index as usize];
                 slot.pins = slot.pins.saturating_sub(1);
-                table.release_if_unused(index)
-            })
-            .collect()
+                // Dropping a value touches no slot or scope, only object
+                // counts (and frees objects), so it may happen in here.
+                drop(table.release_if_unused(index));
+            }
+        });
     });
-    drop(freed);
 }
 
 /// How many handles are live (for tests: a balanced extension leaves none).

@@ -25,7 +25,7 @@ mod loader;
 mod objects;
 pub mod toolchain;
 
-pub use call::{Caller, ExtFunction, GsCFunc, call_extension};
+pub use call::{ExtFunction, GsCFunc, call_extension};
 pub use handles::{GsObject, live_handles};
 pub use loader::{GS_API_VERSION, GsModule, ModuleSpec, load};
 

@@ -14,15 +14,15 @@
 
 #include <gilscope.h>
 
-static int64_t now_ms(void) {
+static int64_t now_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void spin(int64_t ms) {
-    int64_t end = now_ms() + ms;
-    while (now_ms() < end && !gs_interrupted()) {
+    int64_t end = now_us() + ms * 1000;
+    while (now_us() < end && !gs_interrupted()) {
     }
 }
 

@@ -9,7 +9,6 @@
 //! process's module values: loading a library again returns the same map.
 
 use std::collections::HashMap;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
@@ -67,11 +66,7 @@ impl ForeignFn for Extension {
         token: Token<'_>,
         args: &[Value],
     ) -> Result<Value, RtError> {
-        let callback = ctx.callback();
-        let caller: ext::Caller = Rc::new(move |token, callee, args| {
-            callback(token, callee, args).map_err(|e| e.message)
-        });
-        ext::call_extension(token, &self.0, args, caller).map_err(RtError::new)
+        ext::call_extension(token, &self.0, args, ctx).map_err(RtError::new)
     }
 }
 
