@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Subcommand;
+use clap::{CommandFactory, Subcommand};
 
 use gilscope::ext::toolchain;
 
@@ -21,7 +21,7 @@ pub enum ExtCommand {
         output: Option<PathBuf>,
         /// More compiler arguments, after the source: libraries (-lz),
         /// defines, warnings.
-        #[arg(value_name = "CC ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+        #[arg(value_name = "CC ARGS", num_args = 0.., allow_hyphen_values = true)]
         extra: Vec<String>,
     },
     /// Print the compiler flags for an extension, for Makefiles:
@@ -32,7 +32,23 @@ pub enum ExtCommand {
 pub fn run(command: ExtCommand) -> ExitCode {
     let result = match command {
         ExtCommand::Build { source, output, extra } => {
-            toolchain::build(&source, output.as_deref(), &extra).map(drop)
+            // The compiler arguments take anything with a dash, so `--help`
+            // and a late `-o` are picked out of them here.
+            if extra.iter().any(|a| a == "--help" || a == "-h") {
+                let mut cli = super::Cli::command();
+                if let Some(build) =
+                    cli.find_subcommand_mut("ext").and_then(|e| e.find_subcommand_mut("build"))
+                {
+                    let _ = build.clone().bin_name("gilscope ext build").print_help();
+                }
+                return ExitCode::SUCCESS;
+            }
+            match late_output(output, extra) {
+                Ok((output, extra)) => {
+                    toolchain::build(&source, output.as_deref(), &extra).map(drop)
+                }
+                Err(message) => Err(message),
+            }
         }
         ExtCommand::Cflags => toolchain::cflags().map(|flags| {
             println!("{}", toolchain::shell_words(&flags));
@@ -45,4 +61,23 @@ pub fn run(command: ExtCommand) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `-o FILE` given after the compiler arguments: take it as the output.
+fn late_output(
+    output: Option<PathBuf>,
+    mut extra: Vec<String>,
+) -> Result<(Option<PathBuf>, Vec<String>), String> {
+    let Some(at) = extra.iter().position(|a| a == "-o") else {
+        return Ok((output, extra));
+    };
+    if output.is_some() {
+        return Err("ext build: -o given twice".to_owned());
+    }
+    if at + 1 >= extra.len() {
+        return Err("ext build: -o needs a file name".to_owned());
+    }
+    let file = extra.remove(at + 1);
+    extra.remove(at);
+    Ok((Some(PathBuf::from(file)), extra))
 }
