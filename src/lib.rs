@@ -17,18 +17,22 @@
 //! lines):
 //!
 //! ```text
-//! gilscope binary (main.rs, cli/) ──> gil, vm, demo, observe, bench, soak
+//! gilscope binary (main.rs, cli/) ──> gil, vm, ext, demo, observe, bench, soak
 //! demo    ──> gil, ffi, vm, observe
 //! bench   ──> gil, ffi, vm
 //! soak    ──> gil, ffi, vm
 //! observe ──> gil (the recorder's events)
-//! vm      ──> gil, ffi
+//! vm      ──> gil, ffi, ext (only its natives: `load` calls extensions)
+//! ext     ──> gil, vm's value layer (values, objects, NativeCtx)
 //! ffi     ──> gil
 //! gil     ──> nothing in this crate
 //! ```
 //!
 //! No module uses `demo`, `bench`, `soak` or the binary; `observe` uses
-//! neither the interpreter nor the C boundary.
+//! neither the interpreter nor the C boundary. `vm` and `ext` name each
+//! other, but in layers: the value layer (`vm::value`, which imports
+//! nothing above it) is below `ext`, and the natives that load and call
+//! extensions (`vm::natives::ext`) are above it.
 
 #![warn(missing_docs)]
 // Built with `--cfg loom` (ci/loom.sh) only the lock's state machine is

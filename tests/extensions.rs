@@ -133,6 +133,22 @@ fn ext_build_runs_the_compiler_and_prints_the_command() {
     let flags = assert_ok(&flags);
     assert!(flags.contains(&format!("-I{}", root().join("csrc/include").display())), "{flags}");
 
+    // --help and a late -o are not compiler arguments, though they follow some.
+    let help =
+        Command::new(GILSCOPE).args(["ext", "build", "x.c", "-lz", "--help"]).output().unwrap();
+    assert!(assert_ok(&help).contains("Usage: gilscope ext build"));
+    let late = dir.join("late-o.so");
+    let built = Command::new(GILSCOPE)
+        .args(["ext", "build"])
+        .arg(root().join("examples/ext/first.c"))
+        .arg("-Wno-unused")
+        .arg("-o")
+        .arg(&late)
+        .output()
+        .unwrap();
+    assert!(assert_ok(&built).contains(&format!("-o {} -Wno-unused", late.display())));
+    assert!(late.exists());
+
     let missing = Command::new(GILSCOPE).args(["ext", "build", "no-such-file.c"]).output().unwrap();
     assert_eq!(missing.status.code(), Some(1));
     assert!(stderr(&missing).contains("cannot build 'no-such-file.c': no such file"));
