@@ -168,7 +168,8 @@ gs_object *gs_map_new(void);                    /* an empty map */
  * a static string. NULL on error. */
 const char *gs_type_name(gs_object *o);
 
-/* Read a number. gs_as_int accepts an int; gs_as_float an int or a float.
+/* Read a number. gs_as_int accepts an int (or a bool, as 1 or 0);
+ * gs_as_float an int or a float.
  * Returns 0 and stores the value in *out, or -1 (wrong type, misuse). */
 int gs_as_int(gs_object *o, int64_t *out);
 int gs_as_float(gs_object *o, double *out);
@@ -185,7 +186,9 @@ const char *gs_as_str(gs_object *o, size_t *len);
 const void *gs_as_bytes(gs_object *o, size_t *len);
 
 /* Lists. gs_list_len returns the length, or -1 on error.
- * gs_list_get returns a BORROWED reference to item `index` (0-based), or
+ * gs_list_get returns a BORROWED reference to item `index` (0-based; a
+ * borrowed reference obtained outside any extension function, in a thread
+ * of your own, stays valid for the rest of the process), or
  * NULL with an error set if out of range. gs_list_append adds `item` at the
  * end (it does not steal your reference) and returns 0, or -1. */
 int64_t gs_list_len(gs_object *list);
@@ -203,7 +206,10 @@ int gs_map_set(gs_object *map, gs_object *key, gs_object *value);
 /* Call a script function (or any callable value) with `nargs` arguments.
  * Returns a NEW reference to its result, or NULL with the script's error
  * set as this thread's pending error (return NULL yourself to pass it on).
- * Requires the lock, as every object function does. */
+ * Requires the lock, as every object function does, and works in code an
+ * extension function runs (the interpreter thread that called it runs the
+ * script function); from a thread of your own outside any such call it
+ * fails with an error. */
 gs_object *gs_call(gs_object *fn, gs_object *const *args, int nargs);
 
 /* Errors. gs_raise sets this thread's pending error to the printf-style
@@ -269,7 +275,7 @@ typedef gs_object *(*gs_cfunc)(gs_object *const *args, int nargs);
 #define GS_VARARGS (-1)
 
 /* Register `fn` as `name` (letters, digits, '_', not starting with a
- * digit), taking min_args..max_args arguments (0..255; max_args may be
+ * digit), taking min_args..max_args arguments (0..254; max_args may be
  * GS_VARARGS). The interpreter checks the count before calling. Returns 0,
  * or -1 (with the load failing, naming the cause) on a bad name or count,
  * a name registered twice, a call outside gs_init_module, or a module

@@ -255,7 +255,11 @@ fn register(
     }
     let func = func.ok_or_else(|| format!("gs_module_add: '{name}' was given a NULL function"))?;
     let min = u8::try_from(min_args).ok().filter(|&m| m < u8::MAX);
-    let max = if max_args == -1 { Some(u8::MAX) } else { u8::try_from(max_args).ok() };
+    let max = if max_args == -1 {
+        Some(u8::MAX)
+    } else {
+        u8::try_from(max_args).ok().filter(|&m| m < u8::MAX)
+    };
     let (min_args, max_args) = match (min, max) {
         (Some(min), Some(max)) if min <= max => (min, max),
         _ => {
