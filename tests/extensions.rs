@@ -537,7 +537,10 @@ fn threads_calling_a_releasing_extension_overlap_and_a_keeping_one_does_not() {
 
 /// A plain C counter bumped by several script threads: with the lock kept
 /// it is exact; with the lock released the read-modify-writes interleave
-/// and updates are lost (tried a few times: two threads must overlap).
+/// and updates are lost. The threads start together (they wait for a flag
+/// with the lock released) and each bumps 20 million times, tens of
+/// milliseconds, so they overlap on two cores and are preempted mid-update
+/// even on one; tried up to ten times, stopping at the first loss.
 #[test]
 fn a_c_counter_loses_updates_without_the_lock() {
     let out = run(
@@ -545,19 +548,28 @@ fn a_c_counter_loses_updates_without_the_lock() {
         let b = load({broken})
         fn total(release) {
             b.reset()
+            let go = [false]
             let ts = []
-            for i in range(4) { push(ts, spawn(b.bump, 2000000, release)) }
+            for i in range(4) {
+                push(ts, spawn(fn() {
+                    while not go[0] { sleep(1) }
+                    b.bump(20000000, release)
+                }))
+            }
+            go[0] = true
             for t in ts { join(t) }
             return b.counter()
         }
         print(total(false), total(false))
         let lost = false
-        for attempt in range(10) {
-            if not lost and total(true) < 8000000 { lost = true }
+        let attempt = 0
+        while not lost and attempt < 10 {
+            lost = total(true) < 80000000
+            attempt = attempt + 1
         }
         print(lost)
         "#,
         &[("broken", &broken())],
     );
-    assert_eq!(assert_ok(&out), "8000000 8000000\ntrue\n");
+    assert_eq!(assert_ok(&out), "80000000 80000000\ntrue\n");
 }
