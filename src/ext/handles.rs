@@ -200,19 +200,25 @@ impl Table {
         if let Some(&index) = id.and_then(|id| self.by_identity.get(&id)) {
             return index;
         }
-        let slot =
-            Slot { value: Some(value), generation: 1, c_owned: Vec::new(), pins: 0, text: None };
         let index = match self.free.pop() {
             Some(index) => {
-                let old = &mut self.slots[index as usize];
-                let generation = old.generation;
-                *old = slot;
-                old.generation = generation;
+                // A freed slot keeps its generation (already moved on) and
+                // its empty `c_owned` list's memory, so reuse allocates
+                // nothing.
+                let slot = &mut self.slots[index as usize];
+                debug_assert!(slot.value.is_none() && slot.c_owned.is_empty() && slot.pins == 0);
+                slot.value = Some(value);
                 index
             }
             None => {
                 assert!(self.slots.len() < INDEX_MASK, "more than 2^28 live handles");
-                self.slots.push(slot);
+                self.slots.push(Slot {
+                    value: Some(value),
+                    generation: 1,
+                    c_owned: Vec::with_capacity(1),
+                    pins: 0,
+                    text: None,
+                });
                 (self.slots.len() - 1) as u32
             }
         };
