@@ -573,3 +573,29 @@ fn a_c_counter_loses_updates_without_the_lock() {
     );
     assert_eq!(assert_ok(&out), "80000000 80000000\ntrue\n");
 }
+
+/// Ctrl+C while a C function waits with the lock released: the function
+/// sees gs_interrupted(), fails, and the run ends as interrupted (130).
+#[test]
+fn ctrl_c_stops_an_extension_and_the_run_exits_130() {
+    let lib = spin();
+    let code = format!(
+        "load({:?}).until_interrupted()\nprint(\"not reached\")",
+        lib.display().to_string()
+    );
+    let out = common::watchdog(60, "interrupted extension", move || {
+        let child = Command::new(GILSCOPE)
+            .args(["run", "-e", &code])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start gilscope");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        // SAFETY: kill(2) on the child we started, with a valid signal.
+        let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+        assert_eq!(sent, 0);
+        child.wait_with_output().expect("wait for gilscope")
+    });
+    assert_eq!(out.status.code(), Some(130), "stderr: {}", stderr(&out));
+    assert!(!stdout(&out).contains("not reached"));
+}

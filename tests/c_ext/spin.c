@@ -7,6 +7,8 @@
  * (release false) or releasing it (true), reads box[0] again, and returns
  * how much it grew. Kept: exactly 0, no script thread can run. Released:
  * the script thread runs meanwhile.
+ *
+ * until_interrupted() waits, the lock released, for Ctrl+C and then fails.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
@@ -51,6 +53,23 @@ static gs_object *progress(gs_object *const *args, int nargs) {
     return gs_int(after - before);
 }
 
+/* until_interrupted(): wait with the lock released until Ctrl+C, then fail
+ * as an interrupted C function does. */
+static gs_object *until_interrupted(gs_object *const *args, int nargs) {
+    (void)args;
+    (void)nargs;
+    GS_BEGIN_ALLOW_THREADS
+    while (!gs_interrupted()) {
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+    }
+    GS_END_ALLOW_THREADS
+    return gs_raise("interrupted");
+}
+
 int gs_init_module(gs_module *m) {
-    return gs_module_add(m, "progress", progress, 3, 3);
+    if (gs_module_add(m, "progress", progress, 3, 3) < 0) {
+        return -1;
+    }
+    return gs_module_add(m, "until_interrupted", until_interrupted, 0, 0);
 }

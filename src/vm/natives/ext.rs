@@ -66,7 +66,12 @@ impl ForeignFn for Extension {
         token: Token<'_>,
         args: &[Value],
     ) -> Result<Value, RtError> {
-        ext::call_extension(token, &self.0, args, ctx).map_err(RtError::new)
+        ext::call_extension(token, &self.0, args, ctx).map_err(|message| {
+            // A C function that stopped early for Ctrl+C (it polls
+            // gs_interrupted, or a script function it called was
+            // interrupted) ends the run as interrupted, exit status 130.
+            if crate::gil::interrupted() { RtError::interrupted() } else { RtError::new(message) }
+        })
     }
 }
 
