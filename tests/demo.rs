@@ -117,6 +117,10 @@ fn the_json_report_is_complete() {
         "switches",
         "c_lock_held_ms",
         "c_lock_released_ms",
+        "ended",
+        "release_at_end",
+        "switch_interval_at_end_ms",
+        "changes",
     ] {
         assert!(!report[key].is_null(), "{key} missing: {report}");
     }
@@ -125,6 +129,11 @@ fn the_json_report_is_complete() {
     assert_eq!(report["spinner"], "thread");
     assert_eq!(report["policy"], "fair");
     assert_eq!(num(&report, "switch_interval_ms"), 5.0);
+    // No keys were read (stdin is not a terminal): nothing changed.
+    assert_eq!(report["ended"], "done");
+    assert_eq!(report["release_at_end"], Value::Bool(true));
+    assert_eq!(num(&report, "switch_interval_at_end_ms"), 5.0);
+    assert_eq!(report["changes"], Value::Array(Vec::new()));
 }
 
 #[test]

@@ -14,6 +14,8 @@
 //! process-wide policy and switch interval, which [`run`] sets for each
 //! scenario. Nothing in the library uses it.
 
+mod interpreters;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -43,11 +45,14 @@ pub enum Scenario {
     Handoff,
     /// The interpreter: the 10 M loop and fib(30).
     Interp,
+    /// CPU-bound script work on 2 threads vs 2 processes; start-up and
+    /// message round-trip costs (`interpreters.rs`).
+    Interpreters,
 }
 
 impl Scenario {
     /// Every scenario, in the order `all` runs them.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Cycle,
         Scenario::Convoy,
         Scenario::SpinnerLag,
@@ -55,6 +60,7 @@ impl Scenario {
         Scenario::Scaling,
         Scenario::Handoff,
         Scenario::Interp,
+        Scenario::Interpreters,
     ];
 
     /// Its name on the command line.
@@ -67,6 +73,7 @@ impl Scenario {
             Scenario::Scaling => "scaling",
             Scenario::Handoff => "handoff",
             Scenario::Interp => "interp",
+            Scenario::Interpreters => "interpreters",
         }
     }
 }
@@ -84,6 +91,10 @@ pub fn run(scenario: Scenario, policy: Policy, switch_interval: Duration) -> Val
         Scenario::Scaling => scaling(),
         Scenario::Handoff => handoff(),
         Scenario::Interp => interp(),
+        Scenario::Interpreters => match interpreters::gilscope_exe() {
+            Ok(exe) => interpreters::run(&exe),
+            Err(e) => json!({ "error": e }),
+        },
     };
     figures["scenario"] = json!(scenario.name());
     figures["policy"] = json!(policy.name());

@@ -54,7 +54,8 @@ pub struct DemoArgs {
 pub fn run(args: DemoArgs) -> ExitCode {
     let runs: Vec<bool> =
         if args.tour { vec![false, true] } else { vec![args.release == OnOff::On] };
-    for release in runs {
+    let parts = runs.len();
+    for (part, release) in runs.into_iter().enumerate() {
         let config = DemoConfig {
             release,
             work: args.work,
@@ -63,7 +64,8 @@ pub fn run(args: DemoArgs) -> ExitCode {
             frame: Duration::from_millis(args.frame_ms),
             switch_interval: args.lock.switch_interval(),
             policy: args.lock.policy,
-            interactive: !args.tour,
+            interactive: true,
+            tour_part: args.tour.then_some((part + 1, parts)),
             json: args.json,
             outputs: args.observe.clone().into(),
             strip: args.strip,

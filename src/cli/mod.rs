@@ -55,7 +55,7 @@ enum Command {
     /// switch interval, q quits.
     Demo(demo::DemoArgs),
     /// Run a benchmark scenario: cycle, convoy, spinner-lag, wake, scaling,
-    /// handoff, interp, or all.
+    /// handoff, interp, interpreters, or all.
     Bench {
         /// The scenario, or `all`.
         #[arg(value_parser = bench::scenarios_parser())]

@@ -4,12 +4,15 @@
 //! This module owns the demo's configuration, its shared state, its run and
 //! its report. It uses the lock only through [`crate::gil`]'s public API and
 //! C only through [`crate::ffi::clib`]. `work.rs` is the computation,
-//! `spinner.rs` the three spinners, `screen.rs` the terminal, `keys.rs` the
-//! keyboard.
+//! `spinner.rs` the three spinners, `screen.rs` what is drawn, `layout.rs`
+//! how text fits the width, `terminal.rs` the terminal itself (raw mode,
+//! cursor, restoring both on every way out), `keys.rs` the keyboard.
 
 pub mod keys;
+pub mod layout;
 pub mod screen;
 pub mod spinner;
+pub mod terminal;
 pub mod work;
 
 use std::sync::Arc;
@@ -22,6 +25,7 @@ use serde::Serialize;
 use crate::gil::{self, Policy};
 use screen::Screen;
 use spinner::{CoroutineSpinner, FrameLog, ProcessSpinner, ThreadSpinner, gaps};
+use terminal::{Capabilities, Terminal};
 
 /// What the main thread computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -84,8 +88,11 @@ pub struct DemoConfig {
     pub switch_interval: Duration,
     /// The lock's hand-off policy.
     pub policy: Policy,
-    /// Whether to read keys (when on a terminal).
+    /// Whether to read keys (when stdin and stdout are terminals).
     pub interactive: bool,
+    /// In a tour, which part this run is and how many parts there are:
+    /// `q` then skips to the next part instead of quitting.
+    pub tour_part: Option<(usize, usize)>,
     /// Whether to print only the JSON report.
     pub json: bool,
     /// Statistics and traces to write at the end.
@@ -107,8 +114,51 @@ pub struct DemoState {
     work_started: Mutex<Option<Duration>>,
     work_ended: Mutex<Option<Duration>>,
     switches_before: u64,
+    changes: Mutex<Vec<Change>>,
     /// The frames drawn.
     pub frames: Arc<FrameLog>,
+}
+
+/// One change made with a key while the demo ran.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Change {
+    /// Seconds since the computation started.
+    pub at_s: f64,
+    /// What changed.
+    #[serde(flatten)]
+    pub what: ChangeKind,
+}
+
+/// What a key changed; in JSON, `"change"` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// `r`: C releases the lock from now on (or keeps it).
+    Release {
+        /// Whether C releases it after the change.
+        release: bool,
+    },
+    /// `+` or `-`: the lock's switch interval.
+    SwitchInterval {
+        /// The interval after the change, in milliseconds.
+        switch_interval_ms: f64,
+    },
+    /// `q`: the computation was asked to stop early.
+    Stop,
+}
+
+impl ChangeKind {
+    /// What the key did, in words, and the key.
+    pub fn describe(self) -> String {
+        match self {
+            ChangeKind::Release { release: true } => "C releases the lock (r)".to_owned(),
+            ChangeKind::Release { release: false } => "C keeps the lock (r)".to_owned(),
+            ChangeKind::SwitchInterval { switch_interval_ms } => {
+                format!("switch interval {switch_interval_ms:.1} ms (+/-)")
+            }
+            ChangeKind::Stop => "stopped (q)".to_owned(),
+        }
+    }
 }
 
 impl DemoState {
@@ -124,6 +174,7 @@ impl DemoState {
             work_started: Mutex::new(None),
             work_ended: Mutex::new(None),
             switches_before: gil::switch_number(),
+            changes: Mutex::new(Vec::new()),
             frames: Arc::new(FrameLog::default()),
         }
     }
@@ -133,15 +184,43 @@ impl DemoState {
         self.release.load(SeqCst)
     }
 
-    /// Flip release on or off.
+    /// Flip release on or off, and log the change.
     pub fn toggle_release(&self) {
-        self.release.fetch_xor(true, SeqCst);
+        let mut changes = self.changes.lock();
+        let release = !self.release.fetch_xor(true, SeqCst);
         self.toggles.fetch_add(1, SeqCst);
+        changes
+            .push(Change { at_s: self.seconds_into_work(), what: ChangeKind::Release { release } });
     }
 
-    /// Ask the work to stop early.
+    /// Set the lock's switch interval, and log the change.
+    pub fn set_switch_interval(&self, interval: Duration) {
+        let mut changes = self.changes.lock();
+        if interval == gil::switch_interval() {
+            return;
+        }
+        gil::set_switch_interval(interval);
+        let switch_interval_ms = interval.as_secs_f64() * 1000.0;
+        let what = ChangeKind::SwitchInterval { switch_interval_ms };
+        changes.push(Change { at_s: self.seconds_into_work(), what });
+    }
+
+    /// Ask the work to stop early, and log it.
     pub fn request_stop(&self) {
-        self.stop.store(true, SeqCst);
+        let mut changes = self.changes.lock();
+        if !self.stop.swap(true, SeqCst) {
+            changes.push(Change { at_s: self.seconds_into_work(), what: ChangeKind::Stop });
+        }
+    }
+
+    /// The changes made so far, oldest first.
+    pub fn changes(&self) -> Vec<Change> {
+        self.changes.lock().clone()
+    }
+
+    fn seconds_into_work(&self) -> f64 {
+        let started = self.work_started().unwrap_or_default();
+        self.epoch.elapsed().saturating_sub(started).as_secs_f64()
     }
 
     /// Whether `q` was pressed.
@@ -206,6 +285,15 @@ pub struct DemoReport {
     pub c_lock_released_ms: f64,
     /// Whether Ctrl+C ended it.
     pub interrupted: bool,
+    /// How it ended: `done` (ran its time), `stopped` (`q`) or
+    /// `interrupted` (Ctrl+C).
+    pub ended: &'static str,
+    /// Whether C released the lock at the end (after any `r`).
+    pub release_at_end: bool,
+    /// The switch interval at the end (after any `+`/`-`), in milliseconds.
+    pub switch_interval_at_end_ms: f64,
+    /// Every change made with a key, oldest first.
+    pub changes: Vec<Change>,
     /// The configuration (not in JSON).
     #[serde(skip)]
     pub config: DemoConfig,
@@ -264,15 +352,18 @@ pub fn run(config: &DemoConfig) -> std::io::Result<DemoReport> {
     state.worker.store(gil::current_serial(), SeqCst);
     crate::observe::start();
 
-    let mut screen = (!config.json).then(|| Screen::stdout(config.interactive));
-    if let Some(screen) = &screen {
-        screen.intro(config);
+    // Keys are read whenever they can be, with --json too (q still stops
+    // the run early); the panel is drawn only without --json.
+    // Not where the screen cannot draw a panel (TERM=dumb): raw mode would
+    // turn its plain lines into a staircase.
+    let caps = if config.json { Capabilities::NONE } else { Capabilities::of_stdout() };
+    let wants_keys = config.interactive && terminal::keys_available() && (config.json || caps.live);
+    let term = Terminal::open(caps, wants_keys);
+    let keys = if term.is_raw() { keys::Keys::start(Arc::clone(&state), config) } else { None };
+    let mut screen = (!config.json).then(|| Screen::new(caps, keys.is_some()));
+    if let Some(screen) = &mut screen {
+        screen.intro(config, &state);
     }
-    let keys = if config.interactive && !config.json {
-        keys::Keys::start(Arc::clone(&state))
-    } else {
-        None
-    };
 
     let spinner = match config.spinner {
         SpinnerKind::Thread => RunningSpinner::Thread(ThreadSpinner::start(
@@ -303,7 +394,7 @@ pub fn run(config: &DemoConfig) -> std::io::Result<DemoReport> {
                     tick += 1;
                     std::thread::sleep(screen::TICK);
                 }
-                screen.tick(&config, &state, tick);
+                screen.closing_tick(&config, &state, tick);
                 screen
             })
             .expect("start the screen thread")
@@ -317,6 +408,9 @@ pub fn run(config: &DemoConfig) -> std::io::Result<DemoReport> {
     let duration = Duration::from_secs_f64(config.seconds);
     let (started, ended_at, ended) = work::run(config.work, duration, &state, coroutine);
     *state.work_ended.lock() = Some(ended_at);
+    // Keys stop with the work: nothing pressed after the end changes the
+    // report.
+    drop(keys);
 
     match spinner {
         RunningSpinner::Thread(s) => s.stop(),
@@ -325,13 +419,11 @@ pub fn run(config: &DemoConfig) -> std::io::Result<DemoReport> {
     }
     screen_done.store(true, SeqCst);
     let mut screen = screen_thread.and_then(|t| t.join().ok());
-    drop(keys);
-    let stats_table = crate::observe::finish(&config.outputs)?;
 
     let times = state.frames.times();
     let window = gaps(&times, started, ended_at);
     let ran = ended_at - started;
-    let report = DemoReport {
+    let mut report = DemoReport {
         release: config.release,
         release_toggles: state.toggles.load(SeqCst),
         work: config.work.name(),
@@ -347,11 +439,22 @@ pub fn run(config: &DemoConfig) -> std::io::Result<DemoReport> {
         c_lock_held_ms: state.c_held_ns.load(SeqCst) as f64 / 1e6,
         c_lock_released_ms: state.c_released_ns.load(SeqCst) as f64 / 1e6,
         interrupted: ended == work::Ended::Interrupted,
+        ended: ended.name(),
+        release_at_end: state.release(),
+        switch_interval_at_end_ms: gil::switch_interval().as_secs_f64() * 1000.0,
+        changes: state.changes(),
         config: config.clone(),
-        stats_table,
+        stats_table: None,
     };
+    // The final panel still shows the recording's strip; the summary
+    // comes after the recording is finished, with its statistics.
+    if let Some(screen) = &mut screen {
+        screen.final_panel(&state, &report);
+    }
+    report.stats_table = crate::observe::finish(&config.outputs)?;
     if let Some(screen) = &mut screen {
         screen.summary(&report);
     }
+    drop(term);
     Ok(report)
 }

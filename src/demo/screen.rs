@@ -1,310 +1,661 @@
 //! The demo's screen: a live panel on a terminal, plain progress lines
 //! elsewhere, and the summary.
 //!
-//! Terminal manners live here: escape codes only when stdout is a terminal,
-//! colour only when `NO_COLOR` is unset or empty, the cursor hidden while the
-//! panel runs and shown again when the [`Screen`] is dropped — on every path
-//! out, Ctrl+C included. The screen reads the demo's state and the lock's
-//! public counters; it never takes the lock, so it keeps running while the
-//! spinner is frozen.
+//! This module owns what is drawn and where the panel is: how many screen
+//! rows it used last time and the terminal size it was laid out for. The
+//! panel is laid out afresh for the current size at every tick: every line
+//! fits in the width (shortened, then the least important lines dropped),
+//! the panel fits in the height with the spinner line always kept, the
+//! cursor moves back exactly the rows drawn, and a change of size clears
+//! the screen and draws again from the top. Escape codes only when stdout
+//! is a live terminal, colour only when `NO_COLOR` is unset or empty (see
+//! [`super::terminal`], which also restores the terminal). The screen reads
+//! the demo's state and the lock's public counters; it never takes the
+//! lock, so it keeps running while the spinner is frozen.
 
-use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
+use super::layout::{Line, Piece, fit, text_width, wrap};
 use super::spinner::gaps;
-use super::{DemoConfig, DemoReport, DemoState, Work};
+use super::terminal::{self, Capabilities};
+use super::{DemoConfig, DemoReport, DemoState, SpinnerKind, Work, keys};
 use crate::gil::{self, recorder};
-use crate::observe::timeline::State;
+use crate::observe::timeline::{Span, State};
 
 const GLYPHS: [char; 4] = ['|', '/', '-', '\\'];
 
+const GREEN: &str = "32";
+const RED: &str = "31";
+const YELLOW: &str = "33";
+const CYAN: &str = "36";
+const DIM: &str = "2";
+
 /// Where the demo writes.
 pub struct Screen {
-    live: bool,
-    color: bool,
-    interactive: bool,
-    drawn_lines: usize,
+    caps: Capabilities,
+    keys: bool,
+    drawn_rows: usize,
+    laid_out_for: Option<(u16, u16)>,
+}
+
+/// What the panel shows, taken from the running demo or from the report.
+struct Snapshot {
+    elapsed: Duration,
+    frames: usize,
+    expected: usize,
+    longest: Duration,
+    switches: u64,
+    interval: Duration,
+    release: bool,
+    status: Status,
+    /// The lock line: who holds it now, or how the run ended.
+    lock: String,
+}
+
+enum Status {
+    Spinning,
+    Frozen(Duration),
+    /// The run is over: how the spinner did over the whole of it.
+    Over,
 }
 
 impl Screen {
-    /// A screen on stdout: a live panel if stdout is a terminal.
-    pub fn stdout(interactive: bool) -> Screen {
-        let live = std::io::stdout().is_terminal();
-        let color = live && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        Screen { live, color, interactive: interactive && live, drawn_lines: 0 }
-    }
-
-    /// Whether escape codes are written.
-    pub fn is_live(&self) -> bool {
-        self.live
-    }
-
-    fn paint(&self, code: &str, text: &str) -> String {
-        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
-    }
-
-    fn write(&self, text: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(text.as_bytes());
-        let _ = out.flush();
-    }
-
-    /// The opening lines.
-    pub fn intro(&self, config: &DemoConfig) {
-        let work = match config.work {
-            Work::C => format!(
-                "C code computes for {:.1} s and {} the lock",
-                config.seconds,
-                if config.release { "releases" } else { "keeps" }
-            ),
-            Work::Check => format!(
-                "C code computes for {:.1} s, keeps the lock, but calls gs_check_switch()",
-                config.seconds
-            ),
-            Work::Bytecode => format!("interpreted code computes for {:.1} s", config.seconds),
-        };
-        let spinner = match config.spinner {
-            super::SpinnerKind::Thread => "a spinner thread needs the lock for every frame",
-            super::SpinnerKind::Process => "a spinner process needs no lock at all",
-            super::SpinnerKind::Coroutine => {
-                "a coroutine spinner moves only when the computation yields to it"
-            }
-        };
-        let line = format!("gilscope demo: {work}; {spinner}.");
-        let line = self.paint("1", &line);
-        self.write(&format!("{line}{}", self.newline()));
-        if self.live {
-            self.write("\x1b[?25l");
-        }
+    /// A screen on stdout with what it allows; `keys` says whether keys are
+    /// read (and so hinted).
+    pub fn new(caps: Capabilities, keys: bool) -> Screen {
+        Screen { caps, keys, drawn_rows: 0, laid_out_for: None }
     }
 
     fn newline(&self) -> &'static str {
-        // Raw mode (interactive) turns off the terminal's own \r.
-        if self.interactive { "\r\n" } else { "\n" }
+        // The terminal may be raw, which turns off its own \r.
+        if self.caps.live { "\r\n" } else { "\n" }
     }
 
-    /// What holds the lock now, in words.
-    fn holder_text(state: &DemoState) -> String {
-        let worker = state.worker_serial();
-        let worker_live = recorder::live_state(worker);
-        match gil::holder() {
-            Some(serial) => {
-                let name = gil::thread_name(serial);
-                let c = recorder::live_state(serial).and_then(|l| l.c_function);
-                match c {
-                    Some(function) => format!("{name} — in C: {function}, lock held"),
-                    None => name,
-                }
-            }
-            None => match worker_live {
-                Some(l) if matches!(l.state, State::ReleasedC(_)) => format!(
-                    "nobody — {} is in C: {}, lock released",
-                    gil::thread_name(worker),
-                    l.c_function.unwrap_or("?")
-                ),
-                _ => "nobody".to_owned(),
-            },
+    /// The terminal's usable (columns, rows): one column spare so no line
+    /// reaches the last column, one row spare for the cursor below.
+    fn room() -> Option<(usize, usize)> {
+        terminal::size().map(|(c, r)| (usize::from(c).max(2) - 1, usize::from(r).max(2) - 1))
+    }
+
+    /// In plain mode, the opening line (the live panel has it on top).
+    pub fn intro(&mut self, config: &DemoConfig, state: &DemoState) {
+        if !self.caps.live {
+            let text = header(config, state.release()).plain_text();
+            let lines = match Self::room() {
+                Some((width, _)) => wrap(&text, width, "", "  "),
+                None => vec![text],
+            };
+            terminal::write(&format!("{}\n", lines.join("\n")));
         }
     }
 
     /// Redraw the live panel, or print a progress line every so often.
     pub fn tick(&mut self, config: &DemoConfig, state: &DemoState, tick: u64) {
+        let snapshot = Snapshot::live(config, state);
+        if !self.caps.live {
+            if tick.is_multiple_of(10) && tick > 0 {
+                let line = Line::plain(format!(
+                    "t={:.1}s frames {}/{} longest freeze {} ms switches {} lock: {}",
+                    snapshot.elapsed.as_secs_f64(),
+                    snapshot.frames,
+                    snapshot.expected,
+                    snapshot.longest.as_millis(),
+                    snapshot.switches,
+                    snapshot.lock
+                ));
+                // A terminal that cannot draw the panel still has a width.
+                let line = match Self::room() {
+                    Some((width, _)) => line.truncated(width),
+                    None => line,
+                };
+                terminal::write(&format!("{}\n", line.plain_text()));
+            }
+            return;
+        }
+        self.draw(config, &snapshot, self.keys);
+    }
+
+    /// The tick after the computation ended: in plain mode, the progress
+    /// line that falls due then (the live panel gets [`Screen::final_panel`]).
+    pub fn closing_tick(&mut self, config: &DemoConfig, state: &DemoState, tick: u64) {
+        if !self.caps.live {
+            self.tick(config, state, tick);
+        }
+    }
+
+    /// The end: the panel drawn once more from the report, with no key
+    /// hints and the spinner judged over the whole run.
+    pub fn final_panel(&mut self, state: &DemoState, report: &DemoReport) {
+        if self.caps.live {
+            let snapshot = Snapshot::over(report, state);
+            self.draw(&report.config, &snapshot, false);
+        }
+    }
+
+    fn draw(&mut self, config: &DemoConfig, snapshot: &Snapshot, keys: bool) {
+        let size = terminal::size();
+        let (width, height) = Self::room().unwrap_or((79, 23));
+        let mut text = String::new();
+        if self.laid_out_for.is_some() && self.laid_out_for != size {
+            // The terminal may have rewrapped what was drawn: start over.
+            text.push_str("\x1b[H\x1b[2J");
+            self.drawn_rows = 0;
+        } else if self.drawn_rows > 0 {
+            text.push_str(&format!("\r\x1b[{}A", self.drawn_rows));
+        } else {
+            text.push('\r');
+        }
+        self.laid_out_for = size;
+        let lines = panel(config, snapshot, keys, width, height);
+        for line in &lines {
+            text.push_str("\x1b[2K");
+            text.push_str(&line.render(self.caps.color));
+            text.push_str("\r\n");
+        }
+        text.push_str("\x1b[J");
+        self.drawn_rows = lines.len();
+        terminal::write(&text);
+    }
+
+    /// The summary after a run, wrapped to the terminal's width.
+    pub fn summary(&mut self, report: &DemoReport) {
+        let width = if self.caps.live || terminal::size().is_some() {
+            Self::room().map_or(usize::MAX, |(w, _)| w)
+        } else {
+            usize::MAX
+        };
+        let nl = self.newline();
+        let mut out: Vec<String> = vec!["Summary".to_owned()];
+        for (name, value) in summary_rows(report) {
+            out.extend(wrap(&value, width, &format!("  {name:<16}"), &" ".repeat(18)));
+        }
+        let verdict = wrap(&report.verdict(), width, "  ", "  ");
+        let verdict = verdict.iter().map(|l| Line::default().styled("1;33", l.as_str()));
+        out.extend(verdict.map(|l| l.render(self.caps.color)));
+        let mut text = out.join(nl);
+        text.push_str(nl);
+        if let Some(table) = &report.stats_table {
+            // A table is cut, not wrapped: its columns stay readable.
+            let rows = table.lines().map(|row| Line::plain(row).truncated(width).plain_text());
+            text.push_str(nl);
+            text.push_str(&rows.collect::<Vec<_>>().join(nl));
+            text.push_str(nl);
+        }
+        terminal::write(&text);
+    }
+}
+
+/// The summary's rows: what ran, what it measured, and every change made
+/// with a key.
+fn summary_rows(report: &DemoReport) -> Vec<(&'static str, String)> {
+    let c = &report.config;
+    let kept = |release: bool| if release { "released" } else { "kept" };
+    let work = match c.work {
+        Work::C if report.release_toggles > 0 => format!(
+            "C (clib_busy_wait_ms), lock {} at first and {} at the end; r pressed {} time(s)",
+            kept(c.release),
+            kept(report.release_at_end),
+            report.release_toggles
+        ),
+        Work::C => format!("C (clib_busy_wait_ms), lock {}", kept(c.release)),
+        Work::Check => "C (clib_busy_wait_ms_cooperative), lock kept, gs_check_switch()".to_owned(),
+        Work::Bytecode => "interpreted bytecode".to_owned(),
+    };
+    let interval = if report.switch_interval_at_end_ms != report.switch_interval_ms {
+        format!(
+            "{:.1} ms at first, {:.1} ms at the end",
+            report.switch_interval_ms, report.switch_interval_at_end_ms
+        )
+    } else {
+        format!("{:.1} ms", report.switch_interval_ms)
+    };
+    let ran = match report.ended {
+        "stopped" => format!("{:.2} s (stopped with q)", report.seconds),
+        "interrupted" => format!("{:.2} s (interrupted)", report.seconds),
+        _ => format!("{:.2} s", report.seconds),
+    };
+    let mut rows = vec![
+        ("work", work),
+        ("spinner", c.spinner.name().to_owned()),
+        ("policy", c.policy.to_string()),
+        ("switch interval", interval),
+        ("ran for", ran),
+        ("frames", format!("{} of {} expected", report.frames, report.expected_frames)),
+        ("longest freeze", format!("{:.0} ms", report.longest_gap_ms)),
+        ("mean gap", format!("{:.1} ms", report.mean_gap_ms)),
+        ("lock switches", report.switches.to_string()),
+        (
+            "C time",
+            format!(
+                "{:.0} ms with the lock kept, {:.0} ms with it released",
+                report.c_lock_held_ms, report.c_lock_released_ms
+            ),
+        ),
+    ];
+    const SHOWN: usize = 8;
+    let skipped = report.changes.len().saturating_sub(SHOWN);
+    for (i, change) in report.changes.iter().skip(skipped).enumerate() {
+        let name = if i == 0 { "keys" } else { "" };
+        rows.push((name, format!("at {:.1} s: {}", change.at_s, change.what.describe())));
+    }
+    if skipped > 0 {
+        rows.push(("", format!("(and {skipped} earlier; --json lists all)")));
+    }
+    rows
+}
+
+/// The top line: what runs, in words, as it is now (after any `r`).
+fn header(config: &DemoConfig, release: bool) -> Line {
+    let verb = if release { "releases" } else { "keeps" };
+    let work = match config.work {
+        Work::C => format!("C code computes for {:.1} s and {verb} the lock", config.seconds),
+        Work::Check => format!(
+            "C code computes for {:.1} s, keeps the lock, but calls gs_check_switch()",
+            config.seconds
+        ),
+        Work::Bytecode => format!("interpreted code computes for {:.1} s", config.seconds),
+    };
+    let spinner = match config.spinner {
+        SpinnerKind::Thread => "a spinner thread needs the lock for every frame",
+        SpinnerKind::Process => "a spinner process needs no lock at all",
+        SpinnerKind::Coroutine => {
+            "a coroutine spinner moves only when the computation yields to it"
+        }
+    };
+    let part = match config.tour_part {
+        Some((part, parts)) => format!(" (part {part} of {parts})"),
+        None => String::new(),
+    };
+    Line::default().styled("1", format!("gilscope demo{part}: {work}; {spinner}."))
+}
+
+fn short_header(config: &DemoConfig, release: bool) -> Line {
+    let work = match config.work {
+        Work::C if release => "C releases the lock",
+        Work::C => "C keeps the lock",
+        Work::Check => "C keeps the lock, checks",
+        Work::Bytecode => "interpreted code",
+    };
+    let part = match config.tour_part {
+        Some((part, parts)) => format!(", part {part}/{parts}"),
+        None => String::new(),
+    };
+    Line::default()
+        .styled("1", format!("gilscope demo{part}: {work}, {} spinner", config.spinner.name()))
+}
+
+/// The panel's lines for `width` × `height`: each line fitted to the width,
+/// the least important dropped until they fit the height.
+fn panel(config: &DemoConfig, s: &Snapshot, keys: bool, width: usize, height: usize) -> Vec<Line> {
+    // (importance: lower is kept longer; whether it lines up with the
+    // others; choices, longest first)
+    let mut lines: Vec<(u8, bool, Vec<Line>)> = vec![
+        (4, false, vec![header(config, s.release), short_header(config, s.release)]),
+        (0, true, status_line(config, s)),
+        (3, true, {
+            let (el, all) = (s.elapsed.as_secs_f64(), config.seconds);
+            let ms = s.interval.as_secs_f64() * 1000.0;
+            let policy = gil::policy();
+            vec![
+                Line::plain(format!(
+                    "     elapsed {el:.1} s of {all:.1} s    switch interval {ms:.1} ms    policy {policy}"
+                )),
+                Line::plain(format!("  {el:.1}/{all:.1} s  switch interval {ms:.1} ms  {policy}")),
+                Line::plain(format!("  {el:.1}/{all:.1} s  interval {ms:.1} ms")),
+            ]
+        }),
+        (
+            1,
+            true,
+            vec![
+                Line::plain("     lock: ").styled(CYAN, s.lock.as_str()),
+                Line::plain("  lock: ").styled(CYAN, s.lock.as_str()),
+            ],
+        ),
+        (2, true, {
+            let (sw, fr, ex) = (s.switches, s.frames, s.expected);
+            // Rounded as the summary rounds it, so the two agree.
+            let lo = format!("{:.0}", s.longest.as_secs_f64() * 1000.0);
+            vec![
+                Line::plain(format!(
+                    "     switches {sw}    frames {fr} of {ex} expected    longest freeze {lo} ms"
+                )),
+                Line::plain(format!("  switches {sw}  frames {fr}/{ex}  longest freeze {lo} ms")),
+                Line::plain(format!("  frames {fr}/{ex}  freeze {lo} ms  switches {sw}")),
+            ]
+        }),
+    ];
+    if config.strip {
+        let (legend, rows) = strip(width);
+        if !rows.is_empty() {
+            lines.push((7, false, legend));
+            lines.extend(rows.into_iter().map(|row| (6, false, vec![row])));
+        }
+    }
+    if keys {
+        let hints = keys::hints(config);
+        let long: Vec<String> = hints.iter().map(|h| format!("[{}] {}", h.key, h.does)).collect();
+        let short: Vec<String> = hints.iter().map(|h| format!("{} {}", h.key, h.does)).collect();
+        let least: Vec<String> = hints.iter().map(|h| format!("{} {}", h.key, h.short)).collect();
+        lines.push((
+            5,
+            true,
+            vec![
+                Line::default().styled(DIM, format!("     keys: {}", long.join("   "))),
+                Line::default().styled(DIM, format!("  keys: {}", short.join("  "))),
+                Line::default().styled(DIM, format!("  keys: {}", least.join("  "))),
+            ],
+        ));
+    }
+    while lines.len() > height.max(1) {
+        let drop = (0..lines.len())
+            .rev()
+            .max_by_key(|&i| lines[i].0)
+            .expect("more lines than the height, so at least one");
+        lines.remove(drop);
+    }
+    // One level of detail for the whole panel, so its lines line up: the
+    // fullest at which every line fits, then each line cut on its own.
+    let deepest = lines.iter().map(|(_, _, c)| c.len()).max().unwrap_or(1);
+    let level = (0..deepest)
+        .find(|&level| {
+            let aligned = lines.iter().filter(|(_, aligned, _)| *aligned);
+            aligned.into_iter().all(|(_, _, c)| c[level.min(c.len() - 1)].width() <= width)
+        })
+        .unwrap_or(deepest - 1);
+    lines
+        .into_iter()
+        .map(|(_, aligned, mut choices)| {
+            let from = if aligned { level.min(choices.len() - 1) } else { 0 };
+            fit(choices.split_off(from), width)
+        })
+        .collect()
+}
+
+/// The spinner line: always shown.
+fn status_line(config: &DemoConfig, s: &Snapshot) -> Vec<Line> {
+    let glyph = GLYPHS[s.frames % GLYPHS.len()].to_string();
+    // (colour, in words, in a few words)
+    let (style, status, short) = match s.status {
+        Status::Spinning => (GREEN, "spinner spinning".to_owned(), "spinning".to_owned()),
+        Status::Frozen(d) => {
+            let d = d.as_secs_f64();
+            (RED, format!("spinner frozen for {d:.1} s"), format!("frozen {d:.1} s"))
+        }
+        Status::Over => {
+            let (fr, ex) = (s.frames, s.expected);
+            if ex == 0 {
+                let status = format!("spinner drew {fr} frames: too short a run to judge");
+                (YELLOW, status, format!("{fr} frames"))
+            } else if fr == 0 {
+                (RED, format!("spinner froze: 0 of {ex} frames"), format!("froze: 0/{ex}"))
+            } else if fr * 10 >= ex * 9 {
+                let status = format!("spinner kept spinning: {fr} of {ex} frames");
+                (GREEN, status, format!("kept up: {fr}/{ex}"))
+            } else {
+                (YELLOW, format!("spinner drew {fr} of {ex} frames"), format!("drew {fr}/{ex}"))
+            }
+        }
+    };
+    let mode = match config.work {
+        Work::C if s.release => "C releases the lock",
+        Work::C => "C keeps the lock",
+        Work::Check => "C keeps the lock, checks for waiters",
+        Work::Bytecode => "interpreted code",
+    };
+    let bold = match style {
+        GREEN => "1;32",
+        YELLOW => "1;33",
+        _ => "1;31",
+    };
+    vec![
+        Line::plain("  ")
+            .styled(bold, glyph.as_str())
+            .text("  ")
+            .styled(style, status.as_str())
+            .text(format!("    [{mode}]")),
+        Line::default().styled(bold, glyph.as_str()).text(" ").styled(style, status.as_str()),
+        Line::default()
+            .styled(bold, glyph.as_str())
+            .text(" spinner ")
+            .styled(style, short.as_str()),
+    ]
+}
+
+impl Snapshot {
+    fn live(config: &DemoConfig, state: &DemoState) -> Snapshot {
         let now = state.work_ended().unwrap_or_else(|| state.epoch.elapsed());
         let from = state.work_started().unwrap_or(now);
         let times = state.frames.times();
         let window = gaps(&times, from, now.max(from));
         let elapsed = now.saturating_sub(from);
-        let expected = (elapsed.as_secs_f64() / config.frame.as_secs_f64()).floor() as u64;
-        let switches = gil::switch_number() - state.switches_before;
-        let holder = Self::holder_text(state);
-        let interval = gil::switch_interval();
-        if !self.live {
-            if tick.is_multiple_of(10) && tick > 0 {
-                self.write(&format!(
-                    "t={:.1}s frames {}/{} longest freeze {} ms switches {} lock: {}\n",
-                    elapsed.as_secs_f64(),
-                    window.frames,
-                    expected,
-                    window.longest.as_millis(),
-                    switches,
-                    holder
-                ));
-            }
-            return;
+        // The last frame inside the window: frames drawn after the work
+        // ended say nothing about a freeze during it.
+        let last = times.iter().rev().find(|t| **t <= now).copied().unwrap_or(from).max(from);
+        let frozen_for = now.saturating_sub(last);
+        Snapshot {
+            elapsed,
+            frames: window.frames,
+            expected: (elapsed.as_secs_f64() / config.frame.as_secs_f64()).floor() as usize,
+            longest: window.longest,
+            switches: gil::switch_number() - state.switches_before,
+            interval: gil::switch_interval(),
+            release: state.release(),
+            status: if frozen_for > config.frame * 3 {
+                Status::Frozen(frozen_for)
+            } else {
+                Status::Spinning
+            },
+            lock: holder_text(state),
         }
-        let frozen_for = now.saturating_sub(state.frames.last().unwrap_or(from).max(from));
-        let frozen = frozen_for > config.frame * 3;
-        let glyph = GLYPHS[times.len() % GLYPHS.len()].to_string();
-        let glyph = if frozen { self.paint("1;31", &glyph) } else { self.paint("1;32", &glyph) };
-        let status = if frozen {
-            self.paint("31", &format!("frozen for {:.1} s", frozen_for.as_secs_f64()))
+    }
+
+    fn over(report: &DemoReport, state: &DemoState) -> Snapshot {
+        let seconds = report.seconds;
+        let lock = match report.ended {
+            "stopped" => format!("free — the computation was stopped with q after {seconds:.1} s"),
+            "interrupted" => format!("free — the computation was interrupted after {seconds:.1} s"),
+            _ => format!("free — the computation ran its {seconds:.1} s"),
+        };
+        Snapshot {
+            elapsed: Duration::from_secs_f64(report.seconds),
+            frames: report.frames,
+            expected: report.expected_frames,
+            longest: Duration::from_secs_f64(report.longest_gap_ms / 1000.0),
+            switches: report.switches,
+            interval: Duration::from_secs_f64(report.switch_interval_at_end_ms / 1000.0),
+            release: state.release(),
+            status: Status::Over,
+            lock,
+        }
+    }
+}
+
+/// What holds the lock now, in words.
+fn holder_text(state: &DemoState) -> String {
+    let worker = state.worker_serial();
+    let worker_live = recorder::live_state(worker);
+    match gil::holder() {
+        Some(serial) => {
+            let name = gil::thread_name(serial);
+            let c = recorder::live_state(serial).and_then(|l| l.c_function);
+            match c {
+                Some(function) => format!("{name} — in C: {function}, lock held"),
+                None => name,
+            }
+        }
+        None => match worker_live {
+            Some(l) if matches!(l.state, State::ReleasedC(_)) => format!(
+                "nobody — {} is in C: {}, lock released",
+                gil::thread_name(worker),
+                l.c_function.unwrap_or("?")
+            ),
+            _ => "nobody".to_owned(),
+        },
+    }
+}
+
+/// The strip for `width` columns: the legend's choices, and one row per
+/// thread with its dominant state in each [`STRIP_SLOT`], newest on the
+/// right. As many slots as fit, up to [`STRIP`]; none if fewer than ten fit.
+fn strip(width: usize) -> (Vec<Line>, Vec<Line>) {
+    let now = recorder::now_ns();
+    let timeline = crate::observe::timeline::build(&recorder::events_so_far(), now);
+    let name_width =
+        timeline.threads.iter().map(|t| text_width(&t.name)).max().unwrap_or(0).min(10);
+    let (indent, name_width) = if width >= 60 { (5, 10) } else { (0, name_width) };
+    let most = (STRIP.as_nanos() / STRIP_SLOT.as_nanos()) as usize;
+    let slots = width.saturating_sub(indent + name_width + 3).min(most);
+    if slots < 10 {
+        return (Vec::new(), Vec::new());
+    }
+    let bounds = slot_bounds(now, slots, STRIP_SLOT.as_nanos() as u64);
+    let mut rows = Vec::new();
+    for thread in &timeline.threads {
+        let name: String = Line::plain(thread.name.as_str()).truncated(name_width).plain_text();
+        let mut row = Line::plain(format!("{:indent$}{name:>name_width$} |", ""));
+        for slot in &bounds {
+            let state = slot.and_then(|(a, b)| dominant(&thread.spans, a, b));
+            row = match state {
+                Some(state) => {
+                    let (style, glyph) = glyph(state);
+                    row.styled(style, glyph)
+                }
+                None => row.text(" "),
+            };
+        }
+        rows.push(row.text("|"));
+    }
+    let shown = STRIP_SLOT * slots as u32;
+    let seconds = format!("{:.1}", shown.as_secs_f64());
+    let key = |long: bool| {
+        let mut line = Line::plain(if long {
+            format!("     last {seconds} s:  ")
         } else {
-            self.paint("32", "spinning")
-        };
-        let release = match config.work {
-            Work::C => {
-                if state.release() {
-                    "C releases the lock"
-                } else {
-                    "C keeps the lock"
-                }
-            }
-            Work::Check => "C keeps the lock, checks for waiters",
-            Work::Bytecode => "interpreted code",
-        };
-        let mut lines = vec![
-            format!("  {glyph}  spinner {status}    [{release}]"),
-            format!(
-                "     elapsed {:.1} s of {:.1} s    switch interval {:.1} ms    policy {}",
-                elapsed.as_secs_f64(),
-                config.seconds,
-                interval.as_secs_f64() * 1000.0,
-                gil::policy()
-            ),
-            format!("     lock: {}", self.paint("36", &holder)),
-            format!(
-                "     switches {switches}    frames {} of {expected} expected    longest freeze {} ms",
-                window.frames,
-                window.longest.as_millis()
-            ),
-        ];
-        if config.strip {
-            lines.extend(self.strip_lines());
+            format!("{seconds} s: ")
+        });
+        for state in LEGEND {
+            let (style, glyph) = glyph(state);
+            let (long_name, short_name) = legend_names(state);
+            line = line.styled(style, glyph).text(if long {
+                format!(" {long_name}  ")
+            } else {
+                format!(" {short_name} ")
+            });
         }
-        if self.interactive {
-            lines.push(
-                self.paint("2", "     keys: [r] release on/off   [+/-] switch interval   [q] quit"),
-            );
-        }
-        let mut text = String::new();
-        if self.drawn_lines > 0 {
-            text.push_str(&format!("\x1b[{}A", self.drawn_lines));
-        }
-        for line in &lines {
-            text.push_str("\r\x1b[2K");
-            text.push_str(line);
-            text.push_str(self.newline());
-        }
-        self.drawn_lines = lines.len();
-        self.write(&text);
-    }
+        line
+    };
+    let mut fullest = key(true);
+    fullest.pieces.push(Piece { text: "(blank: outside the lock)".to_owned(), style: DIM });
+    (vec![fullest, key(true), key(false)], rows)
+}
 
-    /// One line per thread: its states over the last [`STRIP`], one
-    /// character per [`STRIP_SLOT`], newest on the right.
-    fn strip_lines(&self) -> Vec<String> {
-        let now = recorder::now_ns();
-        let timeline = crate::observe::timeline::build(&recorder::events_so_far(), now);
-        let slots = (STRIP.as_nanos() / STRIP_SLOT.as_nanos()) as u64;
-        let slot_ns = STRIP_SLOT.as_nanos() as u64;
-        let from = now.saturating_sub(STRIP.as_nanos() as u64);
-        let mut lines = vec![format!(
-            "     last {} s:  {} running  {} C, lock held  {} waiting  {} C, lock released  {} blocked",
-            STRIP.as_secs(),
-            self.paint("32", "█"),
-            self.paint("33", "▓"),
-            self.paint("31", "░"),
-            self.paint("34", "▒"),
-            self.paint("90", "·"),
-        )];
-        for thread in &timeline.threads {
-            let mut row = String::new();
-            for k in 0..slots {
-                let (a, b) = (from + k * slot_ns, from + (k + 1) * slot_ns);
-                let mut best: Option<(State, u64)> = None;
-                for span in &thread.spans {
-                    let overlap = span.end_ns.min(b).saturating_sub(span.start_ns.max(a));
-                    if overlap > 0
-                        && span.state != State::Outside
-                        && best.is_none_or(|(_, o)| overlap > o)
-                    {
-                        best = Some((span.state, overlap));
-                    }
-                }
-                row.push_str(&match best.map(|(s, _)| s) {
-                    Some(State::Running) => self.paint("32", "█"),
-                    Some(State::RunningC(_)) => self.paint("33", "▓"),
-                    Some(State::Waiting) => self.paint("31", "░"),
-                    Some(State::ReleasedC(_)) => self.paint("34", "▒"),
-                    Some(State::Blocking) => self.paint("90", "·"),
-                    Some(State::Outside) | None => " ".to_owned(),
-                });
-            }
-            lines.push(format!("     {:>10} |{row}|", thread.name));
-        }
-        lines
-    }
+const LEGEND: [State; 5] =
+    [State::Running, State::RunningC(""), State::Waiting, State::ReleasedC(""), State::Blocking];
 
-    /// The summary after a run.
-    pub fn summary(&mut self, report: &DemoReport) {
-        if self.live {
-            self.write("\x1b[?25h");
-        }
-        let nl = self.newline();
-        let c = &report.config;
-        let work = match c.work {
-            Work::C if report.release_toggles > 0 => format!(
-                "C (clib_busy_wait_ms), lock {} at first, switched {} time(s) with r",
-                if c.release { "released" } else { "kept" },
-                report.release_toggles
-            ),
-            Work::C => format!(
-                "C (clib_busy_wait_ms), lock {}",
-                if c.release { "released" } else { "kept" }
-            ),
-            Work::Check => {
-                "C (clib_busy_wait_ms_cooperative), lock kept, gs_check_switch()".to_owned()
-            }
-            Work::Bytecode => "interpreted bytecode".to_owned(),
-        };
-        let mut text = format!("Summary{nl}");
-        let rows = [
-            ("work", work),
-            ("spinner", c.spinner.name().to_owned()),
-            ("policy", c.policy.to_string()),
-            ("switch interval", format!("{:.1} ms", c.switch_interval.as_secs_f64() * 1000.0)),
-            ("ran for", format!("{:.2} s", report.seconds)),
-            ("frames", format!("{} of {} expected", report.frames, report.expected_frames)),
-            ("longest freeze", format!("{:.0} ms", report.longest_gap_ms)),
-            ("mean gap", format!("{:.1} ms", report.mean_gap_ms)),
-            ("lock switches", report.switches.to_string()),
-            (
-                "C time",
-                format!(
-                    "{:.0} ms with the lock kept, {:.0} ms with it released",
-                    report.c_lock_held_ms, report.c_lock_released_ms
-                ),
-            ),
-        ];
-        for (name, value) in rows {
-            text.push_str(&format!("  {name:<16}{value}{nl}"));
-        }
-        let verdict = report.verdict();
-        text.push_str(&format!("  {}{nl}", self.paint("1;33", &verdict)));
-        if let Some(table) = &report.stats_table {
-            text.push_str(nl);
-            text.push_str(&table.replace('\n', nl));
-        }
-        self.write(&text);
-    }
-
-    /// Show the cursor again (also done on drop).
-    pub fn restore(&self) {
-        if self.live {
-            self.write("\x1b[?25h");
-        }
+fn legend_names(state: State) -> (&'static str, &'static str) {
+    match state {
+        State::Running => ("running", "run"),
+        State::RunningC(_) => ("C, lock held", "C held"),
+        State::Waiting => ("waiting", "wait"),
+        State::ReleasedC(_) => ("C, lock released", "C free"),
+        State::Blocking => ("blocked", "blocked"),
+        State::Outside => ("outside", "out"),
     }
 }
 
-impl Drop for Screen {
-    fn drop(&mut self) {
-        self.restore();
+fn glyph(state: State) -> (&'static str, &'static str) {
+    match state {
+        State::Running => (GREEN, "█"),
+        State::RunningC(_) => (YELLOW, "▓"),
+        State::Waiting => (RED, "░"),
+        State::ReleasedC(_) => ("34", "▒"),
+        State::Blocking => ("90", "·"),
+        State::Outside => ("", " "),
     }
 }
 
-/// How much history the live strip shows.
+/// The time each of `slots` slots of `slot_ns` covers, oldest first, the
+/// newest ending at `now`; `None` for a slot from before the clock's start
+/// (early in the process, the strip is longer than the history).
+fn slot_bounds(now: u64, slots: usize, slot_ns: u64) -> Vec<Option<(u64, u64)>> {
+    (0..slots as u64)
+        .rev()
+        .map(|age| {
+            let end = now.checked_sub(age * slot_ns)?;
+            Some((end.checked_sub(slot_ns)?, end))
+        })
+        .collect()
+}
+
+/// The state `spans` spend most of `[a, b)` in, time outside the lock
+/// included (it draws as blank): a wait of a few microseconds in a slot
+/// spent mostly asleep does not paint the slot as waiting. `None` if no
+/// span covers any of it.
+fn dominant(spans: &[Span], a: u64, b: u64) -> Option<State> {
+    let mut totals: Vec<(State, u64)> = Vec::new();
+    for span in spans {
+        let overlap = span.end_ns.min(b).saturating_sub(span.start_ns.max(a));
+        if overlap == 0 {
+            continue;
+        }
+        let kind = std::mem::discriminant(&span.state);
+        match totals.iter_mut().find(|(s, _)| std::mem::discriminant(s) == kind) {
+            Some((_, total)) => *total += overlap,
+            None => totals.push((span.state, overlap)),
+        }
+    }
+    totals.into_iter().max_by_key(|(_, total)| *total).map(|(state, _)| state)
+}
+
+/// How much history the live strip shows at most.
 pub const STRIP: Duration = Duration::from_secs(3);
 /// How much time one character of the strip covers.
 pub const STRIP_SLOT: Duration = Duration::from_millis(50);
 
 /// How often the live panel redraws.
 pub const TICK: Duration = Duration::from_millis(50);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(state: State, start_ns: u64, end_ns: u64) -> Span {
+        Span { state, start_ns, end_ns }
+    }
+
+    #[test]
+    fn a_short_wait_in_a_slot_spent_outside_is_not_the_slot() {
+        // 50 ms slot: 49.9 ms asleep outside the lock, 0.05 ms waiting,
+        // 0.05 ms running.
+        let spans = [
+            span(State::Outside, 0, 49_900_000),
+            span(State::Waiting, 49_900_000, 49_950_000),
+            span(State::Running, 49_950_000, 50_000_000),
+        ];
+        assert_eq!(dominant(&spans, 0, 50_000_000), Some(State::Outside));
+    }
+
+    #[test]
+    fn the_newest_slot_ends_now_even_early_in_the_process() {
+        let bounds = slot_bounds(250, 4, 100);
+        assert_eq!(bounds, vec![None, None, Some((50, 150)), Some((150, 250))]);
+        let bounds = slot_bounds(1_000, 3, 100);
+        assert_eq!(bounds, vec![Some((700, 800)), Some((800, 900)), Some((900, 1_000))]);
+    }
+
+    #[test]
+    fn the_dominant_state_sums_its_spans() {
+        // Three short waits add up to more than the one longer run.
+        let spans = [
+            span(State::Waiting, 0, 10),
+            span(State::Running, 10, 25),
+            span(State::Waiting, 25, 35),
+            span(State::Blocking, 35, 40),
+            span(State::Waiting, 40, 50),
+        ];
+        assert_eq!(dominant(&spans, 0, 50), Some(State::Waiting));
+        assert_eq!(dominant(&spans, 10, 25), Some(State::Running));
+        assert_eq!(dominant(&spans, 60, 70), None);
+    }
+}

@@ -36,6 +36,17 @@ pub enum Ended {
     Interrupted,
 }
 
+impl Ended {
+    /// The name used in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Ended::Done => "done",
+            Ended::Stopped => "stopped",
+            Ended::Interrupted => "interrupted",
+        }
+    }
+}
+
 /// Run `work` for `duration` on the calling thread. Returns when it started
 /// and ended (relative to the demo's epoch) and how it ended.
 pub fn run(

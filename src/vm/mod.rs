@@ -30,10 +30,12 @@
 
 mod ast;
 mod bytecode;
+pub mod channel;
 mod compiler;
 mod error;
 mod lexer;
 mod machine;
+pub mod message;
 mod natives;
 mod parser;
 mod threads;
