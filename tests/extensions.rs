@@ -137,7 +137,7 @@ fn ext_build_runs_the_compiler_and_prints_the_command() {
     let help =
         Command::new(GILSCOPE).args(["ext", "build", "x.c", "-lz", "--help"]).output().unwrap();
     assert!(assert_ok(&help).contains("Usage: gilscope ext build"));
-    let late = dir.join("late-o.so");
+    let late = dir.join("first.so");
     let built = Command::new(GILSCOPE)
         .args(["ext", "build"])
         .arg(root().join("examples/ext/first.c"))
@@ -148,6 +148,15 @@ fn ext_build_runs_the_compiler_and_prints_the_command() {
         .unwrap();
     assert!(assert_ok(&built).contains(&format!("-o {} -Wno-unused", late.display())));
     assert!(late.exists());
+    // The guide's first extension does what docs/c-api.md shows.
+    let first = run(
+        "let m = load({first})\nprint(m.sum([1, 2, 39]), m.sum([]))\nm.sum([1, \"x\"])",
+        &[("first", &late)],
+    );
+    assert_eq!(stdout(&first), "42 0\n");
+    assert_fails_with(&first, "error: first.sum: expected an int, got string");
+    let overflow = run("load({first}).sum([9223372036854775807, 1])", &[("first", &late)]);
+    assert_fails_with(&overflow, "error: first.sum: sum overflows at item 1");
 
     let missing = Command::new(GILSCOPE).args(["ext", "build", "no-such-file.c"]).output().unwrap();
     assert_eq!(missing.status.code(), Some(1));
