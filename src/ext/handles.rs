@@ -384,20 +384,33 @@ pub fn open_scope() {
 /// Close the innermost call scope: every slot it lent is unpinned, and
 /// freed if C owns no reference to it.
 pub fn close_scope(token: Token<'_>) {
+    // What the scope's slots held is dropped after both borrows end, so
+    // freeing objects can never find the table or the scopes borrowed. A
+    // call lends a few objects: a small buffer on the stack, a vector only
+    // beyond it.
+    let mut freed: [Option<Value>; 8] = Default::default();
+    let mut more = Vec::new();
     SCOPES.with(|scopes| {
         let mut scopes = scopes.borrow_mut();
         let start = scopes.starts.pop().unwrap_or(0);
         let Scopes { lent, .. } = &mut *scopes;
         with_table(token, |table| {
+            let mut next = 0;
             for index in lent.drain(start..) {
                 let slot = &mut table.slots[index as usize];
                 slot.pins = slot.pins.saturating_sub(1);
-                // Dropping a value touches no slot or scope, only object
-                // counts (and frees objects), so it may happen in here.
-                drop(table.release_if_unused(index));
+                if let Some(value) = table.release_if_unused(index) {
+                    match freed.get_mut(next) {
+                        Some(place) => *place = Some(value),
+                        None => more.push(value),
+                    }
+                    next += 1;
+                }
             }
         });
     });
+    drop(freed);
+    drop(more);
 }
 
 /// How many handles are live (for tests: a balanced extension leaves none).
