@@ -608,3 +608,20 @@ fn ctrl_c_stops_an_extension_and_the_run_exits_130() {
     assert_eq!(out.status.code(), Some(130), "stderr: {}", stderr(&out));
     assert!(!stdout(&out).contains("not reached"));
 }
+
+/// The guide's scaling example runs (its timings are the reader's to judge:
+/// speed is measured in benchmarks, not tests).
+#[test]
+fn the_scaling_example_runs() {
+    let zlib = zlib();
+    let out = common::watchdog(120, "scaling example", move || {
+        Command::new(GILSCOPE)
+            .arg("run")
+            .arg(root().join("examples/ext/scaling.toy"))
+            .arg(&zlib)
+            .output()
+            .expect("run gilscope")
+    });
+    let printed = assert_ok(&out);
+    assert!(printed.contains("two threads, lock released:"), "{printed}");
+}
