@@ -75,4 +75,9 @@ int64_t clib_release_cycles(int64_t n);
 int clib_mistake_return_released(void);
 int clib_mistake_release_twice(void);
 
+/* Deliberate deadlocks, for the deadlock watchdog's tests (deadlock.c).
+ * Neither returns. */
+int clib_deadlock_on_mutex(void);
+int clib_deadlock_on_join(void);
+
 #endif /* GILSCOPE_CLIB_H */

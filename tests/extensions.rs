@@ -109,6 +109,36 @@ fn assert_fails_with(out: &Output, message: &str) {
 
 // ----- building -----
 
+/// Every function the header declares is exported by the `gilscope`
+/// binary, so an extension can call any of them (gs_init_module is the
+/// extension's own).
+#[test]
+fn the_binary_exports_every_function_of_the_header() {
+    let header = std::fs::read_to_string(root().join("csrc/include/gilscope.h")).unwrap();
+    let declared: Vec<String> = header
+        .lines()
+        .filter(|l| !l.starts_with(' ') && !l.starts_with('#') && !l.starts_with("typedef"))
+        .filter_map(|l| {
+            // The declared name is the `gs_` identifier just before the
+            // first parenthesis (the return type may be a gs_ type too).
+            let before = &l[..l.find('(')?];
+            let at = before.rfind("gs_")?;
+            let name = &before[at..];
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_').then(|| name.to_owned())
+        })
+        .filter(|name| name != "gs_init_module")
+        .collect();
+    assert!(declared.len() > 40, "only {} functions found in the header", declared.len());
+    let symbols = Command::new("nm").args(["-D", "--defined-only", GILSCOPE]).output();
+    let Ok(symbols) = symbols else { return }; // no binutils: nothing to check
+    let symbols = String::from_utf8_lossy(&symbols.stdout);
+    let missing: Vec<&String> = declared
+        .iter()
+        .filter(|name| !symbols.lines().any(|l| l.ends_with(&format!(" {name}"))))
+        .collect();
+    assert!(missing.is_empty(), "not exported by the gilscope binary: {missing:?}");
+}
+
 #[test]
 fn ext_build_runs_the_compiler_and_prints_the_command() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ext-build");
@@ -389,8 +419,9 @@ fn returning_with_the_lock_released_is_reported_and_repaired() {
         "load({o}).return_released()",
         ("o", &objects()),
         "objects.return_released",
-        "returned with the lock released (GS_BEGIN_ALLOW_THREADS without GS_END_ALLOW_THREADS); \
-         gilscope took it back",
+        "returned with the lock released (gs_save_thread #1 (in C function \
+         objects.return_released) was not restored: GS_BEGIN_ALLOW_THREADS without \
+         GS_END_ALLOW_THREADS, or a longjmp out of it); gilscope took it back",
         "error: objects.return_released: gilscope: misuse of objects.return_released on thread",
     );
 }

@@ -9,8 +9,8 @@ use std::thread;
 
 use common::watchdog;
 use gilscope::ffi::{
-    GS_GILSTATE_LOCKED, GS_GILSTATE_UNLOCKED, gs_check_switch, gs_ensure, gs_last_error,
-    gs_release, gs_restore_thread, gs_save_thread,
+    GS_GILSTATE_LOCKED, GS_GILSTATE_UNLOCKED, gs_check_switch, gs_clear_error, gs_ensure,
+    gs_last_error, gs_release, gs_restore_thread, gs_save_thread,
 };
 use gilscope::gil::{self, attach};
 
@@ -100,7 +100,8 @@ fn restore_while_holding_and_double_restore_are_refused() {
             assert_eq!(
                 last_error(),
                 prefix("gs_restore_thread")
-                    + "states must be restored in reverse order of saving; this one is not the innermost"
+                    + "states must be restored in reverse order of saving; this one is not the \
+                       innermost (gs_save_thread #3 is)"
             );
             assert_eq!(gs_restore_thread(second), 0);
             assert_eq!(gs_release(GS_GILSTATE_UNLOCKED), 0);
@@ -145,6 +146,72 @@ fn unbalanced_ensure_and_release_are_refused() {
         assert!(gil::holds_lock());
         assert_eq!(gs_release(GS_GILSTATE_UNLOCKED), 0);
         assert!(!gil::holds_lock());
+    });
+}
+
+#[test]
+fn states_never_handed_out_are_named_as_such() {
+    case("garbage-state", || {
+        let real = attach(|_| {
+            let state = gs_save_thread();
+            assert_eq!(gs_restore_thread(state), 0);
+            state.addr()
+        });
+        for garbage in
+            [0x1, 0x10, 0x1234, 0xdead_beef, 0x7fff_0000_1000, usize::MAX, real ^ 1 << 40]
+        {
+            assert_eq!(gs_restore_thread(std::ptr::without_provenance_mut(garbage)), -1);
+            assert_eq!(
+                last_error(),
+                prefix("gs_restore_thread")
+                    + "the state is not a state this library handed out (gs_save_thread never \
+                       returned it; a garbage or corrupted pointer?)",
+                "{garbage:#x}"
+            );
+        }
+    });
+}
+
+#[test]
+fn the_last_error_stays_until_the_next_misuse_or_gs_clear_error() {
+    case("stale-error", || {
+        assert!(gs_last_error().is_null());
+        assert_eq!(gs_release(GS_GILSTATE_UNLOCKED), -1);
+        let first = last_error();
+        // Like errno: a successful call leaves the message alone.
+        assert_eq!(gs_ensure(), GS_GILSTATE_UNLOCKED);
+        assert_eq!(gs_release(GS_GILSTATE_UNLOCKED), 0);
+        assert_eq!(last_error(), first);
+        gs_clear_error();
+        assert!(gs_last_error().is_null());
+    });
+}
+
+#[test]
+fn a_release_after_an_abandoned_save_names_it_and_repairs_the_thread() {
+    case("abandoned-save", || {
+        assert_eq!(gs_ensure(), GS_GILSTATE_UNLOCKED);
+        let _abandoned = gs_save_thread();
+        assert_eq!(gs_check_switch(), -1);
+        assert_eq!(
+            last_error(),
+            prefix("gs_check_switch")
+                + "the thread does not hold the lock; call it only with the lock held: \
+                   gs_save_thread #1 released it and was never restored (did a longjmp or C++ \
+                   exception leave GS_BEGIN_ALLOW_THREADS?)"
+        );
+        assert_eq!(gs_release(GS_GILSTATE_UNLOCKED), -1);
+        assert_eq!(
+            last_error(),
+            prefix("gs_release")
+                + "the thread does not hold the lock: gs_save_thread #1 released it and was never \
+                   restored (did a longjmp or C++ exception leave GS_BEGIN_ALLOW_THREADS?); \
+                   gilscope restored it and released this gs_ensure"
+        );
+        assert!(!gil::holds_lock());
+        // Balanced again: a fresh pair works, and the thread exits cleanly.
+        assert_eq!(gs_ensure(), GS_GILSTATE_UNLOCKED);
+        assert_eq!(gs_release(GS_GILSTATE_UNLOCKED), 0);
     });
 }
 
@@ -208,8 +275,10 @@ fn mistakes_made_by_c_code_come_back_as_errors() {
                 result,
                 Err(CError::Misuse(
                     prefix("clib_mistake_return_released")
-                        + "returned with the lock released (GS_BEGIN_ALLOW_THREADS without \
-                           GS_END_ALLOW_THREADS); gilscope took it back"
+                        + "returned with the lock released (gs_save_thread #1 (in C function \
+                           clib_mistake_return_released) was not restored: GS_BEGIN_ALLOW_THREADS \
+                           without GS_END_ALLOW_THREADS, or a longjmp out of it); gilscope took it \
+                           back"
                 ))
             );
             assert!(gil::holds_lock(), "the lock was not taken back");
@@ -279,6 +348,16 @@ fn child_that_misuses_the_api() {
                 )
             });
         }
+        "restore-garbage" => drop(gs_restore_thread(std::ptr::without_provenance_mut(0x1234))),
+        "release-abandoned" => {
+            gs_ensure();
+            let _ = gs_save_thread();
+            gs_release(GS_GILSTATE_UNLOCKED);
+        }
+        "clear-then-misuse" => {
+            gs_clear_error();
+            let _ = gs_save_thread();
+        }
         other => panic!("unknown child case {other}"),
     }
     eprintln!("still alive after misuse");
@@ -310,6 +389,13 @@ fn misuse_aborts_under_gilscope_misuse_abort() {
         ("exit-holding", "thread exit", "the lock was released on its behalf"),
         ("attach-released", "attach", "(gs_save_thread without gs_restore_thread)"),
         ("c-returns-released", "clib_mistake_return_released", "gilscope took it back"),
+        ("restore-garbage", "gs_restore_thread", "a garbage or corrupted pointer?)"),
+        ("release-abandoned", "gs_release", "gilscope restored it and released this gs_ensure"),
+        (
+            "clear-then-misuse",
+            "gs_save_thread",
+            "the thread does not hold the lock, so it cannot release it",
+        ),
     ];
     let outputs = watchdog(120, "abort-children", move || {
         cases.map(|(which, _, _)| {

@@ -21,6 +21,7 @@ fn a_short_soak_holds_every_invariant() {
         "counts add up         yes",
         "every thread joined   yes",
         "objects freed         yes",
+        "pending calls run     yes",
         "invariants held",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");

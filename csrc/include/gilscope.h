@@ -13,7 +13,8 @@
  *
  * Rules while the lock is released: touch no interpreter object and call no
  * function of this header except gs_interrupted(), gs_interrupt_fd(),
- * gs_holds_lock(), gs_last_error(), gs_ensure() and gs_restore_thread().
+ * gs_holds_lock(), gs_last_error(), gs_clear_error(), gs_ensure(),
+ * gs_restore_thread(), gs_add_pending_call() and gs_request_interrupt().
  * (Memory returned by gs_as_str()/gs_as_bytes() may still be read: see
  * there.)
  *
@@ -31,7 +32,8 @@
  * do. The lock is never left in an undefined state.
  *
  * Async-signal safety: which functions a signal handler may call is listed
- * in the section "Signal handlers" at the end of this header.
+ * in the section "Signals, fork, exits" below; none of the object and
+ * module functions is.
  *
  * The header is plain C99; it needs only <stddef.h> and <stdint.h>.
  * docs/c-api.md is the guide that goes with it.
@@ -69,14 +71,19 @@ gs_thread_state *gs_save_thread(void);
 int gs_restore_thread(gs_thread_state *state);
 
 /* Release the lock around a block of C code that touches no interpreter
- * object. The two macros open and close one C block. */
-#define GS_BEGIN_ALLOW_THREADS { gs_thread_state *gs_saved_state_ = gs_save_thread();
+ * object. The two macros open and close one C block, which must be left
+ * only through GS_END_ALLOW_THREADS: never longjmp out of it, and never let
+ * a C++ exception cross it (see "Signals, fork, exits" below). */
+#define GS_BEGIN_ALLOW_THREADS { gs_thread_state *gs_saved_state_ = gs_save_thread_at(__func__);
 #define GS_END_ALLOW_THREADS (void)gs_restore_thread(gs_saved_state_); }
 
 /* Make sure the calling thread holds the lock, from any thread: one the
  * interpreter started, one inside GS_BEGIN_ALLOW_THREADS, or a thread created
  * in C that gilscope has never seen. Nests. Every call needs one matching
- * gs_release() on the same thread, in reverse order. */
+ * gs_release() on the same thread, in reverse order. Returns
+ * GS_GILSTATE_ERROR, without taking the lock, only when called re-entrantly
+ * (from a signal handler) or after the thread's gilscope state was
+ * destroyed (see below); do not gs_release() an error. */
 gs_gilstate gs_ensure(void);
 
 /* Undo the matching gs_ensure(). Returns 0, or -1 on misuse (no open
@@ -107,8 +114,61 @@ int gs_interrupted(void);
 int gs_interrupt_fd(void);
 
 /* The message of the last misuse detected on the calling thread, or NULL.
- * The string stays valid until the next misuse on this thread. */
+ * Like errno, it is set by a failing call and left alone by a successful
+ * one: read it right after a call returned its error value. The string
+ * stays valid until the next misuse on this thread or gs_clear_error(). */
 const char *gs_last_error(void);
+
+/* ---- Signals, fork, exits -------------------------------------------
+ *
+ * Async-signal-safe, callable from a signal handler: gs_holds_lock(),
+ * gs_interrupted(), gs_request_interrupt() and gs_add_pending_call(). No
+ * other function is. If a handler interrupts a thread inside a gilscope
+ * call (gs_ensure, gs_restore_thread, ...) and calls one anyway, the call
+ * is detected, reported in one line written with write(2), and returns its
+ * error value without touching anything; outside such a call it works,
+ * but may block, so prefer gs_add_pending_call().
+ *
+ * fork(): the child gets a working lock, held by the forking thread if it
+ * held it in the parent and free otherwise; the other threads do not exist
+ * in the child and are forgotten.
+ *
+ * From a thread-exit destructor (pthread_key_create) or an atexit handler,
+ * after gilscope's own state for the thread is gone, every call is a
+ * reported misuse that returns its error value. A thread that exits with
+ * the lock, or with a gs_save_thread not restored, is reported.
+ *
+ * longjmp / C++ exceptions out of GS_BEGIN_ALLOW_THREADS leave a saved
+ * state that is never restored; the next call that needs the lock reports
+ * it by where it was made, and gs_release() repairs it. */
+
+/* gs_save_thread(), naming the C function it is called from (`where`: a
+ * string with static storage, such as __func__, or NULL; it must stay valid
+ * while the save is outstanding, so do not unload the library that holds
+ * it before restoring) so that a save never restored can be reported by
+ * name. GS_BEGIN_ALLOW_THREADS uses it. */
+gs_thread_state *gs_save_thread_at(const char *where);
+
+/* A function to run later with the lock held. */
+typedef void (*gs_pending_fn)(void *arg);
+
+/* Any thread, any time, a signal handler too: queue fn(arg) to run, with
+ * the lock held, at the next check point of whichever thread holds it (the
+ * interpreter's eval-breaker check, or gs_check_switch()). Calls run oldest
+ * first. Async-signal-safe: no allocation, no lock, no waiting (CPython's
+ * Py_AddPendingCall plays the same role but takes a lock). Returns 0, or -1
+ * if fn is NULL or 64 calls already wait. */
+int gs_add_pending_call(gs_pending_fn fn, void *arg);
+
+/* Any thread, any time, a signal handler too: request an interrupt, as
+ * Ctrl+C does: gs_interrupted() becomes 1, the interpreter stops at its
+ * next check point, and gs_interrupt_fd() becomes readable.
+ * Async-signal-safe, like CPython's PyErr_SetInterrupt. */
+void gs_request_interrupt(void);
+
+/* Forget the calling thread's last misuse message: gs_last_error() returns
+ * NULL until the next misuse. */
+void gs_clear_error(void);
 
 /* ===================================================================== */
 /* Objects                                                                */
@@ -291,14 +351,6 @@ int gs_module_add_api(gs_module *m, int api_version, const char *name, gs_cfunc 
  * same module). Return 0 on success; a non-zero return or a pending error
  * (gs_raise) fails the load, and nothing of the module is kept. */
 int gs_init_module(gs_module *m);
-
-/* ===================================================================== */
-/* Signal handlers                                                        */
-/* ===================================================================== */
-
-/* Which functions of this header a signal handler may call (the
- * async-signal-safe ones) is not specified yet: call none of them from a
- * signal handler. */
 
 #ifdef __cplusplus
 }

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 
 use gilscope::demo::{self, DemoConfig, SpinnerKind, Work};
 
-use super::options::{LockArgs, ObserveArgs, parse_seconds};
+use super::options::{LockArgs, ObserveArgs, WatchdogArgs, parse_seconds};
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
 pub enum OnOff {
@@ -36,6 +36,10 @@ pub struct DemoArgs {
     frame_ms: u64,
     #[command(flatten)]
     lock: LockArgs,
+    // The watchdog allows for the computation, which may keep the lock for
+    // --seconds on purpose: it reports only longer stalls.
+    #[command(flatten)]
+    watchdog: WatchdogArgs,
     /// Run twice: first with the lock kept, then released.
     #[arg(long, conflicts_with_all = ["release", "json"])]
     tour: bool,
@@ -52,6 +56,7 @@ pub struct DemoArgs {
 /// Run the demo (both parts for `--tour`); 130 if interrupted, 1 if it
 /// cannot start.
 pub fn run(args: DemoArgs) -> ExitCode {
+    args.watchdog.start(Duration::from_secs_f64(args.seconds));
     let runs: Vec<bool> =
         if args.tour { vec![false, true] } else { vec![args.release == OnOff::On] };
     let parts = runs.len();

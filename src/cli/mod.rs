@@ -24,7 +24,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use gilscope::gil;
 use gilscope::soak::SoakConfig;
 
-use options::{LockArgs, ObserveArgs, parse_seconds};
+use options::{LockArgs, ObserveArgs, WatchdogArgs, parse_seconds};
 
 /// gilscope: a global interpreter lock you can run, watch, read and test.
 #[derive(Parser)]
@@ -47,6 +47,8 @@ enum Command {
         script_and_args: Vec<String>,
         #[command(flatten)]
         lock: LockArgs,
+        #[command(flatten)]
+        watchdog: WatchdogArgs,
         #[command(flatten)]
         observe: ObserveArgs,
     },
@@ -115,7 +117,8 @@ pub fn main() -> ExitCode {
         eprintln!("gilscope: warning: cannot catch Ctrl+C: {err}");
     }
     match cli.command {
-        Command::Run { code, mut script_and_args, lock, observe } => {
+        Command::Run { code, mut script_and_args, lock, watchdog, observe } => {
+            watchdog.start(Duration::ZERO);
             let file = match &code {
                 Some(_) => None,
                 None if script_and_args.is_empty() => Cli::command()

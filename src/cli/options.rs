@@ -42,6 +42,27 @@ impl LockArgs {
     }
 }
 
+/// The deadlock watchdog's setting, shared by `run` and `demo`.
+#[derive(Args, Clone, Copy, Debug)]
+pub struct WatchdogArgs {
+    /// Report a possible deadlock when the lock has been held this many
+    /// seconds, without the holder reaching a check point, while other
+    /// threads wait for it (0 turns the watchdog off).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_seconds)]
+    deadlock_after: f64,
+}
+
+impl WatchdogArgs {
+    /// Start the watchdog, reporting stalls longer than the setting plus
+    /// `expected` (a stall the subcommand makes on purpose); nothing if
+    /// the setting is 0.
+    pub fn start(&self, expected: Duration) {
+        if self.deadlock_after > 0.0 {
+            gil::start_watchdog(Duration::from_secs_f64(self.deadlock_after) + expected);
+        }
+    }
+}
+
 /// The recording options shared by `run` and `demo`.
 #[derive(Args, Clone, Debug, Default)]
 pub struct ObserveArgs {

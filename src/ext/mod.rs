@@ -74,6 +74,10 @@ static C_API: Symbols = Symbols(&[
     crate::ffi::gs_interrupted as *const (),
     crate::ffi::gs_interrupt_fd as *const (),
     crate::ffi::gs_last_error as *const (),
+    crate::ffi::gs_save_thread_at as *const (),
+    crate::ffi::gs_add_pending_call as *const (),
+    crate::ffi::gs_request_interrupt as *const (),
+    crate::ffi::gs_clear_error as *const (),
 ]);
 
 struct Symbols(&'static [*const ()]);

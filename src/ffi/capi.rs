@@ -9,12 +9,14 @@
 //!
 //! These functions are safe to call from Rust too; the tests do.
 
-use std::ffi::{c_char, c_int};
+use std::cell::Cell;
+use std::ffi::{CStr, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
+use std::sync::Once;
 
-use crate::gil::cstate::{self, Ensured, GENERATION_BITS, SavedState};
-use crate::gil::{self, thread_name};
+use crate::gil::cstate::{self, Ensured, GENERATION_BITS, Presented, SavedState};
+use crate::gil::{self, PendingCall};
 
 /// Opaque: what `gs_save_thread` returns. Never dereferenced; the pointer's
 /// value encodes the saving thread and the save's generation.
@@ -30,22 +32,48 @@ pub const GS_GILSTATE_UNLOCKED: c_int = Ensured::Taken as c_int;
 /// `gs_ensure` result: misuse detected.
 pub const GS_GILSTATE_ERROR: c_int = -1;
 
-/// Bits of a saved-state token that hold the generation.
+/// A saved-state token, from the top bit down: a 12-bit check, the saving
+/// thread's serial (28 bits), the generation (`GENERATION_BITS`). The check
+/// is a hash of the other two, so a garbage pointer is recognised as "not
+/// a state this library handed out" (all but one in 4096 of them) instead
+/// of being read as some thread's state.
+const SERIAL_BITS: u32 = 28;
+const CHECK_BITS: u32 = 12;
 const GENERATION_MASK: usize = (1 << GENERATION_BITS) - 1;
+const SERIAL_MASK: usize = (1 << SERIAL_BITS) - 1;
+const _: () = assert!(GENERATION_BITS + SERIAL_BITS + CHECK_BITS == usize::BITS);
+
+/// The check bits of a token naming `serial` and `generation`.
+fn token_check(serial: usize, generation: usize) -> usize {
+    let mut x = ((serial << GENERATION_BITS) | generation) as u64 ^ 0x9e37_79b9_7f4a_7c15;
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    (x as usize) & ((1 << CHECK_BITS) - 1)
+}
 
 fn encode_state(state: SavedState) -> *mut GsThreadState {
-    let value = ((state.thread as usize) << GENERATION_BITS)
-        | (state.generation as usize & GENERATION_MASK);
+    let serial = state.thread as usize & SERIAL_MASK;
+    let generation = state.generation as usize & GENERATION_MASK;
+    let value = (token_check(serial, generation) << (GENERATION_BITS + SERIAL_BITS))
+        | (serial << GENERATION_BITS)
+        | generation;
     ptr::without_provenance_mut(value)
 }
 
-/// The saved state a token names; `None` for NULL.
-fn decode_state(state: *mut GsThreadState) -> Option<SavedState> {
+/// What a token C presents names.
+fn decode_state(state: *mut GsThreadState) -> Presented {
     let value = state.addr();
-    (value != 0).then_some(SavedState {
-        thread: (value >> GENERATION_BITS) as u64,
-        generation: (value & GENERATION_MASK) as u32,
-    })
+    if value == 0 {
+        return Presented::Null;
+    }
+    let generation = value & GENERATION_MASK;
+    let serial = (value >> GENERATION_BITS) & SERIAL_MASK;
+    let check = value >> (GENERATION_BITS + SERIAL_BITS);
+    if serial == 0 || generation == 0 || check != token_check(serial, generation) {
+        return Presented::NotIssued;
+    }
+    Presented::Token(SavedState { thread: serial as u64, generation: generation as u32 })
 }
 
 /// A misuse (already reported) as the `int` error value of the header.
@@ -53,9 +81,40 @@ fn status(result: Result<(), gil::Misuse>) -> c_int {
     if result.is_ok() { 0 } else { -1 }
 }
 
-/// Run an exported function's body; a panic is reported and aborts.
-fn boundary<R>(function: &str, body: impl FnOnce() -> R) -> R {
-    match catch_unwind(AssertUnwindSafe(body)) {
+thread_local! {
+    /// Set while an exported function's body runs: the panic hook stays
+    /// silent for it, since [`guarded`] reports the panic in one line.
+    static IN_BOUNDARY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Install, once, a panic hook that prints nothing for panics inside an
+/// exported function (which [`guarded`] reports itself) and defers to the
+/// previous hook for every other panic.
+fn quiet_panics_in_the_c_api() {
+    static INSTALL: Once = Once::new();
+    if std::thread::panicking() {
+        // `set_hook` refuses to run on a panicking thread; a later call
+        // installs it.
+        return;
+    }
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_BOUNDARY.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Run an exported function's body; a panic is reported in one line and
+/// aborts (it must not unwind into C). No Rust panic text is printed.
+fn guarded<R>(function: &str, body: impl FnOnce() -> R) -> R {
+    quiet_panics_in_the_c_api();
+    let outer = IN_BOUNDARY.with(|flag| flag.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(body));
+    IN_BOUNDARY.with(|flag| flag.set(outer));
+    match result {
         Ok(result) => result,
         Err(payload) => {
             let message = payload
@@ -64,64 +123,135 @@ fn boundary<R>(function: &str, body: impl FnOnce() -> R) -> R {
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_owned());
             eprintln!(
-                "gilscope: internal error: panic in {function} on thread '{}': {message}",
-                thread_name(gil::current_serial())
+                "gilscope: internal error in {function} on thread #{}: {message}",
+                cstate::known_serial()
             );
             std::process::abort();
         }
     }
 }
 
+/// [`guarded`], for a function that must not run while the thread is
+/// already inside the C API (a call from a signal handler that interrupted
+/// one): such a call is reported with async-signal-safe writes and returns
+/// `error` without touching anything.
+fn boundary<R>(function: &'static str, error: R, body: impl FnOnce() -> R) -> R {
+    let Some(_inside) = cstate::enter_api(function) else {
+        return error;
+    };
+    guarded(function, body)
+}
+
 /// Release the lock held by the calling thread. See `gilscope.h`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_save_thread() -> *mut GsThreadState {
-    boundary("gs_save_thread", || cstate::save().map_or(ptr::null_mut(), encode_state))
+    boundary("gs_save_thread", ptr::null_mut(), || {
+        cstate::save(None).map_or(ptr::null_mut(), encode_state)
+    })
+}
+
+/// `gs_save_thread`, naming where the save is made. See `gilscope.h`.
+///
+/// # Safety
+/// `place` is NULL or a NUL-terminated string that lives as long as the
+/// process (a string literal or `__func__`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gs_save_thread_at(place: *const c_char) -> *mut GsThreadState {
+    boundary("gs_save_thread", ptr::null_mut(), || {
+        // SAFETY: the caller promises a NUL-terminated string with static
+        // storage duration, or NULL.
+        let place: Option<&'static CStr> =
+            (!place.is_null()).then(|| unsafe { CStr::from_ptr(place) });
+        cstate::save(place).map_or(ptr::null_mut(), encode_state)
+    })
 }
 
 /// Take the lock back after `gs_save_thread`. See `gilscope.h`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_restore_thread(state: *mut GsThreadState) -> c_int {
-    boundary("gs_restore_thread", || status(cstate::restore(decode_state(state))))
+    boundary("gs_restore_thread", -1, || status(cstate::restore(decode_state(state))))
 }
 
 /// Make sure the calling thread holds the lock. See `gilscope.h`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_ensure() -> c_int {
-    boundary("gs_ensure", || cstate::ensure() as c_int)
+    boundary("gs_ensure", GS_GILSTATE_ERROR, || {
+        cstate::ensure().map_or(GS_GILSTATE_ERROR, |found| found as c_int)
+    })
 }
 
 /// Undo the matching `gs_ensure`. See `gilscope.h`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_release(state: c_int) -> c_int {
-    boundary("gs_release", || status(cstate::release(state)))
+    boundary("gs_release", -1, || status(cstate::release(state)))
 }
 
-/// 1 if the calling thread holds the lock. See `gilscope.h`.
+/// 1 if the calling thread holds the lock. Async-signal-safe. See
+/// `gilscope.h`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_holds_lock() -> c_int {
-    boundary("gs_holds_lock", || c_int::from(gil::holds_lock()))
+    // Not `guarded`: one thread-local load, which cannot panic, and the
+    // first `guarded` call runs a `Once` a signal handler must not enter.
+    c_int::from(gil::holds_lock())
 }
 
 /// The eval breaker for C loops that keep the lock. See `gilscope.h`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_check_switch() -> c_int {
-    boundary("gs_check_switch", || cstate::check_switch().map_or(-1, c_int::from))
+    if cstate::check_switch_has_nothing_to_do() {
+        return 0;
+    }
+    boundary("gs_check_switch", -1, || cstate::check_switch().map_or(-1, c_int::from))
 }
 
-/// 1 if an interrupt is pending. See `gilscope.h`.
+/// 1 if an interrupt is pending. Async-signal-safe. See `gilscope.h`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_interrupted() -> c_int {
     c_int::from(gil::interrupted())
 }
 
+/// Request an interrupt, as Ctrl+C does. Async-signal-safe. See
+/// `gilscope.h`.
+#[unsafe(no_mangle)]
+pub extern "C" fn gs_request_interrupt() {
+    gil::request_interrupt();
+}
+
+/// Queue a call to run with the lock held. Async-signal-safe. See
+/// `gilscope.h`.
+///
+/// # Safety
+/// `function` must be safe to call with `argument` on any thread holding
+/// the lock, at any later time.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gs_add_pending_call(
+    function: Option<PendingCall>,
+    argument: *mut c_void,
+) -> c_int {
+    let Some(function) = function else {
+        return -1;
+    };
+    // SAFETY: passed on from our caller.
+    match unsafe { gil::add_pending_call(function, argument) } {
+        Ok(()) => 0,
+        Err(_) => -1,
+    }
+}
+
 /// A descriptor readable while an interrupt is pending. See `gilscope.h`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_interrupt_fd() -> c_int {
-    boundary("gs_interrupt_fd", || gil::interrupt_fd().unwrap_or(-1))
+    boundary("gs_interrupt_fd", -1, || gil::interrupt_fd().unwrap_or(-1))
 }
 
 /// The calling thread's last misuse message, or NULL. See `gilscope.h`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_last_error() -> *const c_char {
-    boundary("gs_last_error", cstate::last_error_ptr)
+    boundary("gs_last_error", ptr::null(), cstate::last_error_ptr)
+}
+
+/// Forget the calling thread's last misuse message. See `gilscope.h`.
+#[unsafe(no_mangle)]
+pub extern "C" fn gs_clear_error() {
+    boundary("gs_clear_error", (), cstate::clear_error);
 }

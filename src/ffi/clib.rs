@@ -54,6 +54,8 @@ mod sys {
         pub(super) fn clib_release_cycles(n: i64) -> i64;
         pub(super) fn clib_mistake_return_released() -> c_int;
         pub(super) fn clib_mistake_release_twice() -> c_int;
+        pub(super) fn clib_deadlock_on_mutex() -> c_int;
+        pub(super) fn clib_deadlock_on_join() -> c_int;
     }
 }
 
@@ -298,6 +300,32 @@ pub fn make_mistake(token: Token<'_>, mistake: Mistake) -> Result<i64, CError> {
         // SAFETY: as above.
         Mistake::ReleaseTwice => call_c(token, "clib_mistake_release_twice", || unsafe {
             i64::from(sys::clib_mistake_release_twice())
+        }),
+    }
+}
+
+/// A C function that deadlocks with the lock on purpose (`csrc/deadlock.c`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deadlock {
+    /// Keeps the lock and waits for a mutex held by a thread that waits
+    /// for the lock.
+    OnMutex,
+    /// Keeps the lock and joins a thread that needs the lock.
+    OnJoin,
+}
+
+/// Run one of the deliberate deadlocks in `csrc/deadlock.c`. It never
+/// returns: it exists so the tests can show the deadlock watchdog's report
+/// (`gil::start_watchdog`) from a child process they then kill.
+pub fn deadlock(token: Token<'_>, deadlock: Deadlock) -> Result<i64, CError> {
+    match deadlock {
+        // SAFETY: takes no arguments; its helper thread uses only the C API.
+        Deadlock::OnMutex => call_c(token, "clib_deadlock_on_mutex", || unsafe {
+            i64::from(sys::clib_deadlock_on_mutex())
+        }),
+        // SAFETY: as above.
+        Deadlock::OnJoin => call_c(token, "clib_deadlock_on_join", || unsafe {
+            i64::from(sys::clib_deadlock_on_join())
         }),
     }
 }

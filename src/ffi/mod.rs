@@ -15,6 +15,7 @@ mod capi;
 pub mod clib;
 
 pub use capi::{GS_GILSTATE_ERROR, GS_GILSTATE_LOCKED, GS_GILSTATE_UNLOCKED, GsThreadState};
+pub use capi::{gs_add_pending_call, gs_clear_error, gs_request_interrupt, gs_save_thread_at};
 pub use capi::{
     gs_check_switch, gs_ensure, gs_holds_lock, gs_interrupt_fd, gs_interrupted, gs_last_error,
     gs_release, gs_restore_thread, gs_save_thread,

@@ -11,12 +11,61 @@
 //! stopping panics at the border, is `src/ffi/capi.rs`'s business.
 
 use super::handoff::Reason;
-use super::misuse::{Misuse, report_for};
-use super::raw::DROP_REQUEST;
+use super::misuse::{Misuse, report, report_for, report_reentrant};
+use super::raw::{DROP_REQUEST, PENDING_CALLS};
 use super::recorder::{self, EventKind};
-pub(crate) use super::thread::{Ensured, GENERATION_BITS};
-use super::thread::{ThreadCtx, mark_foreign, thread_name, try_with_ctx, with_ctx};
+pub(crate) use super::thread::known_serial;
+pub(crate) use super::thread::{Ensured, GENERATION_BITS, InLockCode, SavePlace};
+use super::thread::{ThreadCtx, in_lock_code, mark_foreign, thread_info, try_with_ctx, with_ctx};
 use super::{GIL, Token};
+
+/// Mark the calling thread as inside the C API for the duration of one
+/// call to `function`. `None` if it already was — the call came from a
+/// signal handler that interrupted the thread inside the lock's code, or
+/// from a pending call run there — after reporting it with
+/// async-signal-safe calls only: the caller returns its error value and
+/// touches nothing.
+#[must_use]
+pub(crate) fn enter_api(function: &'static str) -> Option<InLockCode> {
+    if in_lock_code() {
+        report_reentrant(function);
+        return None;
+    }
+    Some(InLockCode::enter())
+}
+
+/// Run `body` with the calling thread's context; if the context is gone
+/// (the call came from a thread-exit destructor or an `atexit` handler,
+/// after gilscope's own per-thread state was destroyed), report a misuse
+/// of `function` instead.
+fn with_live_ctx<R>(
+    function: &str,
+    body: impl FnOnce(&ThreadCtx) -> Result<R, Misuse>,
+) -> Result<R, Misuse> {
+    try_with_ctx(body).unwrap_or_else(|| {
+        Err(report(
+            function,
+            format_args!(
+                "called after gilscope's state for this thread was destroyed (from a \
+                 thread-exit destructor or an atexit handler); nothing was done"
+            ),
+        ))
+    })
+}
+
+/// What C handed `gs_restore_thread`, decoded by `src/ffi/capi.rs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Presented {
+    /// NULL: what a failed `gs_save_thread` returned.
+    Null,
+    /// Not a value `gs_save_thread` could have returned.
+    NotIssued,
+    /// A well-formed token (which the thread may or may not have issued).
+    Token(SavedState),
+}
+
+const NOT_ISSUED: &str = "the state is not a state this library handed out (gs_save_thread \
+                          never returned it; a garbage or corrupted pointer?)";
 
 /// A depth put aside by [`save`]: the thread that saved it and the
 /// generation that names it (never 0, below `2^GENERATION_BITS`).
@@ -34,43 +83,84 @@ fn holding(ctx: &ThreadCtx, function: &str, what: &str) -> Result<(), Misuse> {
     if ctx.holds_lock() { Ok(()) } else { Err(report_for(ctx, function, format_args!("{what}"))) }
 }
 
-/// `gs_save_thread`: put the whole depth aside and release the lock.
-pub(crate) fn save() -> Result<SavedState, Misuse> {
-    with_ctx(|ctx| {
+/// Check that the thread holds the lock, as `function` requires; if not,
+/// report `what`, naming a save that was never restored if there is one
+/// (the usual cause: a longjmp or C++ exception out of
+/// `GS_BEGIN_ALLOW_THREADS`).
+fn holding_or_abandoned(ctx: &ThreadCtx, function: &str, what: &str) -> Result<(), Misuse> {
+    if ctx.holds_lock() {
+        return Ok(());
+    }
+    match ctx.describe_innermost_save() {
+        Some(save) => Err(report_for(
+            ctx,
+            function,
+            format_args!(
+                "{what}: {save} released it and was never restored (did a longjmp or C++ \
+                 exception leave GS_BEGIN_ALLOW_THREADS?)"
+            ),
+        )),
+        None => holding(ctx, function, what),
+    }
+}
+
+/// `gs_save_thread` / `gs_save_thread_at`: put the whole depth aside and
+/// release the lock. `place` is where C says the save is made.
+pub(crate) fn save(place: Option<&'static std::ffi::CStr>) -> Result<SavedState, Misuse> {
+    const NAME: &str = "gs_save_thread";
+    with_live_ctx(NAME, |ctx| {
         let what = "the thread does not hold the lock, so it cannot release it";
-        holding(ctx, "gs_save_thread", what)?;
-        let generation = ctx.suspend(Reason::ReleasedByC);
+        holding_or_abandoned(ctx, NAME, what)?;
+        let place = match (ctx.c_function(), place) {
+            (_, Some(named)) => Some(SavePlace::Named(named)),
+            (Some(function), None) => Some(SavePlace::CFunction(function)),
+            (None, None) => None,
+        };
+        let generation = ctx.suspend_at(Reason::ReleasedByC, place);
         Ok(SavedState { thread: ctx.serial(), generation })
     })
 }
 
 /// `gs_restore_thread`: take the lock back and restore the depth `state`
-/// names. `None` is the state a failed [`save`] gave C (NULL).
-pub(crate) fn restore(state: Option<SavedState>) -> Result<(), Misuse> {
+/// names.
+pub(crate) fn restore(state: Presented) -> Result<(), Misuse> {
     const NAME: &str = "gs_restore_thread";
-    with_ctx(|ctx| {
+    with_live_ctx(NAME, |ctx| {
         let misuse = |what: std::fmt::Arguments<'_>| Err(report_for(ctx, NAME, what));
-        let Some(SavedState { thread: saver, generation }) = state else {
-            return misuse(format_args!("the state is NULL (the matching gs_save_thread failed)"));
+        let SavedState { thread: saver, generation } = match state {
+            Presented::Null => {
+                return misuse(format_args!(
+                    "the state is NULL (the matching gs_save_thread failed)"
+                ));
+            }
+            Presented::NotIssued => return misuse(format_args!("{NOT_ISSUED}")),
+            Presented::Token(state) => state,
         };
         if saver != ctx.serial() {
-            return misuse(format_args!(
-                "the state was saved by thread '{}' (#{saver}); it must be restored on that thread",
-                thread_name(saver)
-            ));
+            return match thread_info(saver) {
+                Some(info) => misuse(format_args!(
+                    "the state was saved by thread '{}' (#{saver}); it must be restored on that \
+                     thread",
+                    info.name
+                )),
+                None => misuse(format_args!("{NOT_ISSUED}")),
+            };
+        }
+        if !ctx.issued(generation) {
+            return misuse(format_args!("{NOT_ISSUED}"));
         }
         if ctx.holds_lock() {
             return misuse(format_args!("the thread already holds the lock"));
         }
         if ctx.innermost_saved() != Some(generation) {
-            return misuse(format_args!(
-                "{}",
-                if ctx.has_saved(generation) {
-                    "states must be restored in reverse order of saving; this one is not the innermost"
-                } else {
-                    "the state was already restored"
-                }
-            ));
+            if ctx.has_saved(generation) {
+                let innermost = ctx.describe_innermost_save().unwrap_or_default();
+                return misuse(format_args!(
+                    "states must be restored in reverse order of saving; this one is not the \
+                     innermost ({innermost} is)"
+                ));
+            }
+            return misuse(format_args!("the state was already restored"));
         }
         ctx.resume();
         Ok(())
@@ -79,20 +169,26 @@ pub(crate) fn restore(state: Option<SavedState>) -> Result<(), Misuse> {
 
 /// `gs_ensure`: make sure the calling thread holds the lock, nesting. A
 /// thread first met here is marked foreign.
-pub(crate) fn ensure() -> Ensured {
-    with_ctx(|ctx| {
+pub(crate) fn ensure() -> Result<Ensured, Misuse> {
+    with_live_ctx("gs_ensure", |ctx| {
         if !ctx.entered_before() && ctx.innermost_saved().is_none() {
             mark_foreign(ctx.serial());
         }
-        ctx.open_ensure()
+        Ok(ctx.open_ensure())
     })
 }
 
 /// `gs_release`: undo the innermost `gs_ensure`, which must have returned
 /// `state`.
+///
+/// If a save made inside that `gs_ensure` was never restored (C jumped out
+/// of `GS_BEGIN_ALLOW_THREADS` with longjmp, or a C++ exception crossed
+/// it), the save is named in the report, restored on the thread's behalf,
+/// and the `gs_ensure` released: the call returns the error but leaves the
+/// thread balanced.
 pub(crate) fn release(state: i32) -> Result<(), Misuse> {
     const NAME: &str = "gs_release";
-    with_ctx(|ctx| {
+    with_live_ctx(NAME, |ctx| {
         let misuse = |what: std::fmt::Arguments<'_>| Err(report_for(ctx, NAME, what));
         let Some(expected) = ctx.innermost_ensure() else {
             return misuse(format_args!("no gs_ensure is open on this thread"));
@@ -104,31 +200,73 @@ pub(crate) fn release(state: i32) -> Result<(), Misuse> {
             ));
         }
         if !ctx.holds_lock() {
-            return misuse(format_args!(
-                "the thread does not hold the lock (a gs_save_thread inside \
-                 gs_ensure/gs_release was not restored)"
-            ));
+            let abandoned = ctx.saves_inside_innermost_ensure();
+            if abandoned == 0 {
+                return misuse(format_args!(
+                    "the thread does not hold the lock (a gs_save_thread inside \
+                     gs_ensure/gs_release was not restored)"
+                ));
+            }
+            let save = ctx.describe_innermost_save().unwrap_or_default();
+            let reported = report_for(
+                ctx,
+                NAME,
+                format_args!(
+                    "the thread does not hold the lock: {save} released it and was never \
+                     restored (did a longjmp or C++ exception leave GS_BEGIN_ALLOW_THREADS?); \
+                     gilscope restored it and released this gs_ensure"
+                ),
+            );
+            ctx.restore_abandoned(abandoned);
+            ctx.close_ensure();
+            return Err(reported);
         }
         ctx.close_ensure();
         Ok(())
     })
 }
 
-/// `gs_check_switch`: yield to a waiter if one asked for the lock. Returns
-/// whether the lock changed hands.
+/// The common case of `gs_check_switch`, as cheap as the header promises:
+/// nothing pending in the eval breaker and the lock held (one relaxed load
+/// and one thread-local load). Then there is nothing to do.
+#[inline]
+pub(crate) fn check_switch_has_nothing_to_do() -> bool {
+    GIL.breaker() == 0 && super::holds_lock()
+}
+
+/// `gs_check_switch`: run pending calls, and yield to a waiter if one
+/// asked for the lock. Returns whether the lock changed hands.
 pub(crate) fn check_switch() -> Result<bool, Misuse> {
-    let drop_requested = GIL.breaker() & DROP_REQUEST != 0;
-    with_ctx(|ctx| {
+    const NAME: &str = "gs_check_switch";
+    let breaker = GIL.breaker();
+    with_live_ctx(NAME, |ctx| {
         let what = "the thread does not hold the lock; call it only with the lock held";
-        holding(ctx, "gs_check_switch", what)?;
-        Ok(drop_requested && ctx.honour_drop_request())
+        holding_or_abandoned(ctx, NAME, what)?;
+        if breaker & PENDING_CALLS != 0 {
+            run_pending_calls_from_c();
+        }
+        Ok(breaker & DROP_REQUEST != 0 && ctx.honour_drop_request())
     })
 }
 
+/// Run the pending calls from inside a C API call: they are C code, which
+/// may call the C API again, so the thread is marked as outside the lock's
+/// code meanwhile.
+fn run_pending_calls_from_c() {
+    let _outside = InLockCode::leave_for_a_while();
+    super::pending::run_pending_calls();
+}
+
 /// `gs_last_error`: the calling thread's last misuse message
-/// (NUL-terminated, valid until its next misuse), or null.
+/// (NUL-terminated, valid until its next misuse or `gs_clear_error`), or
+/// null.
 pub(crate) fn last_error_ptr() -> *const std::ffi::c_char {
     try_with_ctx(ThreadCtx::last_error_ptr).unwrap_or(std::ptr::null())
+}
+
+/// `gs_clear_error`: forget the calling thread's last misuse message.
+pub(crate) fn clear_error() {
+    try_with_ctx(ThreadCtx::clear_last_error);
 }
 
 /// Call into the C function `name`: the token proves the lock is held on
@@ -145,12 +283,14 @@ pub(crate) fn call_c<R>(
     let result = in_c_function(name, call);
     with_ctx(|ctx| {
         if ctx.depth() != depth {
+            let save = ctx.describe_innermost_save().unwrap_or_else(|| "gs_save_thread".into());
             report_for(
                 ctx,
                 name,
                 format_args!(
-                    "returned with the lock released (GS_BEGIN_ALLOW_THREADS without \
-                     GS_END_ALLOW_THREADS); gilscope took it back"
+                    "returned with the lock released ({save} was not restored: \
+                     GS_BEGIN_ALLOW_THREADS without GS_END_ALLOW_THREADS, or a longjmp out of \
+                     it); gilscope took it back"
                 ),
             );
             ctx.retake_at(depth);
@@ -213,8 +353,8 @@ mod tests {
     fn a_clean_c_call_returns_its_result() {
         attach(|token| {
             let result = call_c(token, "test_c_function", || {
-                let saved = save().expect("held");
-                restore(Some(saved)).expect("innermost");
+                let saved = save(None).expect("held");
+                restore(Presented::Token(saved)).expect("innermost");
                 7
             });
             assert_eq!(result, Ok(7));
@@ -222,16 +362,49 @@ mod tests {
     }
 
     #[test]
+    fn a_generation_this_thread_never_issued_is_not_its_state() {
+        attach(|_| {
+            let serial = with_ctx(ThreadCtx::serial);
+            let forged = SavedState { thread: serial, generation: 999_999 };
+            let message = restore(Presented::Token(forged)).expect_err("refused").into_message();
+            assert!(message.contains("not a state this library handed out"), "{message}");
+            let stranger = SavedState { thread: (1 << 27) + 5, generation: 1 };
+            let message = restore(Presented::Token(stranger)).expect_err("refused").into_message();
+            assert!(message.contains("not a state this library handed out"), "{message}");
+        });
+    }
+
+    #[test]
+    fn pending_calls_run_at_the_next_check_point() {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        static RAN: AtomicUsize = AtomicUsize::new(0);
+        unsafe extern "C" fn bump(argument: *mut std::ffi::c_void) {
+            RAN.fetch_add(argument.addr(), SeqCst);
+        }
+        // SAFETY: `bump` only touches an atomic; its argument is a number.
+        unsafe { super::super::add_pending_call(bump, std::ptr::without_provenance_mut(7)) }
+            .expect("room in the queue");
+        for _ in 0..10_000 {
+            if RAN.load(SeqCst) == 7 {
+                break;
+            }
+            attach(|token| token.check_point().ok());
+            std::thread::yield_now();
+        }
+        assert_eq!(RAN.load(SeqCst), 7);
+    }
+
+    #[test]
     fn restores_out_of_order_are_refused_and_leave_the_state_alone() {
         attach(|_| {
-            let outer = save().expect("held");
-            ensure();
-            let inner = save().expect("held");
-            assert!(restore(Some(outer)).is_err());
-            restore(Some(inner)).expect("innermost");
-            assert!(restore(Some(inner)).is_err());
+            let outer = save(None).expect("held");
+            ensure().expect("a live thread");
+            let inner = save(None).expect("held");
+            assert!(restore(Presented::Token(outer)).is_err());
+            restore(Presented::Token(inner)).expect("innermost");
+            assert!(restore(Presented::Token(inner)).is_err());
             release(Ensured::Taken as i32).expect("matches");
-            restore(Some(outer)).expect("innermost again");
+            restore(Presented::Token(outer)).expect("innermost again");
             assert!(holds_lock());
         });
     }

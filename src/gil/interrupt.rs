@@ -27,18 +27,25 @@ static PIPE: Lazy<Option<(i32, i32)>> = Lazy::new(|| {
     (rc == 0).then_some((fds[0], fds[1]))
 });
 
-/// Ask every thread to stop what it is doing. Async-signal-safe once
-/// [`interrupt_fd`] has been called (the pipe then exists).
+/// Ask every thread to stop what it is doing. Async-signal-safe: two
+/// atomic operations and, if the self-pipe exists, one `write(2)`; it never
+/// creates the pipe (a pipe nobody asked for has nobody polling it, and
+/// [`interrupt_fd`] makes a new one readable if an interrupt is pending).
 pub fn request_interrupt() {
     PENDING.store(true, SeqCst);
     GIL.set_breaker(INTERRUPT);
-    if let Some((_, write_end)) = *PIPE {
-        let byte = 1u8;
-        // SAFETY: `write_end` is the pipe's open write end and `byte` is a
-        // valid one-byte buffer. A full pipe (EAGAIN) is fine: it is
-        // readable already.
-        unsafe { libc::write(write_end, (&raw const byte).cast(), 1) };
+    if let Some(&Some((_, write_end))) = Lazy::get(&PIPE) {
+        wake(write_end);
     }
+}
+
+/// Make the pipe readable. A full pipe (EAGAIN) is fine: it is readable
+/// already.
+fn wake(write_end: i32) {
+    let byte = 1u8;
+    // SAFETY: `write_end` is the pipe's open write end and `byte` is a
+    // valid one-byte buffer.
+    unsafe { libc::write(write_end, (&raw const byte).cast(), 1) };
 }
 
 /// Forget a pending interrupt.
@@ -65,5 +72,12 @@ pub fn interrupted() -> bool {
 
 /// The read end of the self-pipe: readable while an interrupt is pending.
 pub fn interrupt_fd() -> io::Result<i32> {
-    PIPE.map(|(read_end, _)| read_end).ok_or_else(io::Error::last_os_error)
+    let (read_end, write_end) = (*PIPE).ok_or_else(io::Error::last_os_error)?;
+    // An interrupt requested while the pipe was being made may have missed
+    // it (`request_interrupt` does not wait for the pipe): make sure it is
+    // readable.
+    if interrupted() {
+        wake(write_end);
+    }
+    Ok(read_end)
 }

@@ -14,7 +14,11 @@
 //!   thread is blocked; since loom never times a wait out, a waiter must be
 //!   woken by a notification, never rescued by its timeout;
 //! - **drop request honoured, forced switching**: a holder that yields to a
-//!   drop request gets the lock back only after the waiter has had it.
+//!   drop request gets the lock back only after the waiter has had it;
+//! - **no pending call lost**: a call queued with `gs_add_pending_call`
+//!   while the holder runs the queue has either run or left the eval
+//!   breaker's `PENDING_CALLS` bit set; a full queue refuses, never
+//!   overwrites.
 //!
 //! loom ignores wait timeouts, so models raise the drop request themselves,
 //! as a waiter whose switch interval expired would.
@@ -26,8 +30,9 @@ use loom::sync::atomic::AtomicUsize;
 use loom::thread;
 
 use super::handoff::Reason;
+use super::pending::PendingQueue;
 use super::policy::Policy;
-use super::raw::{DROP_REQUEST, RawGil, Waiter};
+use super::raw::{DROP_REQUEST, PENDING_CALLS, RawGil, Waiter};
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
@@ -155,5 +160,74 @@ fn a_returning_thread_and_a_waiter_never_hold_together_under_fair() {
         };
         caller.join().unwrap();
         other.join().unwrap();
+    });
+}
+
+/// A pending call for the models: counts itself in the `AtomicUsize` its
+/// argument points to.
+unsafe extern "C" fn count_call(argument: *mut std::ffi::c_void) {
+    // SAFETY: every model passes a pointer to an `AtomicUsize` it keeps
+    // alive until the calls have run.
+    unsafe { &*argument.cast::<AtomicUsize>() }.fetch_add(1, SeqCst);
+}
+
+#[test]
+fn a_pending_call_is_run_or_left_signalled_never_lost() {
+    // Two producers (signal handlers, other threads) queue a call each
+    // while the holder reaches one check point.
+    model(|| {
+        let gil = Arc::new(RawGil::new());
+        let queue = Arc::new(PendingQueue::<2>::new());
+        let ran = Arc::new(AtomicUsize::new(0));
+        let producers: Vec<_> = (0..2)
+            .map(|_| {
+                let (gil, queue, ran) = (gil.clone(), queue.clone(), ran.clone());
+                thread::spawn(move || {
+                    let argument = Arc::as_ptr(&ran).cast_mut().cast();
+                    // SAFETY: `count_call` only counts, and `ran` outlives
+                    // the model.
+                    unsafe { queue.push(&gil, count_call, argument) }.expect("room for two");
+                })
+            })
+            .collect();
+        if gil.breaker() & PENDING_CALLS != 0 {
+            queue.run(&gil);
+        }
+        for producer in producers {
+            producer.join().unwrap();
+        }
+        if ran.load(SeqCst) < 2 {
+            assert_ne!(gil.breaker() & PENDING_CALLS, 0, "a call waits with the bit clear");
+        }
+        queue.run(&gil);
+        assert_eq!(ran.load(SeqCst), 2);
+        assert_eq!(gil.breaker() & PENDING_CALLS, 0);
+    });
+}
+
+#[test]
+fn a_full_pending_queue_refuses_and_overwrites_nothing() {
+    // Two slots, one already taken; two producers race for the other.
+    model(|| {
+        let gil = Arc::new(RawGil::new());
+        let queue = Arc::new(PendingQueue::<2>::new());
+        let ran = Arc::new(AtomicUsize::new(0));
+        let argument = Arc::as_ptr(&ran).cast_mut().cast();
+        // SAFETY: `count_call` only counts, and `ran` outlives the model.
+        unsafe { queue.push(&gil, count_call, argument) }.expect("an empty queue has room");
+        let producers: Vec<_> = (0..2)
+            .map(|_| {
+                let (gil, queue, ran) = (gil.clone(), queue.clone(), ran.clone());
+                thread::spawn(move || {
+                    let argument = Arc::as_ptr(&ran).cast_mut().cast();
+                    // SAFETY: as above.
+                    unsafe { queue.push(&gil, count_call, argument) }.is_ok()
+                })
+            })
+            .collect();
+        let accepted = producers.into_iter().map(|p| p.join().unwrap());
+        assert_eq!(accepted.filter(|&ok| ok).count(), 1, "one slot left, one call accepted");
+        queue.run(&gil);
+        assert_eq!(ran.load(SeqCst), 2);
     });
 }

@@ -13,7 +13,7 @@
 use std::fmt;
 
 use super::sync::{AtomicU8, Ordering::Relaxed};
-use super::thread::{ThreadCtx, thread_name, try_with_ctx};
+use super::thread::{InLockCode, ThreadCtx, known_serial, thread_name, try_with_ctx};
 
 /// What happens after a misuse is reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +87,7 @@ pub(crate) fn report(function: &str, what: fmt::Arguments<'_>) -> Misuse {
 
 /// Report misuse of `function` by the thread whose context is `ctx`.
 pub(crate) fn report_for(ctx: &ThreadCtx, function: &str, what: fmt::Arguments<'_>) -> Misuse {
+    let _busy = InLockCode::enter();
     let serial = ctx.serial();
     let line = format!(
         "gilscope: misuse of {function} on thread '{}' (#{serial}): {what}",
@@ -94,6 +95,64 @@ pub(crate) fn report_for(ctx: &ThreadCtx, function: &str, what: fmt::Arguments<'
     );
     ctx.note_misuse(&line);
     finish(line)
+}
+
+/// Report a call of `function` made while the thread was already inside
+/// the lock's code — from a signal handler, almost always — using only
+/// async-signal-safe calls: the line is assembled on the stack and written
+/// with one `write(2)`; nothing is allocated, no lock is taken, and the
+/// message is not kept for `gs_last_error()` (that would allocate).
+/// Under `GILSCOPE_MISUSE=abort` the process aborts, as for any misuse.
+pub(crate) fn report_reentrant(function: &str) {
+    let mut line = StackLine::new();
+    line.push(b"gilscope: misuse of ");
+    line.push(function.as_bytes());
+    line.push(b" on thread #");
+    line.push_number(known_serial());
+    line.push(
+        b": called while the thread was inside the gilscope API (from a signal handler?); \
+          nothing was done\n",
+    );
+    // SAFETY: write(2) is async-signal-safe; the buffer is valid for the
+    // length given. A failed or short write loses the report, nothing more.
+    unsafe { libc::write(2, line.bytes.as_ptr().cast(), line.len) };
+    if MODE.load(Relaxed) == MODE_ABORT {
+        // SAFETY: abort(3) is async-signal-safe and takes no arguments.
+        unsafe { libc::abort() };
+    }
+}
+
+/// A line of at most 256 bytes built on the stack (longer input is cut).
+struct StackLine {
+    bytes: [u8; 256],
+    len: usize,
+}
+
+impl StackLine {
+    fn new() -> Self {
+        StackLine { bytes: [0; 256], len: 0 }
+    }
+
+    fn push(&mut self, text: &[u8]) {
+        let room = self.bytes.len() - self.len;
+        let take = text.len().min(room);
+        self.bytes[self.len..self.len + take].copy_from_slice(&text[..take]);
+        self.len += take;
+    }
+
+    fn push_number(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[at..]);
+    }
 }
 
 /// Report a misuse after which going on would be undefined behaviour, and

@@ -16,6 +16,9 @@
 //! | `token.rs` | [`attach`], [`Token`], [`Token::detach`] — the safe API |
 //! | `misuse.rs` | detecting and reporting misuse |
 //! | `interrupt.rs` | Ctrl+C and shutdown reaching Rust and C code |
+//! | `pending.rs` | calls queued from signal handlers (`gs_add_pending_call`), run at check points |
+//! | `fork.rs` | the `pthread_atfork` handlers that give a forked child a working lock |
+//! | `watchdog.rs` | the deadlock watchdog: who holds the lock, where, and who waits |
 //! | `recorder.rs` | the event recorder, each thread's live state, and the one mapping from events to states |
 //! | `sync.rs` | the primitives, behind one switch for model checking |
 //!
@@ -41,6 +44,8 @@
 mod api;
 #[cfg(not(loom))]
 pub(crate) mod cstate;
+#[cfg(not(loom))]
+mod fork;
 mod handoff;
 #[cfg(not(loom))]
 mod interrupt;
@@ -48,6 +53,7 @@ mod interrupt;
 mod loom_tests;
 #[cfg(not(loom))]
 mod misuse;
+mod pending;
 mod policy;
 mod raw;
 #[cfg(not(loom))]
@@ -57,6 +63,8 @@ mod sync;
 mod thread;
 #[cfg(not(loom))]
 mod token;
+#[cfg(not(loom))]
+mod watchdog;
 
 pub use handoff::{Counters, Handoff, Reason};
 pub use policy::{Policy, UnknownPolicy};
@@ -73,6 +81,10 @@ pub use misuse::{MISUSE_ENV, MisuseMode, last_misuse, misuse_count, misuse_mode,
 #[cfg(not(loom))]
 pub(crate) use misuse::{Misuse, report as report_misuse};
 #[cfg(not(loom))]
+pub use pending::{PendingCall, PendingQueueFull, add_pending_call};
+#[cfg(not(loom))]
 pub use thread::{ThreadInfo, current_serial, set_thread_name, thread_info, thread_name, threads};
 #[cfg(not(loom))]
 pub use token::{Interrupted, Token, attach};
+#[cfg(not(loom))]
+pub use watchdog::{DEADLOCK_ENV, start_watchdog};

@@ -28,7 +28,8 @@
 //! point. Zero means "carry on". `DROP_REQUEST` is set by a waiter whose
 //! switch interval expired without the lock changing hands; the holder then
 //! yields. `INTERRUPT` is set while an interrupt (Ctrl+C, shutdown) is
-//! pending.
+//! pending. `PENDING_CALLS` is set while calls added with
+//! `gs_add_pending_call` wait to run (`pending.rs`).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -37,7 +38,7 @@ use super::handoff::{Counters, Handoff, HandoffLog, Reason};
 use super::policy::{Policy, SHORT_RELEASE};
 use super::sync::{
     Arc, AtomicBool, AtomicU8, AtomicU32, AtomicU64, Condvar, Mutex, MutexGuard,
-    Ordering::{Acquire, Relaxed, Release, SeqCst},
+    Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst},
     fence,
 };
 
@@ -50,6 +51,8 @@ pub(crate) const QUEUED: u32 = 2;
 pub(crate) const DROP_REQUEST: u32 = 1;
 /// Eval-breaker bit: an interrupt is pending.
 pub(crate) const INTERRUPT: u32 = 2;
+/// Eval-breaker bit: a pending call (`gs_add_pending_call`) waits to run.
+pub(crate) const PENDING_CALLS: u32 = 4;
 
 /// The default switch interval, as in CPython.
 pub const DEFAULT_SWITCH_INTERVAL: Duration = Duration::from_millis(5);
@@ -71,6 +74,9 @@ pub(crate) struct Waiter {
     /// A moving average of this thread's voluntary release durations;
     /// `u64::MAX` until one has been seen (predicts "long").
     release_avg_ns: AtomicU64,
+    /// When this thread started waiting in the queue (monotonic ns), or 0;
+    /// read by the deadlock watchdog.
+    waiting_since_ns: AtomicU64,
 }
 
 impl Waiter {
@@ -82,6 +88,7 @@ impl Waiter {
             voluntary: AtomicBool::new(false),
             released_at_ns: AtomicU64::new(0),
             release_avg_ns: AtomicU64::new(u64::MAX),
+            waiting_since_ns: AtomicU64::new(0),
         }
     }
 
@@ -237,6 +244,32 @@ impl RawGil {
         self.queue.lock().waiters.len()
     }
 
+    /// For the deadlock watchdog: if the lock is held while threads wait
+    /// for it, the holder and the current switch number. Two relaxed loads
+    /// of the state word; no lock taken.
+    pub(crate) fn held_with_waiters(&self) -> Option<(u64, u64)> {
+        (self.state.load(Relaxed) == LOCKED | QUEUED)
+            .then(|| (self.owner.load(Relaxed), self.switch_number.load(Relaxed)))
+    }
+
+    /// The queued threads and how long each has waited, oldest first.
+    #[cfg(not(loom))]
+    pub(crate) fn waiters_waited(&self) -> Vec<(u64, Duration)> {
+        let now = monotonic_ns();
+        self.queue
+            .lock()
+            .waiters
+            .iter()
+            .map(|w| {
+                let since = w.waiting_since_ns.load(Relaxed);
+                (
+                    w.serial,
+                    Duration::from_nanos(if since == 0 { 0 } else { now.saturating_sub(since) }),
+                )
+            })
+            .collect()
+    }
+
     /// The check point's one relaxed load.
     #[inline(always)]
     pub(crate) fn breaker(&self) -> u32 {
@@ -247,12 +280,75 @@ impl RawGil {
         self.eval_breaker.fetch_or(bits, Relaxed);
     }
 
+    /// Set `PENDING_CALLS` after publishing a pending call: a release, so
+    /// the thread that clears the bit ([`unsignal_pending_calls`]) sees the
+    /// call. (loom found that with a relaxed set and clear, a holder could
+    /// clear the bit yet miss the call it announced.)
+    ///
+    /// [`unsignal_pending_calls`]: Self::unsignal_pending_calls
+    pub(crate) fn signal_pending_calls(&self) {
+        self.eval_breaker.fetch_or(PENDING_CALLS, Release);
+    }
+
+    /// Clear `PENDING_CALLS` before running the pending calls: an acquire,
+    /// pairing with [`signal_pending_calls`](Self::signal_pending_calls).
+    pub(crate) fn unsignal_pending_calls(&self) {
+        self.eval_breaker.fetch_and(!PENDING_CALLS, AcqRel);
+    }
+
     /// Clear `bits`; a plain load first, so the common case (nothing set)
     /// costs no read-modify-write.
     pub(crate) fn clear_breaker(&self, bits: u32) {
         if self.breaker() & bits != 0 {
             self.eval_breaker.fetch_and(!bits, Relaxed);
         }
+    }
+
+    /// Before `fork()`: take the queue mutex and keep it (the guard is
+    /// forgotten), so the address space is never copied while another
+    /// thread is half-way through changing the queue. Followed by
+    /// [`after_fork_in_parent`](Self::after_fork_in_parent) or
+    /// [`after_fork_in_child`](Self::after_fork_in_child) on the same
+    /// thread. Not modelled by loom: fork is outside its world.
+    #[cfg(not(loom))]
+    pub(crate) fn before_fork(&self) {
+        std::mem::forget(self.queue.lock());
+    }
+
+    /// In the parent after `fork()`: give back the queue mutex
+    /// [`before_fork`](Self::before_fork) took.
+    #[cfg(not(loom))]
+    pub(crate) fn after_fork_in_parent(&self) {
+        // SAFETY: `before_fork` locked the mutex on this thread and forgot
+        // the guard; nobody else can have unlocked it.
+        unsafe { self.queue.force_unlock() };
+    }
+
+    /// In the child after `fork()`, where only the forking thread exists:
+    /// start the lock again as CPython re-creates its GIL in a child. The
+    /// queue is emptied (its threads do not exist here), forced switching
+    /// is reset, and the lock is held by `holder` — the forking thread, if
+    /// it held the lock in the parent — or free.
+    #[cfg(not(loom))]
+    pub(crate) fn after_fork_in_child(&self, holder: Option<u64>) {
+        {
+            // SAFETY: `before_fork` locked the queue mutex on this thread
+            // before the fork, so the child's copy of it is locked by us and
+            // no other thread exists in the child to race with.
+            let queue = unsafe { &mut *self.queue.data_ptr() };
+            queue.waiters.clear();
+        }
+        self.yielders.store(0, Relaxed);
+        self.clear_breaker(DROP_REQUEST);
+        match holder {
+            Some(serial) => {
+                self.owner.store(serial, Relaxed);
+                self.state.store(LOCKED, Release);
+            }
+            None => self.state.store(0, Release),
+        }
+        // SAFETY: as above: locked by this thread in `before_fork`.
+        unsafe { self.queue.force_unlock() };
     }
 
     /// Take the lock, waiting as long as it takes.
@@ -345,6 +441,7 @@ impl RawGil {
         // whole interval while this thread waited.
         let mut seen = self.switch_number.load(Relaxed);
         let mut since = monotonic_ns();
+        me.waiting_since_ns.store(since, Relaxed);
         loop {
             if me.granted.swap(false, Acquire) {
                 // Handed over directly: `LOCKED` was never cleared for us.
@@ -389,6 +486,7 @@ impl RawGil {
                 since = monotonic_ns();
             }
         }
+        me.waiting_since_ns.store(0, Relaxed);
         if let Some(at) = queue.waiters.iter().position(|w| Arc::ptr_eq(w, me)) {
             queue.waiters.remove(at);
         }

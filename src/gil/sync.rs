@@ -1,7 +1,7 @@
 //! The synchronisation primitives the lock is built from, behind one switch.
 //!
-//! Everything in `src/gil/raw.rs` and `handoff.rs` takes its atomics, mutex
-//! and condition variable from here and nowhere else. Normally they are
+//! Everything in `src/gil/raw.rs`, `handoff.rs` and `pending.rs` takes its
+//! atomics, mutex and condition variable from here and nowhere else. Normally they are
 //! `std`'s atomics and `parking_lot`'s mutex and condition variable. Built
 //! with `--cfg loom` (`ci/loom.sh`), they are loom's instrumented versions,
 //! behind the same small API, so the model checker explores the code that
@@ -14,8 +14,13 @@ mod imp {
     pub(crate) use parking_lot::{Condvar, Mutex, MutexGuard};
     pub(crate) use std::sync::Arc;
     pub(crate) use std::sync::atomic::{
-        AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering, fence,
+        AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
     };
+
+    /// A pause in a spin loop.
+    pub(crate) fn spin_hint() {
+        std::hint::spin_loop();
+    }
 }
 
 #[cfg(loom)]
@@ -25,8 +30,14 @@ mod imp {
 
     pub(crate) use loom::sync::Arc;
     pub(crate) use loom::sync::atomic::{
-        AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering, fence,
+        AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
     };
+
+    /// A pause in a spin loop: loom must be told, or it explores the spin
+    /// for ever.
+    pub(crate) fn spin_hint() {
+        loom::thread::yield_now();
+    }
 
     /// loom's mutex with `parking_lot`'s API.
     pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);

@@ -42,6 +42,50 @@ thread_local! {
     /// the lock cheaply, and it stays readable while other thread-locals are
     /// being destroyed.
     static LOCK_DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// Set while the thread runs the lock's own code (a C API call, a
+    /// change of depth, a misuse report). `const`, without a destructor,
+    /// and never lazily initialised: a signal handler may read it
+    /// (async-signal-safe), which is how a re-entrant call is caught before
+    /// it touches anything the interrupted frame is using.
+    static IN_LOCK_CODE: Cell<bool> = const { Cell::new(false) };
+    /// The thread's serial once known, else 0; readable from a signal
+    /// handler and after the context is destroyed, to name the thread.
+    static SERIAL: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Marks the calling thread as inside the lock's code until dropped; nests
+/// (the outer mark is put back).
+pub(crate) struct InLockCode(bool);
+
+impl InLockCode {
+    #[inline]
+    pub(crate) fn enter() -> Self {
+        InLockCode(IN_LOCK_CODE.with(|flag| flag.replace(true)))
+    }
+
+    /// Leave the lock's code for a while (to run C code from inside it, such
+    /// as a pending call); dropped, the mark is put back.
+    pub(crate) fn leave_for_a_while() -> Self {
+        InLockCode(IN_LOCK_CODE.with(|flag| flag.replace(false)))
+    }
+}
+
+impl Drop for InLockCode {
+    #[inline]
+    fn drop(&mut self) {
+        IN_LOCK_CODE.with(|flag| flag.set(self.0));
+    }
+}
+
+/// Whether the calling thread is inside the lock's code. Async-signal-safe.
+pub(crate) fn in_lock_code() -> bool {
+    IN_LOCK_CODE.with(Cell::get)
+}
+
+/// The calling thread's serial if it has one (0 if gilscope has not met it
+/// yet). Async-signal-safe; works during thread exit.
+pub(crate) fn known_serial() -> u64 {
+    SERIAL.with(Cell::get)
 }
 
 /// Handle to the calling thread's nesting depth (stored in `LOCK_DEPTH`).
@@ -75,20 +119,56 @@ pub(crate) struct ThreadCtx {
     waiter: Arc<Waiter>,
     /// Nesting depth of `attach` / `gs_ensure`; 0 when not holding the lock.
     depth: Depth,
-    /// Depths put aside by `gs_save_thread` / `detach`, innermost last, each
-    /// with the generation that names it.
-    saved: RefCell<Vec<(u32, u32)>>,
+    /// Depths put aside by `gs_save_thread` / `detach`, innermost last.
+    saved: RefCell<Vec<Saved>>,
     next_generation: Cell<u32>,
+    /// Whether the generations have wrapped round (then every generation
+    /// may have been handed out).
+    generations_wrapped: Cell<bool>,
     /// What each open `gs_ensure` found, innermost last.
     ensures: RefCell<Vec<Ensured>>,
     /// The C function this thread is in, if the call came through
     /// `src/ffi/clib.rs`.
     c_function: Cell<Option<&'static str>>,
+    /// The same, readable from other threads (the deadlock watchdog).
+    whereabouts: Arc<Whereabouts>,
     last_error: RefCell<Option<CString>>,
     misuses: Cell<u64>,
     /// Whether the thread has ever held the lock (a thread that first shows
     /// up in `gs_ensure` is a foreign one).
     entered_before: Cell<bool>,
+}
+
+/// One depth put aside by a save.
+#[derive(Clone, Copy, Debug)]
+struct Saved {
+    generation: u32,
+    depth: u32,
+    /// How many `gs_ensure` were open when it was made.
+    ensures: usize,
+    /// Where it was made: the C function the interpreter called, or the
+    /// name C gave `gs_save_thread_at` (`GS_BEGIN_ALLOW_THREADS` passes
+    /// `__func__`).
+    place: Option<SavePlace>,
+}
+
+/// Where a save was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SavePlace {
+    /// Inside the C function the interpreter called by this name.
+    CFunction(&'static str),
+    /// In the C function whose `__func__` C passed (a NUL-terminated
+    /// string with static storage, as `__func__` is).
+    Named(&'static std::ffi::CStr),
+}
+
+impl std::fmt::Display for SavePlace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SavePlace::CFunction(name) => write!(f, "in C function {name}"),
+            SavePlace::Named(name) => write!(f, "in {}", name.to_string_lossy()),
+        }
+    }
 }
 
 /// What a `gs_ensure` found: the numbers are the values `gilscope.h`
@@ -103,7 +183,12 @@ pub(crate) enum Ensured {
 
 impl ThreadCtx {
     fn new() -> Self {
+        // The first access on a thread builds its context (and std's own
+        // per-thread handle): a signal handler must not re-enter that.
+        let _busy = InLockCode::enter();
         let serial = NEXT_SERIAL.fetch_add(1, Relaxed);
+        SERIAL.with(|s| s.set(serial));
+        register_process_handlers();
         let name = match std::thread::current().name() {
             Some(name) => name.to_owned(),
             None if is_process_main_thread() => "main".to_owned(),
@@ -115,8 +200,10 @@ impl ThreadCtx {
             depth: Depth,
             saved: RefCell::new(Vec::new()),
             next_generation: Cell::new(1),
+            generations_wrapped: Cell::new(false),
             ensures: RefCell::new(Vec::new()),
             c_function: Cell::new(None),
+            whereabouts: Whereabouts::register(serial),
             last_error: RefCell::new(None),
             misuses: Cell::new(0),
             entered_before: Cell::new(false),
@@ -139,12 +226,56 @@ impl ThreadCtx {
 
     /// The generation of the innermost saved depth, if any.
     pub(crate) fn innermost_saved(&self) -> Option<u32> {
-        self.saved.borrow().last().map(|&(generation, _)| generation)
+        self.saved.borrow().last().map(|saved| saved.generation)
     }
 
     /// Whether a saved depth named `generation` is still put aside.
     pub(crate) fn has_saved(&self, generation: u32) -> bool {
-        self.saved.borrow().iter().any(|&(g, _)| g == generation)
+        self.saved.borrow().iter().any(|saved| saved.generation == generation)
+    }
+
+    /// Whether this thread ever handed out the generation (a token naming
+    /// one it never handed out is not a state of this library's).
+    pub(crate) fn issued(&self, generation: u32) -> bool {
+        generation != 0
+            && generation < (1 << GENERATION_BITS)
+            && (self.generations_wrapped.get() || generation < self.next_generation.get())
+    }
+
+    /// The innermost save, described for a message: `gs_save_thread #G
+    /// (in C function F)`.
+    pub(crate) fn describe_innermost_save(&self) -> Option<String> {
+        self.saved.borrow().last().map(|saved| match saved.place {
+            Some(place) => format!("gs_save_thread #{} ({place})", saved.generation),
+            None => format!("gs_save_thread #{}", saved.generation),
+        })
+    }
+
+    /// How many saves were made inside the innermost open `gs_ensure`
+    /// and are still put aside.
+    pub(crate) fn saves_inside_innermost_ensure(&self) -> usize {
+        let open = self.ensures.borrow().len();
+        self.saved.borrow().iter().rev().take_while(|saved| saved.ensures >= open).count()
+    }
+
+    /// Restore, on the thread's behalf, the `count` innermost saves that
+    /// C abandoned (a longjmp out of `GS_BEGIN_ALLOW_THREADS`): take the lock
+    /// back at the depth the outermost of them put aside.
+    pub(crate) fn restore_abandoned(&self, count: usize) {
+        let _busy = InLockCode::enter();
+        let depth = {
+            let mut saved = self.saved.borrow_mut();
+            let keep = saved.len().saturating_sub(count);
+            let depth = saved.get(keep).map(|s| s.depth);
+            saved.truncate(keep);
+            depth
+        };
+        if let Some(depth) = depth {
+            if self.depth.get() == 0 {
+                self.acquire();
+            }
+            self.depth.set(depth.max(1));
+        }
     }
 
     /// Forget every saved depth (their restores can no longer happen).
@@ -159,6 +290,7 @@ impl ThreadCtx {
 
     /// Open a `gs_ensure` level: take the lock unless held, and nest.
     pub(crate) fn open_ensure(&self) -> Ensured {
+        let _busy = InLockCode::enter();
         let found = if self.holds_lock() { Ensured::AlreadyHeld } else { Ensured::Taken };
         self.enter();
         self.ensures.borrow_mut().push(found);
@@ -168,6 +300,7 @@ impl ThreadCtx {
     /// Close the innermost `gs_ensure` level (the caller checked it is open
     /// and the lock is held).
     pub(crate) fn close_ensure(&self) {
+        let _busy = InLockCode::enter();
         self.ensures.borrow_mut().pop();
         self.leave();
     }
@@ -175,13 +308,27 @@ impl ThreadCtx {
     /// Mark the thread as inside the C function `name` (or none); returns
     /// the mark it replaces.
     pub(crate) fn replace_c_function(&self, name: Option<&'static str>) -> Option<&'static str> {
+        self.whereabouts.publish(name);
         self.c_function.replace(name)
+    }
+
+    /// The C function the thread is in, if the call came through
+    /// `src/ffi/clib.rs`.
+    pub(crate) fn c_function(&self) -> Option<&'static str> {
+        self.c_function.get()
     }
 
     /// Count a misuse and keep its message for `gs_last_error()`.
     pub(crate) fn note_misuse(&self, line: &str) {
+        let _busy = InLockCode::enter();
         self.misuses.set(self.misuses.get() + 1);
         *self.last_error.borrow_mut() = CString::new(line).ok();
+    }
+
+    /// Forget the last misuse message (`gs_clear_error`).
+    pub(crate) fn clear_last_error(&self) {
+        let _busy = InLockCode::enter();
+        *self.last_error.borrow_mut() = None;
     }
 
     /// How many misuses the thread has made.
@@ -207,6 +354,7 @@ impl ThreadCtx {
     /// Take the lock, recording it if the recorder is on.
     #[inline]
     fn acquire(&self) {
+        let _busy = InLockCode::enter();
         if recorder::recording() {
             self.acquire_recorded();
         } else {
@@ -226,6 +374,7 @@ impl ThreadCtx {
     /// release is always stamped before the next holder's acquisition).
     #[inline]
     fn release(&self, reason: Reason) {
+        let _busy = InLockCode::enter();
         if recorder::recording() {
             recorder::record(self.serial(), EventKind::Released(reason), self.c_function.get());
         }
@@ -235,6 +384,7 @@ impl ThreadCtx {
     /// Enter the interpreter: take the lock unless already held, and nest.
     #[inline]
     pub(crate) fn enter(&self) {
+        let _busy = InLockCode::enter();
         let depth = self.depth.get();
         if depth == 0 {
             self.acquire();
@@ -246,6 +396,7 @@ impl ThreadCtx {
     /// Leave one level; the outermost leave releases the lock.
     #[inline]
     pub(crate) fn leave(&self) {
+        let _busy = InLockCode::enter();
         let depth = self.depth.get();
         debug_assert!(depth > 0, "leave without enter");
         self.depth.set(depth - 1);
@@ -257,9 +408,21 @@ impl ThreadCtx {
     /// Put the whole depth aside and release the lock. Returns the
     /// generation that names the saved depth.
     pub(crate) fn suspend(&self, reason: Reason) -> u32 {
+        self.suspend_at(reason, self.c_function.get().map(SavePlace::CFunction))
+    }
+
+    /// [`suspend`](Self::suspend), remembering where the save was made.
+    pub(crate) fn suspend_at(&self, reason: Reason, place: Option<SavePlace>) -> u32 {
+        let _busy = InLockCode::enter();
         let generation = self.next_generation.get();
-        self.next_generation.set(next_generation(generation));
-        self.saved.borrow_mut().push((generation, self.depth.replace(0)));
+        let next = next_generation(generation);
+        if next < generation {
+            self.generations_wrapped.set(true);
+        }
+        self.next_generation.set(next);
+        let ensures = self.ensures.borrow().len();
+        let depth = self.depth.replace(0);
+        self.saved.borrow_mut().push(Saved { generation, depth, ensures, place });
         self.release(reason);
         generation
     }
@@ -267,14 +430,16 @@ impl ThreadCtx {
     /// Take the lock back and restore the innermost saved depth. The caller
     /// has checked that the innermost saved state is the one to restore.
     pub(crate) fn resume(&self) {
-        let (_, depth) = self.saved.borrow_mut().pop().expect("resume without suspend");
+        let _busy = InLockCode::enter();
+        let saved = self.saved.borrow_mut().pop().expect("resume without suspend");
         self.acquire();
-        self.depth.set(depth);
+        self.depth.set(saved.depth);
     }
 
     /// Take the lock back at `depth` after C returned without it: whatever
     /// C saved and never restored is forgotten.
     pub(crate) fn retake_at(&self, depth: u32) {
+        let _busy = InLockCode::enter();
         self.forget_saved();
         self.acquire();
         self.depth.set(depth);
@@ -284,6 +449,7 @@ impl ThreadCtx {
     /// lock. Returns whether the lock changed hands.
     #[cold]
     pub(crate) fn honour_drop_request(&self) -> bool {
+        let _busy = InLockCode::enter();
         if !recorder::recording() {
             return GIL.yield_to_waiter(&self.waiter);
         }
@@ -303,6 +469,20 @@ impl ThreadCtx {
 
 impl Drop for ThreadCtx {
     fn drop(&mut self) {
+        let _busy = InLockCode::enter();
+        let unrestored = self.saved.borrow().len();
+        if unrestored > 0 && self.depth.get() == 0 {
+            let innermost = self.describe_innermost_save().unwrap_or_default();
+            super::misuse::report_for(
+                self,
+                "thread exit",
+                format_args!(
+                    "the thread exited with {unrestored} gs_save_thread not restored \
+                     (the innermost: {innermost}); a GS_BEGIN_ALLOW_THREADS without its \
+                     GS_END_ALLOW_THREADS, or a longjmp out of it"
+                ),
+            );
+        }
         if self.depth.get() > 0 {
             let open = self.ensures.borrow().len();
             super::misuse::report_for(
@@ -323,7 +503,79 @@ impl Drop for ThreadCtx {
         if let Some(info) = REGISTRY.lock().iter_mut().find(|t| t.serial == serial) {
             info.alive = false;
         }
+        PUBLISHED.lock().retain(|(s, _)| *s != serial);
     }
+}
+
+/// Which C function a thread is in, published for other threads: a
+/// sequence lock over the name's pointer and length, written only by the
+/// thread itself (a few relaxed stores per C call) and read rarely, by the
+/// deadlock watchdog.
+pub(crate) struct Whereabouts {
+    sequence: std::sync::atomic::AtomicU32,
+    name_ptr: std::sync::atomic::AtomicPtr<u8>,
+    name_len: std::sync::atomic::AtomicUsize,
+}
+
+/// Every live thread's [`Whereabouts`], by serial.
+type Published = Vec<(u64, Arc<Whereabouts>)>;
+static PUBLISHED: Lazy<Mutex<Published>> = Lazy::new(|| Mutex::new(Vec::new()));
+
+impl Whereabouts {
+    fn register(serial: u64) -> Arc<Whereabouts> {
+        let whereabouts = Arc::new(Whereabouts {
+            sequence: std::sync::atomic::AtomicU32::new(0),
+            name_ptr: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
+            name_len: std::sync::atomic::AtomicUsize::new(0),
+        });
+        PUBLISHED.lock().push((serial, Arc::clone(&whereabouts)));
+        whereabouts
+    }
+
+    fn publish(&self, name: Option<&'static str>) {
+        use std::sync::atomic::{Ordering::Release, fence};
+        let (ptr, len) =
+            name.map_or((std::ptr::null_mut(), 0), |n| (n.as_ptr().cast_mut(), n.len()));
+        let sequence = self.sequence.load(Relaxed);
+        self.sequence.store(sequence.wrapping_add(1), Relaxed);
+        fence(Release);
+        self.name_ptr.store(ptr, Relaxed);
+        self.name_len.store(len, Relaxed);
+        self.sequence.store(sequence.wrapping_add(2), Release);
+    }
+
+    fn read(&self) -> Option<&'static str> {
+        use std::sync::atomic::{Ordering::Acquire, fence};
+        for _ in 0..1000 {
+            let before = self.sequence.load(Acquire);
+            if before % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let ptr = self.name_ptr.load(Relaxed);
+            let len = self.name_len.load(Relaxed);
+            fence(Acquire);
+            if self.sequence.load(Relaxed) != before {
+                continue;
+            }
+            if ptr.is_null() {
+                return None;
+            }
+            // SAFETY: with the sequence number unchanged across the reads,
+            // `ptr` and `len` come from one `publish`, of a `&'static str`.
+            let bytes = unsafe { std::slice::from_raw_parts(ptr.cast_const(), len) };
+            return std::str::from_utf8(bytes).ok();
+        }
+        None
+    }
+}
+
+/// The C function thread `serial` is in right now (a snapshot), if it is
+/// alive and in one the interpreter called.
+pub(crate) fn c_function_of(serial: u64) -> Option<&'static str> {
+    let whereabouts =
+        PUBLISHED.lock().iter().find(|(s, _)| *s == serial).map(|(_, w)| Arc::clone(w));
+    whereabouts.and_then(|w| w.read())
 }
 
 /// Generations count 1, 2, … up to `2^GENERATION_BITS - 1`, then start
@@ -362,6 +614,45 @@ pub(crate) fn try_with_ctx<R>(f: impl FnOnce(&ThreadCtx) -> R) -> Option<R> {
 #[inline]
 pub(crate) fn with_ctx<R>(f: impl FnOnce(&ThreadCtx) -> R) -> R {
     CTX.with(f)
+}
+
+/// Before `fork()`: take the registry's mutexes and keep them (guards
+/// forgotten) until [`registry_after_fork`] on the same thread.
+pub(crate) fn registry_before_fork() {
+    std::mem::forget(REGISTRY.lock());
+    std::mem::forget(PUBLISHED.lock());
+}
+
+/// After `fork()`: give the mutexes back. In the child (`child` is the
+/// forking thread's serial, 0 if gilscope never met it), first mark every
+/// other thread as gone: they do not exist in the child.
+pub(crate) fn registry_after_fork(child: Option<u64>) {
+    if let Some(me) = child {
+        // SAFETY: `registry_before_fork` locked both mutexes on this thread
+        // before the fork; in the child no other thread exists.
+        let (registry, published) =
+            unsafe { (&mut *REGISTRY.data_ptr(), &mut *PUBLISHED.data_ptr()) };
+        for info in registry.iter_mut().filter(|t| t.serial != me) {
+            info.alive = false;
+        }
+        published.retain(|(serial, _)| *serial == me);
+    }
+    // SAFETY: both were locked by `registry_before_fork` on this thread and
+    // the guards forgotten.
+    unsafe {
+        PUBLISHED.force_unlock();
+        REGISTRY.force_unlock();
+    }
+}
+
+/// What gilscope sets up for the process when it first meets a thread:
+/// the fork handlers, and the watchdog if the environment asks for it.
+fn register_process_handlers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        super::fork::register_handlers();
+        super::watchdog::start_from_env();
+    });
 }
 
 /// Mark the calling thread as first met through the C API.

@@ -81,7 +81,7 @@ use std::marker::PhantomData;
 
 use super::GIL;
 use super::handoff::Reason;
-use super::raw::{DROP_REQUEST, INTERRUPT};
+use super::raw::{DROP_REQUEST, INTERRUPT, PENDING_CALLS};
 use super::thread::{ThreadCtx, with_ctx};
 
 /// Proof that the calling thread holds the lock, valid for `'g`.
@@ -173,9 +173,10 @@ impl<'g> Token<'g> {
         f()
     }
 
-    /// The eval breaker: one relaxed load when nothing is pending. If a
-    /// waiter has asked for the lock, yield to it and take the lock back.
-    /// Returns `Err(Interrupted)` while an interrupt is pending.
+    /// The eval breaker: one relaxed load when nothing is pending. Runs
+    /// the calls queued with [`add_pending_call`](super::add_pending_call);
+    /// if a waiter has asked for the lock, yields to it and takes the lock
+    /// back. Returns `Err(Interrupted)` while an interrupt is pending.
     #[inline(always)]
     pub fn check_point(self) -> Result<(), Interrupted> {
         if GIL.breaker() == 0 { Ok(()) } else { self.check_point_slow() }
@@ -184,6 +185,9 @@ impl<'g> Token<'g> {
     #[cold]
     #[inline(never)]
     fn check_point_slow(self) -> Result<(), Interrupted> {
+        if GIL.breaker() & PENDING_CALLS != 0 {
+            super::pending::run_pending_calls();
+        }
         let bits = GIL.breaker();
         if bits & DROP_REQUEST != 0 {
             with_ctx(ThreadCtx::honour_drop_request);

@@ -4,7 +4,8 @@
 //! Each thread loops over a random mix of interpreted work (a toy function
 //! on a shared program), C calls that keep the lock, C calls that release
 //! it, C calls that start foreign threads calling back in, sleeps, and
-//! check points; a controller changes the switch interval and the policy at
+//! check points, each check point first queueing a pending call (as a
+//! signal handler would with `gs_add_pending_call`); a controller changes the switch interval and the policy at
 //! random while they run. Checked all along:
 //!
 //! - **one holder**: every critical section counts itself in and out; more
@@ -13,7 +14,9 @@
 //!   under the lock must equal the sum of every thread's own count;
 //! - **every thread joins** within the run time plus a grace period;
 //! - **objects are freed**: the interpreter's live-object count returns to
-//!   where it started.
+//!   where it started;
+//! - **pending calls run, with the lock**: every call queued has run by
+//!   the end, each one with the lock held.
 //!
 //! This module owns its load threads, the controller, the invariant
 //! counters and the report; printing the report and choosing the exit code
@@ -65,6 +68,11 @@ pub struct SoakReport {
     pub switches: u64,
     /// Wall time.
     pub elapsed: Duration,
+    /// Pending calls queued (a full queue refuses some; those are not
+    /// counted) and run.
+    pub pending_calls: (u64, u64),
+    /// Pending calls that found the lock not held.
+    pub pending_without_lock: u64,
 }
 
 impl SoakReport {
@@ -74,6 +82,8 @@ impl SoakReport {
             && self.lost_updates == 0
             && self.unjoined == 0
             && self.leaked_objects == 0
+            && self.pending_calls.0 == self.pending_calls.1
+            && self.pending_without_lock == 0
     }
 
     /// The summary `gilscope soak` prints.
@@ -104,6 +114,18 @@ impl SoakReport {
             if self.unjoined == 0 { "yes".to_owned() } else { format!("NO ({} stuck)", self.unjoined) },
             if self.leaked_objects == 0 { "yes".to_owned() } else { format!("NO ({} left)", self.leaked_objects) },
         ));
+        let (queued, ran) = self.pending_calls;
+        out.push_str(&format!(
+            "  pending calls run     {}\n",
+            if queued == ran && self.pending_without_lock == 0 {
+                format!("yes ({ran}, each with the lock)")
+            } else {
+                format!(
+                    "NO ({ran} of {queued} ran, {} without the lock)",
+                    self.pending_without_lock
+                )
+            }
+        ));
         out.push_str(if self.ok() { "invariants held\n" } else { "INVARIANTS BROKEN\n" });
         out
     }
@@ -131,6 +153,25 @@ struct Shared {
     counter: AtomicU64,
     stop: AtomicBool,
     operations: [AtomicU64; 6],
+    pending_queued: AtomicU64,
+    pending_ran: AtomicU64,
+    pending_without_lock: AtomicU64,
+}
+
+/// A pending call: runs at some thread's check point, which must hold the
+/// lock; it counts itself into the critical section and bumps the counter.
+unsafe extern "C" fn pending_bump(argument: *mut std::ffi::c_void) {
+    // SAFETY: `run` queues this with a pointer to its `Shared`, which it
+    // keeps alive until every queued call has run.
+    let shared = unsafe { &*argument.cast::<Shared>() };
+    if !gil::holds_lock() {
+        shared.pending_without_lock.fetch_add(1, SeqCst);
+        return;
+    }
+    shared.enter();
+    shared.bump();
+    shared.pending_ran.fetch_add(1, SeqCst);
+    shared.leave();
 }
 
 impl Shared {
@@ -212,6 +253,12 @@ fn load_thread(index: usize, seed: u64, shared: Arc<Shared>, program: Arc<vm::Pr
                     shared.enter();
                 }
                 _ => {
+                    let argument = Arc::as_ptr(&shared).cast_mut().cast();
+                    // SAFETY: `pending_bump` only counts, and `run` keeps
+                    // `shared` alive until every queued call has run.
+                    if unsafe { gil::add_pending_call(pending_bump, argument) }.is_ok() {
+                        shared.pending_queued.fetch_add(1, SeqCst);
+                    }
                     shared.leave();
                     let _ = token.check_point();
                     shared.enter();
@@ -236,6 +283,9 @@ pub fn run(config: &SoakConfig) -> SoakReport {
         counter: AtomicU64::new(0),
         stop: AtomicBool::new(false),
         operations: Default::default(),
+        pending_queued: AtomicU64::new(0),
+        pending_ran: AtomicU64::new(0),
+        pending_without_lock: AtomicU64::new(0),
     });
     let threads: Vec<_> = (0..config.threads)
         .map(|i| {
@@ -273,16 +323,30 @@ pub fn run(config: &SoakConfig) -> SoakReport {
             unjoined += 1;
         }
     }
+    // Calls still queued run at the next check points (a bounded wait: if
+    // some never run, the report says so).
+    for _ in 0..1000 {
+        let done = shared.pending_ran.load(SeqCst) + shared.pending_without_lock.load(SeqCst);
+        if done >= shared.pending_queued.load(SeqCst) {
+            break;
+        }
+        gil::attach(|token| token.check_point().ok());
+        thread::sleep(Duration::from_millis(1));
+    }
     gil::attach(|_| drop(program));
     let objects_after = gil::attach(|_| vm::live_objects() as i64);
     SoakReport {
         operations: std::array::from_fn(|i| shared.operations[i].load(SeqCst)),
         exclusion_violations: shared.violations.load(SeqCst),
-        lost_updates: shared.counter.load(SeqCst) as i64 - counted as i64,
+        lost_updates: shared.counter.load(SeqCst) as i64
+            - counted as i64
+            - shared.pending_ran.load(SeqCst) as i64,
         unjoined,
         leaked_objects: if unjoined == 0 { objects_after - objects_before } else { 0 },
         changes,
         switches: gil::switch_number() - switches_before,
         elapsed: started.elapsed(),
+        pending_calls: (shared.pending_queued.load(SeqCst), shared.pending_ran.load(SeqCst)),
+        pending_without_lock: shared.pending_without_lock.load(SeqCst),
     }
 }

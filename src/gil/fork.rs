@@ -1,0 +1,58 @@
+//! `fork()`: the child starts with a working lock.
+//!
+//! A child process has one thread — the one that called `fork()` — but a
+//! copy of every other thread's memory, including the lock's state word and
+//! waiter queue as they were at that instant. Left alone, a child forked
+//! while another thread held the lock or waited for it would wait for ever
+//! for threads that do not exist. So, as CPython does after a fork (it
+//! re-creates its GIL in the child and forgets the other threads'
+//! states), `pthread_atfork` handlers registered when gilscope first meets
+//! a thread:
+//!
+//! - before the fork, take the lock's queue mutex and the thread registry's
+//!   mutexes, so neither is copied half-changed;
+//! - in the parent, give them back;
+//! - in the child, re-initialise the lock — held by the forking thread if
+//!   it held it in the parent, free otherwise — with an empty queue, and
+//!   mark every other thread as gone.
+//!
+//! This file owns only the registration and the order of those steps; the
+//! lock's part is `raw.rs`'s, the registry's part `thread.rs`'s.
+
+use std::sync::Once;
+
+use super::GIL;
+use super::thread::{holds_lock_fast, known_serial, registry_after_fork, registry_before_fork};
+
+/// Register the fork handlers, once per process.
+pub(crate) fn register_handlers() {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        // SAFETY: the three handlers are `extern "C" fn()` that live for
+        // the whole process; pthread_atfork only stores them.
+        let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+        if rc != 0 {
+            eprintln!(
+                "gilscope: could not register fork handlers (error {rc}); a child process \
+                 forked while the lock is busy may hang"
+            );
+        }
+    });
+}
+
+extern "C" fn prepare() {
+    GIL.before_fork();
+    registry_before_fork();
+}
+
+extern "C" fn parent() {
+    registry_after_fork(None);
+    GIL.after_fork_in_parent();
+}
+
+extern "C" fn child() {
+    let me = known_serial();
+    let holder = (holds_lock_fast() && me != 0).then_some(me);
+    registry_after_fork(Some(me));
+    GIL.after_fork_in_child(holder);
+}
