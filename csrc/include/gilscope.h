@@ -180,7 +180,8 @@ void gs_clear_error(void);
 #define GS_API_VERSION 1
 
 /* An interpreter value: nil, bool, int, float, string, bytes, list, map,
- * function, module... Opaque: a gs_object pointer is a handle the
+ * function, generator, thread (a loaded module is a map of functions).
+ * Opaque: a gs_object pointer is a handle the
  * interpreter checks on every use, never memory to dereference. A pointer
  * that was never handed out, or whose object was already freed, is
  * reported as misuse instead of being followed.
@@ -193,8 +194,8 @@ void gs_clear_error(void);
  *    gs_map_get()). To keep it longer, or to return it, gs_incref() it.
  *
  * Every function in this section requires the calling thread to hold the
- * lock (except gs_raise, which only touches the calling thread's pending
- * error). Called without it, it reports the misuse, sets the pending error
+ * lock (except gs_raise, gs_raise_str, gs_error_message and gs_error_clear,
+ * which only touch the calling thread's pending error). Called without it, it reports the misuse, sets the pending error
  * and returns its error value. On error, functions returning a pointer
  * return NULL and functions returning an int return -1, with this thread's
  * pending error set (see gs_raise) -- except gs_map_get on a missing key,

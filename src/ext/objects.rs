@@ -250,7 +250,6 @@ pub extern "C" fn gs_type_name(o: *mut GsObject) -> *const c_char {
             "list" => c"list",
             "map" => c"map",
             "function" => c"function",
-            "module" => c"module",
             "generator" => c"generator",
             "thread" => c"thread",
             _ => c"object",
