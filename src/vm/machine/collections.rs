@@ -221,6 +221,9 @@ fn index(token: Token<'_>, obj: &Value, key: &Value) -> Result<Value, RtError> {
                 let at = list_index(chars.len(), key, "string")?;
                 return Ok(Value::str(token, chars[at].to_string()));
             }
+            Obj::Bytes(b) => {
+                return Ok(Value::Int(i64::from(b[list_index(b.len(), key, "bytes")?])));
+            }
             _ => {}
         }
     }
@@ -248,6 +251,7 @@ fn set_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
                 return Ok(());
             }
             Obj::Str(_) => return Err(RtError::new("strings cannot be changed")),
+            Obj::Bytes(_) => return Err(RtError::new("bytes cannot be changed")),
             _ => {}
         }
     }
@@ -272,6 +276,10 @@ fn iteration_state(token: Token<'_>, iterable: Value) -> Result<Value, RtError> 
                 reserve(s.chars().count().saturating_mul(64))?;
                 let chars = s.chars().map(|c| Value::str(token, c.to_string())).collect();
                 return Ok(Value::list(token, chars));
+            }
+            Obj::Bytes(b) => {
+                let items = b.iter().map(|&byte| Value::Int(i64::from(byte))).collect();
+                return Ok(Value::list(token, items));
             }
             _ => {}
         }

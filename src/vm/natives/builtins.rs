@@ -31,6 +31,7 @@ pub(super) fn len(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result
     let n = match &args[0] {
         Value::Obj(r) => match r.get() {
             Obj::Str(s) => s.chars().count(),
+            Obj::Bytes(b) => b.len(),
             Obj::List(items) => items.borrow().len(),
             Obj::Map(map) => map.borrow().len(),
             _ => return Err(RtError::new(format!("len() of a {}", args[0].type_name()))),

@@ -9,6 +9,7 @@
 //! | `cmod.rs` | the `c` module over the bundled C library |
 //! | `text.rs` | `split`, `join` of strings, `format`, `sort`, `min`, `max`, `sum`, `abs` |
 //! | `sync.rs` | `Lock`, `Condition`, `Queue`, `Event` and the calls on them |
+//! | `ext.rs` | `load` (C extensions, through [`crate::ext`]), `bytes`, `decode` |
 //!
 //! A native is a [`NativeFn`]: it sees the interpreter only through
 //! [`NativeCtx`], never the VM, so C-extension functions plug in the same
@@ -17,6 +18,7 @@
 
 mod builtins;
 mod cmod;
+mod ext;
 mod sync;
 mod text;
 mod threads;
@@ -96,6 +98,9 @@ const DEFS: &[Def] = &[
     // What `with l { … }` compiles to; no script can name these.
     def(WITH_ENTER, 1, 1, sync::with_enter),
     def(WITH_EXIT_ON_ERROR, 1, 1, sync::with_exit_on_error),
+    def("load", 1, 1, ext::load),
+    def("bytes", 1, 1, ext::bytes),
+    def("decode", 1, 1, ext::decode),
 ];
 
 /// The built-in a `with` block calls on entry (acquire, no timeout).
@@ -114,8 +119,10 @@ pub fn index_of(name: &str) -> Option<u16> {
 
 /// The values of all built-ins, in index order.
 pub fn make_all(token: Token<'_>) -> Vec<Value> {
-    let mut values: Vec<Value> =
-        DEFS.iter().map(|d| native_value(token, d.name, d.min_args, d.max_args, d.kind)).collect();
+    let mut values: Vec<Value> = DEFS
+        .iter()
+        .map(|d| native_value(token, d.name, d.min_args, d.max_args, d.kind.clone()))
+        .collect();
     values.push(cmod::make(token));
     values
 }
