@@ -225,7 +225,7 @@ fn the_svg_is_well_formed_with_one_row_per_thread() {
     rows.sort();
     // One row per thread; their order is the order they first met the lock.
     assert_eq!(rows, ["alpha", "beta", "main"]);
-    assert_eq!(doc.descendants().filter(|n| n.attribute("class") == Some("legend")).count(), 5);
+    assert_eq!(doc.descendants().filter(|n| n.attribute("class") == Some("legend")).count(), 6);
     assert!(text.contains(" ms</text>"), "no time axis with units");
     // Not a trace: a clear error.
     std::fs::write(tmp("bad.json"), "{\"x\": 1}").unwrap();
@@ -373,4 +373,76 @@ fn a_wait_is_blamed_on_whoever_held_the_lock_during_it() {
     };
     assert!(reasons("C").contains(&Reason::Detach.name().to_owned()), "{}", stats.table());
     assert!(reasons("B").contains(&Reason::Blocking.name().to_owned()), "{}", stats.table());
+}
+
+#[test]
+fn waits_on_script_locks_and_queues_are_their_own_state_in_stats_trace_and_svg() {
+    // "holder" keeps lock L1 for a while; "waiter" blocks on it. "reader"
+    // blocks on an empty queue until main puts an item.
+    let (trace, stats) = record(
+        "script_waits",
+        r#"
+let l = Lock()
+let q = Queue()
+fn holder() { with l { sleep(40) } }
+fn waiter() { with l { } }
+fn reader() { return get(q) }
+let a = spawn_named("holder", holder)
+sleep(5)
+let b = spawn_named("waiter", waiter)
+let c = spawn_named("reader", reader)
+sleep(20)
+put(q, 1)
+join(a); join(b); join(c)
+"#,
+    );
+    let all = spans(&trace);
+    let named = |name: &str| -> Vec<&Span> {
+        let tid = all.iter().find(|s| s.name == "running" && thread_of(&trace, s.tid) == name);
+        let tid = tid.map(|s| s.tid).unwrap_or(-1);
+        all.iter().filter(|s| s.tid == tid).collect()
+    };
+    let waiter = named("waiter");
+    assert!(
+        waiter.iter().any(|s| s.name == "waiting on lock L1, lock released"
+            && s.cat == "waiting on a script object"),
+        "{waiter:#?}"
+    );
+    let reader = named("reader");
+    assert!(reader.iter().any(|s| s.name == "waiting on queue Q1, lock released"), "{reader:#?}");
+    // Never confused with waiting for the global lock.
+    assert!(all.iter().all(|s| s.cat != "waiting for the lock" || !s.name.contains("L1")));
+
+    let waits = stats["script_waits"].as_array().unwrap();
+    let find = |thread: &str, object: &str| {
+        waits.iter().find(|w| w["thread"] == thread && w["object"] == object).cloned()
+    };
+    assert!(find("waiter", "lock L1").is_some(), "{waits:#?}");
+    assert!(find("reader", "queue Q1").is_some(), "{waits:#?}");
+    for t in stats["threads"].as_array().unwrap() {
+        assert!(t["script_wait_ms"].as_f64().unwrap() <= t["blocking_ms"].as_f64().unwrap());
+    }
+
+    let trace_path = tmp("script_waits.trace.json");
+    let svg_path = tmp("script_waits.svg");
+    std::fs::write(&trace_path, serde_json::to_vec(&trace).unwrap()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_gilscope"))
+        .args(["timeline", trace_path.to_str().unwrap(), "-o", svg_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert!(svg.contains("waiting on a script object (waiting on lock L1"), "no lock wait drawn");
+}
+
+/// The name of thread `tid` in a trace's metadata.
+fn thread_of(trace: &Value, tid: i64) -> String {
+    trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["ph"] == "M" && e["name"] == "thread_name" && e["tid"] == tid)
+        .and_then(|e| e["args"]["name"].as_str())
+        .unwrap_or_default()
+        .to_owned()
 }

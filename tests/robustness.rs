@@ -101,6 +101,24 @@ fn a_hundred_thousand_nested_brackets_are_a_clean_error() {
 }
 
 #[test]
+fn nested_finally_blocks_cannot_blow_up_the_compiler() {
+    // Each `finally` is compiled onto every way out of its block, so 40
+    // nested ones would be 2^40 copies: a clean error instead, quickly.
+    let nested =
+        format!("{}print(2){}\n", "try { print(1) } finally { ".repeat(40), " }".repeat(40));
+    let started = Instant::now();
+    let first = assert_clean_syntax_error(&run_bytes("finally.toy", nested.as_bytes()), "finally");
+    assert!(first.contains("function too large"), "{first}");
+    assert!(started.elapsed() < Duration::from_secs(50), "took {:?}", started.elapsed());
+    // Many nested `with` and `try` blocks left by one `return` are fine.
+    let body =
+        format!("with l {{ {}return 7{} }}", "try { ".repeat(60), " } finally { }".repeat(60));
+    let withs = format!("let l = Lock()\nfn f() {{ {body} }}\nprint(f(), acquire(l, 0))\n");
+    let output = run_bytes("withs.toy", withs.as_bytes());
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "7 true\n", "{}", stderr(&output));
+}
+
+#[test]
 fn deeply_nested_values_are_printed_and_freed_without_overflow() {
     let source = "let l = []\nfor i in range(200000) { l = [l] }\nprint(len(str(l)) > 0)\nl = nil\nprint(objects() < 100)\n";
     let output = run_bytes("nested_values.toy", source.as_bytes());
@@ -222,6 +240,17 @@ fn ctrl_c_stops_an_endless_loop_with_130() {
             "print(\"ready\")\nc.map_released(1000, 1000, fn(i) { return i })",
         ),
         ("threads", "fn spin() { while true { } }\nlet t = spawn(spin)\nprint(\"ready\")\njoin(t)"),
+        ("get from an empty queue", "let q = Queue()\nprint(\"ready\")\nget(q)"),
+        ("for over an open queue", "let q = Queue()\nprint(\"ready\")\nfor x in q { }"),
+        (
+            "a lock held by a blocked thread",
+            "let l = Lock()\nlet ev = Event()\nlet t = spawn(fn () { with l { set(ev); wait(Event()) } })\nwait(ev)\nprint(\"ready\")\nwith l { }",
+        ),
+        (
+            "a condition nobody notifies",
+            "let l = Lock()\nlet cv = Condition(l)\nprint(\"ready\")\nwith l { wait(cv) }",
+        ),
+        ("a put into a full queue", "let q = Queue(1)\nput(q, 1)\nprint(\"ready\")\nput(q, 2)"),
         (
             // A megabyte into a pipe nobody reads: the write must release
             // the lock (another thread prints `ready` meanwhile) and stop
@@ -316,6 +345,7 @@ fn every_way_of_growing_the_heap_stops_at_max_memory() {
         ("str()", "let l = [\"xxxxxxxxxxxxxxxx\"]\nwhile true { l = [str(l), str(l)] }"),
         ("range lists", "let l = []\nwhile true { push(l, range(100000)) }"),
         ("for over a string", "let s = \"x\" * 20000000\nfor ch in s { }"),
+        ("bytes", "let s = \"x\" * 100000\nlet l = []\nwhile true { push(l, bytes(s)) }"),
     ] {
         let output = gilscope(&["run", "--max-memory", "32M", "-e", source]);
         let err = stderr(&output);

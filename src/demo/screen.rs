@@ -559,7 +559,8 @@ fn legend_names(state: State) -> (&'static str, &'static str) {
         State::RunningC(_) => ("C, lock held", "C held"),
         State::Waiting => ("waiting", "wait"),
         State::ReleasedC(_) => ("C, lock released", "C free"),
-        State::Blocking => ("blocked", "blocked"),
+        // The demo runs no script locks or queues; such a wait reads as blocked.
+        State::Blocking | State::BlockedOn(_) => ("blocked", "blocked"),
         State::Outside => ("outside", "out"),
     }
 }
@@ -570,7 +571,7 @@ fn glyph(state: State) -> (&'static str, &'static str) {
         State::RunningC(_) => (YELLOW, "▓"),
         State::Waiting => (RED, "░"),
         State::ReleasedC(_) => ("34", "▒"),
-        State::Blocking => ("90", "·"),
+        State::Blocking | State::BlockedOn(_) => ("90", "·"),
         State::Outside => ("", " "),
     }
 }

@@ -43,6 +43,44 @@ pub enum EventKind {
     ReturnC,
     /// The thread ended.
     ThreadExited,
+    /// With the lock released, it began waiting on a script's own
+    /// synchronisation object (a lock, condition, queue or event).
+    BlockedOn(Blocker),
+}
+
+/// What kind of script object a thread waits on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BlockerKind {
+    /// A `Lock()`, in `acquire` or `with`.
+    Lock,
+    /// A `Condition(lock)`, in `wait`.
+    Condition,
+    /// A `Queue()`, in `get`, `put` or a `for` loop.
+    Queue,
+    /// An `Event()`, in `wait`.
+    Event,
+}
+
+/// A script synchronisation object a thread waits on: its kind and its
+/// number (locks are L1, L2, …, queues Q1, …, in order of creation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Blocker {
+    /// Which kind of object.
+    pub kind: BlockerKind,
+    /// Its number within its kind.
+    pub id: u32,
+}
+
+impl std::fmt::Display for Blocker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (word, letter) = match self.kind {
+            BlockerKind::Lock => ("lock", 'L'),
+            BlockerKind::Condition => ("condition", 'C'),
+            BlockerKind::Queue => ("queue", 'Q'),
+            BlockerKind::Event => ("event", 'E'),
+        };
+        write!(f, "{word} {letter}{}", self.id)
+    }
 }
 
 /// One recorded event.
@@ -71,6 +109,9 @@ pub enum State {
     ReleasedC(&'static str),
     /// Released the lock around a blocking call (sleep, join).
     Blocking,
+    /// Released the lock to wait on a script's lock, condition, queue or
+    /// event — not for the global lock.
+    BlockedOn(Blocker),
     /// Outside the interpreter (not attached, or ended).
     Outside,
 }
@@ -84,6 +125,7 @@ impl State {
             State::Waiting => "waiting for the lock".to_owned(),
             State::ReleasedC(f) => format!("in C, lock released: {f}"),
             State::Blocking => "sleeping or blocked, lock released".to_owned(),
+            State::BlockedOn(b) => format!("waiting on {b}, lock released"),
             State::Outside => "outside the interpreter".to_owned(),
         }
     }
@@ -96,6 +138,7 @@ impl State {
             State::Waiting => "waiting for the lock",
             State::ReleasedC(_) => "in C, lock released",
             State::Blocking => "sleeping or blocked",
+            State::BlockedOn(_) => "waiting on a script object",
             State::Outside => "outside",
         }
     }
@@ -154,6 +197,12 @@ impl ThreadState {
                 ThreadState { state, c_function: None }
             }
             EventKind::ThreadExited => ThreadState { state: State::Outside, c_function },
+            EventKind::BlockedOn(blocker) => {
+                // Only a thread that released the lock can wait on a script
+                // object; anything else keeps its state.
+                let state = if state.holds_lock() { state } else { State::BlockedOn(blocker) };
+                ThreadState { state, c_function }
+            }
         }
     }
 }
@@ -238,6 +287,15 @@ pub(crate) fn record_at(t_ns: u64, thread: u64, kind: EventKind, c_function: Opt
     (live.state, live.c_function) = (after.state, after.c_function);
 }
 
+/// Note that the calling thread, with the lock released, now waits on a
+/// script's synchronisation object. Costs one relaxed load when the
+/// recorder is off.
+pub fn record_blocked_on(blocker: Blocker) {
+    if recording() {
+        record(super::thread::current_serial(), EventKind::BlockedOn(blocker), None);
+    }
+}
+
 /// Record an event now (callers check [`recording`] first).
 #[cold]
 pub(crate) fn record(thread: u64, kind: EventKind, c_function: Option<&'static str>) {
@@ -296,5 +354,30 @@ mod tests {
             (EventKind::ThreadExited, None),
         ]);
         assert_eq!(states, [State::Outside, State::Waiting, State::Waiting, State::Outside]);
+    }
+
+    #[test]
+    fn waiting_on_a_script_queue_is_its_own_state_until_the_lock_is_wanted() {
+        let q = Blocker { kind: BlockerKind::Queue, id: 2 };
+        let states = walk(&[
+            (EventKind::Got, None),
+            (EventKind::BlockedOn(q), None),
+            (EventKind::Released(Reason::Blocking), None),
+            (EventKind::BlockedOn(q), None),
+            (EventKind::Wants, None),
+            (EventKind::Got, None),
+        ]);
+        assert_eq!(
+            states,
+            [
+                State::Running,
+                State::Running,
+                State::Blocking,
+                State::BlockedOn(q),
+                State::Waiting,
+                State::Running,
+            ]
+        );
+        assert_eq!(State::BlockedOn(q).label(), "waiting on queue Q2, lock released");
     }
 }

@@ -72,8 +72,12 @@ pub struct ThreadStats {
     pub waiting_ms: f64,
     /// Time in C with the lock released, ms.
     pub c_lock_released_ms: f64,
-    /// Time blocked (sleep, join) with the lock released, ms.
+    /// Time blocked (sleep, join, a script's locks and queues) with the
+    /// lock released, ms.
     pub blocking_ms: f64,
+    /// Of which waiting on the script's own locks, conditions, queues and
+    /// events, ms.
+    pub script_wait_ms: f64,
     /// Time outside the interpreter, ms.
     pub outside_ms: f64,
     /// From its first recorded event to its last, ms.
@@ -129,6 +133,48 @@ pub struct Stats {
     pub threads: Vec<ThreadStats>,
     /// Who made whom wait, largest total first.
     pub waits_by_pair: Vec<WaitPair>,
+    /// Which thread waited on which of the script's own locks, conditions,
+    /// queues and events, largest total first.
+    pub script_waits: Vec<ScriptWait>,
+}
+
+/// The time one thread spent waiting on one script object (with the
+/// global lock released).
+#[derive(Clone, Debug, Serialize)]
+pub struct ScriptWait {
+    /// The waiting thread's name.
+    pub thread: String,
+    /// The object, as in `lock L1` or `queue Q2`.
+    pub object: String,
+    /// Total time, ms.
+    pub total_ms: f64,
+    /// How many separate waits.
+    pub waits: u64,
+}
+
+/// Every thread's waits on script objects, largest total first.
+fn script_waits(timeline: &Timeline) -> Vec<ScriptWait> {
+    let mut by_pair: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    for t in &timeline.threads {
+        for span in &t.spans {
+            if let State::BlockedOn(blocker) = span.state {
+                let entry = by_pair.entry((t.name.clone(), blocker.to_string())).or_default();
+                entry.0 += span.ns();
+                entry.1 += 1;
+            }
+        }
+    }
+    let mut waits: Vec<ScriptWait> = by_pair
+        .into_iter()
+        .map(|((thread, object), (ns, waits))| ScriptWait {
+            thread,
+            object,
+            total_ms: ms(ns),
+            waits,
+        })
+        .collect();
+    waits.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
+    waits
 }
 
 fn ms(ns: u64) -> f64 {
@@ -159,7 +205,8 @@ pub fn compute(timeline: &Timeline) -> Stats {
             c_lock_held_ms: ms(thread_c_held),
             waiting_ms: ms(t.total(|s| s == State::Waiting)),
             c_lock_released_ms: ms(thread_c_released),
-            blocking_ms: ms(t.total(|s| s == State::Blocking)),
+            blocking_ms: ms(t.total(|s| matches!(s, State::Blocking | State::BlockedOn(_)))),
+            script_wait_ms: ms(t.total(|s| matches!(s, State::BlockedOn(_)))),
             outside_ms: ms(t.total(|s| s == State::Outside)),
             lifetime_ms: ms(t.lifetime_ns()),
         });
@@ -205,6 +252,7 @@ pub fn compute(timeline: &Timeline) -> Stats {
         lock_held_ms: ms(held),
         threads,
         waits_by_pair,
+        script_waits: script_waits(timeline),
     }
 }
 
@@ -387,6 +435,30 @@ impl Stats {
                 })
                 .collect();
             write_columns(&mut out, 4, &pairs, &[Left, Left, Left, Right, Left, Right, Left, Left]);
+        }
+        if !self.script_waits.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "  waits on the script's locks, conditions, queues and events (lock released):"
+            );
+            let rows: Vec<Vec<String>> = self
+                .script_waits
+                .iter()
+                .take(12)
+                .map(|w| {
+                    vec![
+                        truncate(&w.thread, NAME_COLUMNS),
+                        "waited on".to_owned(),
+                        w.object.clone(),
+                        format!("{:.1} ms", w.total_ms),
+                        "in".to_owned(),
+                        w.waits.to_string(),
+                        "waits".to_owned(),
+                    ]
+                })
+                .collect();
+            write_columns(&mut out, 4, &rows, &[Left, Left, Left, Right, Left, Right, Left]);
         }
         out
     }

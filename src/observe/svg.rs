@@ -13,12 +13,13 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 /// The states drawn, their colours and legend text, in legend order.
-pub const FAMILIES: [(&str, &str); 5] = [
+pub const FAMILIES: [(&str, &str); 6] = [
     ("running", "#2e7d32"),
     ("in C, lock held", "#ef6c00"),
     ("waiting for the lock", "#c62828"),
     ("in C, lock released", "#1565c0"),
     ("sleeping or blocked", "#9e9e9e"),
+    ("waiting on a script object", "#8e24aa"),
 ];
 
 /// Why a trace could not be drawn.
@@ -36,6 +37,33 @@ impl std::error::Error for TraceError {}
 struct Row {
     name: String,
     spans: Vec<(f64, f64, usize)>,
+    /// The spans' own labels where they say more than the family: which
+    /// script object a thread waited on (start, end, label).
+    details: Vec<(f64, f64, String)>,
+}
+
+/// The family whose spans carry details (the object waited on).
+const DETAILED_FAMILY: usize = 5;
+
+/// What a rectangle of `family` from `from_us` to `to_us` covers: the
+/// distinct details of the row's spans there, at most three.
+fn details_between(row: &Row, family: usize, from_us: f64, to_us: f64) -> String {
+    if family != DETAILED_FAMILY {
+        return String::new();
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for (start, end, label) in &row.details {
+        if *start < to_us && *end > from_us && !seen.contains(&label.as_str()) {
+            seen.push(label);
+        }
+    }
+    let more = seen.len().saturating_sub(3);
+    seen.truncate(3);
+    let mut text = format!(" ({})", seen.join("; "));
+    if more > 0 {
+        text.insert_str(text.len() - 1, &format!("; {more} more"));
+    }
+    if seen.is_empty() { String::new() } else { text }
 }
 
 fn escape(s: &str) -> String {
@@ -82,7 +110,11 @@ fn read_rows(trace: &Value) -> Result<(Vec<Row>, f64), TraceError> {
             "M" if e.get("name").and_then(Value::as_str) == Some("thread_name") => {
                 let name = e["args"]["name"].as_str().unwrap_or("?").to_owned();
                 rows.entry(tid)
-                    .or_insert_with(|| Row { name: String::new(), spans: Vec::new() })
+                    .or_insert_with(|| Row {
+                        name: String::new(),
+                        spans: Vec::new(),
+                        details: Vec::new(),
+                    })
                     .name = name;
             }
             "M" if e.get("name").and_then(Value::as_str) == Some("thread_sort_index") => {
@@ -94,10 +126,16 @@ fn read_rows(trace: &Value) -> Result<(Vec<Row>, f64), TraceError> {
                 let family = e.get("cat").and_then(Value::as_str).unwrap_or("");
                 let Some(index) = FAMILIES.iter().position(|(f, _)| *f == family) else { continue };
                 end_us = end_us.max(ts + dur);
-                rows.entry(tid)
-                    .or_insert_with(|| Row { name: format!("thread {tid}"), spans: Vec::new() })
-                    .spans
-                    .push((ts, ts + dur, index));
+                let row = rows.entry(tid).or_insert_with(|| Row {
+                    name: format!("thread {tid}"),
+                    spans: Vec::new(),
+                    details: Vec::new(),
+                });
+                row.spans.push((ts, ts + dur, index));
+                if index == DETAILED_FAMILY {
+                    let label = e.get("name").and_then(Value::as_str).unwrap_or("").to_owned();
+                    row.details.push((ts, ts + dur, label));
+                }
             }
             _ => {}
         }
@@ -134,7 +172,7 @@ impl Layout {
 fn dominant_families(row: &Row, layout: &Layout, columns: usize) -> Vec<Option<usize>> {
     let (end_us, plot_w) = (layout.end_us, layout.plot_w);
     // Time per state in each pixel column.
-    let mut bins = vec![[0f64; 5]; columns];
+    let mut bins = vec![[0f64; FAMILIES.len()]; columns];
     for &(start, stop, family) in &row.spans {
         let (a, b) = (start / end_us * plot_w, stop / end_us * plot_w);
         let (first, last) = (a.floor().max(0.0) as usize, (b.ceil() as usize).min(columns));
@@ -190,9 +228,10 @@ fn draw_row(svg: &mut String, layout: &Layout, i: usize, row: &Row) {
         let to_us = c as f64 / plot_w * end_us;
         let _ = writeln!(
             svg,
-            r#"<rect x="{x:.1}" y="{y:.1}" width="{}" height="{row_h}" fill="{colour}"><title>{}: {} – {}</title></rect>"#,
+            r#"<rect x="{x:.1}" y="{y:.1}" width="{}" height="{row_h}" fill="{colour}"><title>{}{}: {} – {}</title></rect>"#,
             c - start,
             escape(name),
+            escape(&details_between(row, family, from_us, to_us)),
             format_time(from_us, 1.0),
             format_time(to_us, 1.0)
         );

@@ -52,6 +52,8 @@ pub enum BinOp {
     Gt,
     /// `>=`
     Ge,
+    /// `**` (power, right-associative)
+    Pow,
 }
 
 /// Unary operators.
@@ -94,6 +96,8 @@ pub enum Expr {
     Call(Box<Expr>, Vec<Expr>, Pos),
     /// `a[i]` or `a.name`
     Index(Box<Expr>, Box<Expr>, Pos),
+    /// `a[start:end]`, either bound optional
+    Slice(Box<Expr>, Option<Box<Expr>>, Option<Box<Expr>>, Pos),
     /// `fn (params) { body }`
     Func(Box<FnDef>),
     /// `yield` or `yield value`
@@ -143,6 +147,15 @@ pub enum Stmt {
     Continue(Pos),
     /// `return [value]`
     Return(Option<Expr>, Pos),
+    /// `try { } catch e { } finally { }` (at least one of catch, finally)
+    Try {
+        body: Vec<Stmt>,
+        catch: Option<(DeclId, Vec<Stmt>)>,
+        finally: Option<Vec<Stmt>>,
+        pos: Pos,
+    },
+    /// `with lock { }`: acquire, run the body, release on every way out
+    With { lock: Expr, body: Vec<Stmt>, pos: Pos },
 }
 
 /// A function literal or declaration.

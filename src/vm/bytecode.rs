@@ -114,6 +114,27 @@ pub enum Op {
     /// Set locals `from..from+count` to `nil` (a loop that ended lets go of
     /// what its variables and iteration state held).
     ClearLocals(u16, u16),
+    /// Start a `try` block: an error until the matching `TryEnd` jumps to
+    /// `n` with the stack cut back to its height here and the error, as a
+    /// map, pushed.
+    Try(u32),
+    /// Start a block with a cleanup (`finally`, `with`): an error until the
+    /// matching `TryEnd` jumps to `n`, stack cut back, the error kept aside
+    /// for `Rethrow`.
+    TryCleanup(u32),
+    /// Leave the innermost `Try`/`TryCleanup` block.
+    TryEnd,
+    /// Raise again the error the innermost cleanup handler kept aside.
+    Rethrow,
+    /// `**`
+    Pow,
+    /// `a[start:end]`: pop the object and both bounds (`nil`: omitted),
+    /// push the slice.
+    Slice,
+    /// Forget the error the innermost cleanup handler kept aside: a
+    /// `finally` run for an error was left by `return`, `break` or
+    /// `continue`, which (as in Python) drops the error.
+    DropCaught,
 }
 
 /// The comparison of a [`Op::CompareJump`].

@@ -73,6 +73,23 @@ pub enum RtKind {
     Error,
     /// Ctrl+C or shutdown.
     Interrupted,
+    /// A wait with a timeout (`get`, `put`) ran out of time.
+    Timeout,
+    /// A lock wait that could never end: threads each waiting for a script
+    /// lock the next one holds.
+    Deadlock,
+}
+
+impl RtKind {
+    /// The name a script sees in a caught error's `kind`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RtKind::Error => "error",
+            RtKind::Interrupted => "interrupted",
+            RtKind::Timeout => "timeout",
+            RtKind::Deadlock => "deadlock",
+        }
+    }
 }
 
 /// One frame of a stack trace.

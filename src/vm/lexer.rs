@@ -39,14 +39,14 @@ pub struct Token {
 }
 
 const KEYWORDS: &[&str] = &[
-    "and", "break", "continue", "else", "false", "fn", "for", "if", "in", "let", "nil", "not",
-    "or", "return", "true", "while", "yield",
+    "and", "break", "catch", "continue", "else", "false", "finally", "fn", "for", "if", "in",
+    "let", "nil", "not", "or", "return", "true", "try", "while", "with", "yield",
 ];
 
 /// Longest first, so `==` wins over `=`.
 const SYMBOLS: &[&str] = &[
-    "==", "!=", "<=", ">=", "+=", "-=", "*=", "(", ")", "[", "]", "{", "}", ",", ".", ":", "+",
-    "-", "*", "/", "%", "<", ">", "=",
+    "**", "==", "!=", "<=", ">=", "+=", "-=", "*=", "(", ")", "[", "]", "{", "}", ",", ".", ":",
+    ";", "+", "-", "*", "/", "%", "<", ">", "=",
 ];
 
 /// Split `source` into tokens, ending with [`Tok::Eof`].

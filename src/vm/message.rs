@@ -11,8 +11,8 @@
 //!
 //! # What can be sent
 //!
-//! `nil`, booleans, integers, floats, strings, and lists and maps whose
-//! contents can be sent. These are plain data: a copy behaves exactly like
+//! `nil`, booleans, integers, floats, strings, bytes, and lists and maps
+//! whose contents can be sent. These are plain data: a copy behaves exactly like
 //! the original. Everything else is refused with an error naming its type
 //! and where it sits inside the value:
 //!
@@ -72,6 +72,7 @@ enum Item {
 #[derive(Clone, Debug, PartialEq)]
 enum Node {
     Str(Box<str>),
+    Bytes(Box<[u8]>),
     List(Vec<Item>),
     Map(Vec<(MessageKey, Item)>),
 }
@@ -153,6 +154,10 @@ impl Packer {
                 self.bytes += s.len();
                 Node::Str(s.clone())
             }
+            Obj::Bytes(b) => {
+                self.bytes += b.len();
+                Node::Bytes(b.clone())
+            }
             Obj::List(items) => {
                 self.enter(at, depth)?;
                 let items = items.borrow();
@@ -187,7 +192,7 @@ impl Packer {
             _ => {
                 return Err(Refusal::new(format!(
                     "a {} to another interpreter: only nil, booleans, numbers, strings, \
-                     and lists and maps of those can be sent (they are copied)",
+                     bytes, and lists and maps of those can be sent (they are copied)",
                     value.type_name()
                 )));
             }
@@ -268,6 +273,7 @@ impl Message {
         for node in self.nodes {
             let value = match node {
                 Node::Str(s) => Value::str(token, s),
+                Node::Bytes(b) => Value::Obj(ObjRef::new(token, Obj::Bytes(b))),
                 Node::List(items) => {
                     let items = items.into_iter().map(|item| value_of(&built, item)).collect();
                     Value::list(token, items)
@@ -348,6 +354,13 @@ mod tests {
             shown(message),
             r#"[nil, true, 3, 2.5, "text", {"a": [1, 2], 7: {"b": false}}]"#
         );
+    }
+
+    #[test]
+    fn bytes_are_copied_like_strings() {
+        let message = message_of(r#"let result = [bytes("a\n"), bytes([0, 255])]"#)
+            .expect("bytes can be sent");
+        assert_eq!(shown(message), r#"[b"a\n", b"\x00\xff"]"#);
     }
 
     #[test]

@@ -113,8 +113,24 @@ impl Compiler<'_, '_> {
                 self.col = pos.col;
                 self.emit(Op::Index);
             }
+            Expr::Slice(obj, start, end, pos) => {
+                self.expr(obj)?;
+                for bound in [start, end] {
+                    match bound {
+                        Some(b) => self.expr(b)?,
+                        None => {
+                            self.emit(Op::Nil);
+                        }
+                    }
+                }
+                self.line = pos.line;
+                self.emit(Op::Slice);
+            }
             Expr::Func(def) => self.function(def)?,
             Expr::Yield(value, pos) => {
+                if self.f().exits.iter().any(|e| matches!(e, (_, Exit::Handler))) {
+                    return err(*pos, "'yield' inside 'try' or 'with' is not supported");
+                }
                 match value {
                     Some(v) => self.expr(v)?,
                     None => {
@@ -143,5 +159,6 @@ pub(super) fn binop(op: BinOp) -> Op {
         BinOp::Le => Op::Le,
         BinOp::Gt => Op::Gt,
         BinOp::Ge => Op::Ge,
+        BinOp::Pow => Op::Pow,
     }
 }

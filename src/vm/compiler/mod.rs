@@ -31,6 +31,21 @@ struct LoopCtx {
     break_patches: Vec<usize>,
 }
 
+/// What leaving a block early (`break`, `continue`, `return`) must do on
+/// its way out, innermost last.
+#[derive(Clone)]
+enum Exit {
+    /// Leave a `try` or cleanup region: `TryEnd`.
+    Handler,
+    /// Run a `finally` body (shared: every early exit copies the list of
+    /// open regions).
+    Finally(std::rc::Rc<[Stmt]>),
+    /// Release the lock of a `with` block, held in this local.
+    Release(u16),
+    /// Leaving a `finally` that runs for an error: drop the error.
+    DropCaught,
+}
+
 struct FnState {
     name: String,
     arity: u8,
@@ -45,6 +60,9 @@ struct FnState {
     next_slot: u16,
     max_slots: u16,
     loops: Vec<LoopCtx>,
+    /// Open `try`/`finally`/`with` regions, each with how many loops were
+    /// open when it began.
+    exits: Vec<(usize, Exit)>,
     boxed_params: Vec<u16>,
     is_generator: bool,
     /// The highest instruction index any jump targets so far: instructions
@@ -100,6 +118,7 @@ impl<'s> Compiler<'s, '_> {
             next_slot: 1, // slot 0: the function itself
             max_slots: 1,
             loops: Vec::new(),
+            exits: Vec::new(),
             boxed_params: Vec::new(),
             is_generator,
             last_target: 0,
@@ -187,6 +206,8 @@ impl<'s> Compiler<'s, '_> {
             Op::JumpIfTrueKeep(_) => Op::JumpIfTrueKeep(target),
             Op::ForRange(slot, _) => Op::ForRange(slot, target),
             Op::IterNext(slot, _) => Op::IterNext(slot, target),
+            Op::Try(_) => Op::Try(target),
+            Op::TryCleanup(_) => Op::TryCleanup(target),
             other => unreachable!("patching {other:?}"),
         };
     }

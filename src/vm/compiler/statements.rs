@@ -4,11 +4,27 @@
 
 use super::*;
 
+/// The most instructions one function may compile to.
+pub const MAX_CODE: usize = 1 << 22;
+
 impl Compiler<'_, '_> {
     pub(super) fn block(&mut self, body: &[Stmt]) -> CResult<()> {
         let mark = self.f().next_slot;
         for stmt in body {
             self.statement(stmt)?;
+            if self.f().code.len() > MAX_CODE {
+                // A `finally` is copied onto each way out of its block, so
+                // nested ones multiply (found by a nesting test: 40 levels
+                // would have needed 2^40 copies).
+                let at = Pos { line: self.line, col: 1 };
+                return err(
+                    at,
+                    format!(
+                        "function too large (more than {MAX_CODE} instructions; nested \
+                         'finally' blocks are copied onto every way out)"
+                    ),
+                );
+            }
         }
         self.f().next_slot = mark;
         Ok(())
@@ -99,12 +115,14 @@ impl Compiler<'_, '_> {
             Stmt::Break(pos) => {
                 self.line = pos.line;
                 self.col = pos.col;
+                self.leave_regions(true)?;
                 let at = self.emit(Op::Jump(0));
                 self.f().loops.last_mut().expect("parser checked").break_patches.push(at);
             }
             Stmt::Continue(pos) => {
                 self.line = pos.line;
                 self.col = pos.col;
+                self.leave_regions(true)?;
                 let target = self.f().loops.last().and_then(|l| l.continue_to);
                 match target {
                     Some(t) => {
@@ -130,9 +148,157 @@ impl Compiler<'_, '_> {
                         self.emit(Op::Nil);
                     }
                 }
+                self.leave_regions(false)?;
+                self.line = pos.line;
                 self.emit(Op::Return);
             }
+            Stmt::Try { body, catch, finally, pos } => {
+                self.line = pos.line;
+                self.try_statement(body, catch.as_ref(), finally.as_deref())?;
+            }
+            Stmt::With { lock, body, pos } => {
+                self.line = pos.line;
+                self.with_statement(lock, body, *pos)?;
+            }
         }
+        Ok(())
+    }
+
+    /// Before a `break`/`continue` (`loop_only`: the regions inside the
+    /// innermost loop) or a `return` (every region of the function): leave
+    /// each open region, innermost first — end its handler, run its
+    /// `finally`, release its `with` lock. The value being returned, if
+    /// any, stays on the stack below.
+    fn leave_regions(&mut self, loop_only: bool) -> CResult<()> {
+        let loops = self.f().loops.len();
+        let exits = self.f().exits.clone();
+        for i in (0..exits.len()).rev() {
+            let (opened_in, exit) = &exits[i];
+            if loop_only && *opened_in < loops {
+                break;
+            }
+            // The region's own code runs outside it: a `return` inside a
+            // `finally` must not run that `finally` again.
+            let saved = std::mem::replace(&mut self.f().exits, exits[..i].to_vec());
+            let line = self.line;
+            match exit {
+                Exit::Handler => {
+                    self.emit(Op::TryEnd);
+                }
+                Exit::Finally(body) => self.block(body)?,
+                Exit::Release(slot) => self.call_builtin("release", *slot),
+                Exit::DropCaught => {
+                    self.emit(Op::DropCaught);
+                }
+            }
+            self.line = line;
+            self.f().exits = saved;
+        }
+        Ok(())
+    }
+
+    /// `builtin(local slot)`, its result dropped.
+    fn call_builtin(&mut self, name: &str, slot: u16) {
+        let index = natives::index_of(name).expect("a built-in the compiler uses");
+        self.emit(Op::Builtin(index));
+        self.emit(Op::GetLocal(slot));
+        self.emit(Op::Call(1));
+        self.emit(Op::Pop);
+    }
+
+    /// Compile `body` as a region whose early exits do `exit` (and end its
+    /// handler first).
+    fn region(&mut self, exit: Option<Exit>, body: &[Stmt]) -> CResult<()> {
+        let loops = self.f().loops.len();
+        let mark = self.f().exits.len();
+        if let Some(exit) = exit {
+            self.f().exits.push((loops, exit));
+        }
+        self.f().exits.push((loops, Exit::Handler));
+        self.block(body)?;
+        self.f().exits.truncate(mark);
+        Ok(())
+    }
+
+    /// `try { body } catch e { handler } finally { cleanup }`.
+    fn try_statement(
+        &mut self,
+        body: &[Stmt],
+        catch: Option<&(DeclId, Vec<Stmt>)>,
+        finally: Option<&[Stmt]>,
+    ) -> CResult<()> {
+        let Some(cleanup) = finally else {
+            return self.try_catch(body, catch.expect("the parser wants catch or finally"));
+        };
+        let line = self.line;
+        let on_error = self.emit(Op::TryCleanup(0));
+        let loops = self.f().loops.len();
+        let mark = self.f().exits.len();
+        self.f().exits.push((loops, Exit::Finally(cleanup.into())));
+        self.f().exits.push((loops, Exit::Handler));
+        match catch {
+            Some(catch) => self.try_catch(body, catch)?,
+            None => self.block(body)?,
+        }
+        self.f().exits.truncate(mark);
+        self.emit(Op::TryEnd);
+        self.block(cleanup)?;
+        let to_end = self.emit(Op::Jump(0));
+        self.patch(on_error);
+        self.line = line;
+        let loops = self.f().loops.len();
+        self.f().exits.push((loops, Exit::DropCaught));
+        self.block(cleanup)?;
+        self.f().exits.pop();
+        self.emit(Op::Rethrow);
+        self.patch(to_end);
+        Ok(())
+    }
+
+    /// `try { body } catch e { handler }`.
+    fn try_catch(&mut self, body: &[Stmt], (decl, handler): &(DeclId, Vec<Stmt>)) -> CResult<()> {
+        let line = self.line;
+        let on_error = self.emit(Op::Try(0));
+        self.region(None, body)?;
+        self.emit(Op::TryEnd);
+        let to_end = self.emit(Op::Jump(0));
+        self.patch(on_error);
+        self.line = line;
+        let mark = self.f().next_slot;
+        let slot = self.declare_local(*decl, Pos { line, col: 0 })?;
+        self.init_local(*decl, slot);
+        self.block(handler)?;
+        // Let go of the error map once the handler is done with it.
+        self.emit(Op::Nil);
+        self.emit(Op::SetLocal(slot));
+        self.f().next_slot = mark;
+        self.patch(to_end);
+        Ok(())
+    }
+
+    /// `with lock { body }`: acquire, run, release — on every way out.
+    fn with_statement(&mut self, lock: &Expr, body: &[Stmt], pos: Pos) -> CResult<()> {
+        let mark = self.f().next_slot;
+        let slot = self.new_slot(pos)?;
+        self.expr(lock)?;
+        self.emit(Op::SetLocal(slot));
+        self.call_builtin(natives::WITH_ENTER, slot);
+        let on_error = self.emit(Op::TryCleanup(0));
+        self.region(Some(Exit::Release(slot)), body)?;
+        self.emit(Op::TryEnd);
+        self.call_builtin("release", slot);
+        let to_end = self.emit(Op::Jump(0));
+        self.patch(on_error);
+        self.line = pos.line;
+        self.call_builtin(natives::WITH_EXIT_ON_ERROR, slot);
+        self.emit(Op::Nil);
+        self.emit(Op::SetLocal(slot));
+        self.emit(Op::Rethrow);
+        self.patch(to_end);
+        // Let go of the lock object, so it is freed with its last name.
+        self.emit(Op::Nil);
+        self.emit(Op::SetLocal(slot));
+        self.f().next_slot = mark;
         Ok(())
     }
 

@@ -29,6 +29,35 @@ impl Vm {
         Ok(())
     }
 
+    /// `Pow`: `a ** b`. Integers stay integers for a non-negative integer
+    /// exponent (an error on overflow); anything else is a float.
+    pub(super) fn pow_top(&mut self) -> Result<(), RtError> {
+        let b = self.pop();
+        let a = self.pop();
+        let v = match (&a, &b) {
+            (Value::Int(x), Value::Int(y)) if *y >= 0 => u32::try_from(*y)
+                .ok()
+                .and_then(|y| x.checked_pow(y))
+                .map(Value::Int)
+                .ok_or_else(|| RtError::new(format!("integer overflow in {x} ** {y}")))?,
+            _ => match (as_float(&a), as_float(&b)) {
+                (Some(0.0), Some(y)) if y < 0.0 => {
+                    return Err(RtError::new("zero to a negative power"));
+                }
+                (Some(x), Some(y)) => Value::Float(x.powf(y)),
+                _ => {
+                    return Err(RtError::new(format!(
+                        "cannot apply '**' to a {} and a {}",
+                        a.type_name(),
+                        b.type_name()
+                    )));
+                }
+            },
+        };
+        self.stack.push(v);
+        Ok(())
+    }
+
     /// `AddLocalInt` / `SubLocalInt`: local `at` plus or minus `k`.
     #[inline(always)]
     pub(super) fn arith_local(
@@ -206,6 +235,18 @@ fn arith(token: Token<'_>, op: Op, a: &Value, b: &Value) -> Result<Value, RtErro
                 }
                 reserve(text.len() * count)?;
                 return Ok(Value::str(token, text.repeat(count)));
+            }
+            if let Obj::List(items) = s.get() {
+                let items = items.borrow();
+                let count = usize::try_from(*n).unwrap_or(0);
+                if items.len().saturating_mul(count) > 1 << 24 {
+                    return Err(RtError::new("list repetition too large (over 16 million items)"));
+                }
+                let mut repeated = Vec::with_capacity(items.len() * count);
+                for _ in 0..count {
+                    repeated.extend(items.iter().cloned());
+                }
+                return Ok(Value::list(token, repeated));
             }
         }
     }

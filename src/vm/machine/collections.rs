@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use super::Vm;
 use crate::gil::Token;
 use crate::vm::error::RtError;
-use crate::vm::value::{Key, Obj, ObjRef, Value, reserve, reserve_to_grow};
+use crate::vm::value::{Key, Obj, ObjRef, SyncObj, Value, reserve, reserve_to_grow};
 
 /// What `IterNext` found.
 pub(super) enum Next {
@@ -20,6 +20,8 @@ pub(super) enum Next {
     Exhausted,
     /// A generator to resume for the next item.
     Resume(ObjRef),
+    /// A queue to take the next item from (which may wait).
+    Queue(ObjRef),
 }
 
 impl Vm {
@@ -104,9 +106,77 @@ impl Vm {
                 }
             }
             Obj::Generator(_) => Next::Resume(state.clone()),
-            _ => unreachable!("IterInit makes lists and generators"),
+            Obj::Sync(SyncObj::Queue(_)) => Next::Queue(state.clone()),
+            _ => unreachable!("IterInit makes lists, generators and queues"),
         }
     }
+}
+
+impl Vm {
+    /// `Slice`: pop the object and its two bounds, push `obj[start:end]`.
+    pub(super) fn slice_top(&mut self, token: Token<'_>) -> Result<(), RtError> {
+        let end = self.pop();
+        let start = self.pop();
+        let obj = self.pop();
+        let v = slice(token, &obj, &start, &end)?;
+        self.stack.push(v);
+        Ok(())
+    }
+
+    /// `for x in queue`: push the next item, waiting for one with the lock
+    /// released; false once the queue is closed and empty.
+    pub(super) fn queue_next(&mut self, token: Token<'_>, queue: &ObjRef) -> Result<bool, RtError> {
+        let Obj::Sync(SyncObj::Queue(q)) = queue.get() else { unreachable!("a queue") };
+        match q.get(token, None)? {
+            Some(item) => {
+                self.stack.push(item);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+/// The range `start..end` of a sequence of `len` items, as Python's
+/// slices read it: negative bounds count from the end, omitted (`nil`)
+/// bounds mean the start or the end, out-of-range bounds are clamped.
+fn slice_range(len: usize, start: &Value, end: &Value) -> Result<(usize, usize), RtError> {
+    let len_i = len as i64;
+    let bound = |v: &Value, default: i64| -> Result<i64, RtError> {
+        match v {
+            Value::Nil => Ok(default),
+            Value::Int(i) => {
+                let i = if *i < 0 { i.saturating_add(len_i) } else { *i };
+                Ok(i.clamp(0, len_i))
+            }
+            other => Err(RtError::new(format!(
+                "slice bounds must be integers or nil, not a {}",
+                other.type_name()
+            ))),
+        }
+    };
+    let (s, e) = (bound(start, 0)?, bound(end, len_i)?);
+    Ok((s as usize, e.max(s) as usize))
+}
+
+/// `obj[start:end]` of a list or a string: a new list or string.
+fn slice(token: Token<'_>, obj: &Value, start: &Value, end: &Value) -> Result<Value, RtError> {
+    if let Value::Obj(r) = obj {
+        match r.get() {
+            Obj::List(items) => {
+                let items = items.borrow();
+                let (s, e) = slice_range(items.len(), start, end)?;
+                return Ok(Value::list(token, items[s..e].to_vec()));
+            }
+            Obj::Str(text) => {
+                let chars: Vec<char> = text.chars().collect();
+                let (s, e) = slice_range(chars.len(), start, end)?;
+                return Ok(Value::str(token, chars[s..e].iter().collect::<String>()));
+            }
+            _ => {}
+        }
+    }
+    Err(RtError::new(format!("cannot slice a {}", obj.type_name())))
 }
 
 fn range_error(next: &Value, end: &Value) -> RtError {
@@ -151,6 +221,9 @@ fn index(token: Token<'_>, obj: &Value, key: &Value) -> Result<Value, RtError> {
                 let at = list_index(chars.len(), key, "string")?;
                 return Ok(Value::str(token, chars[at].to_string()));
             }
+            Obj::Bytes(b) => {
+                return Ok(Value::Int(i64::from(b[list_index(b.len(), key, "bytes")?])));
+            }
             _ => {}
         }
     }
@@ -178,6 +251,7 @@ fn set_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
                 return Ok(());
             }
             Obj::Str(_) => return Err(RtError::new("strings cannot be changed")),
+            Obj::Bytes(_) => return Err(RtError::new("bytes cannot be changed")),
             _ => {}
         }
     }
@@ -185,11 +259,14 @@ fn set_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
 }
 
 /// What a `for` loop walks: a list (itself, or a snapshot of a map's keys
-/// or a string's characters), or a generator.
+/// or a string's characters), a generator, or a queue (until it is closed
+/// and empty).
 fn iteration_state(token: Token<'_>, iterable: Value) -> Result<Value, RtError> {
     if let Value::Obj(r) = &iterable {
         match r.get() {
-            Obj::List(_) | Obj::Generator(_) => return Ok(iterable),
+            Obj::List(_) | Obj::Generator(_) | Obj::Sync(SyncObj::Queue(_)) => {
+                return Ok(iterable);
+            }
             Obj::Map(map) => {
                 let keys = map.borrow().keys().map(Key::to_value).collect();
                 return Ok(Value::list(token, keys));
@@ -199,6 +276,10 @@ fn iteration_state(token: Token<'_>, iterable: Value) -> Result<Value, RtError> 
                 reserve(s.chars().count().saturating_mul(64))?;
                 let chars = s.chars().map(|c| Value::str(token, c.to_string())).collect();
                 return Ok(Value::list(token, chars));
+            }
+            Obj::Bytes(b) => {
+                let items = b.iter().map(|&byte| Value::Int(i64::from(byte))).collect();
+                return Ok(Value::list(token, items));
             }
             _ => {}
         }

@@ -28,7 +28,14 @@ impl Vm {
             ($step:expr) => {
                 match $step {
                     Ok(v) => v,
-                    Err(e) => return Err(self.leave(ip, budget, e)),
+                    Err(e) => {
+                        // Caught by an open `try`/`finally`/`with`: go on
+                        // at its handler; otherwise leave the loop.
+                        self.fail(token, depth, ip, budget, e)?;
+                        (proto, ip, base) = self.top_frame();
+                        budget = self.budget;
+                        continue;
+                    }
                 }
             };
         }
@@ -105,6 +112,11 @@ impl Vm {
                         attempt!(self.resume(generator, None, Some(exit)));
                         (proto, ip, base) = self.top_frame();
                     }
+                    Next::Queue(queue) => {
+                        if !attempt!(self.queue_next(token, &queue)) {
+                            ip = exit as usize;
+                        }
+                    }
                 },
                 // Collections (collections.rs).
                 Op::List(n) => self.build_list(token, n),
@@ -129,8 +141,47 @@ impl Vm {
                     (proto, ip, base) = self.top_frame();
                 }
                 Op::Closure(index) => self.make_closure(token, proto, base, index),
+                // Errors (machine/mod.rs catches them).
+                Op::Try(target) | Op::TryCleanup(target) => self.open_region(target, op),
+                Op::TryEnd => drop(self.handlers.pop()),
+                Op::Rethrow => {
+                    let error =
+                        self.caught.pop().unwrap_or_else(|| RtError::new("nothing to raise again"));
+                    attempt!(Err::<(), RtError>(error))
+                }
+                Op::DropCaught => drop(self.caught.pop()),
+                Op::Pow => attempt!(self.pow_top()),
+                Op::Slice => attempt!(self.slice_top(token)),
             }
         }
+    }
+
+    /// `Try` / `TryCleanup`: open a region whose errors go to `target`.
+    fn open_region(&mut self, target: u32, op: Op) {
+        self.handlers.push(super::Handler {
+            frames: self.frames.len(),
+            stack: self.stack.len(),
+            target,
+            caught: self.caught.len(),
+            catches: matches!(op, Op::Try(_)),
+        });
+    }
+
+    /// An instruction failed with `error`: write the frame's position and
+    /// the budget back, then hand the error to an open region of this run
+    /// if there is one (`Ok`: go on at its handler), else return it.
+    #[cold]
+    #[inline(never)]
+    fn fail(
+        &mut self,
+        token: Token<'_>,
+        depth: usize,
+        ip: usize,
+        budget: u64,
+        error: RtError,
+    ) -> Result<(), RtError> {
+        let error = self.leave(ip, budget, error);
+        self.catch(token, depth, error)
     }
 
     /// Leave the loop with `error`: write the frame's position and the

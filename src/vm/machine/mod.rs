@@ -96,6 +96,27 @@ pub struct Vm {
     /// in effect no limit). For fuzzing: every loop iteration and call is a
     /// check point, so no program can run away.
     budget: u64,
+    /// Open `try`/`finally`/`with` regions, innermost last.
+    handlers: Vec<Handler>,
+    /// Errors a cleanup handler caught, kept for its `Rethrow`.
+    caught: Vec<RtError>,
+}
+
+/// An open `try`, `finally` or `with` region.
+struct Handler {
+    /// The frame count when it opened: it belongs to the frame below.
+    frames: usize,
+    /// The stack height when it opened.
+    stack: usize,
+    /// Where an error goes.
+    target: u32,
+    /// How many errors were kept aside for `Rethrow` when it opened: any
+    /// more, kept by regions inside it whose cleanup failed in turn, are
+    /// dropped when it catches.
+    caught: usize,
+    /// `try … catch`: the error is pushed as a map. Otherwise (`finally`,
+    /// `with`) it is kept aside for `Rethrow`.
+    catches: bool,
 }
 
 fn closure_of(value: &ObjRef) -> &Closure {
@@ -115,6 +136,8 @@ impl Vm {
             frames: Vec::with_capacity(16),
             reentry: 0,
             budget,
+            handlers: Vec::new(),
+            caught: Vec::new(),
         }
     }
 
@@ -162,12 +185,21 @@ impl Vm {
             self.stack.truncate(base);
         }
         self.reentry -= 1;
+        // Every error a `finally` or `with` kept aside was raised again or
+        // dropped on the way out (`DropCaught`): none is left behind.
+        debug_assert!(
+            result.is_err() || self.reentry > 0 || self.caught.is_empty(),
+            "errors kept aside by cleanups were never raised or dropped"
+        );
         result
     }
 
     /// Drop frames above `depth` after an error; generators among them are
     /// finished.
     fn unwind(&mut self, depth: usize) {
+        while self.handlers.last().is_some_and(|h| h.frames > depth) {
+            self.handlers.pop();
+        }
         while self.frames.len() > depth {
             let frame = self.frames.pop().expect("a frame");
             if let Some(generator) = &frame.generator {
@@ -196,6 +228,60 @@ impl Vm {
                 .collect();
         }
         error
+    }
+
+    /// If an open region of this run (above `depth`) takes `error`, move
+    /// there: frames above the region's own are dropped, the stack is cut
+    /// back, and the error is pushed as a map (`catch`) or kept for
+    /// `Rethrow` (`finally`, `with`). Interrupts and an exhausted budget are
+    /// never caught. Returns the error back if nothing takes it.
+    fn catch(&mut self, token: Token<'_>, depth: usize, error: RtError) -> Result<(), RtError> {
+        let catchable = error.kind != super::error::RtKind::Interrupted && self.budget != 0;
+        let Some(handler) = self.handlers.last() else { return Err(error) };
+        if !catchable || handler.frames <= depth {
+            return Err(error);
+        }
+        let handler = self.handlers.pop().expect("checked");
+        let error = self.with_trace(error);
+        while self.frames.len() > handler.frames {
+            let frame = self.frames.pop().expect("a frame");
+            if let Some(generator) = &frame.generator {
+                if let Obj::Generator(g) = generator.get() {
+                    g.borrow_mut().state = GenState::Done;
+                }
+            }
+        }
+        self.stack.truncate(handler.stack);
+        self.caught.truncate(handler.caught);
+        self.frames.last_mut().expect("the handler's frame").ip = handler.target as usize;
+        if handler.catches {
+            let map = self.error_map(token, &error);
+            self.stack.push(map);
+        } else {
+            self.caught.push(error);
+        }
+        Ok(())
+    }
+
+    /// A caught error as a script sees it: a map with `message`, `kind`,
+    /// `file` and `line`.
+    fn error_map(&self, token: Token<'_>, error: &RtError) -> Value {
+        let line = error.trace.last().map_or(0, |t| t.line);
+        let entries = [
+            ("message", Value::str(token, error.message.as_str())),
+            ("kind", Value::str(token, error.kind.name())),
+            ("file", Value::str(token, self.program.file.as_str())),
+            ("line", Value::Int(i64::from(line))),
+        ];
+        let map = entries
+            .into_iter()
+            .map(|(k, v)| {
+                let key =
+                    super::value::Key::from_value(&Value::str(token, k)).expect("a string key");
+                (key, v)
+            })
+            .collect();
+        Value::Obj(ObjRef::new(token, Obj::Map(std::cell::RefCell::new(map))))
     }
 
     /// Run until the frame count drops back to `depth`; return the value the

@@ -13,7 +13,7 @@ use once_cell::sync::Lazy;
 
 use super::{int_arg, list_arg, map_arg};
 use crate::gil::{self, Token};
-use crate::vm::error::RtError;
+use crate::vm::error::{RtError, RtKind};
 use crate::vm::value::{
     Key, NativeCtx, Obj, Value, format_float, live_objects, reserve, reserve_to_grow,
 };
@@ -31,6 +31,7 @@ pub(super) fn len(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result
     let n = match &args[0] {
         Value::Obj(r) => match r.get() {
             Obj::Str(s) => s.chars().count(),
+            Obj::Bytes(b) => b.len(),
             Obj::List(items) => items.borrow().len(),
             Obj::Map(map) => map.borrow().len(),
             _ => return Err(RtError::new(format!("len() of a {}", args[0].type_name()))),
@@ -124,7 +125,26 @@ pub(super) fn assert(
     }))
 }
 
+/// `error(message)` raises an error; `error(e)` with a caught error map
+/// raises it again, with its message and kind.
 pub(super) fn error(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
+    if let Value::Obj(r) = &args[0] {
+        if let Obj::Map(map) = r.get() {
+            let map = map.borrow();
+            let field = |name: &str| {
+                map.iter()
+                    .find(|(k, _)| k.to_value().as_str() == Some(name))
+                    .map(|(_, v)| v.display())
+            };
+            if let Some(message) = field("message") {
+                let kind = match field("kind").as_deref() {
+                    Some("timeout") => RtKind::Timeout,
+                    _ => RtKind::Error,
+                };
+                return Err(RtError { kind, ..RtError::new(message) });
+            }
+        }
+    }
     Err(RtError::new(args[0].display()))
 }
 

@@ -7,6 +7,9 @@
 //! | `builtins.rs` | printing, conversions, assertions, time, lists and maps |
 //! | `threads.rs` | `spawn`, `spawn_named`, `join`, `thread_name` |
 //! | `cmod.rs` | the `c` module over the bundled C library |
+//! | `text.rs` | `split`, `join` of strings, `format`, `sort`, `min`, `max`, `sum`, `abs` |
+//! | `sync.rs` | `Lock`, `Condition`, `Queue`, `Event` and the calls on them |
+//! | `ext.rs` | `load` (C extensions, through [`crate::ext`]), `bytes`, `decode` |
 //!
 //! A native is a [`NativeFn`]: it sees the interpreter only through
 //! [`NativeCtx`], never the VM, so C-extension functions plug in the same
@@ -15,6 +18,9 @@
 
 mod builtins;
 mod cmod;
+mod ext;
+mod sync;
+mod text;
 mod threads;
 
 pub use builtins::sleep_released;
@@ -60,13 +66,47 @@ const DEFS: &[Def] = &[
     def("remove", 2, 2, builtins::remove),
     def("spawn", 1, ANY, threads::spawn),
     def("spawn_named", 2, ANY, threads::spawn_named),
-    def("join", 1, 1, threads::join),
+    // `join(thread)` or `join(list_of_strings, sep)`, by the first argument.
+    def("join", 1, 2, text::join),
     def("thread_name", 0, 0, threads::thread_name),
     Def { name: "next", min_args: 1, max_args: 1, kind: NativeKind::Resume },
     Def { name: "send", min_args: 2, max_args: 2, kind: NativeKind::Resume },
     def("objects", 0, 0, builtins::objects),
     def("args", 0, 0, builtins::script_args),
+    def("Lock", 0, 0, sync::lock),
+    def("acquire", 1, 2, sync::acquire),
+    def("release", 1, 1, sync::release),
+    def("Condition", 1, 1, sync::condition),
+    def("wait", 1, 2, sync::wait),
+    def("notify", 1, 1, sync::notify),
+    def("notify_all", 1, 1, sync::notify_all),
+    def("Queue", 0, 1, sync::queue),
+    def("put", 2, 3, sync::put),
+    def("get", 1, 2, sync::get),
+    def("size", 1, 1, sync::size),
+    def("close", 1, 1, sync::close),
+    def("Event", 0, 0, sync::event),
+    def("set", 1, 1, sync::set),
+    def("is_set", 1, 1, sync::is_set),
+    def("split", 1, 2, text::split),
+    def("format", 1, ANY, text::format),
+    def("sort", 1, 2, text::sort),
+    def("min", 1, ANY, text::min),
+    def("max", 1, ANY, text::max),
+    def("sum", 1, 1, text::sum),
+    def("abs", 1, 1, text::abs),
+    // What `with l { … }` compiles to; no script can name these.
+    def(WITH_ENTER, 1, 1, sync::with_enter),
+    def(WITH_EXIT_ON_ERROR, 1, 1, sync::with_exit_on_error),
+    def("load", 1, 1, ext::load),
+    def("bytes", 1, 1, ext::bytes),
+    def("decode", 1, 1, ext::decode),
 ];
+
+/// The built-in a `with` block calls on entry (acquire, no timeout).
+pub const WITH_ENTER: &str = "<with>";
+/// The built-in a `with` block calls when an error leaves it.
+pub const WITH_EXIT_ON_ERROR: &str = "<with: error>";
 
 /// The name of the `c` module, the last built-in.
 const C_MODULE: &str = "c";
@@ -79,8 +119,10 @@ pub fn index_of(name: &str) -> Option<u16> {
 
 /// The values of all built-ins, in index order.
 pub fn make_all(token: Token<'_>) -> Vec<Value> {
-    let mut values: Vec<Value> =
-        DEFS.iter().map(|d| native_value(token, d.name, d.min_args, d.max_args, d.kind)).collect();
+    let mut values: Vec<Value> = DEFS
+        .iter()
+        .map(|d| native_value(token, d.name, d.min_args, d.max_args, d.kind.clone()))
+        .collect();
     values.push(cmod::make(token));
     values
 }

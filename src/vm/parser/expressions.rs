@@ -132,7 +132,23 @@ impl Parser {
                 other => Expr::Unary(UnOp::Neg, Box::new(other), pos),
             });
         }
-        self.postfix()
+        self.power()
+    }
+
+    /// `a ** b`: binds tighter than unary minus on its left (`-2 ** 2` is
+    /// -4) and groups to the right (`2 ** 3 ** 2` is 2 ** 9), as in Python.
+    pub(super) fn power(&mut self) -> PResult<Expr> {
+        let base = self.postfix()?;
+        if !(self.is("**") && self.same_line()) {
+            return Ok(base);
+        }
+        let pos = self.pos();
+        self.advance();
+        self.chain_link()?;
+        self.nest()?;
+        let exponent = self.unary()?;
+        self.unnest();
+        Ok(Expr::Binary(BinOp::Pow, Box::new(base), Box::new(exponent), pos))
     }
 
     pub(super) fn postfix(&mut self) -> PResult<Expr> {
@@ -153,10 +169,18 @@ impl Parser {
                 expr = Expr::Call(Box::new(expr), args, pos);
             } else if self.eat("[") {
                 self.brackets += 1;
-                let index = self.expression()?;
-                self.expect("]", "to close the index")?;
-                self.brackets -= 1;
-                expr = Expr::Index(Box::new(expr), Box::new(index), pos);
+                let start = if self.is(":") { None } else { Some(self.expression()?) };
+                if self.eat(":") {
+                    let end = if self.is("]") { None } else { Some(Box::new(self.expression()?)) };
+                    self.expect("]", "to close the slice")?;
+                    self.brackets -= 1;
+                    expr = Expr::Slice(Box::new(expr), start.map(Box::new), end, pos);
+                } else {
+                    self.expect("]", "to close the index")?;
+                    self.brackets -= 1;
+                    let index = start.expect("an index before ']'");
+                    expr = Expr::Index(Box::new(expr), Box::new(index), pos);
+                }
             } else if self.eat(".") {
                 let name = self.ident("after '.'")?;
                 expr = Expr::Index(Box::new(expr), Box::new(Expr::Str(name)), pos);

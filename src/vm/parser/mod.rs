@@ -155,13 +155,20 @@ impl Parser {
         }
     }
 
+    /// A statement ends at a line break, a `;`, the end of the block or
+    /// of the file.
     fn end_of_statement(&mut self) -> PResult<()> {
+        if self.eat(";") {
+            return Ok(());
+        }
         let t = self.peek();
         if t.newline_before || t.tok == Tok::Eof || self.is("}") {
             Ok(())
         } else {
             let found = Self::describe(&t.tok);
-            self.error_here(format!("expected a line break after the statement, found {found}"))
+            self.error_here(format!(
+                "expected a line break or ';' after the statement, found {found}"
+            ))
         }
     }
 

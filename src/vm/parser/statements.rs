@@ -82,6 +82,14 @@ impl Parser {
             self.current().blocks.pop();
             return Ok(Stmt::For { var, iter, body, pos });
         }
+        if self.eat("try") {
+            return self.try_rest(pos);
+        }
+        if self.eat("with") {
+            let lock = self.expression()?;
+            let body = self.block()?;
+            return Ok(Stmt::With { lock, body, pos });
+        }
         if self.eat("break") {
             return self.loop_exit("'break' outside a loop", Stmt::Break(pos));
         }
@@ -186,6 +194,27 @@ impl Parser {
         let scope = self.fns.pop().expect("the function's scope");
         self.unnest();
         Ok(FnDef { name, params, body, is_generator: scope.is_generator, pos })
+    }
+
+    /// After `try`: the body, then `catch NAME { }` and/or `finally { }`.
+    fn try_rest(&mut self, pos: Pos) -> PResult<Stmt> {
+        let body = self.block()?;
+        let catch = if self.eat("catch") {
+            let name = self.ident("after 'catch' (the name the error is bound to)")?;
+            // The error's name lives in a block of its own around the body.
+            self.current().blocks.push(Vec::new());
+            let decl = self.declare(&name);
+            let handler = self.block()?;
+            self.current().blocks.pop();
+            Some((decl, handler))
+        } else {
+            None
+        };
+        let finally = if self.eat("finally") { Some(self.block()?) } else { None };
+        if catch.is_none() && finally.is_none() {
+            return self.error_here("expected 'catch' or 'finally' after the 'try' block");
+        }
+        Ok(Stmt::Try { body, catch, finally, pos })
     }
 
     /// `break` or `continue` (`stmt`), an error outside a loop.

@@ -88,6 +88,8 @@ struct ObjBox {
 pub enum Obj {
     /// An immutable string.
     Str(Box<str>),
+    /// An immutable byte string (compressed data, digests: not text).
+    Bytes(Box<[u8]>),
     /// A mutable list.
     List(RefCell<Vec<Value>>),
     /// A mutable map, iterated in insertion order.
@@ -102,6 +104,8 @@ pub enum Obj {
     Generator(RefCell<Generator>),
     /// A thread started with `spawn`.
     Thread(ThreadObj),
+    /// A lock, condition, queue or event (`Lock()`, `Queue()`, …).
+    Sync(super::sync::SyncObj),
 }
 
 /// A function value.
@@ -242,6 +246,7 @@ fn obj_bytes(obj: &Obj) -> usize {
     std::mem::size_of::<ObjBox>()
         + match obj {
             Obj::Str(s) => s.len(),
+            Obj::Bytes(b) => b.len(),
             Obj::List(items) => items.borrow().capacity() * VALUE,
             Obj::Map(map) => map.borrow().capacity() * ENTRY,
             Obj::Closure(c) => c.captures.len() * std::mem::size_of::<ObjRef>(),
@@ -301,6 +306,13 @@ impl ObjRef {
             boxed.bytes.set(now);
             LIVE_BYTES.store(LIVE_BYTES.load(Relaxed) + now - before, Relaxed);
         }
+    }
+
+    /// The object's address: its identity while it lives (a freed
+    /// object's address may be reused).
+    #[inline]
+    pub fn addr(&self) -> usize {
+        self.0.as_ptr().addr()
     }
 
     /// The current count (for tests and diagnostics).
@@ -365,7 +377,8 @@ fn free(first: NonNull<ObjBox>) {
                 children = generator.stack;
             }
             Obj::Thread(thread) => children.extend(thread.result.into_inner().and_then(Result::ok)),
-            Obj::Str(_) | Obj::Native(_) => {}
+            Obj::Sync(sync) => children = sync.into_values(),
+            Obj::Str(_) | Obj::Bytes(_) | Obj::Native(_) => {}
         }
         let child_refs = children.into_iter().filter_map(|v| match v {
             Value::Obj(r) => Some(r),

@@ -35,6 +35,7 @@
 //! | `shared.rs` | [`Parcel`] and [`LockedCells`] |
 //! | `key.rs` | map keys |
 //! | `show.rs` | how values print |
+//! | `sync.rs` | locks, conditions, queues and events, and waiting on them |
 //!
 //! This layer imports nothing above it: not the VM, not threads, not the
 //! natives. (It names [`Proto`](crate::vm::bytecode::Proto), the compiled
@@ -45,6 +46,7 @@ mod key;
 mod native;
 mod shared;
 mod show;
+mod sync;
 
 pub use heap::{
     Closure, EndSlot, EndState, GenState, Generator, HandleSlot, Obj, ObjRef, ThreadEnd, ThreadObj,
@@ -54,9 +56,10 @@ pub use heap::{
     DEFAULT_MEMORY_LIMIT, live_bytes, memory_limit, reserve, reserve_to_grow, set_memory_limit,
 };
 pub use key::Key;
-pub use native::{Callback, Native, NativeCtx, NativeFn, NativeKind};
+pub use native::{Callback, ForeignFn, Native, NativeCtx, NativeFn, NativeKind};
 pub use shared::{LockedCells, Parcel};
 pub use show::format_float;
+pub use sync::{ConditionCore, EventCore, LockCore, ScriptQueue, SyncObj};
 
 use std::cell::RefCell;
 
@@ -122,12 +125,14 @@ impl Value {
             Value::Float(_) => "float",
             Value::Obj(r) => match r.get() {
                 Obj::Str(_) => "string",
+                Obj::Bytes(_) => "bytes",
                 Obj::List(_) => "list",
                 Obj::Map(_) => "map",
                 Obj::Closure(_) | Obj::Native(_) => "function",
                 Obj::Cell(_) => "cell",
                 Obj::Generator(_) => "generator",
                 Obj::Thread(_) => "thread",
+                Obj::Sync(s) => s.type_name(),
             },
         }
     }
@@ -143,6 +148,7 @@ impl Value {
             Value::Float(f) => *f != 0.0,
             Value::Obj(r) => match r.get() {
                 Obj::Str(s) => !s.is_empty(),
+                Obj::Bytes(b) => !b.is_empty(),
                 Obj::List(l) => !l.borrow().is_empty(),
                 Obj::Map(m) => !m.borrow().is_empty(),
                 _ => true,
@@ -185,6 +191,7 @@ impl Value {
                 }
                 match (a.get(), b.get()) {
                     (Obj::Str(x), Obj::Str(y)) => x == y,
+                    (Obj::Bytes(x), Obj::Bytes(y)) => x == y,
                     (Obj::List(x), Obj::List(y)) => {
                         let (x, y) = (x.borrow(), y.borrow());
                         if x.len() != y.len() {
