@@ -347,8 +347,9 @@ impl RawGil {
             }
             None => self.state.store(0, Release),
         }
-        // SAFETY: as above: locked by this thread in `before_fork`.
-        unsafe { self.queue.force_unlock() };
+        // SAFETY: as above: locked by this thread in `before_fork`, and
+        // the child has no other thread.
+        unsafe { super::fork::reset_mutex_in_child(&self.queue) };
     }
 
     /// Take the lock, waiting as long as it takes.
