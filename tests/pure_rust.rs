@@ -174,8 +174,8 @@ fn pending_calls_from_other_threads_run_with_the_lock_at_a_check_point() {
         .map(|_| {
             thread::spawn(|| {
                 (0..5)
-                    // SAFETY: `count_pending` only counts; it ignores its argument.
                     .filter(|_| {
+                        // SAFETY: `count_pending` only counts; it ignores its argument.
                         unsafe { gil::add_pending_call(count_pending, std::ptr::null_mut()) }
                             .is_ok()
                     })
