@@ -17,8 +17,6 @@ use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
-use indexmap::IndexMap;
-
 use super::handles::{self, BadHandle, DecrefError, GsObject};
 use crate::gil::{self, Token};
 use crate::vm::{Key, Obj, ObjRef, Value};
@@ -232,7 +230,7 @@ pub extern "C" fn gs_list_new() -> *mut GsObject {
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_map_new() -> *mut GsObject {
     constructor("gs_map_new", |token| {
-        Ok(Value::Obj(ObjRef::new(token, Obj::Map(IndexMap::new().into()))))
+        Ok(Value::Obj(ObjRef::new(token, Obj::Map(crate::vm::map_table(0).into()))))
     })
 }
 

@@ -41,8 +41,6 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use indexmap::IndexMap;
-
 use super::error::RtError;
 use super::value::{Key, MAX_NESTING, Obj, ObjRef, Value};
 use crate::gil::Token;
@@ -279,7 +277,7 @@ impl Message {
                     Value::list(token, items)
                 }
                 Node::Map(entries) => {
-                    let mut map = IndexMap::with_capacity(entries.len());
+                    let mut map = crate::vm::value::map_table(entries.len());
                     for (key, item) in entries {
                         let key = match key {
                             MessageKey::Nil => Key::Nil,

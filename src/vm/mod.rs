@@ -50,7 +50,7 @@ pub use value::{
 };
 /// The object model, for the C extension layer (`crate::ext`), which hands
 /// objects to C.
-pub(crate) use value::{Key, Obj, ObjRef};
+pub(crate) use value::{Key, Obj, ObjRef, map_table};
 
 use std::sync::Arc;
 

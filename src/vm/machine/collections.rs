@@ -5,12 +5,12 @@
 //! and what can be iterated. May not touch: frames (a generator met by a
 //! `for` loop is handed back to the loop to resume).
 
-use indexmap::IndexMap;
-
 use super::Vm;
 use crate::gil::Token;
 use crate::vm::error::RtError;
-use crate::vm::value::{Key, Obj, ObjRef, SyncObj, Value, reserve, reserve_to_grow};
+use crate::vm::value::{
+    Key, KeyRef, Obj, ObjRef, SyncObj, Value, map_table, reserve, reserve_to_grow,
+};
 
 /// What `IterNext` found.
 pub(super) enum Next {
@@ -35,7 +35,7 @@ impl Vm {
     /// `Map(n)`: the top `n` key, value pairs become a map.
     pub(super) fn build_map(&mut self, token: Token<'_>, n: u32) -> Result<(), RtError> {
         let flat = self.stack.split_off(self.stack.len() - 2 * n as usize);
-        let mut map = IndexMap::with_capacity(n as usize);
+        let mut map = map_table(n as usize);
         let mut flat = flat.into_iter();
         while let (Some(k), Some(v)) = (flat.next(), flat.next()) {
             map.insert(Key::from_value(&k)?, v);
@@ -209,7 +209,7 @@ fn index(token: Token<'_>, obj: &Value, key: &Value) -> Result<Value, RtError> {
                 return Ok(items[at].clone());
             }
             Obj::Map(map) => {
-                let k = Key::from_value(key)?;
+                let k = KeyRef::from_value(key)?;
                 return map
                     .borrow()
                     .get(&k)
@@ -243,6 +243,15 @@ fn set_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
                 return Ok(());
             }
             Obj::Map(map) => {
+                // An existing key keeps its entry: no new `Key`, one hash.
+                let mut table = map.borrow_mut();
+                if let Some(slot) = table.get_mut(&KeyRef::from_value(key)?) {
+                    let old = std::mem::replace(slot, value);
+                    drop(table);
+                    drop(old);
+                    return Ok(());
+                }
+                drop(table);
                 let k = Key::from_value(key)?;
                 reserve_to_grow(map.borrow().len(), map.borrow().capacity(), 64)?;
                 let old = map.borrow_mut().insert(k, value);

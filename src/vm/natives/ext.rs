@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use indexmap::IndexMap;
 use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 
@@ -42,7 +41,7 @@ pub(super) fn load(
 }
 
 fn module_value(token: Token<'_>, spec: &ModuleSpec) -> Value {
-    let mut map = IndexMap::new();
+    let mut map = crate::vm::value::map_table(0);
     for function in &spec.functions {
         let short = function.qualified.rsplit('.').next().unwrap_or(function.qualified);
         let Value::Obj(key) = Value::str(token, short) else {

@@ -27,7 +27,7 @@ pub use builtins::sleep_released;
 
 use crate::gil::Token;
 use crate::vm::error::RtError;
-use crate::vm::value::{Key, Native, NativeKind, Obj, ObjRef, Value};
+use crate::vm::value::{Native, NativeKind, Obj, ObjRef, Value};
 
 struct Def {
     name: &'static str,
@@ -186,7 +186,7 @@ pub(super) fn map_arg<'a>(
     args: &'a [Value],
     i: usize,
     func: &str,
-) -> Result<&'a std::cell::RefCell<indexmap::IndexMap<Key, Value>>, RtError> {
+) -> Result<&'a std::cell::RefCell<crate::vm::value::MapTable>, RtError> {
     match &args[i] {
         Value::Obj(r) => match r.get() {
             Obj::Map(map) => Ok(map),

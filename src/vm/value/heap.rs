@@ -10,11 +10,10 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use indexmap::IndexMap;
 use parking_lot::{Condvar, Mutex};
 
 use super::native::Native;
-use super::{Key, Parcel, Value};
+use super::{Key, MapTable, Parcel, Value};
 use crate::gil::{self, Token};
 use crate::vm::bytecode::Proto;
 use crate::vm::error::RtError;
@@ -93,7 +92,7 @@ pub enum Obj {
     /// A mutable list.
     List(RefCell<Vec<Value>>),
     /// A mutable map, iterated in insertion order.
-    Map(RefCell<IndexMap<Key, Value>>),
+    Map(RefCell<MapTable>),
     /// A function with its captured variables.
     Closure(Closure),
     /// A captured variable, shared by the closures that capture it.
