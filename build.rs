@@ -61,4 +61,10 @@ fn main() {
         println!("cargo:rustc-link-lib=ubsan");
     }
     println!("cargo:rustc-link-lib=pthread");
+    // The gilscope binary exports its C API, as CPython's `python` does,
+    // so a C extension it loads resolves `gs_*` against the running
+    // process and shares its one lock (src/ext/mod.rs keeps the functions
+    // linked in). Test binaries that load extensions in-process need it too.
+    println!("cargo:rustc-link-arg-bins=-rdynamic");
+    println!("cargo:rustc-link-arg-tests=-rdynamic");
 }

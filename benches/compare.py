@@ -40,6 +40,10 @@ ROWS = [
     ("handoff", "one_way_us", "µs", "lower", "≤ 10 µs"),
     ("interp", "loop_s", "s", "lower", "≤ CPython"),
     ("interp", "fib30_s", "s", "lower", "≤ CPython"),
+    ("ext", "speedup_released", "×", "higher", "≥ 1.9× (2 threads, 64 MiB)"),
+    ("ext", "speedup_kept", "×", "lower", "≤ 1.05×"),
+    ("ext", "call_ns", "ns", "lower", "≤ CPython zlib.crc32(b\"x\")"),
+    ("ext", "loop_ns", "ns", "lower", ""),
 ]
 
 # The threads / interpreters / processes scenario: (figure, unit, target).
@@ -88,6 +92,21 @@ def main():
 
 def lock_table(args):
     """The lock scenarios in CPython and in gilscope under both policies."""
+    # The extension scenario: examples/ext/ built with `gilscope ext build`.
+    ext_dir = os.path.join(ROOT, "target", "release", "ext")
+    os.makedirs(ext_dir, exist_ok=True)
+    libs = []
+    for name, lib in (("zlib", "-lz"), ("sha256", "-lcrypto")):
+        out = os.path.join(ext_dir, name + ".so")
+        subprocess.run([GILSCOPE, "ext", "build", os.path.join(ROOT, "examples", "ext", name + ".c"), "-o", out, lib],
+                       cwd=ROOT, check=True, capture_output=True)
+        libs.append(out)
+    ext_toy = os.path.join(ROOT, "benches", "toy", "ext.toy")
+    extra = {
+        "cpython": [sys.executable, os.path.join(ROOT, "benches", "cpython", "ext.py"), "--json"],
+        "fair": [GILSCOPE, "run", "--policy", "fair", ext_toy] + libs,
+        "gil-cpython": [GILSCOPE, "run", "--policy", "cpython", ext_toy] + libs,
+    }
     sides = {
         "cpython": [sys.executable, os.path.join(ROOT, "benches", "cpython", "scenarios.py"), "--json"],
         "fair": [GILSCOPE, "bench", "all", "--policy", "fair", "--json"],
@@ -97,7 +116,9 @@ def lock_table(args):
     for run in range(args.runs):
         for side, argv in sides.items():
             print(f"run {run + 1}/{args.runs}: {side}", file=sys.stderr, flush=True)
-            samples[side].append(json_lines(argv))
+            sample = json_lines(argv)
+            sample.update(json_lines(extra[side]))
+            samples[side].append(sample)
 
     def figure(side, scenario, key):
         values = [s[scenario][key] for s in samples[side] if scenario in s and key in s[scenario]]

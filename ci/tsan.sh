@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the contention, interpreter-thread, policy, interrupt, misuse,
-# pure-Rust, demo and deadlock-watchdog tests under ThreadSanitizer. The C
+# pure-Rust, demo, deadlock-watchdog and soak (pending calls, forks) tests
+# under ThreadSanitizer. The C
 # library is instrumented too: build.rs adds -fsanitize=thread to it when
 # the Rust build is sanitized. Installs rust-src for the nightly toolchain if it is
 # missing (-Zbuild-std needs it).
@@ -20,4 +21,4 @@ export GILSCOPE_INSTRUMENTED=1
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/ci/tsan.supp ${TSAN_OPTIONS:-}"
 cargo +nightly test -Zbuild-std --target "$target" \
     --test lock_contention --test interpreter_threads --test policies --test interrupt \
-    --test misuse --test pure_rust --test demo --test deadlock "$@"
+    --test misuse --test pure_rust --test demo --test deadlock --test soak "$@"

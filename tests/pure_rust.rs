@@ -113,3 +113,85 @@ assert(len(m["c"]) == 3)
     );
     assert_eq!(outcome, Outcome::Ok);
 }
+
+#[test]
+fn joins_return_the_result_every_time_and_report_failures_and_cycles() {
+    let outcome = vm::run_here(
+        "joins.toy",
+        r#"
+fn seven() { return 7 }
+let t = spawn(seven)
+assert(join(t) == 7)
+assert(join(t) == 7)
+fn fails() { return 1 / 0 }
+let f = spawn_named("bad", fails)
+join(f)
+"#,
+        &[],
+    );
+    match outcome {
+        Outcome::RuntimeError(message) => {
+            assert!(message.contains("thread 'bad' failed"), "{message}")
+        }
+        other => panic!("expected the failed thread's error, got {other:?}"),
+    }
+    let outcome = vm::run_here(
+        "self_join.toy",
+        "fn me() { return join(thread_self) }\nlet thread_self = nil\nthread_self = spawn_named(\"me\", me)\njoin(thread_self)\n",
+        &[],
+    );
+    match outcome {
+        Outcome::RuntimeError(message) => {
+            assert!(message.contains("cannot join itself"), "{message}")
+        }
+        other => panic!("expected a self-join error, got {other:?}"),
+    }
+}
+
+#[test]
+fn growing_a_string_stops_at_the_heap_limit() {
+    let before = vm::memory_limit();
+    vm::set_memory_limit(1 << 20);
+    let outcome = vm::run_here("grow.toy", "let s = \"x\"\nwhile true { s = s + s }\n", &[]);
+    vm::set_memory_limit(before);
+    match outcome {
+        Outcome::RuntimeError(message) => assert!(message.contains("out of memory"), "{message}"),
+        other => panic!("expected out of memory, got {other:?}"),
+    }
+}
+
+static PENDING_RAN_WITH_LOCK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe extern "C" fn count_pending(_: *mut std::ffi::c_void) {
+    if gil::holds_lock() {
+        PENDING_RAN_WITH_LOCK.fetch_add(1, SeqCst);
+    }
+}
+
+#[test]
+fn pending_calls_from_other_threads_run_with_the_lock_at_a_check_point() {
+    let queued: usize = (0..2)
+        .map(|_| {
+            thread::spawn(|| {
+                (0..5)
+                    .filter(|_| {
+                        // SAFETY: `count_pending` only counts; it ignores its argument.
+                        unsafe { gil::add_pending_call(count_pending, std::ptr::null_mut()) }
+                            .is_ok()
+                    })
+                    .count()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("producer"))
+        .sum();
+    assert!(queued > 0);
+    for _ in 0..100 {
+        if PENDING_RAN_WITH_LOCK.load(SeqCst) >= queued {
+            break;
+        }
+        attach(|token| token.check_point().ok());
+    }
+    assert_eq!(PENDING_RAN_WITH_LOCK.load(SeqCst), queued);
+}

@@ -355,6 +355,7 @@ fn every_way_of_growing_the_heap_stops_at_max_memory() {
         ("str()", "let l = [\"xxxxxxxxxxxxxxxx\"]\nwhile true { l = [str(l), str(l)] }"),
         ("range lists", "let l = []\nwhile true { push(l, range(100000)) }"),
         ("for over a string", "let s = \"x\" * 20000000\nfor ch in s { }"),
+        ("bytes", "let s = \"x\" * 100000\nlet l = []\nwhile true { push(l, bytes(s)) }"),
     ] {
         let output = gilscope(&["run", "--max-memory", "32M", "-e", source]);
         let err = stderr(&output);

@@ -1,5 +1,6 @@
 /*
- * gilscope.h -- the C API of gilscope's global interpreter lock.
+ * gilscope.h -- the C API of gilscope: its global interpreter lock, its
+ * objects, and extension modules loaded at run time.
  *
  * Every call from the gilscope interpreter into C runs with the lock held:
  * C code is one critical section and needs no locking of its own. C code
@@ -14,11 +15,14 @@
  * function of this header except gs_interrupted(), gs_interrupt_fd(),
  * gs_holds_lock(), gs_last_error(), gs_clear_error(), gs_ensure(),
  * gs_restore_thread(), gs_add_pending_call() and gs_request_interrupt().
+ * (Memory returned by gs_as_str()/gs_as_bytes() may still be read: see
+ * there.)
  *
  * Misuse (releasing a lock this thread does not hold, restoring a state on
- * the wrong thread, unbalanced gs_ensure/gs_release, taking the lock twice)
- * is always detected. gilscope prints one line naming the function and the
- * thread to stderr:
+ * the wrong thread, unbalanced gs_ensure/gs_release, taking the lock twice,
+ * touching an object without the lock, an object pointer that was never
+ * handed out or was already freed) is always detected. gilscope prints one
+ * line naming the function and the thread to stderr:
  *
  *     gilscope: misuse of gs_save_thread on thread 'main' (#1): ...
  *
@@ -27,11 +31,17 @@
  * GILSCOPE_MISUSE=abort is set, aborts the process as CPython's fatal errors
  * do. The lock is never left in an undefined state.
  *
- * The header is plain C99; it needs only <stdint.h>.
+ * Async-signal safety: which functions a signal handler may call is listed
+ * in the section "Signals, fork, exits" below; none of the object and
+ * module functions is.
+ *
+ * The header is plain C99; it needs only <stddef.h> and <stdint.h>.
+ * docs/c-api.md is the guide that goes with it.
  */
 #ifndef GILSCOPE_H
 #define GILSCOPE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -159,6 +169,189 @@ void gs_request_interrupt(void);
 /* Forget the calling thread's last misuse message: gs_last_error() returns
  * NULL until the next misuse. */
 void gs_clear_error(void);
+
+/* ===================================================================== */
+/* Objects                                                                */
+/* ===================================================================== */
+
+/* The version of the object and module API below. An extension records the
+ * version it was compiled against (gs_module_add passes it), and the
+ * interpreter refuses to load a module built for another version. */
+#define GS_API_VERSION 1
+
+/* An interpreter value: nil, bool, int, float, string, bytes, list, map,
+ * function, generator, thread (a loaded module is a map of functions).
+ * Opaque: a gs_object pointer is a handle the
+ * interpreter checks on every use, never memory to dereference. A pointer
+ * that was never handed out, or whose object was already freed, is
+ * reported as misuse instead of being followed.
+ *
+ * References, as in CPython:
+ *  - a NEW reference is yours: give it back with gs_decref(), or return it
+ *    from your function (which hands it to the caller);
+ *  - a BORROWED reference is lent: it stays valid until the extension
+ *    function that received it returns (arguments, gs_list_get(),
+ *    gs_map_get()). To keep it longer, or to return it, gs_incref() it.
+ *
+ * Every function in this section requires the calling thread to hold the
+ * lock (except gs_raise, gs_raise_str, gs_error_message and gs_error_clear,
+ * which only touch the calling thread's pending error). Called without it, it reports the misuse, sets the pending error
+ * and returns its error value. On error, functions returning a pointer
+ * return NULL and functions returning an int return -1, with this thread's
+ * pending error set (see gs_raise) -- except gs_map_get on a missing key,
+ * which returns NULL with no error set, as CPython's PyDict_GetItem does. */
+typedef struct gs_object gs_object;
+
+/* Add one reference to `o` (one count of the interpreter's own plain
+ * reference count -- the thing the lock protects). Returns 0, or -1 on
+ * misuse (no lock, not a live object). */
+int gs_incref(gs_object *o);
+
+/* Give back one reference you own. When the last one goes, the object may
+ * be freed and the pointer is dead: using it again is reported as misuse
+ * ("already freed"), never followed. Returns 0, or -1 on misuse (no lock,
+ * not a live object, more gs_decref than references you own). */
+int gs_decref(gs_object *o);
+
+/* Constructors: each returns a NEW reference, or NULL on error. */
+gs_object *gs_nil(void);
+gs_object *gs_bool(int value);                 /* 0 is false, else true */
+gs_object *gs_int(int64_t value);
+gs_object *gs_float(double value);
+/* `len` bytes of UTF-8 (no NUL needed); invalid UTF-8 is an error. */
+gs_object *gs_str(const char *utf8, size_t len);
+/* An immutable byte string holding a copy of `len` bytes at `data`. */
+gs_object *gs_bytes(const void *data, size_t len);
+gs_object *gs_list_new(void);                   /* an empty list */
+gs_object *gs_map_new(void);                    /* an empty map */
+
+/* The name of o's type as scripts see it ("int", "bytes", "list", ...):
+ * a static string. NULL on error. */
+const char *gs_type_name(gs_object *o);
+
+/* Read a number. gs_as_int accepts an int (or a bool, as 1 or 0);
+ * gs_as_float an int or a float.
+ * Returns 0 and stores the value in *out, or -1 (wrong type, misuse). */
+int gs_as_int(gs_object *o, int64_t *out);
+int gs_as_float(gs_object *o, double *out);
+
+/* The contents of a string (UTF-8, NUL-terminated for convenience; it may
+ * also contain NULs, so use *len) or of a bytes object. `len` may be NULL.
+ * Returns NULL on error (wrong type, misuse).
+ * The memory belongs to the object: do not free or change it. It stays
+ * valid as long as you hold a reference to `o` (strings and bytes are
+ * immutable), and -- like a buffer CPython pins with PyObject_GetBuffer --
+ * it may be read with the lock released, for example by compression code
+ * between GS_BEGIN_ALLOW_THREADS and GS_END_ALLOW_THREADS. */
+const char *gs_as_str(gs_object *o, size_t *len);
+const void *gs_as_bytes(gs_object *o, size_t *len);
+
+/* Lists. gs_list_len returns the length, or -1 on error.
+ * gs_list_get returns a BORROWED reference to item `index` (0-based; a
+ * borrowed reference obtained outside any extension function, in a thread
+ * of your own, stays valid for the rest of the process), or
+ * NULL with an error set if out of range. gs_list_append adds `item` at the
+ * end (it does not steal your reference) and returns 0, or -1. */
+int64_t gs_list_len(gs_object *list);
+gs_object *gs_list_get(gs_object *list, int64_t index);
+int gs_list_append(gs_object *list, gs_object *item);
+
+/* Maps. Keys are nil, bools, ints and strings, as in scripts.
+ * gs_map_get returns a BORROWED reference, or NULL: with no error set if
+ * the key is missing, with an error set on misuse or an unhashable key.
+ * gs_map_set stores `value` under `key` (references are not stolen) and
+ * returns 0, or -1. */
+gs_object *gs_map_get(gs_object *map, gs_object *key);
+int gs_map_set(gs_object *map, gs_object *key, gs_object *value);
+
+/* Call a script function (or any callable value) with `nargs` arguments.
+ * Returns a NEW reference to its result, or NULL with the script's error
+ * set as this thread's pending error (return NULL yourself to pass it on).
+ * Requires the lock, as every object function does, and works in code an
+ * extension function runs (the interpreter thread that called it runs the
+ * script function); from a thread of your own outside any such call it
+ * fails with an error. */
+gs_object *gs_call(gs_object *fn, gs_object *const *args, int nargs);
+
+/* Errors. gs_raise sets this thread's pending error to the printf-style
+ * message and returns NULL, so an extension function fails with
+ *
+ *     return gs_raise("expected %d bytes, got %d", want, got);
+ *
+ * The interpreter turns a NULL return with an error set into an ordinary
+ * script error carrying the message and the function's name
+ * ("zlib.decompress: invalid data"). Returning NULL with no error set, or a
+ * result with an error still set, is reported as misuse. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 1, 2)))
+#endif
+gs_object *gs_raise(const char *fmt, ...);
+
+/* The same with a ready-made message (no formatting). Returns NULL. */
+gs_object *gs_raise_str(const char *message);
+
+/* This thread's pending error message, or NULL if none. The string stays
+ * valid until the error is cleared or replaced. */
+const char *gs_error_message(void);
+
+/* Clear this thread's pending error, e.g. after a failed gs_call you have
+ * handled. Returns 1 if an error was pending, 0 if not. */
+int gs_error_clear(void);
+
+/* ===================================================================== */
+/* Extension modules                                                      */
+/* ===================================================================== */
+
+/* An extension is one C file built as a shared library:
+ *
+ *     cc -shared -fPIC -I <gilscope>/csrc/include ext.c -o ext.so
+ *
+ * (or `gilscope ext build ext.c`). It links against nothing of gilscope:
+ * the gs_* functions are resolved at load time against the running
+ * gilscope process, so there is exactly one lock per process. A script
+ * loads it with `let m = load("ext.so")` and calls `m.name(...)`.
+ *
+ * The library exports gs_init_module, which registers its functions:
+ *
+ *     static gs_object *hello(gs_object *const *args, int nargs) {
+ *         (void)args; (void)nargs;
+ *         return gs_str("hello", 5);
+ *     }
+ *     int gs_init_module(gs_module *m) {
+ *         return gs_module_add(m, "hello", hello, 0, 0);
+ *     }
+ */
+
+/* The module being initialised; valid only during gs_init_module. */
+typedef struct gs_module gs_module;
+
+/* An extension function. `args` holds `nargs` BORROWED references, valid
+ * until the function returns. It runs with the lock held, as every call
+ * from the interpreter into C does; it may release the lock around work
+ * that touches no object. It returns a NEW reference (the result), or NULL
+ * with an error set (gs_raise). */
+typedef gs_object *(*gs_cfunc)(gs_object *const *args, int nargs);
+
+/* Any number of arguments, for gs_module_add's max_args. */
+#define GS_VARARGS (-1)
+
+/* Register `fn` as `name` (letters, digits, '_', not starting with a
+ * digit), taking min_args..max_args arguments (0..254; max_args may be
+ * GS_VARARGS). The interpreter checks the count before calling. Returns 0,
+ * or -1 (with the load failing, naming the cause) on a bad name or count,
+ * a name registered twice, a call outside gs_init_module, or a module
+ * built for another GS_API_VERSION. A macro, so the version this file was
+ * compiled against travels with every registration. */
+#define gs_module_add(m, name, fn, min_args, max_args) \
+    gs_module_add_api((m), GS_API_VERSION, (name), (fn), (min_args), (max_args))
+int gs_module_add_api(gs_module *m, int api_version, const char *name, gs_cfunc fn,
+                      int min_args, int max_args);
+
+/* What the extension exports. Called once per process, with the lock held,
+ * the first time a script loads the library (loading it again returns the
+ * same module). Return 0 on success; a non-zero return or a pending error
+ * (gs_raise) fails the load, and nothing of the module is kept. */
+int gs_init_module(gs_module *m);
 
 #ifdef __cplusplus
 }

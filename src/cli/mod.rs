@@ -10,6 +10,7 @@
 
 mod bench;
 mod demo;
+mod ext;
 mod memory;
 mod options;
 mod run;
@@ -96,6 +97,9 @@ enum Command {
         #[arg(long)]
         title: Option<String>,
     },
+    /// Build C extensions: `ext build FILE.c`, `ext cflags`.
+    #[command(subcommand)]
+    Ext(ext::ExtCommand),
     /// The child process of `demo --spinner process` (internal).
     #[command(name = "spinner-process", hide = true)]
     SpinnerProcess {
@@ -108,6 +112,7 @@ enum Command {
 /// interrupt every thread, and run the subcommand.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    gilscope::ext::export_c_api();
     // Ctrl+C asks every thread, Rust or C, to stop; the demo then restores
     // the terminal and exits with 130.
     let _ = gil::interrupt_fd();
@@ -138,6 +143,7 @@ pub fn main() -> ExitCode {
         Command::Timeline { trace, output, width, title } => {
             timeline::draw(&trace, &output, width, title)
         }
+        Command::Ext(command) => ext::run(command),
         Command::SpinnerProcess { frame_ms } => {
             gilscope::demo::spinner::run_child(Duration::from_millis(frame_ms.max(1)));
             ExitCode::SUCCESS

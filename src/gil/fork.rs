@@ -73,3 +73,29 @@ extern "C" fn child() {
         interp.gil.after_fork_in_child(holder);
     }
 }
+
+/// In the child after `fork()`: make `mutex` — locked by this thread in
+/// the prepare handler — free, with no record of parked waiters.
+///
+/// Unlocking it (`force_unlock`) is not enough: if other threads were
+/// parked on the mutex at the fork, its state word has the "parked" bit,
+/// and unlocking then asks `parking_lot` to wake one of them. Its table of
+/// sleeping threads is a copy too, so it finds a thread that does not
+/// exist in the child and, when the unlock is a fair one, hands it the
+/// mutex: the child's next `lock()` waits for ever (the soak's forks found
+/// this, about one child in ten). Writing a fresh state word forgets them.
+///
+/// # Safety
+/// Only in the child, where no other thread exists, and only for a mutex
+/// this thread locked before the fork (so no guard of it is alive).
+pub(crate) unsafe fn reset_mutex_in_child<T>(mutex: &parking_lot::Mutex<T>) {
+    use parking_lot::lock_api::RawMutex as _;
+    // SAFETY: the caller guarantees nobody else can touch the mutex. A
+    // `RawMutex` is only an atomic byte, all of it interior-mutable, so
+    // writing through a pointer derived from the shared reference is
+    // allowed.
+    unsafe {
+        let raw: *const parking_lot::RawMutex = mutex.raw();
+        raw.cast_mut().write(parking_lot::RawMutex::INIT);
+    }
+}

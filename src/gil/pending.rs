@@ -137,7 +137,12 @@ impl<const N: usize> PendingQueue<N> {
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => {
-                        slot.function.store(function as usize, Ordering::Relaxed);
+                        // Exposed, like the argument: a fn pointer made back
+                        // from a bare integer has no provenance (Miri flagged
+                        // the call as undefined behaviour when it was stored
+                        // with `as usize` and transmuted back).
+                        let function = (function as *const ()).expose_provenance();
+                        slot.function.store(function, Ordering::Relaxed);
                         slot.argument.store(argument.expose_provenance(), Ordering::Relaxed);
                         slot.sequence.store(position.wrapping_add(1), Ordering::Release);
                         gil.signal_pending_calls();
@@ -166,10 +171,12 @@ impl<const N: usize> PendingQueue<N> {
         let argument = slot.argument.load(Ordering::Relaxed);
         self.head.store(position.wrapping_add(1), Ordering::Relaxed);
         slot.sequence.store(position.wrapping_add(N), Ordering::Release);
-        // SAFETY: a published slot's `function` was stored from a
-        // `PendingCall` by `push`, and a fn pointer round-trips through
-        // usize.
-        let function = unsafe { std::mem::transmute::<usize, PendingCall>(function) };
+        let function: *const () = std::ptr::with_exposed_provenance(function);
+        // SAFETY: a published slot's `function` was exposed from a
+        // `PendingCall` by `push`; taking the exposed provenance back gives
+        // a pointer to that function, and fn pointers and `*const ()` have
+        // the same size.
+        let function = unsafe { std::mem::transmute::<*const (), PendingCall>(function) };
         Some((function, std::ptr::with_exposed_provenance_mut(argument)))
     }
 

@@ -347,8 +347,9 @@ impl RawGil {
             }
             None => self.state.store(0, Release),
         }
-        // SAFETY: as above: locked by this thread in `before_fork`.
-        unsafe { self.queue.force_unlock() };
+        // SAFETY: as above: locked by this thread in `before_fork`, and
+        // the child has no other thread.
+        unsafe { super::fork::reset_mutex_in_child(&self.queue) };
     }
 
     /// Take the lock, waiting as long as it takes.
@@ -472,12 +473,18 @@ impl RawGil {
             if now_seen != seen {
                 seen = now_seen;
                 since = monotonic_ns();
-            } else if waited >= patience
-                && !me.granted.load(Relaxed)
-                && self.state.load(Relaxed) & LOCKED != 0
-                && self.breaker() & DROP_REQUEST == 0
-            {
-                self.request_drop(me.serial);
+            } else if waited >= patience {
+                if !me.granted.load(Relaxed)
+                    && self.state.load(Relaxed) & LOCKED != 0
+                    && self.breaker() & DROP_REQUEST == 0
+                {
+                    self.request_drop(me.serial);
+                }
+                // Patience spent: the drop request is out (ours or
+                // another waiter's). Wait a whole interval again rather
+                // than the 1 µs floor, which made a waiter poll tens of
+                // thousands of times a second while C kept the lock.
+                since = monotonic_ns();
             }
         }
         me.waiting_since_ns.store(0, Relaxed);

@@ -681,10 +681,15 @@ pub(crate) fn registry_after_fork(child: Option<u64>) {
         published.retain(|(serial, _)| *serial == me);
     }
     // SAFETY: both were locked by `registry_before_fork` on this thread and
-    // the guards forgotten.
+    // the guards forgotten; in the child no other thread exists.
     unsafe {
-        PUBLISHED.force_unlock();
-        REGISTRY.force_unlock();
+        if child.is_some() {
+            super::fork::reset_mutex_in_child(&PUBLISHED);
+            super::fork::reset_mutex_in_child(&REGISTRY);
+        } else {
+            PUBLISHED.force_unlock();
+            REGISTRY.force_unlock();
+        }
     }
 }
 

@@ -5,8 +5,10 @@
 //! on a shared program), C calls that keep the lock, C calls that release
 //! it, C calls that start foreign threads calling back in, sleeps, and
 //! check points, each check point first queueing a pending call (as a
-//! signal handler would with `gs_add_pending_call`); a controller changes the switch interval and the policy at
-//! random while they run. Checked all along:
+//! signal handler would with `gs_add_pending_call`); now and then a thread
+//! forks, once while holding the lock and once while not holding it. A
+//! controller changes the switch interval and the policy at random while
+//! they run. Checked all along:
 //!
 //! - **one holder**: every critical section counts itself in and out; more
 //!   than one inside at any moment is a violation;
@@ -16,7 +18,13 @@
 //! - **objects are freed**: the interpreter's live-object count returns to
 //!   where it started;
 //! - **pending calls run, with the lock**: every call queued has run by
-//!   the end, each one with the lock held.
+//!   the end, each one with the lock held;
+//! - **forked children have a working lock**: a child forked by the holder
+//!   holds the lock, with no waiters, and can release and take it back; a
+//!   child forked by a thread not holding it can take it. Each child
+//!   `_exit`s with a code saying what it found; the parent waits for it
+//!   (with the lock released) for at most ten seconds, then kills it and
+//!   counts it as hung.
 //!
 //! With two threads or more, every other load thread belongs to a second
 //! interpreter with its own lock, program and counters: the invariants
@@ -90,6 +98,13 @@ pub struct SoakReport {
     /// Messages received (and opened) from the channel the interpreters
     /// share.
     pub messages: u64,
+    /// Children forked by a thread holding the lock, and by one not
+    /// holding it.
+    pub forks: [u64; 2],
+    /// Children that found their lock working and exited 0.
+    pub forks_ok: u64,
+    /// Children that did not exit within the bound and were killed.
+    pub forks_hung: u64,
 }
 
 impl SoakReport {
@@ -101,6 +116,7 @@ impl SoakReport {
             && self.leaked_objects == 0
             && self.pending_calls.0 == self.pending_calls.1
             && self.pending_without_lock == 0
+            && self.forks_ok == self.forks[0] + self.forks[1]
     }
 
     /// The summary `gilscope soak` prints.
@@ -146,6 +162,21 @@ impl SoakReport {
                 )
             }
         ));
+        let forked = self.forks[0] + self.forks[1];
+        out.push_str(&format!(
+            "  forked children ok    {}\n",
+            if self.forks_ok == forked {
+                format!(
+                    "yes ({forked}: {} by the holder, {} by a thread without the lock)",
+                    self.forks[0], self.forks[1]
+                )
+            } else {
+                format!(
+                    "NO ({} of {forked} ok, {} hung and killed)",
+                    self.forks_ok, self.forks_hung
+                )
+            }
+        ));
         out.push_str(if self.ok() { "invariants held\n" } else { "INVARIANTS BROKEN\n" });
         out
     }
@@ -177,6 +208,9 @@ struct Shared {
     pending_ran: AtomicU64,
     pending_without_lock: AtomicU64,
     messages: AtomicU64,
+    forks: [AtomicU64; 2],
+    forks_ok: AtomicU64,
+    forks_hung: AtomicU64,
 }
 
 impl Shared {
@@ -191,6 +225,9 @@ impl Shared {
             pending_ran: AtomicU64::new(0),
             pending_without_lock: AtomicU64::new(0),
             messages: AtomicU64::new(0),
+            forks: Default::default(),
+            forks_ok: AtomicU64::new(0),
+            forks_hung: AtomicU64::new(0),
         }
     }
 }
@@ -262,6 +299,107 @@ fn work(n) {
 }
 ";
 
+/// One operation in this many forks (separately for the holder's and the
+/// non-holder's fork): a fork copies the whole process, so it stays rare.
+const FORK_ONE_IN: u64 = 400;
+
+/// How long a parent waits for its forked child before killing it.
+const FORK_BOUND: Duration = Duration::from_secs(10);
+
+/// What a forked child found: its exit code.
+const CHILD_OK: i32 = 0;
+const CHILD_NOT_HOLDER: i32 = 3;
+const CHILD_HAS_WAITERS: i32 = 4;
+const CHILD_LOCK_LOST: i32 = 5;
+const CHILD_TAKEN_WITHOUT_ASKING: i32 = 6;
+const CHILD_PANICKED: i32 = 7;
+
+/// In a forked child: run `check`, then leave at once with its exit code
+/// (no destructors, no atexit handlers: the parent's state is not ours).
+fn child_exit(check: impl FnOnce() -> i32) -> ! {
+    let code =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)).unwrap_or(CHILD_PANICKED);
+    // SAFETY: `_exit` ends the process without running anything else.
+    unsafe { libc::_exit(code) }
+}
+
+/// Fork while holding the lock: the child must hold it, have no waiters,
+/// and be able to release it and take it back.
+fn fork_holding_the_lock(token: gil::Token<'_>, shared: &Shared) {
+    // SAFETY: the child only runs `child_exit`, which uses the lock and
+    // leaves with `_exit`.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        child_exit(|| {
+            if !gil::holds_lock() {
+                return CHILD_NOT_HOLDER;
+            }
+            if gil::waiting_threads() != 0 {
+                return CHILD_HAS_WAITERS;
+            }
+            token.detach(|| ());
+            if gil::holds_lock() { CHILD_OK } else { CHILD_LOCK_LOST }
+        });
+    }
+    shared.forks[0].fetch_add(1, SeqCst);
+    token.detach(|| reap(pid, shared));
+}
+
+/// Fork from a thread not holding the lock: the child must not hold it,
+/// and must be able to take it (the other threads' states are forgotten).
+fn fork_without_the_lock(shared: &Shared) {
+    // SAFETY: as in `fork_holding_the_lock`.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        child_exit(|| {
+            if gil::holds_lock() {
+                return CHILD_TAKEN_WITHOUT_ASKING;
+            }
+            gil::attach(|token| {
+                let _ = token.check_point();
+                if gil::holds_lock() { CHILD_OK } else { CHILD_LOCK_LOST }
+            })
+        });
+    }
+    shared.forks[1].fetch_add(1, SeqCst);
+    reap(pid, shared);
+}
+
+/// Wait for child `pid` (a negative pid is a failed fork, counted as not
+/// ok) for at most [`FORK_BOUND`]; kill it if it has not exited by then.
+fn reap(pid: libc::pid_t, shared: &Shared) {
+    if pid < 0 {
+        return;
+    }
+    let deadline = Instant::now() + FORK_BOUND;
+    let mut status = 0;
+    loop {
+        // SAFETY: `pid` is our child; `status` is a valid out-pointer.
+        let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if rc == pid {
+            break;
+        }
+        if rc < 0 {
+            return;
+        }
+        if Instant::now() >= deadline {
+            shared.forks_hung.fetch_add(1, SeqCst);
+            // SAFETY: as above; after SIGKILL the blocking wait ends.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            return;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == CHILD_OK {
+        shared.forks_ok.fetch_add(1, SeqCst);
+    } else {
+        eprintln!("soak: a forked child ended with status {status:#x}");
+    }
+}
+
 fn load_thread(index: usize, seed: u64, load: Load) -> u64 {
     let mut rng = Rng(seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut mine = 0u64;
@@ -269,10 +407,18 @@ fn load_thread(index: usize, seed: u64, load: Load) -> u64 {
     let (shared, program) = (&load.shared, &load.program);
     let main = load.interp.is_main();
     while !shared.stop.load(SeqCst) && !gil::interrupted() {
+        if main && rng.below(FORK_ONE_IN) == 0 {
+            fork_without_the_lock(shared);
+        }
         gil::attach_to(load.interp, |token| {
             shared.enter();
             shared.bump();
             mine += 1;
+            if main && rng.below(FORK_ONE_IN) == 0 {
+                shared.leave();
+                fork_holding_the_lock(token, shared);
+                shared.enter();
+            }
             let kind = rng.below(6) as usize;
             // In the second interpreter kinds 3 and 5 are message exchanges,
             // counted as messages, not as what they are in the main one.
@@ -470,5 +616,8 @@ pub fn run(config: &SoakConfig) -> SoakReport {
         pending_without_lock: shared.pending_without_lock.load(SeqCst),
         interpreters,
         messages,
+        forks: std::array::from_fn(|i| shared.forks[i].load(SeqCst)),
+        forks_ok: shared.forks_ok.load(SeqCst),
+        forks_hung: shared.forks_hung.load(SeqCst),
     }
 }

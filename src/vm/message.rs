@@ -11,8 +11,8 @@
 //!
 //! # What can be sent
 //!
-//! `nil`, booleans, integers, floats, strings, and lists and maps whose
-//! contents can be sent. These are plain data: a copy behaves exactly like
+//! `nil`, booleans, integers, floats, strings, bytes, and lists and maps
+//! whose contents can be sent. These are plain data: a copy behaves exactly like
 //! the original. Everything else is refused with an error naming its type
 //! and where it sits inside the value:
 //!
@@ -40,8 +40,6 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-
-use indexmap::IndexMap;
 
 use super::error::RtError;
 use super::value::{Key, MAX_NESTING, Obj, ObjRef, ScriptChannel, Value};
@@ -72,6 +70,7 @@ enum Item {
 #[derive(Clone, Debug, PartialEq)]
 enum Node {
     Str(Box<str>),
+    Bytes(Box<[u8]>),
     List(Vec<Item>),
     Map(Vec<(MessageKey, Item)>),
     Channel(SentChannel),
@@ -165,6 +164,10 @@ impl Packer {
                 self.bytes += s.len();
                 Node::Str(s.clone())
             }
+            Obj::Bytes(b) => {
+                self.bytes += b.len();
+                Node::Bytes(b.clone())
+            }
             Obj::List(items) => {
                 self.enter(at, depth)?;
                 let items = items.borrow();
@@ -205,8 +208,8 @@ impl Packer {
                 let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
                 return Err(Refusal::new(format!(
                     "{article} {kind} to another thread or interpreter: only nil, booleans, \
-                     numbers, strings, and lists and maps of those can be sent (they are \
-                     copied), and channels (they are shared)"
+                     numbers, strings, bytes, and lists and maps of those can be sent (they \
+                     are copied), and channels (they are shared)"
                 )));
             }
         };
@@ -286,12 +289,13 @@ impl Message {
         for node in self.nodes {
             let value = match node {
                 Node::Str(s) => Value::str(token, s),
+                Node::Bytes(b) => Value::Obj(ObjRef::new(token, Obj::Bytes(b))),
                 Node::List(items) => {
                     let items = items.into_iter().map(|item| value_of(&built, item)).collect();
                     Value::list(token, items)
                 }
                 Node::Map(entries) => {
-                    let mut map = IndexMap::with_capacity(entries.len());
+                    let mut map = crate::vm::value::map_table(entries.len());
                     for (key, item) in entries {
                         let key = match key {
                             MessageKey::Nil => Key::Nil,
@@ -369,6 +373,13 @@ mod tests {
             shown(message),
             r#"[nil, true, 3, 2.5, "text", {"a": [1, 2], 7: {"b": false}}]"#
         );
+    }
+
+    #[test]
+    fn bytes_are_copied_like_strings() {
+        let message = message_of(r#"let result = [bytes("a\n"), bytes([0, 255])]"#)
+            .expect("bytes can be sent");
+        assert_eq!(shown(message), r#"[b"a\n", b"\x00\xff"]"#);
     }
 
     #[test]

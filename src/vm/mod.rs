@@ -47,9 +47,12 @@ pub use error::{RtError, RtKind, SyntaxError};
 pub use machine::{Program, Vm};
 pub use natives::sleep_released;
 pub use value::{
-    Callback, DEFAULT_MEMORY_LIMIT, Native, NativeCtx, NativeFn, NativeKind, Parcel, Value,
-    live_bytes, live_objects, memory_limit, set_memory_limit,
+    Callback, DEFAULT_MEMORY_LIMIT, ForeignFn, Native, NativeCtx, NativeFn, NativeKind, Parcel,
+    Value, live_bytes, live_objects, memory_limit, set_memory_limit,
 };
+/// The object model, for the C extension layer (`crate::ext`), which hands
+/// objects to C.
+pub(crate) use value::{Key, Obj, ObjRef, map_table};
 
 use std::sync::Arc;
 

@@ -76,6 +76,10 @@ struct Compiler<'s, 'g> {
     script: &'s Script,
     globals: HashMap<&'s str, u32>,
     fns: Vec<FnState>,
+    /// One string object per distinct string constant of the script, shared
+    /// by every function, so map keys written as constants match by
+    /// identity (`value/key.rs`).
+    strings: HashMap<String, Value>,
     line: u32,
     /// The column of the construct being compiled, beside `line`.
     col: u32,
@@ -86,7 +90,15 @@ type CResult<T> = Result<T, SyntaxError>;
 /// Compile a parsed script into its main function.
 pub fn compile(token: Token<'_>, script: &Script) -> CResult<Arc<Proto>> {
     let globals = script.globals.iter().enumerate().map(|(i, n)| (n.as_str(), i as u32)).collect();
-    let mut c = Compiler { token, script, globals, fns: Vec::new(), line: 1, col: 1 };
+    let mut c = Compiler {
+        token,
+        script,
+        globals,
+        fns: Vec::new(),
+        strings: HashMap::new(),
+        line: 1,
+        col: 1,
+    };
     c.begin("<main>", 0, false);
     c.block(&script.body)?;
     c.emit(Op::Nil);
@@ -222,7 +234,9 @@ impl<'s> Compiler<'s, '_> {
         if let Some(&i) = self.f().const_strings.get(s) {
             return i;
         }
-        let value = Value::str(self.token, s);
+        let token = self.token;
+        let value =
+            self.strings.entry(s.to_owned()).or_insert_with(|| Value::str(token, s)).clone();
         let i = self.constant(value);
         self.f().const_strings.insert(s.to_owned(), i);
         i

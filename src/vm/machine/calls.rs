@@ -107,7 +107,7 @@ impl Vm {
                 if argc == 1 { "was" } else { "were" },
             )));
         }
-        match native.kind {
+        match &native.kind {
             NativeKind::Resume => {
                 let to_channel = argc == 2
                     && matches!(&self.stack[base + 1], Value::Obj(r) if matches!(r.get(), Obj::Channel(_)));
@@ -135,9 +135,13 @@ impl Vm {
                 self.stack.pop(); // the built-in itself
                 self.resume(generator, sent, None)
             }
-            NativeKind::Func(func) => {
+            NativeKind::Func(_) | NativeKind::Foreign(_) => {
                 let args: Vec<Value> = self.stack.drain(base + 1..).collect();
-                let result = func(self, token, &args)?;
+                let result = match &native.kind {
+                    NativeKind::Foreign(foreign) => foreign.call(self, token, &args)?,
+                    NativeKind::Func(func) => func(self, token, &args)?,
+                    NativeKind::Resume => unreachable!("matched above"),
+                };
                 self.stack.truncate(base);
                 self.stack.push(result);
                 Ok(())

@@ -5,13 +5,13 @@
 //! and what can be iterated. May not touch: frames (a generator met by a
 //! `for` loop is handed back to the loop to resume).
 
-use indexmap::IndexMap;
-
 use super::Vm;
 use crate::gil::Token;
 use crate::vm::error::RtError;
 use crate::vm::natives;
-use crate::vm::value::{Key, Obj, ObjRef, SyncObj, Value, reserve, reserve_to_grow};
+use crate::vm::value::{
+    Key, KeyRef, Obj, ObjRef, SyncObj, Value, map_table, reserve, reserve_to_grow,
+};
 
 /// What `IterNext` found.
 pub(super) enum Next {
@@ -36,7 +36,7 @@ impl Vm {
     /// `Map(n)`: the top `n` key, value pairs become a map.
     pub(super) fn build_map(&mut self, token: Token<'_>, n: u32) -> Result<(), RtError> {
         let flat = self.stack.split_off(self.stack.len() - 2 * n as usize);
-        let mut map = IndexMap::with_capacity(n as usize);
+        let mut map = map_table(n as usize);
         let mut flat = flat.into_iter();
         while let (Some(k), Some(v)) = (flat.next(), flat.next()) {
             map.insert(Key::from_value(&k)?, v);
@@ -220,7 +220,7 @@ fn index(token: Token<'_>, obj: &Value, key: &Value) -> Result<Value, RtError> {
                 return Ok(items[at].clone());
             }
             Obj::Map(map) => {
-                let k = Key::from_value(key)?;
+                let k = KeyRef::from_value(key)?;
                 return map
                     .borrow()
                     .get(&k)
@@ -231,6 +231,9 @@ fn index(token: Token<'_>, obj: &Value, key: &Value) -> Result<Value, RtError> {
                 let chars: Vec<char> = s.chars().collect();
                 let at = list_index(chars.len(), key, "string")?;
                 return Ok(Value::str(token, chars[at].to_string()));
+            }
+            Obj::Bytes(b) => {
+                return Ok(Value::Int(i64::from(b[list_index(b.len(), key, "bytes")?])));
             }
             _ => {}
         }
@@ -251,6 +254,15 @@ fn set_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
                 return Ok(());
             }
             Obj::Map(map) => {
+                // An existing key keeps its entry: no new `Key`, one hash.
+                let mut table = map.borrow_mut();
+                if let Some(slot) = table.get_mut(&KeyRef::from_value(key)?) {
+                    let old = std::mem::replace(slot, value);
+                    drop(table);
+                    drop(old);
+                    return Ok(());
+                }
+                drop(table);
                 let k = Key::from_value(key)?;
                 reserve_to_grow(map.borrow().len(), map.borrow().capacity(), 64)?;
                 let old = map.borrow_mut().insert(k, value);
@@ -259,6 +271,7 @@ fn set_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
                 return Ok(());
             }
             Obj::Str(_) => return Err(RtError::new("strings cannot be changed")),
+            Obj::Bytes(_) => return Err(RtError::new("bytes cannot be changed")),
             _ => {}
         }
     }
@@ -283,6 +296,10 @@ fn iteration_state(token: Token<'_>, iterable: Value) -> Result<Value, RtError> 
                 reserve(s.chars().count().saturating_mul(64))?;
                 let chars = s.chars().map(|c| Value::str(token, c.to_string())).collect();
                 return Ok(Value::list(token, chars));
+            }
+            Obj::Bytes(b) => {
+                let items = b.iter().map(|&byte| Value::Int(i64::from(byte))).collect();
+                return Ok(Value::list(token, items));
             }
             _ => {}
         }

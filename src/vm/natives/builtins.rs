@@ -15,7 +15,7 @@ use super::{int_arg, list_arg, map_arg};
 use crate::gil::{self, Token};
 use crate::vm::error::{RtError, RtKind};
 use crate::vm::value::{
-    Key, NativeCtx, Obj, Value, format_float, live_objects, reserve, reserve_to_grow,
+    Key, KeyRef, NativeCtx, Obj, Value, format_float, live_objects, reserve, reserve_to_grow,
 };
 
 pub(super) fn print(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
@@ -31,6 +31,7 @@ pub(super) fn len(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result
     let n = match &args[0] {
         Value::Obj(r) => match r.get() {
             Obj::Str(s) => s.chars().count(),
+            Obj::Bytes(b) => b.len(),
             Obj::List(items) => items.borrow().len(),
             Obj::Map(map) => map.borrow().len(),
             _ => return Err(RtError::new(format!("len() of a {}", args[0].type_name()))),
@@ -237,7 +238,7 @@ pub(super) fn keys(
 }
 
 pub(super) fn has(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
-    let key = Key::from_value(&args[1])?;
+    let key = KeyRef::from_value(&args[1])?;
     Ok(Value::Bool(map_arg(args, 0, "has")?.borrow().contains_key(&key)))
 }
 
@@ -246,7 +247,7 @@ pub(super) fn remove(
     _: Token<'_>,
     args: &[Value],
 ) -> Result<Value, RtError> {
-    let key = Key::from_value(&args[1])?;
+    let key = KeyRef::from_value(&args[1])?;
     let removed = map_arg(args, 0, "remove")?.borrow_mut().shift_remove(&key);
     removed.ok_or_else(|| RtError::new(format!("key {} not found", args[1].repr())))
 }

@@ -15,7 +15,6 @@
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-use indexmap::IndexMap;
 use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 
@@ -49,7 +48,7 @@ static QUALIFIED: Lazy<Vec<&'static str>> = Lazy::new(|| {
 
 /// The module value: a map from names to functions.
 pub fn make(token: Token<'_>) -> Value {
-    let mut map = IndexMap::new();
+    let mut map = crate::vm::value::map_table(FUNCTIONS.len());
     for (i, &(name, min, max, func)) in FUNCTIONS.iter().enumerate() {
         let key = Key::Str(match Value::str(token, name) {
             Value::Obj(r) => r,

@@ -10,6 +10,7 @@
 //! | `cmod.rs` | the `c` module over the bundled C library |
 //! | `text.rs` | `split`, `join` of strings, `format`, `sort`, `min`, `max`, `sum`, `abs` |
 //! | `sync.rs` | `Lock`, `Condition`, `Queue`, `Event` and the calls on them |
+//! | `ext.rs` | `load` (C extensions, through [`crate::ext`]), `bytes`, `decode` |
 //!
 //! A native is a [`NativeFn`]: it sees the interpreter only through
 //! [`NativeCtx`], never the VM, so C-extension functions plug in the same
@@ -18,6 +19,7 @@
 
 mod builtins;
 mod cmod;
+mod ext;
 mod interp;
 mod sync;
 mod text;
@@ -28,7 +30,7 @@ pub(crate) use interp::{receive, send_on_channel};
 
 use crate::gil::Token;
 use crate::vm::error::RtError;
-use crate::vm::value::{Key, Native, NativeKind, Obj, ObjRef, Value};
+use crate::vm::value::{Native, NativeKind, Obj, ObjRef, Value};
 
 struct Def {
     name: &'static str,
@@ -102,6 +104,9 @@ const DEFS: &[Def] = &[
     // What `with l { … }` compiles to; no script can name these.
     def(WITH_ENTER, 1, 1, sync::with_enter),
     def(WITH_EXIT_ON_ERROR, 1, 1, sync::with_exit_on_error),
+    def("load", 1, 1, ext::load),
+    def("bytes", 1, 1, ext::bytes),
+    def("decode", 1, 1, ext::decode),
 ];
 
 /// The built-in a `with` block calls on entry (acquire, no timeout).
@@ -120,8 +125,10 @@ pub fn index_of(name: &str) -> Option<u16> {
 
 /// The values of all built-ins, in index order.
 pub fn make_all(token: Token<'_>) -> Vec<Value> {
-    let mut values: Vec<Value> =
-        DEFS.iter().map(|d| native_value(token, d.name, d.min_args, d.max_args, d.kind)).collect();
+    let mut values: Vec<Value> = DEFS
+        .iter()
+        .map(|d| native_value(token, d.name, d.min_args, d.max_args, d.kind.clone()))
+        .collect();
     values.push(cmod::make(token));
     values
 }
@@ -185,7 +192,7 @@ pub(super) fn map_arg<'a>(
     args: &'a [Value],
     i: usize,
     func: &str,
-) -> Result<&'a std::cell::RefCell<indexmap::IndexMap<Key, Value>>, RtError> {
+) -> Result<&'a std::cell::RefCell<crate::vm::value::MapTable>, RtError> {
     match &args[i] {
         Value::Obj(r) => match r.get() {
             Obj::Map(map) => Ok(map),

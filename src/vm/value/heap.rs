@@ -11,11 +11,10 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use indexmap::IndexMap;
 use parking_lot::{Condvar, Mutex};
 
 use super::native::Native;
-use super::{Key, Parcel, Value};
+use super::{Key, MapTable, Parcel, Value};
 use crate::gil::{self, Token};
 use crate::vm::bytecode::Proto;
 use crate::vm::channel::Channel;
@@ -94,10 +93,12 @@ struct ObjBox {
 pub enum Obj {
     /// An immutable string.
     Str(Box<str>),
+    /// An immutable byte string (compressed data, digests: not text).
+    Bytes(Box<[u8]>),
     /// A mutable list.
     List(RefCell<Vec<Value>>),
     /// A mutable map, iterated in insertion order.
-    Map(RefCell<IndexMap<Key, Value>>),
+    Map(RefCell<MapTable>),
     /// A function with its captured variables.
     Closure(Closure),
     /// A captured variable, shared by the closures that capture it.
@@ -298,6 +299,7 @@ fn obj_bytes(obj: &Obj) -> usize {
     std::mem::size_of::<ObjBox>()
         + match obj {
             Obj::Str(s) => s.len(),
+            Obj::Bytes(b) => b.len(),
             Obj::List(items) => items.borrow().capacity() * VALUE,
             Obj::Map(map) => map.borrow().capacity() * ENTRY,
             Obj::Closure(c) => c.captures.len() * std::mem::size_of::<ObjRef>(),
@@ -371,6 +373,13 @@ impl ObjRef {
         }
     }
 
+    /// The object's address: its identity while it lives (a freed
+    /// object's address may be reused).
+    #[inline]
+    pub fn addr(&self) -> usize {
+        self.0.as_ptr().addr()
+    }
+
     /// The current count (for tests and diagnostics).
     pub fn count(&self) -> usize {
         // SAFETY: as in `get`.
@@ -437,7 +446,7 @@ fn free(first: NonNull<ObjBox>) {
                 children.extend(interp.outcome.into_inner().and_then(Result::ok));
             }
             Obj::Sync(sync) => children = sync.into_values(),
-            Obj::Str(_) | Obj::Native(_) | Obj::Channel(_) => {}
+            Obj::Str(_) | Obj::Bytes(_) | Obj::Native(_) | Obj::Channel(_) => {}
         }
         let child_refs = children.into_iter().filter_map(|v| match v {
             Value::Obj(r) => Some(r),

@@ -1,12 +1,38 @@
 //! Map keys: the hashable values, compared and hashed by content.
 //!
-//! Owns: [`Key`] and the conversions between keys and values. May not
-//! touch: anything above the value layer.
+//! Owns: [`Key`], [`KeyRef`], the hasher every map uses ([`KeyHasher`]) and
+//! the conversions between keys and values. May not touch: anything above
+//! the value layer.
+//!
+//! A lookup never builds a [`Key`]: it borrows the key value as a
+//! [`KeyRef`] (no reference-count change, one lock check), hashes it with
+//! the same function as the stored [`Key`], and compares string keys by
+//! identity before bytes. Identity hits are common: the compiler makes one
+//! string object per distinct string constant of a script, so `t["held"]`
+//! finds the entry made by `{"held": ...}` without comparing characters.
 
 use std::hash::{Hash, Hasher};
 
+use indexmap::{Equivalent, IndexMap};
+
 use super::{Obj, ObjRef, Value};
 use crate::vm::error::RtError;
+
+/// The hasher of every map: [foldhash](https://docs.rs/foldhash)'s fast
+/// hasher, seeded once per process. Scripts are trusted code, so map
+/// hashing does not need SipHash's defence against inputs chosen to
+/// collide (HashDoS), which cost over a quarter of the instructions of
+/// map-heavy programs; the per-process seed still keeps collisions from
+/// being precomputed.
+pub type KeyHasher = foldhash::fast::RandomState;
+
+/// A map's table: keys in insertion order, hashed with [`KeyHasher`].
+pub type MapTable = IndexMap<Key, Value, KeyHasher>;
+
+/// An empty map table with room for `capacity` entries.
+pub fn map_table(capacity: usize) -> MapTable {
+    IndexMap::with_capacity_and_hasher(capacity, KeyHasher::default())
+}
 
 /// A map key: the hashable values.
 #[derive(Clone)]
@@ -21,17 +47,28 @@ pub enum Key {
     Str(ObjRef),
 }
 
+/// A key borrowed from a value, for lookups: what [`Key`] holds, without
+/// the counted reference.
+pub enum KeyRef<'a> {
+    /// `nil`.
+    Nil,
+    /// A boolean.
+    Bool(bool),
+    /// An integer (or a float with an integer value).
+    Int(i64),
+    /// A string object and its text.
+    Str(&'a ObjRef, &'a str),
+}
+
 impl Key {
     /// The key for `value`, or an error for an unhashable value.
     pub fn from_value(value: &Value) -> Result<Key, RtError> {
-        match value {
-            Value::Nil => Ok(Key::Nil),
-            Value::Bool(b) => Ok(Key::Bool(*b)),
-            Value::Int(i) => Ok(Key::Int(*i)),
-            Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Key::Int(*f as i64)),
-            Value::Obj(r) if matches!(r.get(), Obj::Str(_)) => Ok(Key::Str(r.clone())),
-            other => Err(RtError::new(format!("a {} cannot be a map key", other.type_name()))),
-        }
+        Ok(match KeyRef::from_value(value)? {
+            KeyRef::Nil => Key::Nil,
+            KeyRef::Bool(b) => Key::Bool(b),
+            KeyRef::Int(i) => Key::Int(i),
+            KeyRef::Str(r, _) => Key::Str(r.clone()),
+        })
     }
 
     /// The key as a value.
@@ -54,26 +91,71 @@ impl Key {
         }
     }
 
-    fn text(&self) -> Option<&str> {
+    /// The key borrowed, as a lookup would see it.
+    fn as_key_ref(&self) -> KeyRef<'_> {
         match self {
+            Key::Nil => KeyRef::Nil,
+            Key::Bool(b) => KeyRef::Bool(*b),
+            Key::Int(i) => KeyRef::Int(*i),
             Key::Str(r) => match r.get() {
-                Obj::Str(s) => Some(s),
-                _ => None,
+                Obj::Str(s) => KeyRef::Str(r, s),
+                // A string key always holds a string (`KeyRef::from_value`).
+                _ => KeyRef::Str(r, ""),
             },
-            _ => None,
+        }
+    }
+}
+
+impl<'a> KeyRef<'a> {
+    /// The key `value` would be, or an error for an unhashable value.
+    #[inline]
+    pub fn from_value(value: &'a Value) -> Result<KeyRef<'a>, RtError> {
+        match value {
+            Value::Nil => Ok(KeyRef::Nil),
+            Value::Bool(b) => Ok(KeyRef::Bool(*b)),
+            Value::Int(i) => Ok(KeyRef::Int(*i)),
+            Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(KeyRef::Int(*f as i64)),
+            Value::Obj(r) => match r.get() {
+                Obj::Str(s) => Ok(KeyRef::Str(r, s)),
+                _ => Err(RtError::new(format!("a {} cannot be a map key", value.type_name()))),
+            },
+            other => Err(RtError::new(format!("a {} cannot be a map key", other.type_name()))),
+        }
+    }
+}
+
+impl Equivalent<Key> for KeyRef<'_> {
+    #[inline]
+    fn equivalent(&self, key: &Key) -> bool {
+        match (self, key) {
+            (KeyRef::Nil, Key::Nil) => true,
+            (KeyRef::Bool(a), Key::Bool(b)) => a == b,
+            (KeyRef::Int(a), Key::Int(b)) => a == b,
+            (KeyRef::Str(a, text), Key::Str(b)) => {
+                a.ptr_eq(b) || matches!(b.get(), Obj::Str(s) if **s == **text)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Hash for KeyRef<'_> {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // One write per key: the kinds may collide with each other (rare,
+        // and only a collision), never with themselves.
+        match self {
+            KeyRef::Nil => state.write_u8(0),
+            KeyRef::Bool(b) => state.write_u8(1 + *b as u8),
+            KeyRef::Int(i) => state.write_u64(*i as u64),
+            KeyRef::Str(_, s) => state.write(s.as_bytes()),
         }
     }
 }
 
 impl PartialEq for Key {
     fn eq(&self, other: &Key) -> bool {
-        match (self, other) {
-            (Key::Nil, Key::Nil) => true,
-            (Key::Bool(a), Key::Bool(b)) => a == b,
-            (Key::Int(a), Key::Int(b)) => a == b,
-            (Key::Str(_), Key::Str(_)) => self.text() == other.text(),
-            _ => false,
-        }
+        self.as_key_ref().equivalent(other)
     }
 }
 
@@ -81,11 +163,6 @@ impl Eq for Key {}
 
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        match self {
-            Key::Nil => 0u8.hash(state),
-            Key::Bool(b) => b.hash(state),
-            Key::Int(i) => i.hash(state),
-            Key::Str(_) => self.text().hash(state),
-        }
+        self.as_key_ref().hash(state)
     }
 }

@@ -55,8 +55,8 @@ pub use heap::{
 pub use heap::{
     DEFAULT_MEMORY_LIMIT, live_bytes, memory_limit, reserve, reserve_to_grow, set_memory_limit,
 };
-pub use key::Key;
-pub use native::{Callback, Native, NativeCtx, NativeFn, NativeKind};
+pub use key::{Key, KeyRef, MapTable, map_table};
+pub use native::{Callback, ForeignFn, Native, NativeCtx, NativeFn, NativeKind};
 pub use shared::{LockedCells, Parcel};
 pub use show::format_float;
 pub use sync::{ConditionCore, EventCore, LockCore, ScriptQueue, SyncObj};
@@ -125,6 +125,7 @@ impl Value {
             Value::Float(_) => "float",
             Value::Obj(r) => match r.get() {
                 Obj::Str(_) => "string",
+                Obj::Bytes(_) => "bytes",
                 Obj::List(_) => "list",
                 Obj::Map(_) => "map",
                 Obj::Closure(_) | Obj::Native(_) => "function",
@@ -149,6 +150,7 @@ impl Value {
             Value::Float(f) => *f != 0.0,
             Value::Obj(r) => match r.get() {
                 Obj::Str(s) => !s.is_empty(),
+                Obj::Bytes(b) => !b.is_empty(),
                 Obj::List(l) => !l.borrow().is_empty(),
                 Obj::Map(m) => !m.borrow().is_empty(),
                 _ => true,
@@ -191,6 +193,7 @@ impl Value {
                 }
                 match (a.get(), b.get()) {
                     (Obj::Str(x), Obj::Str(y)) => x == y,
+                    (Obj::Bytes(x), Obj::Bytes(y)) => x == y,
                     (Obj::List(x), Obj::List(y)) => {
                         let (x, y) = (x.borrow(), y.borrow());
                         if x.len() != y.len() {

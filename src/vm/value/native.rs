@@ -63,11 +63,25 @@ pub trait NativeCtx {
     }
 }
 
+/// A native with state of its own — a C extension's function, which is a
+/// C function pointer and a name — implemented above this layer.
+pub trait ForeignFn: Send + Sync {
+    /// Run it with the lock held, as a [`NativeFn`] runs.
+    fn call(
+        &self,
+        ctx: &mut dyn NativeCtx,
+        token: Token<'_>,
+        args: &[Value],
+    ) -> Result<Value, RtError>;
+}
+
 /// How a native runs.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub enum NativeKind {
     /// A plain function.
     Func(NativeFn),
+    /// A function with state of its own (a C extension's).
+    Foreign(Arc<dyn ForeignFn>),
     /// `next(generator)` / `send(generator, value)`: the VM itself resumes
     /// the generator's frame, so there is no function to call.
     Resume,

@@ -1,7 +1,8 @@
 //! How values print: `print`/`str` text and the quoted form inside lists
 //! and maps, with floats always shown as floats.
 //!
-//! Owns: [`Value::display`], [`Value::repr`] and [`format_float`]. May not
+//! Owns: [`Value::display`], [`Value::repr`], [`format_float`] and the
+//! `b"..."` form of bytes. May not
 //! touch: anything above the value layer.
 
 use std::fmt::Write as _;
@@ -40,6 +41,7 @@ impl Value {
                     let _ = write!(out, "{s:?}");
                 }
                 Obj::Str(s) => out.push_str(s),
+                Obj::Bytes(b) => write_bytes_literal(out, b),
                 Obj::List(items) => {
                     out.push('[');
                     for (i, item) in items.borrow().iter().enumerate() {
@@ -116,4 +118,24 @@ pub fn format_float(f: f64) -> String {
     } else {
         format!("{f}")
     }
+}
+
+/// Bytes print as a literal, `b"..."`, as Python's do: printable ASCII as
+/// itself, `\\`, `\"`, `\n`, `\r`, `\t`, anything else as `\xNN`.
+fn write_bytes_literal(out: &mut String, bytes: &[u8]) {
+    out.push_str("b\"");
+    for &b in bytes {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'"' => out.push_str("\\\""),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x20..=0x7e => out.push(b as char),
+            _ => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+        }
+    }
+    out.push('"');
 }

@@ -1,0 +1,176 @@
+//! Calling an extension function, and calling back from it (`gs_call`).
+//!
+//! A call opens a *scope* on the thread: the arguments are lent to C for
+//! its duration, as are `gs_list_get`/`gs_map_get` results; closing the
+//! scope frees what C did not keep. The C function runs with the lock held,
+//! marked as the running C function (so a release from C is attributed to
+//! it), and on return the lock must be held again at the same depth. Its
+//! result must be a new reference, or NULL with an error set.
+//!
+//! This file owns each thread's stack of callers (how `gs_call` reaches the
+//! interpreter that called C).
+
+use std::cell::RefCell;
+
+use super::handles::{self, BadHandle, DecrefError, GsObject};
+use super::objects::{self, boundary};
+use crate::gil::{self, Token, cstate};
+use crate::vm::{NativeCtx, Value};
+
+/// A C extension function, as `gilscope.h` declares `gs_cfunc`.
+pub type GsCFunc = unsafe extern "C" fn(args: *const *mut GsObject, nargs: i32) -> *mut GsObject;
+
+/// One registered extension function.
+#[derive(Debug)]
+pub struct ExtFunction {
+    /// `module.name`, for messages and the timeline.
+    pub qualified: &'static str,
+    /// Fewest arguments.
+    pub min_args: u8,
+    /// Most arguments (`u8::MAX`: any number).
+    pub max_args: u8,
+    /// The C function.
+    pub func: GsCFunc,
+}
+
+/// The interpreter threads calling C on this thread, innermost last: how
+/// `gs_call` gets back into the interpreter. Each entry is the context an
+/// extension function was called with, pushed for exactly that call.
+type Caller = *mut (dyn NativeCtx + 'static);
+
+thread_local! {
+    static CALLERS: RefCell<Vec<Caller>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `gs_call`'s way into the interpreter: the innermost caller on this
+/// thread.
+pub(super) fn call_script(
+    token: Token<'_>,
+    callee: Value,
+    args: Vec<Value>,
+) -> Result<Value, String> {
+    let caller = CALLERS.with(|c| c.borrow().last().copied()).ok_or_else(|| {
+        "gs_call: no interpreter is calling C on this thread (gs_call works inside an \
+         extension function, or in code it calls)"
+            .to_owned()
+    })?;
+    // SAFETY: `call_extension` pushed this pointer, made from the `&mut`
+    // context it was given, and pops it before returning; we are on the
+    // same thread inside that call (C called back), and `call_extension`
+    // does not use the context itself meanwhile, so this is the only
+    // reference to it. `NativeCtx::call` is made to be re-entered.
+    let ctx = unsafe { &mut *caller };
+    ctx.call(token, callee, args).map_err(|e| e.message)
+}
+
+/// Run `call` (C code) with the lock held, through the lock's one
+/// return-from-C check: a C function that returned without the lock is
+/// reported and repaired, and any misuse of the C API during the call is
+/// the error (its reported line). What C returned is kept either way, so a
+/// reference it handed back is not lost.
+pub(super) fn run_c<R: Default>(
+    token: Token<'_>,
+    name: &'static str,
+    call: impl FnOnce() -> R,
+) -> (R, Result<(), String>) {
+    let mut returned = R::default();
+    let checked = cstate::call_c(token, name, || returned = call());
+    (returned, checked.map_err(|misuse| format!("{name}: {}", misuse.into_message())))
+}
+
+/// Call extension function `func` with `args` for the interpreter thread
+/// `ctx` (through which `gs_call` calls back). The error is the script
+/// error's message, naming the function.
+pub fn call_extension(
+    token: Token<'_>,
+    func: &ExtFunction,
+    args: &[Value],
+    ctx: &mut dyn NativeCtx,
+) -> Result<Value, String> {
+    let caller: *mut (dyn NativeCtx + '_) = ctx;
+    // SAFETY: only the trait object's lifetime bound changes. The pointer
+    // is used only by `call_script` while this call runs (see there), and
+    // popped below, before `ctx`'s borrow ends.
+    let caller: Caller = unsafe { std::mem::transmute(caller) };
+    handles::open_scope();
+    CALLERS.with(|c| c.borrow_mut().push(caller));
+    let mut small = [std::ptr::null_mut(); 8];
+    let mut large = Vec::new();
+    let lent: &mut [*mut GsObject] = if args.len() <= small.len() {
+        &mut small[..args.len()]
+    } else {
+        large.resize(args.len(), std::ptr::null_mut());
+        &mut large
+    };
+    for (slot, arg) in lent.iter_mut().zip(args) {
+        *slot = handles::borrowed(token, arg.clone());
+    }
+    objects::take_pending();
+    let nargs = i32::try_from(lent.len()).expect("at most 255 arguments");
+    let (raw, checked) = run_c(token, func.qualified, || {
+        boundary(func.qualified, || {
+            // SAFETY: `func` was registered by the extension as a gs_cfunc;
+            // `lent` holds `nargs` live handles for the whole call.
+            Returned(unsafe { (func.func)(lent.as_ptr(), nargs) })
+        })
+    });
+    let outcome = match checked {
+        Ok(()) => take_result(token, func.qualified, raw.0),
+        Err(message) => {
+            // The misuse is the error; a reference C returned anyway is
+            // taken back so it does not leak.
+            objects::take_pending();
+            if !raw.0.is_null() {
+                drop(handles::take_owned(token, raw.0));
+            }
+            Err(message)
+        }
+    };
+    CALLERS.with(|c| c.borrow_mut().pop());
+    handles::close_scope(token);
+    outcome
+}
+
+/// What an extension function returned (`Default`: NULL).
+struct Returned(*mut GsObject);
+
+impl Default for Returned {
+    fn default() -> Returned {
+        Returned(std::ptr::null_mut())
+    }
+}
+
+/// Turn what C returned into the call's result.
+fn take_result(token: Token<'_>, name: &'static str, raw: *mut GsObject) -> Result<Value, String> {
+    let misuse = |what: &str| {
+        objects::misuse(name, what);
+        objects::take_pending();
+        Err(format!("{name}: {}", gil::last_misuse().unwrap_or_default()))
+    };
+    if raw.is_null() {
+        return match objects::take_pending() {
+            Some(message) => Err(format!("{name}: {message}")),
+            None => misuse("returned NULL without setting an error (call gs_raise first)"),
+        };
+    }
+    match handles::take_owned(token, raw) {
+        Ok(value) => match objects::take_pending() {
+            None => Ok(value),
+            Some(pending) => {
+                drop(value);
+                misuse(&format!(
+                    "returned a result with an error still set (return NULL to fail, or \
+                     gs_error_clear() a handled error): {pending}"
+                ))
+            }
+        },
+        Err(DecrefError::NotOwned) => misuse(
+            "returned a borrowed reference: the caller takes over one reference, so \
+             gs_incref it first",
+        ),
+        Err(DecrefError::Bad(BadHandle::Freed)) => {
+            misuse("returned an object that was already freed")
+        }
+        Err(DecrefError::Bad(bad)) => misuse(&format!("returned a bad object: {}", bad.describe())),
+    }
+}
