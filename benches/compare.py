@@ -3,11 +3,14 @@
 CPython, side by side in one go, and print each pair with its ratio.
 
     python3 benches/compare.py [--runs N] [--markdown] [--skip-lock] [--skip-suite]
+                               [--skip-interpreters]
 
 Each side runs `--runs` times (default 3), alternating; each figure is the
 median over runs, with the min and max. It builds gilscope in release mode
 first. Then it runs the interpreter benchmark suite (benches/side_by_side.py)
-with the same number of runs and prints its table too. --markdown prints
+with the same number of runs and prints its table too, and the threads /
+interpreters / processes scenario (gilscope bench interpreters beside
+benches/cpython/interpreters.py). --markdown prints
 the tables docs/performance.md holds.
 """
 import argparse
@@ -43,6 +46,22 @@ ROWS = [
     ("ext", "loop_ns", "ns", "lower", ""),
 ]
 
+# The threads / interpreters / processes scenario: (figure, unit, target).
+# CPython 3.11 has no interpreters with a lock of their own, so its side of
+# the interpreter rows is empty.
+INTERPRETER_ROWS = [
+    ("speedup_threads", "×", ""),
+    ("speedup_interpreters", "×", "≥ 1.9× (on 2 free cores)"),
+    ("speedup_processes", "×", ""),
+    ("start_thread_us", "µs", ""),
+    ("start_interpreter_us", "µs", ""),
+    ("start_process_us", "µs", ""),
+    ("round_trip_thread_us", "µs", ""),
+    ("round_trip_interpreter_us", "µs", "≤ 2× round_trip_thread_us"),
+    ("round_trip_process_us", "µs", "≥ 10× round_trip_interpreter_us"),
+    ("round_trip_pipe_us", "µs", ""),
+]
+
 
 def json_lines(argv):
     out = subprocess.run(argv, cwd=ROOT, check=True, capture_output=True, text=True).stdout
@@ -55,10 +74,14 @@ def main():
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--skip-lock", action="store_true", help="only the interpreter suite")
     parser.add_argument("--skip-suite", action="store_true", help="only the lock scenarios")
+    parser.add_argument("--skip-interpreters", action="store_true", help="no threads / interpreters / processes table")
     args = parser.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     if not args.skip_lock:
         lock_table(args)
+    if not args.skip_interpreters:
+        print(flush=True)
+        interpreters_table(args)
     if not args.skip_suite:
         suite = [sys.executable, os.path.join(ROOT, "benches", "side_by_side.py"), "--runs", str(args.runs)]
         if args.markdown:
@@ -128,6 +151,42 @@ def lock_table(args):
         for r in [header] + rows:
             print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
     print(f"\nmedian (min–max) of {args.runs} runs per side; python {sys.version.split()[0]}; {os.cpu_count()} cores", file=sys.stderr)
+
+
+def interpreters_table(args):
+    """Threads, interpreters and processes, in gilscope and CPython."""
+    sides = {
+        "cpython": [sys.executable, os.path.join(ROOT, "benches", "cpython", "interpreters.py"), "--json"],
+        "gilscope": [GILSCOPE, "bench", "interpreters", "--json"],
+    }
+    samples = {side: [] for side in sides}
+    for run in range(args.runs):
+        for side, argv in sides.items():
+            print(f"run {run + 1}/{args.runs}: interpreters, {side}", file=sys.stderr, flush=True)
+            out = subprocess.run(argv, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+            samples[side].append(json.loads(out.strip().splitlines()[-1]))
+
+    def show(side, key, unit):
+        values = [s[key] for s in samples[side] if key in s]
+        if not values:
+            return "—"
+        med = statistics.median(values)
+        fmt = (lambda x: f"{x:,.0f}") if abs(med) >= 1000 else (lambda x: f"{x:.3g}")
+        return f"{fmt(med)} {unit} ({fmt(min(values))}–{fmt(max(values))})"
+
+    header = ["figure", "CPython 3.11", "gilscope", "target"]
+    rows = [[key, show("cpython", key, unit), show("gilscope", key, unit), target] for key, unit, target in INTERPRETER_ROWS]
+    if args.markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
+    else:
+        widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+        for r in [header] + rows:
+            print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nmedian (min–max) of {args.runs} runs per side; load average {load:.1f} on {os.cpu_count()} cores", file=sys.stderr)
 
 
 if __name__ == "__main__":

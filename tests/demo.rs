@@ -92,6 +92,26 @@ fn a_spinner_process_needs_no_lock() {
 }
 
 #[test]
+fn a_spinner_in_another_interpreter_keeps_spinning_beside_interpreted_work() {
+    // At a 1 s switch interval a spinner thread of the same interpreter
+    // gets about one frame a second; one in another interpreter has a
+    // lock of its own and needs none of this interpreter's time.
+    let report = demo_json(&[
+        "--work",
+        "bytecode",
+        "--spinner",
+        "interpreter",
+        "--switch-interval",
+        "1000",
+        "--seconds",
+        "2.5",
+    ]);
+    assert_eq!(report["spinner"], "interpreter", "{report}");
+    assert!(num(&report, "frames") >= num(&report, "expected_frames") * 0.5, "{report}");
+    assert!(num(&report, "longest_gap_ms") < 900.0, "{report}");
+}
+
+#[test]
 fn a_coroutine_spinner_moves_only_when_the_computation_yields() {
     let report = demo_json(&["--spinner", "coroutine", "--seconds", "1", "--frame-ms", "10"]);
     // One frame per 100 ms piece of work, not one per 10 ms frame.

@@ -252,6 +252,16 @@ fn ctrl_c_stops_an_endless_loop_with_130() {
         ),
         ("a put into a full queue", "let q = Queue(1)\nput(q, 1)\nprint(\"ready\")\nput(q, 2)"),
         (
+            "an interpreter spinning",
+            "let w = interpreter(\"while true { }\")\nprint(\"ready\")\njoin(w)",
+        ),
+        ("recv on a channel", "let ch = Channel()\nprint(\"ready\")\nrecv(ch)"),
+        (
+            "recv in another interpreter",
+            "let ch = Channel()\nlet w = interpreter(\"fn main(ch) { return recv(ch) }\", ch)\n\
+             print(\"ready\")\njoin(w)",
+        ),
+        (
             // A megabyte into a pipe nobody reads: the write must release
             // the lock (another thread prints `ready` meanwhile) and stop
             // on Ctrl+C. It used to hold the lock until SIGKILL.

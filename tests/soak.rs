@@ -28,6 +28,7 @@ fn a_short_soak_holds_every_invariant() {
         "pending calls run     yes",
         "forked children ok    yes",
         "invariants held",
+        "16 threads in 2 interpreters",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
     }
@@ -39,6 +40,7 @@ fn a_short_soak_holds_every_invariant() {
         "foreign-thread calls",
         "sleeps",
         "check points",
+        "messages received",
     ] {
         let count: u64 = stdout
             .lines()

@@ -1,6 +1,7 @@
-//! The `interpreters` scenario: what threads and processes cost and gain
+//! The `interpreters` scenario: what threads, interpreters and processes
+//! cost and gain
 //! for CPU-bound interpreted work, beside `benches/cpython/interpreters.py`
-//! (same figure names).
+//! (same figure names where CPython has the figure).
 //!
 //! Figures, each a median over [`REPEATS`] runs:
 //!
@@ -8,11 +9,14 @@
 //! |---|---|
 //! | `serial_s` | two work units, one after the other, on one interpreter thread |
 //! | `speedup_threads` | `serial_s` / the same two units on two script threads (`spawn`) |
+//! | `speedup_interpreters` | `serial_s` / the same two units in two interpreters started with `interpreter()`, each with its own lock, start-up included |
 //! | `speedup_processes` | `serial_s` / the same two units in two `gilscope run` child processes, start-up included |
 //! | `start_thread_us` | `join(spawn(f))` of a function that does nothing |
+//! | `start_interpreter_us` | `join(interpreter("let nothing = nil"))`: a new interpreter on a new thread, compiled, run, joined |
 //! | `start_process_us` | start and wait for `gilscope run` of an empty script |
 //! | `round_trip_thread_us` | a small list there and back between two interpreter threads, passed by reference over channels (what `queue.Queue` does in CPython) |
-//! | `round_trip_copy_us` | the same, copied into a message at each end (what crossing between interpreters will cost) |
+//! | `round_trip_copy_us` | the same, copied into a message at each end |
+//! | `round_trip_interpreter_us` | the same copies, to an echo thread of another interpreter (two locks, no contention for either) |
 //!
 //! A work unit is the loop of `benches/toy/loop.toy` in a function (locals,
 //! as in the CPython script), [`WORK_ITERATIONS`] iterations.
@@ -39,7 +43,7 @@ pub const REPEATS: usize = 5;
 /// Iterations of one work unit (as in `benches/cpython/interpreters.py`).
 pub const WORK_ITERATIONS: i64 = 3_000_000;
 
-const WORK_SCRIPT: &str = "
+const WORK_SCRIPT: &str = r#"
 fn work(n) {
     let total = 0
     for i in range(n) { total = total + i }
@@ -59,7 +63,17 @@ fn nothing() { return nil }
 fn start_threads(k) {
     for i in range(k) { join(spawn(nothing)) }
 }
-";
+let WORKER = "fn main(n) {\n let total = 0\n for i in range(n) { total = total + i }\n return total\n }"
+fn two_interpreters(n) {
+    let a = interpreter(WORKER, n)
+    let b = interpreter(WORKER, n)
+    join(a)
+    join(b)
+}
+fn start_interpreters(k) {
+    for i in range(k) { join(interpreter("let nothing = nil")) }
+}
+"#;
 
 /// The script each work process runs: one work unit of `args()[0]`
 /// iterations.
@@ -90,11 +104,13 @@ pub fn run(exe: &Path) -> Value {
 fn measure(exe: &Path, work_file: &Path, empty_file: &Path) -> Value {
     let mut serial = Vec::new();
     let mut threads = Vec::new();
+    let mut interpreters = Vec::new();
     let mut processes = Vec::new();
     for _ in 0..REPEATS {
-        // Interleaved, so a noisy moment hurts all three alike.
+        // Interleaved, so a noisy moment hurts all four alike.
         serial.push(time_toy("serial", WORK_ITERATIONS));
         threads.push(time_toy("two_threads", WORK_ITERATIONS));
+        interpreters.push(time_toy("two_interpreters", WORK_ITERATIONS));
         match time_processes(exe, work_file) {
             Ok(seconds) => processes.push(seconds),
             Err(e) => return json!({ "error": e }),
@@ -107,6 +123,14 @@ fn measure(exe: &Path, work_file: &Path, empty_file: &Path) -> Value {
             .map(|_| time_toy("start_threads", THREAD_STARTS) * 1e6 / THREAD_STARTS as f64)
             .collect(),
     );
+    const INTERPRETER_STARTS: i64 = 50;
+    let start_interpreter_us = median(
+        (0..REPEATS)
+            .map(|_| {
+                time_toy("start_interpreters", INTERPRETER_STARTS) * 1e6 / INTERPRETER_STARTS as f64
+            })
+            .collect(),
+    );
     let mut starts = Vec::new();
     for _ in 0..REPEATS {
         match time_process_starts(exe, empty_file, 20) {
@@ -117,11 +141,14 @@ fn measure(exe: &Path, work_file: &Path, empty_file: &Path) -> Value {
     json!({
         "serial_s": serial_s,
         "speedup_threads": serial_s / median(threads),
+        "speedup_interpreters": serial_s / median(interpreters),
         "speedup_processes": serial_s / median(processes),
         "start_thread_us": start_thread_us,
+        "start_interpreter_us": start_interpreter_us,
         "start_process_us": median(starts),
         "round_trip_thread_us": median((0..REPEATS).map(|_| round_trip_us(Passing::Reference)).collect()),
         "round_trip_copy_us": median((0..REPEATS).map(|_| round_trip_us(Passing::Copy)).collect()),
+        "round_trip_interpreter_us": median((0..REPEATS).map(|_| round_trip_us(Passing::Interpreter)).collect()),
         "repeats": REPEATS,
         "cores": thread::available_parallelism().map_or(1, |n| n.get()),
     })
@@ -187,6 +214,8 @@ enum Passing {
     Reference,
     /// A deep copy, in a [`Message`]: the receiver gets a new object.
     Copy,
+    /// A deep copy, to an echo thread of another interpreter.
+    Interpreter,
 }
 
 /// What travels over the round-trip channels.
@@ -199,7 +228,7 @@ impl Envelope {
     fn pack(token: Token<'_>, passing: Passing, value: ToyValue) -> Envelope {
         match passing {
             Passing::Reference => Envelope::Parcel(Parcel::pack(token, vec![value])),
-            Passing::Copy => Envelope::Message(
+            Passing::Copy | Passing::Interpreter => Envelope::Message(
                 Message::copy(token, &value).expect("the round-trip message is plain data"),
             ),
         }
@@ -226,10 +255,17 @@ fn round_trip_us(passing: Passing) -> f64 {
     const ROUNDS: u32 = 5_000;
     let there: Channel<Envelope> = Channel::unbounded();
     let back: Channel<Envelope> = Channel::unbounded();
+    let other = match passing {
+        Passing::Interpreter => {
+            Some(gil::Interpreter::start().expect("a free interpreter slot for the echo thread"))
+        }
+        _ => None,
+    };
     let echo = {
         let (there, back) = (there.clone(), back.clone());
+        let interp = other.as_ref().map_or_else(gil::current_interpreter, |s| s.interpreter());
         thread::spawn(move || {
-            gil::attach(|token| {
+            gil::attach_to(interp, |token| {
                 while let Ok(envelope) = there.recv_released(token, None) {
                     let value = envelope.open(token);
                     let reply = Envelope::pack(token, passing, value);
@@ -258,6 +294,7 @@ fn round_trip_us(passing: Passing) -> f64 {
     });
     there.close();
     let _ = echo.join();
+    drop(other);
     elapsed.as_secs_f64() * 1e6 / f64::from(ROUNDS)
 }
 
@@ -287,7 +324,7 @@ mod tests {
     fn both_ways_of_passing_deliver_the_value() {
         // A few rounds only: this checks that the round trip works (the
         // echo answers, the value arrives whole), not how fast it is.
-        for passing in [Passing::Reference, Passing::Copy] {
+        for passing in [Passing::Reference, Passing::Copy, Passing::Interpreter] {
             gil::attach(|token| {
                 let sent = small_list(token);
                 let envelope = Envelope::pack(token, passing, sent.clone());
@@ -303,5 +340,7 @@ mod tests {
         assert!(time_toy("serial", 1_000) >= 0.0);
         assert!(time_toy("two_threads", 1_000) >= 0.0);
         assert!(time_toy("start_threads", 3) >= 0.0);
+        assert!(time_toy("two_interpreters", 1_000) >= 0.0);
+        assert!(time_toy("start_interpreters", 3) >= 0.0);
     }
 }

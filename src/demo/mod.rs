@@ -58,6 +58,8 @@ pub enum SpinnerKind {
     Process,
     /// Stepped by the computation between pieces of work.
     Coroutine,
+    /// A thread of another interpreter, which has a lock of its own.
+    Interpreter,
 }
 
 impl SpinnerKind {
@@ -67,6 +69,7 @@ impl SpinnerKind {
             SpinnerKind::Thread => "thread",
             SpinnerKind::Process => "process",
             SpinnerKind::Coroutine => "coroutine",
+            SpinnerKind::Interpreter => "interpreter",
         }
     }
 }
@@ -314,6 +317,16 @@ impl DemoReport {
             (SpinnerKind::Process, _) => {
                 "The spinner process needs no lock, so it kept spinning whatever the computation did.".to_owned()
             }
+            (SpinnerKind::Interpreter, _) if kept_up => format!(
+                "The spinner runs in another interpreter with a lock of its own, so it kept \
+                 spinning whatever this interpreter did: its longest wait was {:.0} ms.",
+                self.longest_gap_ms
+            ),
+            (SpinnerKind::Interpreter, _) => format!(
+                "The spinner runs in another interpreter with a lock of its own; it still missed \
+                 frames (longest wait {:.0} ms): the machine had no core free for it.",
+                self.longest_gap_ms
+            ),
             (SpinnerKind::Coroutine, _) => format!(
                 "The coroutine spinner moved only when the computation yielded to it: {} times.",
                 self.frames
@@ -371,6 +384,15 @@ pub fn run(config: &DemoConfig) -> std::io::Result<DemoReport> {
             config.frame,
             Arc::clone(&state.frames),
         )?),
+        SpinnerKind::Interpreter => {
+            let interpreter = gil::Interpreter::start().map_err(std::io::Error::other)?;
+            RunningSpinner::Thread(ThreadSpinner::start_in(
+                Some(interpreter),
+                state.epoch,
+                config.frame,
+                Arc::clone(&state.frames),
+            )?)
+        }
         SpinnerKind::Process => RunningSpinner::Process(ProcessSpinner::start(
             state.epoch,
             config.frame,

@@ -258,6 +258,9 @@ fn header(config: &DemoConfig, release: bool) -> Line {
     let spinner = match config.spinner {
         SpinnerKind::Thread => "a spinner thread needs the lock for every frame",
         SpinnerKind::Process => "a spinner process needs no lock at all",
+        SpinnerKind::Interpreter => {
+            "a spinner thread of another interpreter needs only that interpreter's lock"
+        }
         SpinnerKind::Coroutine => {
             "a coroutine spinner moves only when the computation yields to it"
         }

@@ -1,7 +1,10 @@
-//! The three spinners and the frame log they share.
+//! The spinners and the frame log they share.
 //!
 //! - [`ThreadSpinner`]: a thread that must attach to the lock for every
-//!   frame. It freezes while another thread keeps the lock.
+//!   frame. It freezes while another thread keeps the lock. Started in
+//!   another interpreter ([`ThreadSpinner::start_in`]), it attaches to
+//!   that interpreter's lock instead, which nothing else holds: the
+//!   `interpreter` spinner, which keeps spinning beside any interpreted work.
 //! - [`ProcessSpinner`]: a child process that needs no lock at all — the
 //!   workaround the chapter shows with Python's `multiprocessing`. It sends
 //!   a byte per frame down a pipe; a reader thread logs it.
@@ -87,6 +90,18 @@ impl ThreadSpinner {
     /// Start it: every `frame` it sleeps (without the lock), attaches, and
     /// logs a frame.
     pub fn start(epoch: Instant, frame: Duration, log: Arc<FrameLog>) -> std::io::Result<Self> {
+        Self::start_in(None, epoch, frame, log)
+    }
+
+    /// [`start`](Self::start), in `interpreter` if given (the spinner
+    /// thread then belongs to it and takes its lock for every frame; the
+    /// interpreter ends with the spinner).
+    pub fn start_in(
+        interpreter: Option<gil::Started>,
+        epoch: Instant,
+        frame: Duration,
+        log: Arc<FrameLog>,
+    ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let handle = thread::Builder::new().name("spinner".into()).spawn({
             let stop = Arc::clone(&stop);
@@ -101,7 +116,12 @@ impl ThreadSpinner {
                     if stop.load(SeqCst) {
                         break;
                     }
-                    gil::attach(|_token| log.frame(epoch));
+                    match &interpreter {
+                        Some(started) => {
+                            gil::attach_to(started.interpreter(), |_token| log.frame(epoch));
+                        }
+                        None => gil::attach(|_token| log.frame(epoch)),
+                    }
                     // After a freeze, one frame per interval from now on:
                     // no burst to catch up.
                     next = (next + frame).max(Instant::now());

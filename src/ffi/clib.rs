@@ -197,6 +197,10 @@ pub fn read_fd(
 /// What a callback closure sees: the state C passes back to the trampoline.
 struct Trampoline<'f> {
     call: &'f (dyn Fn(Token<'_>, i64) -> Result<i64, ()> + Sync),
+    /// The interpreter whose code the closure runs: a callback arriving
+    /// with another interpreter's lock (a foreign thread's `gs_ensure`
+    /// enters the main one) must not run it.
+    interpreter: u32,
     panic: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
@@ -210,6 +214,19 @@ unsafe extern "C" fn trampoline(ctx: *mut c_void, index: i64, out: *mut i64) -> 
         gil::report_misuse(
             "clib callback",
             format_args!("C called back into Rust without holding the lock"),
+        );
+        return 1;
+    }
+    let held = gil::held_interpreter();
+    if held != tramp.interpreter {
+        gil::report_misuse(
+            "clib callback",
+            format_args!(
+                "C called back into code of interpreter {} from a thread holding the lock of \
+                 interpreter {held} (gs_ensure on a thread gilscope never met enters the main \
+                 interpreter); the callback was not run",
+                tramp.interpreter
+            ),
         );
         return 1;
     }
@@ -236,7 +253,8 @@ fn run_callback_c(
     call: &(dyn Fn(Token<'_>, i64) -> Result<i64, ()> + Sync),
     c: impl FnOnce(sys::Callback, *mut c_void) -> i64,
 ) -> Result<i64, CError> {
-    let tramp = Trampoline { call, panic: Mutex::new(None) };
+    let interpreter = token.interpreter().id();
+    let tramp = Trampoline { call, interpreter, panic: Mutex::new(None) };
     let ctx = (&raw const tramp).cast_mut().cast::<c_void>();
     let result = call_c(token, name, || c(trampoline, ctx));
     if let Some(payload) = tramp.panic.lock().take() {

@@ -1,8 +1,8 @@
-//! The process-wide lock and the functions that act on it (not compiled for
+//! The main interpreter's lock and the functions that act on it (not compiled for
 //! loom, whose models build their own lock instances).
 //!
-//! This file owns the one `GIL` static and the public settings and
-//! snapshots read from it (switch interval, policy, counters, holder). It
+//! This file owns the public settings (applied to every interpreter) and
+//! the snapshots of the main interpreter's lock (switch interval, policy, counters, holder). It
 //! forwards to `raw.rs` and keeps no state of its own; per-thread state is
 //! `thread.rs`'s.
 
@@ -13,8 +13,8 @@ use super::policy::Policy;
 use super::raw;
 use super::thread;
 
-/// The one lock of the process.
-pub(crate) static GIL: raw::RawGil = raw::RawGil::new();
+/// The main interpreter's lock.
+static GIL: &raw::RawGil = &super::interp::MAIN.gil;
 
 /// Whether the calling thread holds the lock. One thread-local load.
 #[inline]
@@ -34,6 +34,33 @@ pub fn lock_required(what: &str) -> ! {
     )
 }
 
+/// The id of the interpreter whose lock the calling thread holds, or
+/// [`NO_INTERPRETER`](super::NO_INTERPRETER) if it holds none. One
+/// thread-local load: the toy interpreter checks it against an object's
+/// owner on every access.
+#[inline(always)]
+pub fn held_interpreter() -> u32 {
+    thread::held_interpreter()
+}
+
+/// Report that an object of interpreter `owner` was touched by a thread
+/// that holds interpreter `held`'s lock (or none), naming `what` and the
+/// thread, and abort.
+#[cold]
+#[inline(never)]
+pub fn wrong_interpreter(what: &str, owner: u32, held: u32) -> ! {
+    if held == super::NO_INTERPRETER {
+        lock_required(what)
+    }
+    super::misuse::report_fatal(
+        what,
+        format_args!(
+            "an object of interpreter {owner} was touched by a thread of interpreter {held} \
+             (values cross between interpreters only as copies, in messages)"
+        ),
+    )
+}
+
 /// How long a waiter lets the holder run before asking it to yield.
 pub fn switch_interval() -> Duration {
     GIL.switch_interval()
@@ -42,7 +69,9 @@ pub fn switch_interval() -> Duration {
 /// Change the switch interval; takes effect at the next timed wait.
 /// Values below one microsecond are raised to one microsecond.
 pub fn set_switch_interval(interval: Duration) {
-    GIL.set_switch_interval(interval);
+    for interp in super::interp::every_slot() {
+        interp.gil.set_switch_interval(interval);
+    }
 }
 
 /// The hand-off policy in force.
@@ -53,7 +82,9 @@ pub fn policy() -> Policy {
 /// Change the hand-off policy; safe at any time, takes effect at the next
 /// decision.
 pub fn set_policy(policy: Policy) {
-    GIL.set_policy(policy);
+    for interp in super::interp::every_slot() {
+        interp.gil.set_policy(policy);
+    }
 }
 
 /// A snapshot of the lock's counters.

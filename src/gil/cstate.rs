@@ -10,6 +10,7 @@
 //! It knows no C types: turning results into pointers and integers, and
 //! stopping panics at the border, is `src/ffi/capi.rs`'s business.
 
+use super::Token;
 use super::handoff::Reason;
 use super::misuse::{Misuse, report, report_for, report_reentrant};
 use super::raw::{DROP_REQUEST, PENDING_CALLS};
@@ -17,7 +18,6 @@ use super::recorder::{self, EventKind};
 pub(crate) use super::thread::known_serial;
 pub(crate) use super::thread::{Ensured, GENERATION_BITS, InLockCode, SavePlace};
 use super::thread::{ThreadCtx, in_lock_code, mark_foreign, thread_info, try_with_ctx, with_ctx};
-use super::{GIL, Token};
 
 /// Mark the calling thread as inside the C API for the duration of one
 /// call to `function`. `None` if it already was — the call came from a
@@ -231,15 +231,15 @@ pub(crate) fn release(state: i32) -> Result<(), Misuse> {
 /// and one thread-local load). Then there is nothing to do.
 #[inline]
 pub(crate) fn check_switch_has_nothing_to_do() -> bool {
-    GIL.breaker() == 0 && super::holds_lock()
+    super::holds_lock() && try_with_ctx(|ctx| ctx.interpreter().gil.breaker() == 0).unwrap_or(false)
 }
 
 /// `gs_check_switch`: run pending calls, and yield to a waiter if one
 /// asked for the lock. Returns whether the lock changed hands.
 pub(crate) fn check_switch() -> Result<bool, Misuse> {
     const NAME: &str = "gs_check_switch";
-    let breaker = GIL.breaker();
     with_live_ctx(NAME, |ctx| {
+        let breaker = ctx.interpreter().gil.breaker();
         let what = "the thread does not hold the lock; call it only with the lock held";
         holding_or_abandoned(ctx, NAME, what)?;
         if breaker & PENDING_CALLS != 0 {

@@ -16,13 +16,21 @@
 //!   it held it in the parent, free otherwise — with an empty queue, and
 //!   mark every other thread as gone.
 //!
+//! With several interpreters, every interpreter's lock is handled so: the
+//! forking thread's interpreter's lock is held in the child if the thread
+//! held it; every other interpreter's lock is free with an empty queue.
+//! Those other interpreters have no threads left in the child, so they are
+//! dead there: their objects are never freed and their slots never given
+//! back (a leak the child lives with, as CPython's child leaks the states
+//! of the threads it forgets).
+//!
 //! This file owns only the registration and the order of those steps; the
 //! lock's part is `raw.rs`'s, the registry's part `thread.rs`'s.
 
 use std::sync::Once;
 
-use super::GIL;
-use super::thread::{holds_lock_fast, known_serial, registry_after_fork, registry_before_fork};
+use super::interp::every_slot;
+use super::thread::{held_interpreter, known_serial, registry_after_fork, registry_before_fork};
 
 /// Register the fork handlers, once per process.
 pub(crate) fn register_handlers() {
@@ -41,20 +49,29 @@ pub(crate) fn register_handlers() {
 }
 
 extern "C" fn prepare() {
-    GIL.before_fork();
+    // Every slot, in slot order (the same order everywhere, so two forking
+    // threads cannot deadlock on the queue mutexes).
+    for interp in every_slot() {
+        interp.gil.before_fork();
+    }
     registry_before_fork();
 }
 
 extern "C" fn parent() {
     registry_after_fork(None);
-    GIL.after_fork_in_parent();
+    for interp in every_slot() {
+        interp.gil.after_fork_in_parent();
+    }
 }
 
 extern "C" fn child() {
     let me = known_serial();
-    let holder = (holds_lock_fast() && me != 0).then_some(me);
+    let held = held_interpreter();
     registry_after_fork(Some(me));
-    GIL.after_fork_in_child(holder);
+    for interp in every_slot() {
+        let holder = (interp.id() == held && me != 0).then_some(me);
+        interp.gil.after_fork_in_child(holder);
+    }
 }
 
 /// In the child after `fork()`: make `mutex` — locked by this thread in

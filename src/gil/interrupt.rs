@@ -1,7 +1,7 @@
 //! Interrupts: asking every running thread, in Rust or in C, to stop.
 //!
-//! An interrupt sets a flag, the eval breaker's `INTERRUPT` bit (so the
-//! interpreter notices at its next check point) and makes a self-pipe
+//! An interrupt sets a flag, the eval breaker's `INTERRUPT` bit of every
+//! interpreter's lock (so each interpreter notices at its next check point) and makes a self-pipe
 //! readable (so C code blocked in `poll()` wakes at once). It stays pending
 //! until [`clear_interrupt`].
 //!
@@ -12,7 +12,7 @@ use std::io;
 
 use once_cell::sync::Lazy;
 
-use super::GIL;
+use super::interp::every_slot;
 use super::raw::INTERRUPT;
 use super::sync::{AtomicBool, Ordering::SeqCst};
 
@@ -27,13 +27,15 @@ static PIPE: Lazy<Option<(i32, i32)>> = Lazy::new(|| {
     (rc == 0).then_some((fds[0], fds[1]))
 });
 
-/// Ask every thread to stop what it is doing. Async-signal-safe: two
-/// atomic operations and, if the self-pipe exists, one `write(2)`; it never
+/// Ask every thread of every interpreter to stop what it is doing.
+/// Async-signal-safe: atomic operations (one per interpreter slot) and, if the self-pipe exists, one `write(2)`; it never
 /// creates the pipe (a pipe nobody asked for has nobody polling it, and
 /// [`interrupt_fd`] makes a new one readable if an interrupt is pending).
 pub fn request_interrupt() {
     PENDING.store(true, SeqCst);
-    GIL.set_breaker(INTERRUPT);
+    for interp in every_slot() {
+        interp.gil.set_breaker(INTERRUPT);
+    }
     if let Some(&Some((_, write_end))) = Lazy::get(&PIPE) {
         wake(write_end);
     }
@@ -51,7 +53,9 @@ fn wake(write_end: i32) {
 /// Forget a pending interrupt.
 pub fn clear_interrupt() {
     PENDING.store(false, SeqCst);
-    GIL.clear_breaker(INTERRUPT);
+    for interp in every_slot() {
+        interp.gil.clear_breaker(INTERRUPT);
+    }
     if let Some((read_end, _)) = *PIPE {
         let mut sink = [0u8; 64];
         loop {

@@ -1,6 +1,7 @@
 //! The global interpreter lock.
 //!
-//! One lock per process. A thread *attaches* to run interpreter code and
+//! One lock per interpreter, and one interpreter (the main one) unless
+//! more are started (`interp.rs`). A thread *attaches* to run interpreter code and
 //! *detaches* to let others run; C code releases and re-takes it through the
 //! C API in `src/ffi/`. While a thread holds the lock it is the only one
 //! touching interpreter state, which is what makes the interpreter's plain,
@@ -8,6 +9,7 @@
 //!
 //! | file | owns |
 //! |---|---|
+//! | `interp.rs` | the interpreters: their slots, ids and locks |
 //! | `raw.rs` | the state machine: state word, waiter queue, eval breaker, forced switching |
 //! | `policy.rs` | the hand-off decisions, one small unit per policy |
 //! | `handoff.rs` | release reasons and switch counters |
@@ -48,6 +50,8 @@ pub(crate) mod cstate;
 mod fork;
 mod handoff;
 #[cfg(not(loom))]
+mod interp;
+#[cfg(not(loom))]
 mod interrupt;
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -71,9 +75,11 @@ pub use policy::{Policy, UnknownPolicy};
 pub use raw::DEFAULT_SWITCH_INTERVAL;
 
 #[cfg(not(loom))]
-pub(crate) use api::GIL;
-#[cfg(not(loom))]
 pub use api::*;
+#[cfg(not(loom))]
+pub use interp::{
+    Interpreter, MAX_INTERPRETERS, NO_INTERPRETER, Started, TooManyInterpreters, slot_of,
+};
 #[cfg(not(loom))]
 pub use interrupt::{clear_interrupt, interrupt_fd, interrupted, request_interrupt};
 #[cfg(not(loom))]
@@ -85,6 +91,6 @@ pub use pending::{PendingCall, PendingQueueFull, add_pending_call};
 #[cfg(not(loom))]
 pub use thread::{ThreadInfo, current_serial, set_thread_name, thread_info, thread_name, threads};
 #[cfg(not(loom))]
-pub use token::{Interrupted, Token, attach};
+pub use token::{Interrupted, Token, attach, attach_to, current_interpreter};
 #[cfg(not(loom))]
 pub use watchdog::{DEADLOCK_ENV, start_watchdog};

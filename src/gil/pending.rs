@@ -207,8 +207,10 @@ impl<const N: usize> PendingQueue<N> {
 #[cfg(not(loom))]
 static QUEUE: PendingQueue<SLOTS> = PendingQueue::new();
 
-/// Queue `function(argument)` to run with the lock held at the next check
-/// point of whichever thread holds it. Async-signal-safe.
+/// Queue `function(argument)` to run with the main interpreter's lock held,
+/// at the next check point of whichever of its threads holds it (as
+/// CPython runs signal-handler calls in its main interpreter).
+/// Async-signal-safe.
 ///
 /// # Errors
 /// [`PendingQueueFull`] when 64 calls are already waiting.
@@ -222,11 +224,12 @@ pub unsafe fn add_pending_call(
     argument: *mut c_void,
 ) -> Result<(), PendingQueueFull> {
     // SAFETY: passed on from our caller.
-    unsafe { QUEUE.push(&super::GIL, function, argument) }
+    unsafe { QUEUE.push(&super::interp::MAIN.gil, function, argument) }
 }
 
-/// Run the calls waiting now. The caller holds the lock.
+/// Run the calls waiting now. The caller holds the main interpreter's lock
+/// (only its eval breaker ever has the pending-calls bit set).
 #[cfg(not(loom))]
 pub(crate) fn run_pending_calls() {
-    QUEUE.run(&super::GIL);
+    QUEUE.run(&super::interp::MAIN.gil);
 }

@@ -13,8 +13,8 @@ use std::ffi::CString;
 
 use once_cell::sync::Lazy;
 
-use super::GIL;
 use super::handoff::Reason;
+use super::interp::{Interpreter, MAIN, NO_INTERPRETER};
 use super::raw::Waiter;
 use super::recorder::{self, EventKind};
 use super::sync::{Arc, AtomicU64, Mutex, Ordering::Relaxed};
@@ -51,6 +51,21 @@ thread_local! {
     /// The thread's serial once known, else 0; readable from a signal
     /// handler and after the context is destroyed, to name the thread.
     static SERIAL: Cell<u64> = const { Cell::new(0) };
+    /// The id of the interpreter whose lock the thread holds, or
+    /// [`NO_INTERPRETER`]. Changed only where the depth goes from 0 or to
+    /// 0; one load for the per-object check in the toy interpreter's heap.
+    static HELD: Cell<u32> = const { Cell::new(NO_INTERPRETER) };
+}
+
+/// The id of the interpreter whose lock the calling thread holds, or
+/// [`NO_INTERPRETER`]: one thread-local load.
+#[inline(always)]
+pub(crate) fn held_interpreter() -> u32 {
+    HELD.with(Cell::get)
+}
+
+fn set_held(id: u32) {
+    HELD.with(|held| held.set(id));
 }
 
 /// Marks the calling thread as inside the lock's code until dropped; nests
@@ -117,6 +132,9 @@ pub(crate) fn holds_lock_fast() -> bool {
 /// other files act on it through the methods below.
 pub(crate) struct ThreadCtx {
     waiter: Arc<Waiter>,
+    /// The interpreter the thread belongs to: the main one until
+    /// [`bind`](Self::bind) says otherwise.
+    interp: Cell<&'static Interpreter>,
     /// Nesting depth of `attach` / `gs_ensure`; 0 when not holding the lock.
     depth: Depth,
     /// Depths put aside by `gs_save_thread` / `detach`, innermost last.
@@ -197,6 +215,7 @@ impl ThreadCtx {
         REGISTRY.lock().push(ThreadInfo { serial, name, foreign: false, alive: true });
         ThreadCtx {
             waiter: Arc::new(Waiter::new(serial)),
+            interp: Cell::new(&MAIN),
             depth: Depth,
             saved: RefCell::new(Vec::new()),
             next_generation: Cell::new(1),
@@ -212,6 +231,28 @@ impl ThreadCtx {
 
     pub(crate) fn serial(&self) -> u64 {
         self.waiter.serial
+    }
+
+    /// The interpreter the thread belongs to.
+    #[inline]
+    pub(crate) fn interpreter(&self) -> &'static Interpreter {
+        self.interp.get()
+    }
+
+    /// Make the thread belong to `interp`. Only a thread that holds no lock
+    /// and has nothing saved or ensured may change interpreter; returns
+    /// whether it now belongs to `interp`.
+    pub(crate) fn bind(&self, interp: &'static Interpreter) -> bool {
+        if std::ptr::eq(self.interp.get(), interp) {
+            return true;
+        }
+        let idle = self.depth.get() == 0
+            && self.saved.borrow().is_empty()
+            && self.ensures.borrow().is_empty();
+        if idle {
+            self.interp.set(interp);
+        }
+        idle
     }
 
     /// The nesting depth; 0 when the thread does not hold the lock.
@@ -358,15 +399,16 @@ impl ThreadCtx {
         if recorder::recording() {
             self.acquire_recorded();
         } else {
-            GIL.acquire(&self.waiter);
+            self.interp.get().gil.acquire(&self.waiter);
         }
+        set_held(self.interp.get().id());
     }
 
     #[cold]
     fn acquire_recorded(&self) {
         let c_function = self.c_function.get();
         recorder::record(self.serial(), EventKind::Wants, c_function);
-        GIL.acquire(&self.waiter);
+        self.interp.get().gil.acquire(&self.waiter);
         recorder::record(self.serial(), EventKind::Got, c_function);
     }
 
@@ -378,7 +420,8 @@ impl ThreadCtx {
         if recorder::recording() {
             recorder::record(self.serial(), EventKind::Released(reason), self.c_function.get());
         }
-        GIL.release(&self.waiter, reason);
+        set_held(NO_INTERPRETER);
+        self.interp.get().gil.release(&self.waiter, reason);
     }
 
     /// Enter the interpreter: take the lock unless already held, and nest.
@@ -451,11 +494,11 @@ impl ThreadCtx {
     pub(crate) fn honour_drop_request(&self) -> bool {
         let _busy = InLockCode::enter();
         if !recorder::recording() {
-            return GIL.yield_to_waiter(&self.waiter);
+            return self.interp.get().gil.yield_to_waiter(&self.waiter);
         }
         let released_at = recorder::now_ns();
         let c_function = self.c_function.get();
-        let switched = GIL.yield_to_waiter(&self.waiter);
+        let switched = self.interp.get().gil.yield_to_waiter(&self.waiter);
         if switched {
             let serial = self.serial();
             let released = EventKind::Released(Reason::SwitchInterval);

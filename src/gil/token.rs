@@ -79,8 +79,8 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use super::GIL;
 use super::handoff::Reason;
+use super::interp::Interpreter;
 use super::raw::{DROP_REQUEST, INTERRUPT, PENDING_CALLS};
 use super::thread::{ThreadCtx, with_ctx};
 
@@ -89,6 +89,9 @@ use super::thread::{ThreadCtx, with_ctx};
 /// Obtained only from [`attach`]. See the module docs for what it prevents.
 #[derive(Clone, Copy)]
 pub struct Token<'g> {
+    /// The interpreter whose lock is held (interpreters live for the whole
+    /// process: see `interp.rs`).
+    interp: &'static Interpreter,
     /// `*mut ()` makes the token neither `Send` nor `Sync`.
     _not_send: PhantomData<(&'g (), *mut ())>,
 }
@@ -130,9 +133,52 @@ where
             with_ctx(leave_checked);
         }
     }
-    with_ctx(ThreadCtx::enter);
+    let interp = with_ctx(|ctx| {
+        ctx.enter();
+        ctx.interpreter()
+    });
     let _leave = Leave;
-    f(Token { _not_send: PhantomData })
+    f(Token { interp, _not_send: PhantomData })
+}
+
+/// [`attach`] to `interp`'s lock: the calling thread belongs to `interp`
+/// until `f` returns (nested `attach` calls and C API calls inside take
+/// `interp`'s lock), then goes back to the interpreter it belonged to. A
+/// thread may change interpreter only while it holds no lock and has no
+/// state saved (`gs_save_thread`) or `gs_ensure` open; anything else is
+/// reported as misuse and aborts, since the caller's code cannot run in two
+/// interpreters at once.
+pub fn attach_to<F, R>(interp: &'static Interpreter, f: F) -> R
+where
+    F: for<'g> FnOnce(Token<'g>) -> R,
+{
+    /// Puts the thread back in its interpreter once it holds nothing.
+    struct Rebind(&'static Interpreter);
+    impl Drop for Rebind {
+        fn drop(&mut self) {
+            with_ctx(|ctx| ctx.bind(self.0));
+        }
+    }
+    let previous = current_interpreter();
+    if !with_ctx(|ctx| ctx.bind(interp)) {
+        super::misuse::report_fatal(
+            "attach_to",
+            format_args!(
+                "the thread belongs to interpreter {} and holds its lock or has state saved; \
+                 it cannot move to interpreter {}",
+                current_interpreter().id(),
+                interp.id()
+            ),
+        );
+    }
+    let _rebind = Rebind(previous);
+    attach(f)
+}
+
+/// The interpreter the calling thread belongs to (the main one unless it
+/// was moved with [`attach_to`]).
+pub fn current_interpreter() -> &'static Interpreter {
+    with_ctx(ThreadCtx::interpreter)
 }
 
 fn leave_checked(ctx: &ThreadCtx) {
@@ -152,6 +198,12 @@ fn leave_checked(ctx: &ThreadCtx) {
 }
 
 impl<'g> Token<'g> {
+    /// The interpreter whose lock this token proves held.
+    #[inline(always)]
+    pub fn interpreter(self) -> &'static Interpreter {
+        self.interp
+    }
+
     /// Release the lock, run `f`, and take the lock back — even if `f`
     /// panics. Other interpreter threads run meanwhile.
     ///
@@ -179,16 +231,16 @@ impl<'g> Token<'g> {
     /// back. Returns `Err(Interrupted)` while an interrupt is pending.
     #[inline(always)]
     pub fn check_point(self) -> Result<(), Interrupted> {
-        if GIL.breaker() == 0 { Ok(()) } else { self.check_point_slow() }
+        if self.interp.gil.breaker() == 0 { Ok(()) } else { self.check_point_slow() }
     }
 
     #[cold]
     #[inline(never)]
     fn check_point_slow(self) -> Result<(), Interrupted> {
-        if GIL.breaker() & PENDING_CALLS != 0 {
+        if self.interp.gil.breaker() & PENDING_CALLS != 0 {
             super::pending::run_pending_calls();
         }
-        let bits = GIL.breaker();
+        let bits = self.interp.gil.breaker();
         if bits & DROP_REQUEST != 0 {
             with_ctx(ThreadCtx::honour_drop_request);
         }

@@ -24,7 +24,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use super::GIL;
+use super::interp::{Interpreter, MAX_INTERPRETERS, every_slot, slot_of};
 use super::thread::{c_function_of, thread_name};
 
 /// The environment variable that starts the watchdog in a program that
@@ -65,11 +65,13 @@ pub(crate) fn start_from_env() {
     }
 }
 
-/// The watchdog thread: sample the lock a few times per period.
+/// The watchdog thread: sample every interpreter's lock a few times per
+/// period.
 fn watch() {
-    // The switch number last seen, and when it was first seen.
-    let mut seen: Option<(u64, Instant)> = None;
-    let mut reported: Option<u64> = None;
+    // Per interpreter slot: the interpreter id and switch number last seen,
+    // and when they were first seen; and the last stall reported.
+    let mut seen: [Option<(u32, u64, Instant)>; MAX_INTERPRETERS] = [None; MAX_INTERPRETERS];
+    let mut reported: [Option<(u32, u64)>; MAX_INTERPRETERS] = [None; MAX_INTERPRETERS];
     loop {
         let after = Duration::from_nanos(AFTER_NS.load(Relaxed));
         let tick = if after.is_zero() {
@@ -81,38 +83,47 @@ fn watch() {
         if after.is_zero() {
             continue;
         }
-        let Some((holder, switch)) = GIL.held_with_waiters() else {
-            // Free, or held with nobody waiting: nothing to report.
-            seen = None;
-            continue;
-        };
-        let since = match seen {
-            Some((number, since)) if number == switch => since,
-            _ => {
-                seen = Some((switch, Instant::now()));
+        for interp in every_slot() {
+            let id = interp.id();
+            let slot = slot_of(id);
+            let Some((holder, switch)) = interp.gil.held_with_waiters() else {
+                // Free, or held with nobody waiting: nothing to report.
+                seen[slot] = None;
                 continue;
+            };
+            let since = match seen[slot] {
+                Some((seen_id, number, since)) if seen_id == id && number == switch => since,
+                _ => {
+                    seen[slot] = Some((id, switch, Instant::now()));
+                    continue;
+                }
+            };
+            let held = since.elapsed();
+            if held >= after && reported[slot] != Some((id, switch)) {
+                reported[slot] = Some((id, switch));
+                eprint!("{}", report(interp, holder, held, after));
             }
-        };
-        let held = since.elapsed();
-        if held >= after && reported != Some(switch) {
-            reported = Some(switch);
-            eprint!("{}", report(holder, held, after));
         }
     }
 }
 
 /// The report: the holder, where it is, for how long; each waiter.
-fn report(holder: u64, held: Duration, after: Duration) -> String {
+fn report(interp: &Interpreter, holder: u64, held: Duration, after: Duration) -> String {
     let waiters: Vec<_> =
-        GIL.waiters_waited().into_iter().filter(|(serial, _)| *serial != holder).collect();
+        interp.gil.waiters_waited().into_iter().filter(|(serial, _)| *serial != holder).collect();
     let place = match c_function_of(holder) {
         Some(function) => format!("inside the C function {function}"),
         None => "outside any C function the interpreter called (interpreter code, or C code \
                  of the program embedding gilscope)"
             .to_owned(),
     };
+    let lock = if interp.is_main() {
+        "the lock".to_owned()
+    } else {
+        format!("the lock of interpreter {}", interp.id())
+    };
     let mut text = format!(
-        "gilscope: deadlock? thread '{}' (#{holder}) has held the lock for at least {:.1} s without \
+        "gilscope: deadlock? thread '{}' (#{holder}) has held {lock} for at least {:.1} s without \
          reaching a check point, {place}; {} waiting for it:\n",
         thread_name(holder),
         held.as_secs_f64(),

@@ -26,6 +26,14 @@
 //!   (with the lock released) for at most ten seconds, then kills it and
 //!   counts it as hung.
 //!
+//! With two threads or more, every other load thread belongs to a second
+//! interpreter with its own lock, program and counters: the invariants
+//! hold per interpreter. Its threads do no foreign-thread calls (those
+//! enter the main interpreter) and queue no pending calls (those run in
+//! the main interpreter); instead they, and the main interpreter's
+//! check-point operations, copy small values into messages and send and
+//! receive them over one channel the two interpreters share.
+//!
 //! This module owns its load threads, the controller, the invariant
 //! counters and the report; printing the report and choosing the exit code
 //! is the command line's job. It uses only the public APIs of the lock
@@ -41,8 +49,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use std::num::NonZeroUsize;
+
 use crate::ffi::clib::{self, Hold};
 use crate::gil::{self, Policy};
+use crate::vm::channel::Channel;
+use crate::vm::message::Message;
 use crate::vm::{self, Value};
 
 /// What a soak run does.
@@ -81,6 +93,11 @@ pub struct SoakReport {
     pub pending_calls: (u64, u64),
     /// Pending calls that found the lock not held.
     pub pending_without_lock: u64,
+    /// How many interpreters the load threads belonged to (1 or 2).
+    pub interpreters: usize,
+    /// Messages received (and opened) from the channel the interpreters
+    /// share.
+    pub messages: u64,
     /// Children forked by a thread holding the lock, and by one not
     /// holding it.
     pub forks: [u64; 2],
@@ -113,8 +130,10 @@ impl SoakReport {
             "check points",
         ];
         let mut out = format!(
-            "soak: {} threads for {:.1} s (seed {}), {} lock switches, {} policy/interval changes\n",
+            "soak: {} threads in {} interpreter{} for {:.1} s (seed {}), {} lock switches, {} policy/interval changes\n",
             config.threads,
+            self.interpreters,
+            if self.interpreters == 1 { "" } else { "s" },
             self.elapsed.as_secs_f64(),
             config.seed,
             self.switches,
@@ -123,6 +142,7 @@ impl SoakReport {
         for (name, n) in names.iter().zip(self.operations) {
             out.push_str(&format!("  {name:<22}{n:>10}\n"));
         }
+        out.push_str(&format!("  {:<22}{:>10}\n", "messages received", self.messages));
         out.push_str(&format!(
             "  one holder at a time  {}\n  counts add up         {}\n  every thread joined   {}\n  objects freed         {}\n",
             if self.exclusion_violations == 0 { "yes".to_owned() } else { format!("NO ({} violations)", self.exclusion_violations) },
@@ -187,9 +207,51 @@ struct Shared {
     pending_queued: AtomicU64,
     pending_ran: AtomicU64,
     pending_without_lock: AtomicU64,
+    messages: AtomicU64,
     forks: [AtomicU64; 2],
     forks_ok: AtomicU64,
     forks_hung: AtomicU64,
+}
+
+impl Shared {
+    fn new() -> Shared {
+        Shared {
+            inside: AtomicUsize::new(0),
+            violations: AtomicU64::new(0),
+            counter: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            operations: Default::default(),
+            pending_queued: AtomicU64::new(0),
+            pending_ran: AtomicU64::new(0),
+            pending_without_lock: AtomicU64::new(0),
+            messages: AtomicU64::new(0),
+            forks: Default::default(),
+            forks_ok: AtomicU64::new(0),
+            forks_hung: AtomicU64::new(0),
+        }
+    }
+}
+
+/// What one load thread works with: its interpreter, that interpreter's
+/// counters and program, and the channel the interpreters share.
+struct Load {
+    interp: &'static gil::Interpreter,
+    shared: Arc<Shared>,
+    program: Arc<vm::Program>,
+    channel: Channel<Message>,
+}
+
+/// Send a small message and receive one (perhaps from the other
+/// interpreter), opening it in this interpreter's heap.
+fn exchange(token: gil::Token<'_>, load: &Load, index: usize, mine: u64) {
+    let value = Value::list(token, vec![Value::Int(index as i64), Value::Int(mine as i64)]);
+    if let Ok(message) = Message::copy(token, &value) {
+        let _ = load.channel.try_send(message);
+    }
+    if let Ok(message) = load.channel.try_recv() {
+        drop(message.open(token));
+        load.shared.messages.fetch_add(1, SeqCst);
+    }
 }
 
 /// A pending call: runs at some thread's check point, which must hold the
@@ -338,30 +400,36 @@ fn reap(pid: libc::pid_t, shared: &Shared) {
     }
 }
 
-fn load_thread(index: usize, seed: u64, shared: Arc<Shared>, program: Arc<vm::Program>) -> u64 {
+fn load_thread(index: usize, seed: u64, load: Load) -> u64 {
     let mut rng = Rng(seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut mine = 0u64;
     gil::set_thread_name(&format!("soak-{index}"));
+    let (shared, program) = (&load.shared, &load.program);
+    let main = load.interp.is_main();
     while !shared.stop.load(SeqCst) && !gil::interrupted() {
-        if rng.below(FORK_ONE_IN) == 0 {
-            fork_without_the_lock(&shared);
+        if main && rng.below(FORK_ONE_IN) == 0 {
+            fork_without_the_lock(shared);
         }
-        gil::attach(|token| {
+        gil::attach_to(load.interp, |token| {
             shared.enter();
             shared.bump();
             mine += 1;
-            if rng.below(FORK_ONE_IN) == 0 {
+            if main && rng.below(FORK_ONE_IN) == 0 {
                 shared.leave();
-                fork_holding_the_lock(token, &shared);
+                fork_holding_the_lock(token, shared);
                 shared.enter();
             }
             let kind = rng.below(6) as usize;
-            shared.operations[kind].fetch_add(1, SeqCst);
+            // In the second interpreter kinds 3 and 5 are message exchanges,
+            // counted as messages, not as what they are in the main one.
+            if main || !matches!(kind, 3 | 5) {
+                shared.operations[kind].fetch_add(1, SeqCst);
+            }
             match kind {
                 0 => {
                     let f = program.global(token, "work").expect("work() is defined");
                     shared.leave(); // the interpreter's check points may switch
-                    let _ = vm::Vm::new(Arc::clone(&program)).call(
+                    let _ = vm::Vm::new(Arc::clone(program)).call(
                         token,
                         f,
                         vec![Value::Int(rng.below(2000) as i64)],
@@ -376,10 +444,11 @@ fn load_thread(index: usize, seed: u64, shared: Arc<Shared>, program: Arc<vm::Pr
                     let _ = clib::busy_wait_ms(token, rng.below(2) as i64, Hold::Release);
                     shared.enter();
                 }
+                3 | 5 if !main => exchange(token, &load, index, mine),
                 3 => {
                     shared.leave();
                     let calls = AtomicU64::new(0);
-                    let inside = &shared;
+                    let inside = shared;
                     let _ = clib::run_foreign_threads(token, 2, 3, &|_, _| {
                         inside.enter();
                         inside.bump();
@@ -396,7 +465,8 @@ fn load_thread(index: usize, seed: u64, shared: Arc<Shared>, program: Arc<vm::Pr
                     shared.enter();
                 }
                 _ => {
-                    let argument = Arc::as_ptr(&shared).cast_mut().cast();
+                    exchange(token, &load, index, mine);
+                    let argument = Arc::as_ptr(shared).cast_mut().cast();
                     // SAFETY: `pending_bump` only counts, and `run` keeps
                     // `shared` alive until every queued call has run.
                     if unsafe { gil::add_pending_call(pending_bump, argument) }.is_ok() {
@@ -420,25 +490,37 @@ pub fn run(config: &SoakConfig) -> SoakReport {
     let objects_before = gil::attach(|_| vm::live_objects() as i64);
     let program =
         gil::attach(|token| vm::load(token, "<soak>", SCRIPT).expect("the soak script runs"));
-    let shared = Arc::new(Shared {
-        inside: AtomicUsize::new(0),
-        violations: AtomicU64::new(0),
-        counter: AtomicU64::new(0),
-        stop: AtomicBool::new(false),
-        operations: Default::default(),
-        pending_queued: AtomicU64::new(0),
-        pending_ran: AtomicU64::new(0),
-        pending_without_lock: AtomicU64::new(0),
-        forks: Default::default(),
-        forks_ok: AtomicU64::new(0),
-        forks_hung: AtomicU64::new(0),
+    let shared = Arc::new(Shared::new());
+    // The second interpreter, if there are threads for it and a free slot.
+    let second = if config.threads >= 2 { gil::Interpreter::start().ok() } else { None };
+    let second_load = second.as_ref().map(|started| {
+        let interp = started.interpreter();
+        let program = gil::attach_to(interp, |token| {
+            vm::load(token, "<soak>", SCRIPT).expect("the soak script runs")
+        });
+        (interp, program, Arc::new(Shared::new()))
     });
+    let channel: Channel<Message> = Channel::bounded(NonZeroUsize::new(64).expect("not zero"));
     let threads: Vec<_> = (0..config.threads)
         .map(|i| {
-            let (shared, program, seed) = (Arc::clone(&shared), Arc::clone(&program), config.seed);
+            let load = match &second_load {
+                Some((interp, program, shared)) if i % 2 == 1 => Load {
+                    interp,
+                    shared: Arc::clone(shared),
+                    program: Arc::clone(program),
+                    channel: channel.clone(),
+                },
+                _ => Load {
+                    interp: gil::Interpreter::main(),
+                    shared: Arc::clone(&shared),
+                    program: Arc::clone(&program),
+                    channel: channel.clone(),
+                },
+            };
+            let seed = config.seed;
             thread::Builder::new()
                 .name(format!("soak-{i}"))
-                .spawn(move || load_thread(i, seed, shared, program))
+                .spawn(move || load_thread(i, seed, load))
                 .expect("start a load thread")
         })
         .collect();
@@ -453,18 +535,27 @@ pub fn run(config: &SoakConfig) -> SoakReport {
         changes += 2;
     }
     shared.stop.store(true, SeqCst);
+    if let Some((_, _, other)) = &second_load {
+        other.stop.store(true, SeqCst);
+    }
     gil::set_policy(Policy::DEFAULT);
     gil::set_switch_interval(gil::DEFAULT_SWITCH_INTERVAL);
     // Every thread must join within a grace period.
     let grace = Instant::now() + Duration::from_secs(10);
     let mut counted = 0u64;
+    let mut counted_second = 0u64;
     let mut unjoined = 0;
-    for t in threads {
+    for (i, t) in threads.into_iter().enumerate() {
         while !t.is_finished() && Instant::now() < grace {
             thread::sleep(Duration::from_millis(5));
         }
         if t.is_finished() {
-            counted += t.join().unwrap_or(0);
+            let n = t.join().unwrap_or(0);
+            if second_load.is_some() && i % 2 == 1 {
+                counted_second += n;
+            } else {
+                counted += n;
+            }
         } else {
             unjoined += 1;
         }
@@ -481,19 +572,50 @@ pub fn run(config: &SoakConfig) -> SoakReport {
     }
     gil::attach(|_| drop(program));
     let objects_after = gil::attach(|_| vm::live_objects() as i64);
+    // The second interpreter: its program goes, and its heap must be empty
+    // (it started empty).
+    let mut second_violations = 0;
+    let mut second_lost = 0i64;
+    let mut second_leaked = 0i64;
+    let mut second_operations = [0u64; 6];
+    let mut messages = shared.messages.load(SeqCst);
+    if let Some((interp, program, other)) = second_load {
+        let left = gil::attach_to(interp, |_| {
+            drop(program);
+            vm::live_objects() as i64
+        });
+        second_leaked = if unjoined == 0 { left } else { 0 };
+        second_violations = other.violations.load(SeqCst);
+        second_lost = other.counter.load(SeqCst) as i64 - counted_second as i64;
+        second_operations = std::array::from_fn(|i| other.operations[i].load(SeqCst));
+        messages += other.messages.load(SeqCst);
+    }
+    let interpreters = if second.is_some() { 2 } else { 1 };
+    if unjoined > 0 {
+        // A stuck thread may still belong to it: never give the slot back.
+        std::mem::forget(second);
+    } else {
+        drop(second);
+    }
     SoakReport {
-        operations: std::array::from_fn(|i| shared.operations[i].load(SeqCst)),
-        exclusion_violations: shared.violations.load(SeqCst),
+        operations: std::array::from_fn(|i| {
+            shared.operations[i].load(SeqCst) + second_operations[i]
+        }),
+        exclusion_violations: shared.violations.load(SeqCst) + second_violations,
         lost_updates: shared.counter.load(SeqCst) as i64
             - counted as i64
-            - shared.pending_ran.load(SeqCst) as i64,
+            - shared.pending_ran.load(SeqCst) as i64
+            + second_lost,
         unjoined,
-        leaked_objects: if unjoined == 0 { objects_after - objects_before } else { 0 },
+        leaked_objects: if unjoined == 0 { objects_after - objects_before } else { 0 }
+            + second_leaked,
         changes,
         switches: gil::switch_number() - switches_before,
         elapsed: started.elapsed(),
         pending_calls: (shared.pending_queued.load(SeqCst), shared.pending_ran.load(SeqCst)),
         pending_without_lock: shared.pending_without_lock.load(SeqCst),
+        interpreters,
+        messages,
         forks: std::array::from_fn(|i| shared.forks[i].load(SeqCst)),
         forks_ok: shared.forks_ok.load(SeqCst),
         forks_hung: shared.forks_hung.load(SeqCst),

@@ -42,7 +42,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use super::error::RtError;
-use super::value::{Key, MAX_NESTING, Obj, ObjRef, Value};
+use super::value::{Key, MAX_NESTING, Obj, ObjRef, ScriptChannel, Value};
 use crate::gil::Token;
 
 /// A deep copy of a value, independent of any heap: see the module docs.
@@ -73,6 +73,18 @@ enum Node {
     Bytes(Box<[u8]>),
     List(Vec<Item>),
     Map(Vec<(MessageKey, Item)>),
+    Channel(SentChannel),
+}
+
+/// A channel inside a message: not copied but shared (its queue is already
+/// shared by every holder), by cloning the handle.
+#[derive(Clone, Debug)]
+struct SentChannel(ScriptChannel);
+
+impl PartialEq for SentChannel {
+    fn eq(&self, other: &SentChannel) -> bool {
+        self.0.same_channel(&other.0)
+    }
 }
 
 /// A copied map key.
@@ -187,11 +199,17 @@ impl Packer {
                 self.bytes += copied.len() * std::mem::size_of::<(MessageKey, Item)>();
                 Node::Map(copied)
             }
+            Obj::Channel(channel) => {
+                self.bytes += std::mem::size_of::<ScriptChannel>();
+                Node::Channel(SentChannel(channel.clone()))
+            }
             _ => {
+                let kind = value.type_name();
+                let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
                 return Err(Refusal::new(format!(
-                    "a {} to another interpreter: only nil, booleans, numbers, strings, \
-                     bytes, and lists and maps of those can be sent (they are copied)",
-                    value.type_name()
+                    "{article} {kind} to another thread or interpreter: only nil, booleans, \
+                     numbers, strings, bytes, and lists and maps of those can be sent (they \
+                     are copied), and channels (they are shared)"
                 )));
             }
         };
@@ -288,6 +306,9 @@ impl Message {
                         map.insert(key, value_of(&built, item));
                     }
                     Value::Obj(ObjRef::new(token, Obj::Map(RefCell::new(map))))
+                }
+                Node::Channel(SentChannel(channel)) => {
+                    Value::Obj(ObjRef::new(token, Obj::Channel(channel)))
                 }
             };
             built.push(value);

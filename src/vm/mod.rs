@@ -10,7 +10,9 @@
 //! | `value/` | values and reference-counted objects — the invariant lives here; the native-function type |
 //! | `machine/` | [`Vm`] and [`Program`]: the loop that runs bytecode, with check points, one file per opcode family |
 //! | `natives/` | built-in functions, the `c` module, the thread built-ins, and their argument helpers |
-//! | `threads.rs` | starting interpreter threads and waiting for them |
+//! | `threads.rs` | starting interpreter threads and interpreters, and waiting for them |
+//! | `message.rs` | messages: the copies values become to cross to another interpreter |
+//! | `channel.rs` | channels: queues of messages any thread or interpreter may hold |
 //! | `error.rs` | syntax and runtime errors and how they print |
 //!
 //! The arrows point down: `value/` imports nothing above it (natives see the

@@ -26,19 +26,32 @@ use parking_lot::{Condvar, Mutex};
 
 use super::error::{RtError, RtKind};
 use super::machine::{Program, Vm};
+use super::message::Message;
 use super::value::{
-    EndSlot, EndState, HandleSlot, Obj, ObjRef, Parcel, ThreadEnd, ThreadObj, Value,
+    EndSlot, EndState, HandleSlot, InterpObj, InterpOutcome, InterpSlot, Obj, ObjRef, Parcel,
+    ThreadEnd, ThreadObj, Value,
 };
 use crate::gil::{self, Token};
 
 /// The script's threads that have not finished yet.
 #[derive(Default)]
 pub struct Running {
-    count: Mutex<usize>,
-    finished: Condvar,
+    counter: Arc<Counter>,
     next_number: AtomicU64,
     handles: Mutex<Vec<HandleSlot>>,
+    /// Interpreters started by the script; counted in `count` too.
+    interpreters: Mutex<Vec<InterpSlot>>,
     joins: Mutex<Joins>,
+}
+
+/// How many threads and interpreters a script has running. Shared by
+/// `Arc` so a started interpreter can count itself finished without
+/// holding the program (whose objects it must not drop: they belong to
+/// another interpreter).
+#[derive(Default)]
+struct Counter {
+    count: Mutex<usize>,
+    finished: Condvar,
 }
 
 /// Who waits in `join` for whom, to refuse a wait that could never end.
@@ -75,11 +88,7 @@ impl Joins {
 /// Process-wide numbers for thread objects.
 static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
 
-impl Running {
-    fn start(&self) {
-        *self.count.lock() += 1;
-    }
-
+impl Counter {
     fn finish(&self) {
         let mut count = self.count.lock();
         *count -= 1;
@@ -87,14 +96,24 @@ impl Running {
             self.finished.notify_all();
         }
     }
+}
+
+impl Running {
+    fn start(&self) {
+        *self.counter.count.lock() += 1;
+    }
+
+    fn finish(&self) {
+        self.counter.finish();
+    }
 
     /// Wait, with the lock released, until no thread is running — or, with
     /// `until_interrupt`, until an interrupt is pending.
     fn wait_for_threads(&self, token: Token<'_>, until_interrupt: bool) {
         token.detach(|| {
-            let mut count = self.count.lock();
+            let mut count = self.counter.count.lock();
             while *count > 0 && !(until_interrupt && gil::interrupted()) {
-                self.finished.wait_for(&mut count, std::time::Duration::from_millis(20));
+                self.counter.finished.wait_for(&mut count, std::time::Duration::from_millis(20));
             }
         });
     }
@@ -117,8 +136,16 @@ impl Running {
         self.wait_for_threads(token, false);
         let slots = std::mem::take(&mut *self.handles.lock());
         let handles: Vec<_> = slots.iter().filter_map(|slot| slot.lock().take()).collect();
+        let slots = std::mem::take(&mut *self.interpreters.lock());
+        let interpreters: Vec<_> = slots.iter().filter_map(|slot| slot.lock().take()).collect();
+        // Each result is a Parcel; dropping it takes the lock, so join and
+        // drop with the lock released. An interpreter's outcome is a copy
+        // or an error, needing no lock.
         token.detach(move || {
             for handle in handles {
+                drop(handle.join());
+            }
+            for handle in interpreters {
                 drop(handle.join());
             }
         });
@@ -148,6 +175,7 @@ pub(crate) fn start_thread(
     let thread_end = Arc::clone(&end);
     let thread_name = name.clone();
     let program = Arc::clone(program);
+    let interp = token.interpreter();
     let spawned = std::thread::Builder::new().name(name.clone()).spawn(move || {
         /// Counts the thread as finished however it ends, a panic included;
         /// a thread that ended without filling its end slot (a panic) fills
@@ -169,7 +197,8 @@ pub(crate) fn start_thread(
         }
         let _finished =
             Finished(Arc::clone(&program), id, Arc::clone(&thread_end), thread_name.clone());
-        let ended: ThreadEnd = gil::attach(|token| {
+        // The thread belongs to the interpreter that started it.
+        let ended: ThreadEnd = gil::attach_to(interp, |token| {
             gil::set_thread_name(&thread_name);
             program.threads.joins.lock().serial_of.insert(id, gil::current_serial());
             let mut values = parcel.open(token);
@@ -205,6 +234,151 @@ pub(crate) fn start_thread(
     Ok(Value::Obj(ObjRef::new(token, Obj::Thread(thread))))
 }
 
+/// What `interpreter()` runs: a `.toy` file, or source text.
+fn interpreter_source(what: &str, number: u32) -> Result<(String, String), RtError> {
+    let looks_like_a_path = what.ends_with(".toy") && !what.contains('\n');
+    if looks_like_a_path {
+        return match std::fs::read_to_string(what) {
+            Ok(source) => Ok((what.to_owned(), source)),
+            Err(e) => Err(RtError::new(format!("interpreter(): cannot read {what}: {e}"))),
+        };
+    }
+    Ok((format!("<interpreter {number}>"), what.to_owned()))
+}
+
+/// Start an isolated interpreter of its own (its own lock, heap and
+/// globals) on a new OS thread, running `what` (a `.toy` path or source
+/// text). The arguments are copied into messages; if the script defines
+/// a function `main`, it is called with (copies of) them after the top
+/// level has run, and its result, copied, is what `join` returns. An
+/// uncaught error comes back to whoever joins. Returns the interpreter
+/// object.
+pub(crate) fn start_interpreter(
+    program: &Arc<Program>,
+    token: Token<'_>,
+    what: &str,
+    args: &[Value],
+) -> Result<Value, RtError> {
+    let messages: Vec<Message> = args
+        .iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            Message::copy(token, arg).map_err(|e| {
+                RtError::new(format!("interpreter() argument {}: {}", i + 2, e.message))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let started = gil::Interpreter::start()
+        .map_err(|e| RtError::new(format!("interpreter() could not start one: {e}")))?;
+    let id = started.interpreter().id();
+    let (file, source) = interpreter_source(what, id)?;
+    let budget = program.budget;
+    let threads = &program.threads;
+    threads.start();
+    let counter = Arc::clone(&threads.counter);
+    let spawned = std::thread::Builder::new()
+        .name(format!("interpreter-{id}"))
+        .stack_size(super::INTERPRETER_STACK)
+        .spawn(move || {
+            /// Counts the interpreter as finished however it ends.
+            struct Finished(Arc<Counter>);
+            impl Drop for Finished {
+                fn drop(&mut self) {
+                    self.0.finish();
+                }
+            }
+            let _finished = Finished(counter);
+            let interp = started.interpreter();
+            let outcome = gil::attach_to(interp, |token| {
+                run_interpreter(token, &file, &source, messages, budget)
+            });
+            // Every thread of the interpreter has finished and every object
+            // of its heap is gone: give the slot back.
+            drop(started);
+            outcome
+        });
+    let handle = match spawned {
+        Ok(handle) => handle,
+        Err(e) => {
+            threads.finish();
+            return Err(RtError::new(format!("interpreter() could not start a thread: {e}")));
+        }
+    };
+    let slot: InterpSlot = Arc::new(Mutex::new(Some(handle)));
+    threads.interpreters.lock().push(Arc::clone(&slot));
+    let interp = InterpObj { id, handle: slot, outcome: RefCell::new(None) };
+    Ok(Value::Obj(ObjRef::new(token, Obj::Interpreter(interp))))
+}
+
+/// The body of a started interpreter, run with its lock held.
+fn run_interpreter(
+    token: Token<'_>,
+    file: &str,
+    source: &str,
+    args: Vec<Message>,
+    budget: u64,
+) -> InterpOutcome {
+    let mut program = super::compile(token, file, source, &[]).map_err(|e| {
+        RtError::new(format!(
+            "the interpreter's script does not compile:\n{}",
+            e.render(file, source)
+        ))
+    })?;
+    Arc::get_mut(&mut program).expect("a freshly compiled program is not shared yet").budget =
+        budget;
+    let mut vm = Vm::new(Arc::clone(&program));
+    let result = (|| {
+        vm.run_main(token)?;
+        let main = program.global(token, "main");
+        match main {
+            Some(f @ Value::Obj(_)) => {
+                let args = args.into_iter().map(|m| m.open(token)).collect();
+                let value = vm.call(token, f, args)?;
+                Message::copy(token, &value).map(Some)
+            }
+            _ if !args.is_empty() => Ok(None),
+            _ => Message::copy(token, &Value::Nil).map(Some),
+        }
+    })();
+    drop(vm);
+    program.threads.wait_finished(token);
+    match result {
+        Ok(Some(message)) => Ok(message),
+        Ok(None) => Err(RtError::new(format!(
+            "interpreter(): arguments were given but {file} defines no function main to take them"
+        ))),
+        Err(e) if e.kind == RtKind::Interrupted => Err(e),
+        Err(e) => {
+            // Reported where it happened, as a thread's error is; the
+            // joiner gets it in one line.
+            eprint!("error in interpreter {file}: {}", e.render_in(file, source));
+            let at = e.trace.last().map_or(String::new(), |t| format!(" at line {}", t.line));
+            Err(RtError::new(format!("the interpreter {file} failed{at}: {}", e.message)))
+        }
+    }
+}
+
+/// `join` on an interpreter: wait (with the lock released) for it to end;
+/// its result, copied into this interpreter's heap, or its error.
+pub(crate) fn join_interpreter(token: Token<'_>, interp: &InterpObj) -> Result<Value, RtError> {
+    let handle = interp.handle.lock().take();
+    if let Some(handle) = handle {
+        let joined = token.detach(move || handle.join());
+        let outcome = match joined {
+            Ok(Ok(message)) => Ok(message.open(token)),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(RtError::new(format!("interpreter {} crashed", interp.id))),
+        };
+        *interp.outcome.borrow_mut() = Some(outcome);
+    }
+    match &*interp.outcome.borrow() {
+        Some(Ok(value)) => Ok(value.clone()),
+        Some(Err(error)) => Err(RtError { trace: Vec::new(), ..error.clone() }),
+        // Joined by the end of the run, so never by a script.
+        None => Ok(Value::Nil),
+    }
+}
+
 /// The error `join` raises for a thread that failed with `e`: named after
 /// the thread, with the line it failed on. An interrupt stays an interrupt.
 fn failure_seen_by_joiner(thread_name: &str, e: RtError) -> RtError {
@@ -222,10 +396,18 @@ pub(crate) fn join_thread(
     token: Token<'_>,
     thread: &Value,
 ) -> Result<Value, RtError> {
-    let not_a_thread =
-        || RtError::new(format!("join() needs a thread, not a {}", thread.type_name()));
+    let not_a_thread = || {
+        RtError::new(format!(
+            "join() needs a thread or an interpreter, not a {}",
+            thread.type_name()
+        ))
+    };
     let Value::Obj(r) = thread else { return Err(not_a_thread()) };
-    let Obj::Thread(t) = r.get() else { return Err(not_a_thread()) };
+    let t = match r.get() {
+        Obj::Thread(t) => t,
+        Obj::Interpreter(interp) => return join_interpreter(token, interp),
+        _ => return Err(not_a_thread()),
+    };
     if t.result.borrow().is_none() {
         wait_for_end(program, token, t)?;
         // Another joiner may have opened it while this one waited.

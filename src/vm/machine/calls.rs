@@ -10,6 +10,7 @@ use super::{Frame, MAX_FRAMES, Vm, budget_exhausted, closure_of};
 use crate::gil::Token;
 use crate::vm::bytecode::{CaptureFrom, Proto};
 use crate::vm::error::RtError;
+use crate::vm::natives;
 use crate::vm::value::{Closure, GenState, Generator, Native, NativeKind, Obj, ObjRef, Value};
 
 impl Vm {
@@ -108,6 +109,17 @@ impl Vm {
         }
         match &native.kind {
             NativeKind::Resume => {
+                let to_channel = argc == 2
+                    && matches!(&self.stack[base + 1], Value::Obj(r) if matches!(r.get(), Obj::Channel(_)));
+                if to_channel {
+                    // `send(ch, value)`: a channel, not a generator.
+                    let value = self.pop();
+                    let channel = self.pop();
+                    natives::send_on_channel(token, &channel, &value)?;
+                    self.stack.truncate(base);
+                    self.stack.push(Value::Nil);
+                    return Ok(());
+                }
                 let sent = if argc == 2 { self.stack.pop() } else { None };
                 let generator = match self.stack.pop() {
                     Some(Value::Obj(r)) if matches!(r.get(), Obj::Generator(_)) => r,

@@ -8,6 +8,7 @@
 use super::Vm;
 use crate::gil::Token;
 use crate::vm::error::RtError;
+use crate::vm::natives;
 use crate::vm::value::{
     Key, KeyRef, Obj, ObjRef, SyncObj, Value, map_table, reserve, reserve_to_grow,
 };
@@ -90,9 +91,9 @@ impl Vm {
 
     /// `IterNext`: the next item of the iteration in slots `at`, `at + 1`.
     #[inline(always)]
-    pub(super) fn iter_next(&mut self, at: usize) -> Next {
+    pub(super) fn iter_next(&mut self, token: Token<'_>, at: usize) -> Result<Next, RtError> {
         let Value::Obj(state) = &self.stack[at] else { unreachable!("set by IterInit") };
-        match state.get() {
+        Ok(match state.get() {
             Obj::List(items) => {
                 let Value::Int(i) = self.stack[at + 1] else { unreachable!("an index") };
                 let item = items.borrow().get(i as usize).cloned();
@@ -106,9 +107,19 @@ impl Vm {
                 }
             }
             Obj::Generator(_) => Next::Resume(state.clone()),
+            Obj::Channel(channel) => {
+                let channel = channel.clone();
+                match natives::receive(token, &channel, None)? {
+                    Some(item) => {
+                        self.stack.push(item);
+                        Next::Item
+                    }
+                    None => Next::Exhausted,
+                }
+            }
             Obj::Sync(SyncObj::Queue(_)) => Next::Queue(state.clone()),
-            _ => unreachable!("IterInit makes lists, generators and queues"),
-        }
+            _ => unreachable!("IterInit makes lists, generators, channels and queues"),
+        })
     }
 }
 
@@ -268,12 +279,12 @@ fn set_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
 }
 
 /// What a `for` loop walks: a list (itself, or a snapshot of a map's keys
-/// or a string's characters), a generator, or a queue (until it is closed
-/// and empty).
+/// or a string's characters), a generator, a channel or a queue (until it
+/// is closed and empty).
 fn iteration_state(token: Token<'_>, iterable: Value) -> Result<Value, RtError> {
     if let Value::Obj(r) = &iterable {
         match r.get() {
-            Obj::List(_) | Obj::Generator(_) | Obj::Sync(SyncObj::Queue(_)) => {
+            Obj::List(_) | Obj::Generator(_) | Obj::Channel(_) | Obj::Sync(SyncObj::Queue(_)) => {
                 return Ok(iterable);
             }
             Obj::Map(map) => {

@@ -104,20 +104,22 @@ impl Vm {
                     }
                 }
                 Op::IterInit(slot) => attempt!(self.iter_init(token, base + slot as usize)),
-                Op::IterNext(slot, exit) => match self.iter_next(base + slot as usize) {
-                    Next::Item => {}
-                    Next::Exhausted => ip = exit as usize,
-                    Next::Resume(generator) => {
-                        self.save_ip(ip);
-                        attempt!(self.resume(generator, None, Some(exit)));
-                        (proto, ip, base) = self.top_frame();
-                    }
-                    Next::Queue(queue) => {
-                        if !attempt!(self.queue_next(token, &queue)) {
-                            ip = exit as usize;
+                Op::IterNext(slot, exit) => {
+                    match attempt!(self.iter_next(token, base + slot as usize)) {
+                        Next::Item => {}
+                        Next::Exhausted => ip = exit as usize,
+                        Next::Resume(generator) => {
+                            self.save_ip(ip);
+                            attempt!(self.resume(generator, None, Some(exit)));
+                            (proto, ip, base) = self.top_frame();
+                        }
+                        Next::Queue(queue) => {
+                            if !attempt!(self.queue_next(token, &queue)) {
+                                ip = exit as usize;
+                            }
                         }
                     }
-                },
+                }
                 // Collections (collections.rs).
                 Op::List(n) => self.build_list(token, n),
                 Op::Map(n) => attempt!(self.build_map(token, n)),

@@ -326,6 +326,15 @@ impl NativeCtx for Vm {
     fn join(&mut self, token: Token<'_>, thread: &Value) -> Result<Value, RtError> {
         super::threads::join_thread(&self.program, token, thread)
     }
+
+    fn start_interpreter(
+        &mut self,
+        token: Token<'_>,
+        what: &str,
+        args: &[Value],
+    ) -> Result<Value, RtError> {
+        super::threads::start_interpreter(&self.program, token, what, args)
+    }
 }
 
 #[cold]

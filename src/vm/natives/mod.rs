@@ -6,6 +6,7 @@
 //! | `mod.rs` | the registry (names, arities, order) and the argument helpers |
 //! | `builtins.rs` | printing, conversions, assertions, time, lists and maps |
 //! | `threads.rs` | `spawn`, `spawn_named`, `join`, `thread_name` |
+//! | `interp.rs` | `interpreter`, `Channel`, `send` on a channel, `recv`, `close` |
 //! | `cmod.rs` | the `c` module over the bundled C library |
 //! | `text.rs` | `split`, `join` of strings, `format`, `sort`, `min`, `max`, `sum`, `abs` |
 //! | `sync.rs` | `Lock`, `Condition`, `Queue`, `Event` and the calls on them |
@@ -19,11 +20,13 @@
 mod builtins;
 mod cmod;
 mod ext;
+mod interp;
 mod sync;
 mod text;
 mod threads;
 
 pub use builtins::sleep_released;
+pub(crate) use interp::{receive, send_on_channel};
 
 use crate::gil::Token;
 use crate::vm::error::RtError;
@@ -73,6 +76,9 @@ const DEFS: &[Def] = &[
     Def { name: "send", min_args: 2, max_args: 2, kind: NativeKind::Resume },
     def("objects", 0, 0, builtins::objects),
     def("args", 0, 0, builtins::script_args),
+    def("interpreter", 1, ANY, interp::interpreter),
+    def("Channel", 0, 1, interp::channel),
+    def("recv", 1, 2, interp::recv),
     def("Lock", 0, 0, sync::lock),
     def("acquire", 1, 2, sync::acquire),
     def("release", 1, 1, sync::release),
@@ -84,7 +90,7 @@ const DEFS: &[Def] = &[
     def("put", 2, 3, sync::put),
     def("get", 1, 2, sync::get),
     def("size", 1, 1, sync::size),
-    def("close", 1, 1, sync::close),
+    def("close", 1, 1, interp::close),
     def("Event", 0, 0, sync::event),
     def("set", 1, 1, sync::set),
     def("is_set", 1, 1, sync::is_set),

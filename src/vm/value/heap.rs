@@ -4,6 +4,7 @@
 //! count of live objects, and freeing. Every count change happens here,
 //! under the lock (see the invariant in [`super`]). May not touch: the VM,
 //! threads or natives above it; a thread's join handle is an opaque slot.
+//! (It names the channel and message types a channel object holds.)
 
 use std::cell::RefCell;
 use std::ptr::NonNull;
@@ -16,7 +17,9 @@ use super::native::Native;
 use super::{Key, MapTable, Parcel, Value};
 use crate::gil::{self, Token};
 use crate::vm::bytecode::Proto;
+use crate::vm::channel::Channel;
 use crate::vm::error::RtError;
+use crate::vm::message::Message;
 
 /// A counted reference to a heap object.
 pub struct ObjRef(NonNull<ObjBox>);
@@ -77,6 +80,9 @@ fn count_get(count: &Count) -> usize {
 
 struct ObjBox {
     count: Count,
+    /// The id of the interpreter whose heap the object is in: only a
+    /// thread holding that interpreter's lock may touch it.
+    owner: u32,
     /// The bytes this object is counted for in [`live_bytes`]: changed only
     /// under the lock, by [`ObjRef::new`], [`ObjRef::resized`] and `free`.
     bytes: std::cell::Cell<usize>,
@@ -105,6 +111,34 @@ pub enum Obj {
     Thread(ThreadObj),
     /// A lock, condition, queue or event (`Lock()`, `Queue()`, …).
     Sync(super::sync::SyncObj),
+    /// A channel: shared by every thread and interpreter that has it, and
+    /// carrying copies ([`Message`]s), never objects.
+    Channel(ScriptChannel),
+    /// An interpreter started with `interpreter()`.
+    Interpreter(InterpObj),
+}
+
+/// The channel a script's `Channel()` makes.
+pub type ScriptChannel = Channel<Message>;
+
+/// How a started interpreter ended: its result, copied, or its uncaught
+/// error.
+pub type InterpOutcome = Result<Message, RtError>;
+
+/// A started interpreter's join handle, shared by its object (for `join`)
+/// and the run that started it (to wait, at the end, for interpreters
+/// nobody joined).
+pub type InterpSlot = Arc<Mutex<Option<std::thread::JoinHandle<InterpOutcome>>>>;
+
+/// An interpreter started by `interpreter()`.
+pub struct InterpObj {
+    /// Its interpreter id, for messages.
+    pub id: u32,
+    /// Joined yet? Taken by `join` or at the end of the run.
+    pub handle: InterpSlot,
+    /// What `join` found, once joined (an error is kept, so a second
+    /// `join` raises it again).
+    pub outcome: RefCell<Option<Result<Value, RtError>>>,
 }
 
 /// A function value.
@@ -181,12 +215,24 @@ pub struct ThreadObj {
     pub result: RefCell<Option<Result<Value, RtError>>>,
 }
 
-static LIVE_OBJECTS: AtomicUsize = AtomicUsize::new(0);
+/// Live objects per interpreter slot. Only holders of that interpreter's
+/// lock change a slot's count, so a load and a store are exact.
+static LIVE_OBJECTS: [AtomicUsize; gil::MAX_INTERPRETERS] =
+    [const { AtomicUsize::new(0) }; gil::MAX_INTERPRETERS];
 
-/// The heap's bytes: every object's box and what it owns (a string's text,
-/// a list's or map's capacity, a generator's saved stack). Changed only by
-/// lock holders, like [`LIVE_OBJECTS`].
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+/// Each interpreter's heap bytes, per slot: every object's box and what it
+/// owns (a string's text, a list's or map's capacity, a generator's saved
+/// stack). Changed only by holders of that interpreter's lock, like
+/// [`LIVE_OBJECTS`].
+static LIVE_BYTES: [AtomicUsize; gil::MAX_INTERPRETERS] =
+    [const { AtomicUsize::new(0) }; gil::MAX_INTERPRETERS];
+
+/// Change interpreter `owner`'s heap bytes by `delta` (its lock is held).
+#[inline(always)]
+fn count_bytes(owner: u32, delta: isize) {
+    let live = &LIVE_BYTES[gil::slot_of(owner)];
+    live.store(live.load(Relaxed).wrapping_add_signed(delta), Relaxed);
+}
 
 /// The default heap limit: 1 GiB. Scripts that need more say so with
 /// `--max-memory`; a fixed default keeps a runaway `s = s + s` from taking
@@ -195,11 +241,19 @@ pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
 
 static MEMORY_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_MEMORY_LIMIT);
 
-/// How many bytes the interpreter's heap holds now: every object's box and
-/// what it owns.
-/// Exact when read with the lock held.
+/// How many bytes the calling thread's interpreter's heap holds now: every
+/// object's box and what it owns. Exact when read with its lock held.
 pub fn live_bytes() -> usize {
-    LIVE_BYTES.load(Relaxed)
+    LIVE_BYTES[gil::slot_of(calling_interpreter())].load(Relaxed)
+}
+
+/// The id of the interpreter whose lock the calling thread holds (one
+/// thread-local load), else of the interpreter it belongs to.
+fn calling_interpreter() -> u32 {
+    match gil::held_interpreter() {
+        gil::NO_INTERPRETER => gil::current_interpreter().id(),
+        held => held,
+    }
 }
 
 /// Set the heap limit for every script run in this process, in bytes
@@ -254,38 +308,50 @@ fn obj_bytes(obj: &Obj) -> usize {
         }
 }
 
-/// How many heap objects exist now. Exact when read with the lock held.
+/// How many heap objects the calling thread's interpreter has now. Exact
+/// when read with its lock held.
 pub fn live_objects() -> usize {
-    LIVE_OBJECTS.load(Relaxed)
+    LIVE_OBJECTS[gil::slot_of(calling_interpreter())].load(Relaxed)
 }
 
-/// Check that the calling thread holds the lock before an object access.
+/// Change interpreter `owner`'s live-object count by `delta` (its lock is
+/// held).
 #[inline(always)]
-fn assert_locked(what: &str) {
-    if !gil::holds_lock() {
-        gil::lock_required(what);
+fn count_live(owner: u32, delta: isize) {
+    let live = &LIVE_OBJECTS[gil::slot_of(owner)];
+    live.store(live.load(Relaxed).wrapping_add_signed(delta), Relaxed);
+}
+
+/// Check that the calling thread holds the lock of the object's
+/// interpreter before an access: one thread-local load and a compare.
+#[inline(always)]
+fn assert_owner(what: &str, owner: u32) {
+    let held = gil::held_interpreter();
+    if owner != held {
+        gil::wrong_interpreter(what, owner, held);
     }
 }
 
 impl ObjRef {
     /// Put `obj` on the heap with a count of one. The token proves the
     /// lock is held, as every later count change will need.
-    pub fn new(_token: Token<'_>, obj: Obj) -> ObjRef {
-        // Only lock holders write it, so load + store is exact.
-        LIVE_OBJECTS.store(LIVE_OBJECTS.load(Relaxed) + 1, Relaxed);
+    pub fn new(token: Token<'_>, obj: Obj) -> ObjRef {
+        let owner = token.interpreter().id();
+        count_live(owner, 1);
         let bytes = obj_bytes(&obj);
-        LIVE_BYTES.store(LIVE_BYTES.load(Relaxed) + bytes, Relaxed);
-        let boxed = Box::new(ObjBox { count: count_new(), bytes: bytes.into(), obj });
+        count_bytes(owner, bytes as isize);
+        let boxed = Box::new(ObjBox { count: count_new(), owner, bytes: bytes.into(), obj });
         ObjRef(NonNull::from(Box::leak(boxed)))
     }
 
     /// The object.
     #[inline]
     pub fn get(&self) -> &Obj {
-        assert_locked("reading an interpreter object");
         // SAFETY: the box lives while this reference is counted, and it is
-        // counted as long as `self` exists.
-        unsafe { &self.0.as_ref().obj }
+        // counted as long as `self` exists; `owner` never changes.
+        let boxed = unsafe { self.0.as_ref() };
+        assert_owner("reading an interpreter object", boxed.owner);
+        &boxed.obj
     }
 
     /// Whether two references name the same object.
@@ -297,13 +363,13 @@ impl ObjRef {
     /// Count the object again after it grew or shrank in place (a `push`,
     /// a new map key), so [`live_bytes`] follows it.
     pub fn resized(&self) {
-        assert_locked("resizing an interpreter object");
         // SAFETY: as in `get`; `bytes` is only changed under the lock.
         let boxed = unsafe { self.0.as_ref() };
+        assert_owner("resizing an interpreter object", boxed.owner);
         let (before, now) = (boxed.bytes.get(), obj_bytes(&boxed.obj));
         if before != now {
             boxed.bytes.set(now);
-            LIVE_BYTES.store(LIVE_BYTES.load(Relaxed) + now - before, Relaxed);
+            count_bytes(boxed.owner, now as isize - before as isize);
         }
     }
 
@@ -324,10 +390,10 @@ impl ObjRef {
 impl Clone for ObjRef {
     #[inline]
     fn clone(&self) -> Self {
-        assert_locked("copying a reference to an interpreter object");
         // SAFETY: as in `get`; the count is only changed under the lock.
-        let count = unsafe { &self.0.as_ref().count };
-        count_inc(count);
+        let boxed = unsafe { self.0.as_ref() };
+        assert_owner("copying a reference to an interpreter object", boxed.owner);
+        count_inc(&boxed.count);
         ObjRef(self.0)
     }
 }
@@ -335,10 +401,10 @@ impl Clone for ObjRef {
 impl Drop for ObjRef {
     #[inline]
     fn drop(&mut self) {
-        assert_locked("dropping a reference to an interpreter object");
         // SAFETY: as in `get`.
-        let count = unsafe { &self.0.as_ref().count };
-        if count_dec(count) == 0 {
+        let boxed = unsafe { self.0.as_ref() };
+        assert_owner("dropping a reference to an interpreter object", boxed.owner);
+        if count_dec(&boxed.count) == 0 {
             free(self.0);
         }
     }
@@ -354,8 +420,8 @@ fn free(first: NonNull<ObjBox>) {
         // SAFETY: `ptr`'s count reached zero, so this is the only reference;
         // it came from `Box::leak` in `ObjRef::new`.
         let boxed = unsafe { Box::from_raw(ptr.as_ptr()) };
-        LIVE_OBJECTS.store(LIVE_OBJECTS.load(Relaxed) - 1, Relaxed);
-        LIVE_BYTES.store(LIVE_BYTES.load(Relaxed) - boxed.bytes.get(), Relaxed);
+        count_live(boxed.owner, -1);
+        count_bytes(boxed.owner, -(boxed.bytes.get() as isize));
         let mut children: Vec<Value> = Vec::new();
         let mut refs: Vec<ObjRef> = Vec::new();
         match boxed.obj {
@@ -376,8 +442,11 @@ fn free(first: NonNull<ObjBox>) {
                 children = generator.stack;
             }
             Obj::Thread(thread) => children.extend(thread.result.into_inner().and_then(Result::ok)),
+            Obj::Interpreter(interp) => {
+                children.extend(interp.outcome.into_inner().and_then(Result::ok));
+            }
             Obj::Sync(sync) => children = sync.into_values(),
-            Obj::Str(_) | Obj::Bytes(_) | Obj::Native(_) => {}
+            Obj::Str(_) | Obj::Bytes(_) | Obj::Native(_) | Obj::Channel(_) => {}
         }
         let child_refs = children.into_iter().filter_map(|v| match v {
             Value::Obj(r) => Some(r),

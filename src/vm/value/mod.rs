@@ -49,8 +49,8 @@ mod show;
 mod sync;
 
 pub use heap::{
-    Closure, EndSlot, EndState, GenState, Generator, HandleSlot, Obj, ObjRef, ThreadEnd, ThreadObj,
-    live_objects,
+    Closure, EndSlot, EndState, GenState, Generator, HandleSlot, InterpObj, InterpOutcome,
+    InterpSlot, Obj, ObjRef, ScriptChannel, ThreadEnd, ThreadObj, live_objects,
 };
 pub use heap::{
     DEFAULT_MEMORY_LIMIT, live_bytes, memory_limit, reserve, reserve_to_grow, set_memory_limit,
@@ -132,6 +132,8 @@ impl Value {
                 Obj::Cell(_) => "cell",
                 Obj::Generator(_) => "generator",
                 Obj::Thread(_) => "thread",
+                Obj::Channel(_) => "channel",
+                Obj::Interpreter(_) => "interpreter",
                 Obj::Sync(s) => s.type_name(),
             },
         }

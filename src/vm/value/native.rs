@@ -50,6 +50,17 @@ pub trait NativeCtx {
     /// if the wait could never end (the thread itself, or a cycle of
     /// threads joining each other).
     fn join(&mut self, token: Token<'_>, thread: &Value) -> Result<Value, RtError>;
+
+    /// Start an isolated interpreter running `what` (a `.toy` path or
+    /// source text) with copies of `args`; returns the interpreter object.
+    fn start_interpreter(
+        &mut self,
+        _token: Token<'_>,
+        _what: &str,
+        _args: &[Value],
+    ) -> Result<Value, RtError> {
+        Err(RtError::new("interpreter() cannot be called from here"))
+    }
 }
 
 /// A native with state of its own — a C extension's function, which is a

@@ -81,6 +81,13 @@ impl Value {
                 Obj::Thread(t) => {
                     let _ = write!(out, "<thread {}>", t.name);
                 }
+                Obj::Channel(ch) => {
+                    let state = if ch.is_closed() { "closed, " } else { "" };
+                    let _ = write!(out, "<channel {state}{} waiting>", ch.len());
+                }
+                Obj::Interpreter(i) => {
+                    let _ = write!(out, "<interpreter {}>", i.id);
+                }
                 Obj::Sync(s) => {
                     let _ = write!(out, "<{}>", s.blocker());
                 }
