@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 
 use super::handles::{self, BadHandle, DecrefError, GsObject};
-use super::objects::{self, boundary};
+use super::objects;
 use crate::gil::{self, Token, cstate};
 use crate::vm::{NativeCtx, Value};
 
@@ -92,7 +92,6 @@ pub fn call_extension(
     // is used only by `call_script` while this call runs (see there), and
     // popped below, before `ctx`'s borrow ends.
     let caller: Caller = unsafe { std::mem::transmute(caller) };
-    handles::open_scope();
     CALLERS.with(|c| c.borrow_mut().push(caller));
     let mut small = [std::ptr::null_mut(); 8];
     let mut large = Vec::new();
@@ -102,17 +101,15 @@ pub fn call_extension(
         large.resize(args.len(), std::ptr::null_mut());
         &mut large
     };
-    for (slot, arg) in lent.iter_mut().zip(args) {
-        *slot = handles::borrowed(token, arg.clone());
-    }
-    objects::take_pending();
+    handles::open_scope_with(token, args, lent);
+    objects::clear_pending();
     let nargs = i32::try_from(lent.len()).expect("at most 255 arguments");
+    // No panic boundary around C: C cannot panic, and each gs_* function it
+    // calls has its own (see `crate::ffi::guarded`).
     let (raw, checked) = run_c(token, func.qualified, || {
-        boundary(func.qualified, || {
-            // SAFETY: `func` was registered by the extension as a gs_cfunc;
-            // `lent` holds `nargs` live handles for the whole call.
-            Returned(unsafe { (func.func)(lent.as_ptr(), nargs) })
-        })
+        // SAFETY: `func` was registered by the extension as a gs_cfunc;
+        // `lent` holds `nargs` live handles for the whole call.
+        Returned(unsafe { (func.func)(lent.as_ptr(), nargs) })
     });
     let outcome = match checked {
         Ok(()) => take_result(token, func.qualified, raw.0),

@@ -152,12 +152,11 @@ fn load_new(token: Token<'_>, file: &Path) -> Result<Arc<ModuleSpec>, String> {
     let builder = Builder { handle, module: name.clone(), functions: Vec::new(), error: None };
     let previous = BUILDING.with(|b| b.borrow_mut().replace(builder));
     objects::take_pending();
+    // No panic boundary around C (see `crate::ffi::guarded`).
     let (code, checked) = run_c(token, "gs_init_module", || {
-        boundary("gs_init_module", || {
-            // SAFETY: the library's gs_init_module, called as the header
-            // declares it, with the lock held.
-            unsafe { init(std::ptr::without_provenance_mut(handle)) }
-        })
+        // SAFETY: the library's gs_init_module, called as the header
+        // declares it, with the lock held.
+        unsafe { init(std::ptr::without_provenance_mut(handle)) }
     });
     let builder = BUILDING
         .with(|b| std::mem::replace(&mut *b.borrow_mut(), previous))
