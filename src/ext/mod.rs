@@ -27,7 +27,10 @@ pub mod toolchain;
 
 pub use call::{ExtFunction, GsCFunc, call_extension};
 pub use handles::{GsObject, live_handles};
-pub use loader::{GS_API_VERSION, GsModule, ModuleSpec, load};
+pub use loader::{
+    GS_API_VERSION, GS_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED,
+    GS_MOD_PER_INTERPRETER_LOCK_SUPPORTED, GsModule, ModuleSpec, load,
+};
 
 unsafe extern "C" {
     /// Written in C (`csrc/raise.c`) because it is variadic.
@@ -65,6 +68,7 @@ static C_API: Symbols = Symbols(&[
     objects::gs_error_message as *const (),
     objects::gs_error_clear as *const (),
     loader::gs_module_add_api as *const (),
+    loader::gs_module_set_multiple_interpreters as *const (),
     crate::ffi::gs_save_thread as *const (),
     crate::ffi::gs_restore_thread as *const (),
     crate::ffi::gs_ensure as *const (),
