@@ -88,6 +88,15 @@ struct Symbols(&'static [*const ()]);
 // SAFETY: function addresses, never called through this table.
 unsafe impl Sync for Symbols {}
 
+/// Run `body` inside the panic boundary every exported object function
+/// runs in, as if it were the exported function `function`: what a panic
+/// there prints, for the tests (a correct build has no panicking path to
+/// show it with).
+#[doc(hidden)]
+pub fn run_in_object_boundary<R>(function: &'static str, body: impl FnOnce() -> R) -> R {
+    objects::boundary(function, body)
+}
+
 /// Keep the C API in a binary that links this library: call it once from
 /// `main`. It only makes the linker see every `gs_*` function as used.
 pub fn export_c_api() {

@@ -155,14 +155,6 @@ fn report_panic(function: &str, payload: &(dyn std::any::Any + Send)) -> ! {
     std::process::abort();
 }
 
-/// Run `body` inside the C API's panic boundary as if it were the exported
-/// function `function`: what a panic there prints, for the tests (a
-/// correct build has no panicking path to show it with).
-#[doc(hidden)]
-pub fn run_in_c_api_boundary<R>(function: &str, body: impl FnOnce() -> R) -> R {
-    guarded(function, body)
-}
-
 /// [`guarded`], for a function that must not run while the thread is
 /// already inside the C API (a call from a signal handler that interrupted
 /// one): such a call is reported with async-signal-safe writes and returns
