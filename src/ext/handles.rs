@@ -117,9 +117,15 @@ fn identity(value: &Value) -> Option<usize> {
 }
 
 struct Scopes {
+    /// The entries lent by the open scopes, innermost scope's last.
     lent: Vec<u32>,
-    starts: Vec<usize>,
+    /// How many scopes are open.
+    open: usize,
 }
+
+/// An open call scope: where its entries start in the thread's list.
+#[must_use = "a scope is closed with close_scope"]
+pub struct Scope(usize);
 
 struct Slot {
     /// The value and the handle's own reference to it; `None` when free.
@@ -381,13 +387,13 @@ impl Table {
 
 thread_local! {
     /// This thread's open call scopes: the entries they lent, innermost
-    /// scope's last, and where each scope starts in that list. Two flat
-    /// lists, so a call allocates nothing once they have grown. (A thread
+    /// scope's last (each [`Scope`] says where its own start), in one flat
+    /// list, so a call allocates nothing once it has grown. (A thread
     /// holds one interpreter's lock at a time and changes interpreter only
     /// with no lock held, so every entry here is in its interpreter's
     /// table.)
     static SCOPES: RefCell<Scopes> = const {
-        RefCell::new(Scopes { lent: Vec::new(), starts: Vec::new() })
+        RefCell::new(Scopes { lent: Vec::new(), open: 0 })
     };
 }
 
@@ -411,7 +417,7 @@ pub fn borrowed(token: Token<'_>, value: Value) -> *mut GsObject {
     });
     SCOPES.with(|scopes| {
         let mut scopes = scopes.borrow_mut();
-        if !scopes.starts.is_empty() {
+        if scopes.open > 0 {
             scopes.lent.push(index);
         }
     });
@@ -421,11 +427,11 @@ pub fn borrowed(token: Token<'_>, value: Value) -> *mut GsObject {
 /// Lend `args` to C in a new call scope on this thread, writing their
 /// handles to `out` (as long as `args`); [`close_scope`] ends it. One
 /// borrow of the table and of the scopes for the lot.
-pub fn open_scope_with(token: Token<'_>, args: &[Value], out: &mut [*mut GsObject]) {
+pub fn open_scope_with(token: Token<'_>, args: &[Value], out: &mut [*mut GsObject]) -> Scope {
     SCOPES.with(|scopes| {
         let mut scopes = scopes.borrow_mut();
         let start = scopes.lent.len();
-        scopes.starts.push(start);
+        scopes.open += 1;
         with_table(token, |table| {
             for (place, arg) in out.iter_mut().zip(args) {
                 let index = table.slot_for(arg);
@@ -434,7 +440,8 @@ pub fn open_scope_with(token: Token<'_>, args: &[Value], out: &mut [*mut GsObjec
                 *place = table.handle(index);
             }
         });
-    });
+        Scope(start)
+    })
 }
 
 /// The value `handle` names (a new interpreter reference to it).
@@ -538,45 +545,32 @@ pub fn bytes_data(
 /// Open a call scope on this thread: what is lent to C from now on stays
 /// valid until [`close_scope`].
 #[cfg(test)]
-pub fn open_scope() {
+pub fn open_scope() -> Scope {
     SCOPES.with(|scopes| {
         let mut scopes = scopes.borrow_mut();
-        let start = scopes.lent.len();
-        scopes.starts.push(start);
-    });
+        scopes.open += 1;
+        Scope(scopes.lent.len())
+    })
 }
 
-/// Close the innermost call scope: every entry it lent is unpinned, and
-/// freed if C owns no reference to it.
-pub fn close_scope(token: Token<'_>) {
-    // What the scope's entries held is dropped after both borrows end, so
-    // freeing objects can never find the table or the scopes borrowed. A
-    // call lends a few objects: a small buffer on the stack, a vector only
-    // beyond it.
-    let mut freed: [Option<Value>; 4] = [None, None, None, None];
-    let mut more = Vec::new();
+/// Close `scope`, the innermost call scope: every entry it lent is
+/// unpinned, and freed if C owns no reference to it.
+pub fn close_scope(token: Token<'_>, scope: Scope) {
     SCOPES.with(|scopes| {
         let mut scopes = scopes.borrow_mut();
-        let start = scopes.starts.pop().unwrap_or(0);
-        let Scopes { lent, .. } = &mut *scopes;
+        scopes.open -= 1;
+        let Scope(start) = scope;
         with_table(token, |table| {
-            let mut next = 0;
-            for &index in &lent[start..] {
-                let slot = &mut table.slots[index as usize];
-                slot.pins -= 1;
-                if let Some(value) = table.release_if_unused(index) {
-                    match freed.get_mut(next) {
-                        Some(place) => *place = Some(value),
-                        None => more.push(value),
-                    }
-                    next += 1;
-                }
+            for &index in &scopes.lent[start..] {
+                table.slots[index as usize].pins -= 1;
+                // Dropped here, with both borrows held: freeing an object
+                // runs no script and no C (the language has no
+                // destructors), so nothing re-enters the table.
+                drop(table.release_if_unused(index));
             }
         });
-        lent.truncate(start);
+        scopes.lent.truncate(start);
     });
-    drop(freed);
-    drop(more);
 }
 
 /// How many handles are live in the calling thread's interpreter (for
@@ -626,14 +620,14 @@ mod tests {
     fn one_value_one_handle_and_borrowed_ones_end_with_their_scope() {
         attach(|token| {
             let value = Value::list(token, Vec::new());
-            open_scope();
+            let scope = open_scope();
             let a = borrowed(token, value.clone());
             let b = borrowed(token, value.clone());
             assert_eq!(a, b, "the same object gets the same handle");
             assert_eq!(decref(token, a), Err(DecrefError::NotOwned), "borrowed, not owned");
             let owned = new_ref(token, value.clone());
             assert_eq!(owned, a);
-            close_scope(token);
+            close_scope(token, scope);
             assert!(get(token, a).is_ok(), "C still owns one reference");
             let taken = take_owned(token, owned).unwrap();
             assert!(taken.equals(&value).unwrap());
@@ -649,14 +643,14 @@ mod tests {
             let values: Vec<Value> =
                 (0..DIRECT * 3).map(|_| Value::list(token, Vec::new())).collect();
             let mut args = vec![std::ptr::null_mut(); values.len()];
-            open_scope_with(token, &values, &mut args);
+            let scope = open_scope_with(token, &values, &mut args);
             for (value, &handle) in values.iter().zip(&args) {
                 assert_eq!(borrowed(token, value.clone()), handle, "found again, not re-added");
                 assert_eq!(identity(&get(token, handle).unwrap()), identity(value));
             }
             let distinct: std::collections::HashSet<_> = args.iter().collect();
             assert_eq!(distinct.len(), values.len());
-            close_scope(token);
+            close_scope(token, scope);
             for &handle in &args {
                 assert!(matches!(get(token, handle), Err(BadHandle::Freed)));
             }
