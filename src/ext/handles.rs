@@ -49,18 +49,18 @@ use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use crate::gil::{MAX_INTERPRETERS, NO_INTERPRETER, Token, slot_of};
 use crate::vm::{Obj, Value};
 
-/// The high bits every handle carries. User-space pointers on the 64-bit
-/// targets gilscope runs on never have them set, so a real pointer passed
-/// by mistake is recognised as "never handed out".
-#[cfg(target_pointer_width = "64")]
-const TAG: usize = 0x6773 << 48;
-#[cfg(not(target_pointer_width = "64"))]
-const TAG: usize = 0;
-const TAG_MASK: usize = !((1 << 48) - 1);
+/// The high byte every handle carries. User-space pointers on the 64-bit
+/// targets gilscope runs on use at most the low 47 bits (kernel addresses
+/// have the top bits all set), so a real pointer passed by mistake is
+/// recognised as "never handed out".
+const TAG: usize = 0x67 << PAYLOAD_BITS;
+const PAYLOAD_BITS: u32 = 56;
+const TAG_MASK: usize = !((1 << PAYLOAD_BITS) - 1);
 const GENERATION_BITS: u32 = 20;
 const GENERATION_MASK: usize = (1 << GENERATION_BITS) - 1;
 const INTERPRETER_BITS: u32 = 6;
-const INDEX_BITS: u32 = 48 - GENERATION_BITS - INTERPRETER_BITS;
+/// 30: about a billion live handles per interpreter.
+const INDEX_BITS: u32 = PAYLOAD_BITS - GENERATION_BITS - INTERPRETER_BITS;
 const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
 const _: () = assert!(MAX_INTERPRETERS == 1 << INTERPRETER_BITS);
 
@@ -349,7 +349,7 @@ impl Table {
 
     #[cold]
     fn grow(&mut self, value: Value) -> u32 {
-        assert!(self.slots.len() < INDEX_MASK, "more than 2^22 live handles");
+        assert!(self.slots.len() < INDEX_MASK, "more than 2^30 live handles");
         self.slots.push(Slot {
             value: Some(value),
             generation: 1,
@@ -633,6 +633,34 @@ mod tests {
             assert!(taken.equals(&value).unwrap());
             assert!(matches!(get(token, a), Err(BadHandle::Freed)));
         });
+    }
+
+    #[test]
+    fn a_handle_is_refused_in_another_interpreter_and_reads_as_freed_after_its_own_ended() {
+        use crate::gil::{Interpreter, attach_to};
+        let main_handle = attach(|token| new_ref(token, Value::list(token, Vec::new())));
+        let started = Interpreter::start().expect("a free interpreter slot");
+        let other = started.interpreter();
+        let (other_id, kept) = attach_to(other, |token| {
+            let refused = get(token, main_handle).map(|_| ());
+            assert_eq!(refused, Err(BadHandle::OtherInterpreter(0)));
+            (other.id(), new_ref(token, Value::list(token, Vec::new())))
+        });
+        attach(|token| {
+            assert_eq!(get(token, kept).map(|_| ()), Err(BadHandle::OtherInterpreter(other_id)));
+            decref(token, main_handle).unwrap();
+        });
+        drop(started);
+        // The next interpreter in that slot gets the table and forgets
+        // what C kept there.
+        let next = Interpreter::start().expect("a free interpreter slot");
+        let reused = next.interpreter();
+        if std::ptr::eq(reused, other) {
+            attach_to(reused, |token| {
+                assert_eq!(get(token, kept).map(|_| ()), Err(BadHandle::Freed));
+                assert_eq!(live_handles(token), 0);
+            });
+        }
     }
 
     #[test]
