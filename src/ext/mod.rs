@@ -2,17 +2,17 @@
 //!
 //! An extension is a shared library built against `csrc/include/gilscope.h`
 //! alone, exporting `gs_init_module`. A script loads it with `load(path)`
-//! and calls its functions; each runs with the lock held and may release
+//! and calls its functions; each runs with its interpreter's lock held and may release
 //! it. The `gs_*` object functions it calls are the ones exported by this
 //! module, resolved against the running gilscope binary, so an extension
 //! and the interpreter share one lock (see [`export_c_api`]).
 //!
 //! | file | owns |
 //! |---|---|
-//! | `handles.rs` | the handle table: what each `gs_object *` names, C's references, call scopes |
+//! | `handles.rs` | the handle tables (one per interpreter): what each `gs_object *` names, C's references, call scopes |
 //! | `objects.rs` | the exported object functions and each thread's pending error |
 //! | `call.rs` | calling an extension function and `gs_call`'s way back into scripts |
-//! | `loader.rs` | `dlopen`, `gs_init_module`, `gs_module_add`, the registry of loaded modules |
+//! | `loader.rs` | `dlopen`, `gs_init_module`, `gs_module_add`, `gs_module_set_multiple_interpreters`, the registry of loaded modules |
 //! | `toolchain.rs` | `gilscope ext build` / `ext cflags` |
 //!
 //! This module uses the lock through [`crate::gil`]'s API and values
