@@ -123,10 +123,13 @@ fn install_quiet_hook(install: &'static Once) {
 /// The one panic boundary of the C API: the lock functions here and the
 /// object functions of `crate::ext` all run inside it. Calls from Rust
 /// *into* C (an extension's `gs_init_module` and functions) need none: C
-/// cannot panic, and each `gs_*` function it calls back has its own. So
-/// the quiet flag is set only while Rust code of the C API runs — a nested
-/// call (C called from Rust calling `gs_*` again) saves and restores it —
-/// and a panic anywhere else still gets the default hook's report.
+/// cannot panic, and each `gs_*` function it calls back has its own. The
+/// quiet flag is set from a boundary's start to its end — which, for
+/// `gs_call`, includes the script it runs and any C that script calls: a
+/// panic anywhere in there unwinds to that boundary and is reported in its
+/// one line. Each boundary puts back the flag it found (nested calls save
+/// and restore it), so once the outermost returns, a panic gets the
+/// default hook's report again.
 #[inline]
 pub(crate) fn guarded<R>(function: &str, body: impl FnOnce() -> R) -> R {
     quiet_panics_in_the_c_api();
