@@ -656,3 +656,110 @@ fn the_scaling_example_runs() {
     let printed = assert_ok(&out);
     assert!(printed.contains("two threads, lock released:"), "{printed}");
 }
+
+// ----- several interpreters -----
+
+fn interp_ext(name: &str) -> PathBuf {
+    build(name, "tests/c_ext/interp.c", &[])
+}
+
+/// An extension that declares support for several interpreters loads in
+/// each, and each gets a module object of its own: were interpreter 1's
+/// map handed to interpreter 2, the first touch of it there would abort
+/// with the per-object check's report. Two interpreters call it at once.
+#[test]
+fn an_extension_declaring_several_interpreters_loads_in_each_with_its_own_module() {
+    let out = run(
+        r#"
+        let m = load({lib})
+        let body = "fn main(path) {\n let m = load(path)\n let again = load(path)\n let total = 0\n for i in range(2000) { total = total + m.twice(i) + again.twice(1) }\n return total\n }"
+        let a = interpreter(body, {lib})
+        let b = interpreter(body, {lib})
+        print(m.twice(21), join(a), join(b))
+        "#,
+        &[("lib", &interp_ext("interp"))],
+    );
+    assert_eq!(assert_ok(&out), "42 4002000 4002000\n");
+}
+
+/// Two interpreters load a library neither has loaded yet at the same
+/// moment: one initialises it, the other waits for it (never "being
+/// loaded" as an error).
+#[test]
+fn interpreters_loading_one_library_at_once_both_get_it() {
+    let out = run(
+        r#"
+        let body = "fn main(path) {\n return load(path).twice(5)\n }"
+        let started = []
+        for i in range(6) { push(started, interpreter(body, {lib})) }
+        let results = []
+        for w in started { push(results, join(w)) }
+        print(results)
+        "#,
+        &[("lib", &interp_ext("interp_race"))],
+    );
+    assert_eq!(assert_ok(&out), "[10, 10, 10, 10, 10, 10]\n");
+}
+
+/// An extension that does not declare support (tests/c_ext/objects.c) is
+/// refused outside the main interpreter, naming the path and the cause,
+/// and still loads in the main one.
+#[test]
+fn an_extension_without_the_declaration_is_refused_outside_the_main_interpreter() {
+    let lib = objects();
+    let out = run(
+        r#"
+        print(len(load({lib})) > 0)
+        let w = interpreter("fn main(path) {\n load(path)\n }", {lib})
+        join(w)
+        "#,
+        &[("lib", &lib)],
+    );
+    assert_fails_with(
+        &out,
+        &format!("cannot load '{}': it does not support several interpreters", lib.display()),
+    );
+    assert!(stderr(&out).contains("gs_module_set_multiple_interpreters"), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "true\n", "the main interpreter loaded it");
+}
+
+/// An object C kept (in a static) while called from the main interpreter,
+/// used from a thread of another interpreter, is reported by name and
+/// never touched: the script there fails, the process does not abort.
+#[test]
+fn an_object_kept_in_c_is_refused_in_another_interpreter() {
+    let out = run(
+        r#"
+        let m = load({lib})
+        m.keep([1, 2, 3])
+        print(m.kept())
+        let w = interpreter("fn main(path) {\n return load(path).kept()\n }", {lib})
+        join(w)
+        "#,
+        &[("lib", &interp_ext("interp_kept"))],
+    );
+    assert_fails_with(&out, "misuse of gs_incref");
+    let err = stderr(&out);
+    assert!(err.contains("the object belongs to interpreter 0"), "{err}");
+    assert!(err.contains("objects never cross between interpreters"), "{err}");
+    assert_eq!(stdout(&out), "[1, 2, 3]\n");
+}
+
+/// A C function that calls back into a script (`gs_call`) that calls C
+/// again, which uses the object API: every level runs in its own boundary
+/// and the nesting unwinds cleanly, with no stray report.
+#[test]
+fn an_extension_calling_back_into_the_api_from_inside_a_call_nests() {
+    let out = run(
+        r#"
+        let z = load({zlib})
+        let o = load({objects})
+        fn inner(x) { return z.crc32(x) }
+        print(o.call(inner, bytes("hello")))
+        print(o.call(fn(x) { return o.call(inner, x) }, bytes("hello")))
+        "#,
+        &[("zlib", &zlib()), ("objects", &objects())],
+    );
+    assert_eq!(assert_ok(&out), "907060870\n907060870\n");
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}

@@ -347,6 +347,31 @@ typedef gs_object *(*gs_cfunc)(gs_object *const *args, int nargs);
 int gs_module_add_api(gs_module *m, int api_version, const char *name, gs_cfunc fn,
                       int min_args, int max_args);
 
+/* Several interpreters. Each interpreter has its own lock and its own
+ * heap, and every object belongs to one (see docs/interpreters.md). By
+ * default only the main interpreter may load an extension: a library that
+ * keeps objects or unguarded state in static variables would otherwise
+ * share them between interpreters whose locks do not exclude each other. An
+ * extension that keeps no such state declares, in gs_init_module, that it
+ * may be loaded into every interpreter, as CPython's
+ * Py_mod_multiple_interpreters slot does:
+ *
+ *     gs_module_set_multiple_interpreters(m, GS_MOD_PER_INTERPRETER_LOCK_SUPPORTED);
+ *
+ * Then each interpreter that loads it gets a module object of its own
+ * (gs_init_module still runs once per process, in the interpreter that
+ * loads the library first). Without it, a load from any other interpreter
+ * fails, naming the path and the cause. Either way the objects a function
+ * receives and creates belong to the calling thread's interpreter (a C
+ * thread's own gs_ensure makes it a thread of the main interpreter); an
+ * object kept from one interpreter and used from a thread of another is
+ * reported as misuse, naming both, never touched. Returns 0, or -1 when
+ * called outside gs_init_module or with another value (the load then
+ * fails, naming the cause). */
+#define GS_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED 0
+#define GS_MOD_PER_INTERPRETER_LOCK_SUPPORTED 1
+int gs_module_set_multiple_interpreters(gs_module *m, int support);
+
 /* What the extension exports. Called once per process, with the lock held,
  * the first time a script loads the library (loading it again returns the
  * same module). Return 0 on success; a non-zero return or a pending error

@@ -92,6 +92,10 @@ static gs_object *sha256_hexdigest(gs_object *const *args, int nargs) {
 }
 
 int gs_init_module(gs_module *m) {
+    /* No state outside the calls: safe in every interpreter. */
+    if (gs_module_set_multiple_interpreters(m, GS_MOD_PER_INTERPRETER_LOCK_SUPPORTED) < 0) {
+        return -1;
+    }
     if (gs_module_add(m, "digest", sha256_digest, 1, 2) < 0 ||
         gs_module_add(m, "hexdigest", sha256_hexdigest, 1, 2) < 0) {
         return -1;

@@ -212,6 +212,10 @@ static gs_object *zlib_crc32(gs_object *const *args, int nargs) {
 }
 
 int gs_init_module(gs_module *m) {
+    /* No state outside the calls: safe in every interpreter. */
+    if (gs_module_set_multiple_interpreters(m, GS_MOD_PER_INTERPRETER_LOCK_SUPPORTED) < 0) {
+        return -1;
+    }
     if (gs_module_add(m, "compress", zlib_compress, 1, 3) < 0 ||
         gs_module_add(m, "decompress", zlib_decompress, 1, 2) < 0 ||
         gs_module_add(m, "crc32", zlib_crc32, 1, 2) < 0) {

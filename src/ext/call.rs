@@ -10,10 +10,10 @@
 //! This file owns each thread's stack of callers (how `gs_call` reaches the
 //! interpreter that called C).
 
-use std::cell::RefCell;
+use std::cell::Cell;
 
 use super::handles::{self, BadHandle, DecrefError, GsObject};
-use super::objects::{self, boundary};
+use super::objects;
 use crate::gil::{self, Token, cstate};
 use crate::vm::{NativeCtx, Value};
 
@@ -33,13 +33,13 @@ pub struct ExtFunction {
     pub func: GsCFunc,
 }
 
-/// The interpreter threads calling C on this thread, innermost last: how
-/// `gs_call` gets back into the interpreter. Each entry is the context an
-/// extension function was called with, pushed for exactly that call.
+/// The context the innermost extension function running on this thread
+/// was called with: how `gs_call` gets back into the interpreter. Set for
+/// exactly that call; each call keeps the one it replaced and puts it back.
 type Caller = *mut (dyn NativeCtx + 'static);
 
 thread_local! {
-    static CALLERS: RefCell<Vec<Caller>> = const { RefCell::new(Vec::new()) };
+    static CALLER: Cell<Option<Caller>> = const { Cell::new(None) };
 }
 
 /// `gs_call`'s way into the interpreter: the innermost caller on this
@@ -49,7 +49,7 @@ pub(super) fn call_script(
     callee: Value,
     args: Vec<Value>,
 ) -> Result<Value, String> {
-    let caller = CALLERS.with(|c| c.borrow().last().copied()).ok_or_else(|| {
+    let caller = CALLER.with(Cell::get).ok_or_else(|| {
         "gs_call: no interpreter is calling C on this thread (gs_call works inside an \
          extension function, or in code it calls)"
             .to_owned()
@@ -92,8 +92,7 @@ pub fn call_extension(
     // is used only by `call_script` while this call runs (see there), and
     // popped below, before `ctx`'s borrow ends.
     let caller: Caller = unsafe { std::mem::transmute(caller) };
-    handles::open_scope();
-    CALLERS.with(|c| c.borrow_mut().push(caller));
+    let outer_caller = CALLER.with(|c| c.replace(Some(caller)));
     let mut small = [std::ptr::null_mut(); 8];
     let mut large = Vec::new();
     let lent: &mut [*mut GsObject] = if args.len() <= small.len() {
@@ -102,17 +101,15 @@ pub fn call_extension(
         large.resize(args.len(), std::ptr::null_mut());
         &mut large
     };
-    for (slot, arg) in lent.iter_mut().zip(args) {
-        *slot = handles::borrowed(token, arg.clone());
-    }
-    objects::take_pending();
+    let scope = handles::open_scope_with(token, args, lent);
+    objects::clear_pending();
     let nargs = i32::try_from(lent.len()).expect("at most 255 arguments");
+    // No panic boundary around C: C cannot panic, and each gs_* function it
+    // calls has its own (see `crate::ffi::guarded`).
     let (raw, checked) = run_c(token, func.qualified, || {
-        boundary(func.qualified, || {
-            // SAFETY: `func` was registered by the extension as a gs_cfunc;
-            // `lent` holds `nargs` live handles for the whole call.
-            Returned(unsafe { (func.func)(lent.as_ptr(), nargs) })
-        })
+        // SAFETY: `func` was registered by the extension as a gs_cfunc;
+        // `lent` holds `nargs` live handles for the whole call.
+        Returned(unsafe { (func.func)(lent.as_ptr(), nargs) })
     });
     let outcome = match checked {
         Ok(()) => take_result(token, func.qualified, raw.0),
@@ -126,8 +123,8 @@ pub fn call_extension(
             Err(message)
         }
     };
-    CALLERS.with(|c| c.borrow_mut().pop());
-    handles::close_scope(token);
+    CALLER.with(|c| c.set(outer_caller));
+    handles::close_scope(token, scope);
     outcome
 }
 

@@ -1,49 +1,68 @@
-//! The handle table: what a `gs_object *` handed to C stands for.
+//! The handle tables: what a `gs_object *` handed to C stands for.
 //!
 //! C never sees an object's address. Each `gs_object *` is a handle — a
-//! tag, a slot index and the slot's generation packed into one pointer-sized
-//! number — naming a slot of this table, which holds the value. So every
-//! use can be checked: a pointer with the wrong tag or an index past the
-//! table was never handed out; a slot whose generation moved on was freed.
-//! Neither is ever dereferenced.
+//! tag, an interpreter slot, a table index and the table entry's generation
+//! packed into one pointer-sized number — naming an entry of one
+//! interpreter's table, which holds the value. So every use can be checked
+//! with an array index and two compares: a pointer with the wrong tag or an
+//! index past the table was never handed out; an entry whose generation
+//! moved on was freed; a handle of another interpreter's table is refused by
+//! name (its objects are guarded by another lock). None is ever
+//! dereferenced.
 //!
 //! # References
 //!
-//! A live slot holds one interpreter reference to its value (the handle's
+//! A live entry holds one interpreter reference to its value (the handle's
 //! own), plus one more for each reference C owns (`c_owned`: one cloned
 //! [`Value`] each), so the object's plain reference count counts C's
-//! references exactly, as CPython's does. A slot is also *pinned* while a
+//! references exactly, as CPython's does. An entry is also *pinned* while a
 //! call scope lent it to C (the arguments of an extension function, the
-//! results of `gs_list_get`/`gs_map_get`). A slot is freed when C owns no
+//! results of `gs_list_get`/`gs_map_get`). An entry is freed when C owns no
 //! reference and no scope pins it.
 //!
-//! One slot per object: asking twice for the same object gives the same
+//! One entry per object: asking twice for the same object gives the same
 //! handle, as CPython gives the same pointer. (Numbers, booleans and nil
-//! get a slot per request: they have no identity to keep.)
+//! get an entry per request: they have no identity to keep.) The object's
+//! entry is found through [`Identities`]: one direct-mapped array probe in
+//! the common case, a hash map only for collisions.
+//!
+//! # Interpreters
+//!
+//! Each interpreter has its own table, touched only under its own lock, so
+//! two interpreters running extension code at once never share one. An
+//! interpreter that ends leaves its table to the next interpreter started
+//! in its slot, which forgets (leaks) whatever C still owned there: those
+//! objects live in a heap no lock protects any more, and dropping them
+//! would touch it. Handles into the old table then read as freed.
 //!
 //! # Ownership
 //!
-//! This file owns the table and each thread's scope stack. The table is
-//! touched only with the lock held (callers prove it with a [`Token`]).
+//! This file owns the tables and each thread's scope stack. A table is
+//! touched only with its interpreter's lock held (callers prove it with a
+//! [`Token`]).
 
 use std::cell::{RefCell, UnsafeCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use crate::gil::Token;
+use crate::gil::{MAX_INTERPRETERS, NO_INTERPRETER, Token, slot_of};
 use crate::vm::{Obj, Value};
 
-/// The high bits every handle carries. User-space pointers on the 64-bit
-/// targets gilscope runs on never have them set, so a real pointer passed
-/// by mistake is recognised as "never handed out".
-#[cfg(target_pointer_width = "64")]
-const TAG: usize = 0x6773 << 48;
-#[cfg(not(target_pointer_width = "64"))]
-const TAG: usize = 0;
-const TAG_MASK: usize = !((1 << 48) - 1);
+/// The high byte every handle carries. User-space pointers on the 64-bit
+/// targets gilscope runs on use at most the low 47 bits (kernel addresses
+/// have the top bits all set), so a real pointer passed by mistake is
+/// recognised as "never handed out".
+const TAG: usize = 0x67 << PAYLOAD_BITS;
+const PAYLOAD_BITS: u32 = 56;
+const TAG_MASK: usize = !((1 << PAYLOAD_BITS) - 1);
 const GENERATION_BITS: u32 = 20;
 const GENERATION_MASK: usize = (1 << GENERATION_BITS) - 1;
-const INDEX_MASK: usize = (1 << (48 - GENERATION_BITS)) - 1;
+const INTERPRETER_BITS: u32 = 6;
+/// 30: about a billion live handles per interpreter.
+const INDEX_BITS: u32 = PAYLOAD_BITS - GENERATION_BITS - INTERPRETER_BITS;
+const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
+const _: () = assert!(MAX_INTERPRETERS == 1 << INTERPRETER_BITS);
 
 /// What C holds: an opaque handle, never dereferenced.
 #[repr(C)]
@@ -60,27 +79,36 @@ pub enum BadHandle {
     Foreign,
     /// A handle whose object was freed (its last reference given back).
     Freed,
+    /// A live handle of another interpreter (its id), used by a thread
+    /// holding another interpreter's lock.
+    OtherInterpreter(u32),
 }
 
 impl BadHandle {
     /// The message, for misuse reports.
-    pub fn describe(self) -> &'static str {
+    pub fn describe(self) -> String {
         match self {
-            BadHandle::Null => "the object is NULL",
-            BadHandle::Foreign => {
-                "the pointer is not an object this library handed out \
-                 (never dereferenced)"
-            }
-            BadHandle::Freed => {
-                "the object was already freed: its last reference was given back \
-                 (a double gs_decref, or a reference used after gs_decref)"
+            BadHandle::Null => "the object is NULL".to_owned(),
+            BadHandle::Foreign => "the pointer is not an object this library handed out \
+                                  (never dereferenced)"
+                .to_owned(),
+            BadHandle::Freed => "the object was already freed: its last reference was given \
+                                back (a double gs_decref, or a reference used after gs_decref)"
+                .to_owned(),
+            BadHandle::OtherInterpreter(owner) => {
+                let here = crate::gil::current_interpreter().id();
+                format!(
+                    "the object belongs to interpreter {owner}, but this thread runs in \
+                     interpreter {here}: objects never cross between interpreters (keep one \
+                     per interpreter, or send copies)"
+                )
             }
         }
     }
 }
 
-/// The identity a heap object's slot is found by: its address. Numbers,
-/// booleans and nil have no identity to keep: each gets a slot of its own.
+/// The identity a heap object's entry is found by: its address. Numbers,
+/// booleans and nil have no identity to keep: each gets an entry of its own.
 fn identity(value: &Value) -> Option<usize> {
     match value {
         Value::Obj(r) => Some(r.addr()),
@@ -89,9 +117,15 @@ fn identity(value: &Value) -> Option<usize> {
 }
 
 struct Scopes {
+    /// The entries lent by the open scopes, innermost scope's last.
     lent: Vec<u32>,
-    starts: Vec<usize>,
+    /// How many scopes are open.
+    open: usize,
 }
+
+/// An open call scope: where its entries start in the thread's list.
+#[must_use = "a scope is closed with close_scope"]
+pub struct Scope(usize);
 
 struct Slot {
     /// The value and the handle's own reference to it; `None` when free.
@@ -99,14 +133,14 @@ struct Slot {
     generation: u32,
     /// One reference per reference C owns.
     c_owned: Vec<Value>,
-    /// How many open call scopes lend this slot to C.
+    /// How many open call scopes lend this entry to C.
     pins: u32,
     /// A NUL-terminated copy of a string's text, made by `gs_as_str`.
     text: Option<Box<[u8]>>,
 }
 
-/// A hasher for identities (addresses): one multiply per word, as rustc's FxHash does. SipHash's resistance to chosen keys buys
-/// nothing here and cost a fifth of an extension call.
+/// A hasher for identities (addresses): one multiply per word, as rustc's
+/// FxHash does. SipHash's resistance to chosen keys buys nothing here.
 #[derive(Default)]
 struct IdentityHasher(u64);
 
@@ -121,19 +155,7 @@ impl Hasher for IdentityHasher {
         self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }
 
-    fn write_u8(&mut self, byte: u8) {
-        self.write_u64(u64::from(byte));
-    }
-
     fn write_usize(&mut self, word: usize) {
-        self.write_u64(word as u64);
-    }
-
-    fn write_i64(&mut self, word: i64) {
-        self.write_u64(word as u64);
-    }
-
-    fn write_isize(&mut self, word: isize) {
         self.write_u64(word as u64);
     }
 
@@ -142,48 +164,154 @@ impl Hasher for IdentityHasher {
     }
 }
 
-struct Table {
-    slots: Vec<Slot>,
-    free: Vec<u32>,
-    by_identity: HashMap<usize, u32, BuildHasherDefault<IdentityHasher>>,
+/// How many direct-mapped identity places a table has.
+const DIRECT: usize = 512;
+
+/// Which entry holds each object with an identity. Every identity is in
+/// exactly one place: its direct-mapped place in `direct` when that was free
+/// when it came, else `overflow`. So the usual lookup, insert and removal is
+/// one array probe, and the hash map is consulted only while it is not
+/// empty.
+struct Identities {
+    /// `(address, entry)`; address 0 marks a free place.
+    direct: Vec<(usize, u32)>,
+    overflow: HashMap<usize, u32, BuildHasherDefault<IdentityHasher>>,
 }
 
-/// The table, guarded by the global lock.
+impl Identities {
+    const fn new() -> Identities {
+        Identities { direct: Vec::new(), overflow: HashMap::with_hasher(BuildHasherDefault::new()) }
+    }
+
+    #[inline]
+    fn place(id: usize) -> usize {
+        // Objects are at least 8-byte aligned; mix in higher bits so
+        // objects allocated a fixed stride apart spread out.
+        ((id >> 4) ^ (id >> 13)) & (DIRECT - 1)
+    }
+
+    #[inline]
+    fn get(&self, id: usize) -> Option<u32> {
+        match self.direct.get(Self::place(id)) {
+            Some(&(found, index)) if found == id => Some(index),
+            _ if self.overflow.is_empty() => None,
+            _ => self.overflow.get(&id).copied(),
+        }
+    }
+
+    fn insert(&mut self, id: usize, index: u32) {
+        if self.direct.is_empty() {
+            self.direct = vec![(0, 0); DIRECT];
+        }
+        let place = &mut self.direct[Self::place(id)];
+        if place.0 == 0 {
+            *place = (id, index);
+        } else {
+            self.overflow.insert(id, index);
+        }
+    }
+
+    #[inline]
+    fn remove(&mut self, id: usize) {
+        match self.direct.get_mut(Self::place(id)) {
+            Some(place) if place.0 == id => *place = (0, 0),
+            _ => {
+                self.overflow.remove(&id);
+            }
+        }
+    }
+}
+
+struct Table {
+    /// The id of the interpreter the table serves now (see the module docs).
+    owner: u32,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    ids: Identities,
+}
+
+/// One interpreter's table, guarded by that interpreter's lock.
 struct LockGuarded(UnsafeCell<RefCell<Table>>);
 
-// SAFETY: the table is reached only through `with_table`, which takes a
-// `Token`: the calling thread holds the global lock, so no two threads
-// touch it (or the non-atomic counts of the values inside) at once.
+// SAFETY: a table is reached only through `with_table`, which takes a
+// `Token` and picks the table of the token's interpreter: the calling
+// thread holds that interpreter's lock, so no two threads touch the table
+// (or the non-atomic counts of the values inside) at once.
 unsafe impl Sync for LockGuarded {}
 
-static TABLE: LockGuarded = LockGuarded(UnsafeCell::new(RefCell::new(Table {
-    slots: Vec::new(),
-    free: Vec::new(),
-    by_identity: HashMap::with_hasher(BuildHasherDefault::new()),
-})));
+static TABLES: [LockGuarded; MAX_INTERPRETERS] = [const {
+    LockGuarded(UnsafeCell::new(RefCell::new(Table {
+        owner: NO_INTERPRETER,
+        slots: Vec::new(),
+        free: Vec::new(),
+        ids: Identities::new(),
+    })))
+}; MAX_INTERPRETERS];
 
+/// The id of the interpreter each table serves, readable without its lock:
+/// for naming the owner of a handle used from another interpreter.
+static OWNERS: [AtomicU32; MAX_INTERPRETERS] =
+    [const { AtomicU32::new(NO_INTERPRETER) }; MAX_INTERPRETERS];
+
+#[inline]
 fn with_table<R>(_token: Token<'_>, f: impl FnOnce(&mut Table) -> R) -> R {
-    // SAFETY: the token proves the lock is held (see `LockGuarded`), and
-    // the `RefCell` catches any re-entrant use instead of aliasing.
-    let cell = unsafe { &*TABLE.0.get() };
+    // The token's interpreter, in one thread-local load.
+    let id = crate::gil::held_interpreter();
+    let slot = slot_of(id);
+    // SAFETY: the token proves the lock of interpreter `id` is held (see
+    // `LockGuarded`), and the `RefCell` catches any re-entrant use instead
+    // of aliasing.
+    let cell = unsafe { &*TABLES[slot].0.get() };
     let mut table = cell.try_borrow_mut().expect("the handle table is not re-entered");
+    if table.owner != id {
+        table.adopt(slot, id);
+    }
     f(&mut table)
 }
 
-fn encode(index: u32, generation: u32) -> *mut GsObject {
-    let value =
-        TAG | ((index as usize) << GENERATION_BITS) | (generation as usize & GENERATION_MASK);
+fn encode(interpreter_slot: usize, index: u32, generation: u32) -> *mut GsObject {
+    let value = TAG
+        | (interpreter_slot << (GENERATION_BITS + INDEX_BITS))
+        | ((index as usize) << GENERATION_BITS)
+        | (generation as usize & GENERATION_MASK);
     std::ptr::without_provenance_mut(value)
 }
 
 impl Table {
-    fn find(&self, handle: *mut GsObject) -> Result<u32, BadHandle> {
-        if handle.is_null() {
-            return Err(BadHandle::Null);
+    /// Serve interpreter `id` from now on (the first use, or the first
+    /// after the interpreter that used this slot ended).
+    #[cold]
+    fn adopt(&mut self, slot: usize, id: u32) {
+        for (index, entry) in self.slots.iter_mut().enumerate() {
+            if let Some(value) = entry.value.take() {
+                // Objects of an ended interpreter: see the module docs.
+                std::mem::forget(value);
+                std::mem::forget(std::mem::take(&mut entry.c_owned));
+                entry.pins = 0;
+                entry.text = None;
+                entry.generation = entry.generation.wrapping_add(1).max(1);
+                self.free.push(index as u32);
+            }
         }
+        self.ids = Identities::new();
+        self.owner = id;
+        OWNERS[slot].store(id, Relaxed);
+    }
+
+    #[inline]
+    fn find(&self, handle: *mut GsObject) -> Result<u32, BadHandle> {
         let bits = handle.addr();
-        if bits & TAG_MASK != TAG {
-            return Err(BadHandle::Foreign);
+        if bits & TAG_MASK != TAG || bits == 0 {
+            return Err(if handle.is_null() { BadHandle::Null } else { BadHandle::Foreign });
+        }
+        let interpreter_slot = bits >> (GENERATION_BITS + INDEX_BITS) & (MAX_INTERPRETERS - 1);
+        if interpreter_slot != slot_of(self.owner) {
+            let owner = OWNERS[interpreter_slot].load(Relaxed);
+            return Err(if owner == NO_INTERPRETER {
+                BadHandle::Foreign
+            } else {
+                BadHandle::OtherInterpreter(owner)
+            });
         }
         let index = (bits >> GENERATION_BITS) & INDEX_MASK;
         let slot = self.slots.get(index).ok_or(BadHandle::Foreign)?;
@@ -195,55 +323,62 @@ impl Table {
         Ok(index as u32)
     }
 
-    fn slot_for(&mut self, value: Value) -> u32 {
-        let id = identity(&value);
-        if let Some(&index) = id.and_then(|id| self.by_identity.get(&id)) {
+    #[inline]
+    fn slot_for(&mut self, value: &Value) -> u32 {
+        let id = identity(value);
+        if let Some(index) = id.and_then(|id| self.ids.get(id)) {
             return index;
         }
         let index = match self.free.pop() {
             Some(index) => {
-                // A freed slot keeps its generation (already moved on) and
+                // A freed entry keeps its generation (already moved on) and
                 // its empty `c_owned` list's memory, so reuse allocates
                 // nothing.
                 let slot = &mut self.slots[index as usize];
                 debug_assert!(slot.value.is_none() && slot.c_owned.is_empty() && slot.pins == 0);
-                slot.value = Some(value);
+                slot.value = Some(value.clone());
                 index
             }
-            None => {
-                assert!(self.slots.len() < INDEX_MASK, "more than 2^28 live handles");
-                self.slots.push(Slot {
-                    value: Some(value),
-                    generation: 1,
-                    c_owned: Vec::with_capacity(1),
-                    pins: 0,
-                    text: None,
-                });
-                (self.slots.len() - 1) as u32
-            }
+            None => self.grow(value.clone()),
         };
         if let Some(id) = id {
-            self.by_identity.insert(id, index);
+            self.ids.insert(id, index);
         }
         index
     }
 
-    fn handle(&self, index: u32) -> *mut GsObject {
-        encode(index, self.slots[index as usize].generation)
+    #[cold]
+    fn grow(&mut self, value: Value) -> u32 {
+        assert!(self.slots.len() < INDEX_MASK, "more than 2^30 live handles");
+        self.slots.push(Slot {
+            value: Some(value),
+            generation: 1,
+            c_owned: Vec::with_capacity(1),
+            pins: 0,
+            text: None,
+        });
+        (self.slots.len() - 1) as u32
     }
 
-    /// Free the slot if nothing keeps it; returns the value to drop (outside
-    /// the table borrow).
+    #[inline]
+    fn handle(&self, index: u32) -> *mut GsObject {
+        encode(slot_of(self.owner), index, self.slots[index as usize].generation)
+    }
+
+    /// Free the entry if nothing keeps it; returns the value to drop.
+    #[inline]
     fn release_if_unused(&mut self, index: u32) -> Option<Value> {
         let slot = &mut self.slots[index as usize];
         if !slot.c_owned.is_empty() || slot.pins > 0 {
             return None;
         }
         let value = slot.value.take()?;
-        slot.text = None;
+        if slot.text.is_some() {
+            slot.text = None;
+        }
         slot.generation = slot.generation.wrapping_add(1).max(1);
         if let Some(id) = identity(&value) {
-            self.by_identity.remove(&id);
+            self.ids.remove(id);
         }
         self.free.push(index);
         Some(value)
@@ -251,21 +386,22 @@ impl Table {
 }
 
 thread_local! {
-    /// This thread's open call scopes: the slots they lent, innermost
-    /// scope's last, and where each scope starts in that list. Two flat
-    /// lists, so a call allocates nothing once they have grown.
+    /// This thread's open call scopes: the entries they lent, innermost
+    /// scope's last (each [`Scope`] says where its own start), in one flat
+    /// list, so a call allocates nothing once it has grown. (A thread
+    /// holds one interpreter's lock at a time and changes interpreter only
+    /// with no lock held, so every entry here is in its interpreter's
+    /// table.)
     static SCOPES: RefCell<Scopes> = const {
-        RefCell::new(Scopes { lent: Vec::new(), starts: Vec::new() })
+        RefCell::new(Scopes { lent: Vec::new(), open: 0 })
     };
 }
 
 /// A new reference to `value` for C: the caller owns it.
 pub fn new_ref(token: Token<'_>, value: Value) -> *mut GsObject {
     with_table(token, |table| {
-        let index = table.slot_for(value);
-        let slot = &mut table.slots[index as usize];
-        let extra = slot.value.clone().expect("a found slot is live");
-        slot.c_owned.push(extra);
+        let index = table.slot_for(&value);
+        table.slots[index as usize].c_owned.push(value);
         table.handle(index)
     })
 }
@@ -274,25 +410,59 @@ pub fn new_ref(token: Token<'_>, value: Value) -> *mut GsObject {
 /// scope on this thread closes (or for the rest of the process when none is
 /// open: a thread of C's own between `gs_ensure` and `gs_release`).
 pub fn borrowed(token: Token<'_>, value: Value) -> *mut GsObject {
-    let handle = with_table(token, |table| {
-        let index = table.slot_for(value);
+    let (index, handle) = with_table(token, |table| {
+        let index = table.slot_for(&value);
         table.slots[index as usize].pins += 1;
         (index, table.handle(index))
     });
     SCOPES.with(|scopes| {
         let mut scopes = scopes.borrow_mut();
-        if !scopes.starts.is_empty() {
-            scopes.lent.push(handle.0);
+        if scopes.open > 0 {
+            scopes.lent.push(index);
         }
     });
-    handle.1
+    handle
+}
+
+/// Lend `args` to C in a new call scope on this thread, writing their
+/// handles to `out` (as long as `args`); [`close_scope`] ends it. One
+/// borrow of the table and of the scopes for the lot.
+pub fn open_scope_with(token: Token<'_>, args: &[Value], out: &mut [*mut GsObject]) -> Scope {
+    SCOPES.with(|scopes| {
+        let mut scopes = scopes.borrow_mut();
+        let start = scopes.lent.len();
+        scopes.open += 1;
+        with_table(token, |table| {
+            for (place, arg) in out.iter_mut().zip(args) {
+                let index = table.slot_for(arg);
+                table.slots[index as usize].pins += 1;
+                scopes.lent.push(index);
+                *place = table.handle(index);
+            }
+        });
+        Scope(start)
+    })
 }
 
 /// The value `handle` names (a new interpreter reference to it).
+#[inline]
 pub fn get(token: Token<'_>, handle: *mut GsObject) -> Result<Value, BadHandle> {
     with_table(token, |table| {
         let index = table.find(handle)?;
-        Ok(table.slots[index as usize].value.clone().expect("a found slot is live"))
+        Ok(table.slots[index as usize].value.clone().expect("a found entry is live"))
+    })
+}
+
+/// Run `f` on the value `handle` names, without taking a reference to it.
+#[inline]
+pub fn with_value<R>(
+    token: Token<'_>,
+    handle: *mut GsObject,
+    f: impl FnOnce(&Value) -> R,
+) -> Result<R, BadHandle> {
+    with_table(token, |table| {
+        let index = table.find(handle)?;
+        Ok(f(table.slots[index as usize].value.as_ref().expect("a found entry is live")))
     })
 }
 
@@ -301,7 +471,7 @@ pub fn incref(token: Token<'_>, handle: *mut GsObject) -> Result<(), BadHandle> 
     with_table(token, |table| {
         let index = table.find(handle)?;
         let slot = &mut table.slots[index as usize];
-        let extra = slot.value.clone().expect("a found slot is live");
+        let extra = slot.value.clone().expect("a found entry is live");
         slot.c_owned.push(extra);
         Ok(())
     })
@@ -329,11 +499,13 @@ pub fn take_owned(token: Token<'_>, handle: *mut GsObject) -> Result<Value, Decr
         let taken = table.slots[index as usize].c_owned.pop().ok_or(DecrefError::NotOwned)?;
         Ok((taken, table.release_if_unused(index)))
     })?;
+    // Dropped after the table's borrow ends: freeing an object never finds
+    // the table borrowed.
     drop(freed);
     Ok(taken)
 }
 
-/// A NUL-terminated copy of a string's text, kept in the slot while it
+/// A NUL-terminated copy of a string's text, kept in the entry while it
 /// lives; `None` if `handle` is not a string.
 pub fn str_text(
     token: Token<'_>,
@@ -342,7 +514,7 @@ pub fn str_text(
     with_table(token, |table| {
         let index = table.find(handle)?;
         let slot = &mut table.slots[index as usize];
-        let value = slot.value.as_ref().expect("a found slot is live");
+        let value = slot.value.as_ref().expect("a found entry is live");
         let Value::Obj(r) = value else { return Ok(None) };
         let Obj::Str(s) = r.get() else { return Ok(None) };
         let len = s.len();
@@ -356,64 +528,53 @@ pub fn str_text(
     })
 }
 
-/// The bytes of a bytes object, in place (valid while the slot lives: the
-/// slot holds a reference and bytes never change); `None` if not bytes.
+/// The bytes of a bytes object, in place (valid while the entry lives: it
+/// holds a reference and bytes never change); `None` if not bytes.
+#[inline]
 pub fn bytes_data(
     token: Token<'_>,
     handle: *mut GsObject,
 ) -> Result<Option<(*const u8, usize)>, BadHandle> {
-    with_table(token, |table| {
-        let index = table.find(handle)?;
-        let value = table.slots[index as usize].value.as_ref().expect("a found slot is live");
-        let Value::Obj(r) = value else { return Ok(None) };
-        let Obj::Bytes(b) = r.get() else { return Ok(None) };
-        Ok(Some((b.as_ptr(), b.len())))
+    with_value(token, handle, |value| {
+        let Value::Obj(r) = value else { return None };
+        let Obj::Bytes(b) = r.get() else { return None };
+        Some((b.as_ptr(), b.len()))
     })
 }
 
 /// Open a call scope on this thread: what is lent to C from now on stays
 /// valid until [`close_scope`].
-pub fn open_scope() {
+#[cfg(test)]
+pub fn open_scope() -> Scope {
     SCOPES.with(|scopes| {
         let mut scopes = scopes.borrow_mut();
-        let start = scopes.lent.len();
-        scopes.starts.push(start);
-    });
+        scopes.open += 1;
+        Scope(scopes.lent.len())
+    })
 }
 
-/// Close the innermost call scope: every slot it lent is unpinned, and
-/// freed if C owns no reference to it.
-pub fn close_scope(token: Token<'_>) {
-    // What the scope's slots held is dropped after both borrows end, so
-    // freeing objects can never find the table or the scopes borrowed. A
-    // call lends a few objects: a small buffer on the stack, a vector only
-    // beyond it.
-    let mut freed: [Option<Value>; 8] = Default::default();
-    let mut more = Vec::new();
+/// Close `scope`, the innermost call scope: every entry it lent is
+/// unpinned, and freed if C owns no reference to it.
+pub fn close_scope(token: Token<'_>, scope: Scope) {
     SCOPES.with(|scopes| {
         let mut scopes = scopes.borrow_mut();
-        let start = scopes.starts.pop().unwrap_or(0);
-        let Scopes { lent, .. } = &mut *scopes;
+        scopes.open -= 1;
+        let Scope(start) = scope;
         with_table(token, |table| {
-            let mut next = 0;
-            for index in lent.drain(start..) {
-                let slot = &mut table.slots[index as usize];
-                slot.pins = slot.pins.saturating_sub(1);
-                if let Some(value) = table.release_if_unused(index) {
-                    match freed.get_mut(next) {
-                        Some(place) => *place = Some(value),
-                        None => more.push(value),
-                    }
-                    next += 1;
-                }
+            for &index in &scopes.lent[start..] {
+                table.slots[index as usize].pins -= 1;
+                // Dropped here, with both borrows held: freeing an object
+                // runs no script and no C (the language has no
+                // destructors), so nothing re-enters the table.
+                drop(table.release_if_unused(index));
             }
         });
+        scopes.lent.truncate(start);
     });
-    drop(freed);
-    drop(more);
 }
 
-/// How many handles are live (for tests: a balanced extension leaves none).
+/// How many handles are live in the calling thread's interpreter (for
+/// tests: a balanced extension leaves none).
 pub fn live_handles(token: Token<'_>) -> usize {
     with_table(token, |table| table.slots.len() - table.free.len())
 }
@@ -430,7 +591,7 @@ mod tests {
             let Value::Obj(object) = &value else { unreachable!("a string is an object") };
             let before = object.count();
             let handle = new_ref(token, value.clone());
-            assert_eq!(object.count(), before + 2, "the slot's reference and C's");
+            assert_eq!(object.count(), before + 2, "the entry's reference and C's");
             incref(token, handle).unwrap();
             assert_eq!(object.count(), before + 3);
             decref(token, handle).unwrap();
@@ -448,8 +609,10 @@ mod tests {
             let foreign = std::ptr::from_ref(&local).cast_mut().cast::<GsObject>();
             assert!(matches!(get(token, foreign), Err(BadHandle::Foreign)));
             assert!(matches!(get(token, std::ptr::null_mut()), Err(BadHandle::Null)));
-            let past_the_table = encode(u32::MAX >> 5, 1);
+            let past_the_table = encode(0, (INDEX_MASK - 1) as u32, 1);
             assert!(matches!(get(token, past_the_table), Err(BadHandle::Foreign)));
+            let unused_interpreter = encode(MAX_INTERPRETERS - 1, 0, 1);
+            assert!(matches!(get(token, unused_interpreter), Err(BadHandle::Foreign)));
         });
     }
 
@@ -457,18 +620,68 @@ mod tests {
     fn one_value_one_handle_and_borrowed_ones_end_with_their_scope() {
         attach(|token| {
             let value = Value::list(token, Vec::new());
-            open_scope();
+            let scope = open_scope();
             let a = borrowed(token, value.clone());
             let b = borrowed(token, value.clone());
             assert_eq!(a, b, "the same object gets the same handle");
             assert_eq!(decref(token, a), Err(DecrefError::NotOwned), "borrowed, not owned");
             let owned = new_ref(token, value.clone());
             assert_eq!(owned, a);
-            close_scope(token);
+            close_scope(token, scope);
             assert!(get(token, a).is_ok(), "C still owns one reference");
             let taken = take_owned(token, owned).unwrap();
             assert!(taken.equals(&value).unwrap());
             assert!(matches!(get(token, a), Err(BadHandle::Freed)));
+        });
+    }
+
+    #[test]
+    fn a_handle_is_refused_in_another_interpreter_and_reads_as_freed_after_its_own_ended() {
+        use crate::gil::{Interpreter, attach_to};
+        let main_handle = attach(|token| new_ref(token, Value::list(token, Vec::new())));
+        let started = Interpreter::start().expect("a free interpreter slot");
+        let other = started.interpreter();
+        let (other_id, kept) = attach_to(other, |token| {
+            let refused = get(token, main_handle).map(|_| ());
+            assert_eq!(refused, Err(BadHandle::OtherInterpreter(0)));
+            (other.id(), new_ref(token, Value::list(token, Vec::new())))
+        });
+        attach(|token| {
+            assert_eq!(get(token, kept).map(|_| ()), Err(BadHandle::OtherInterpreter(other_id)));
+            decref(token, main_handle).unwrap();
+        });
+        drop(started);
+        // The next interpreter in that slot gets the table and forgets
+        // what C kept there.
+        let next = Interpreter::start().expect("a free interpreter slot");
+        let reused = next.interpreter();
+        if std::ptr::eq(reused, other) {
+            attach_to(reused, |token| {
+                assert_eq!(get(token, kept).map(|_| ()), Err(BadHandle::Freed));
+                assert_eq!(live_handles(token), 0);
+            });
+        }
+    }
+
+    #[test]
+    fn objects_colliding_in_the_direct_places_keep_their_own_handles() {
+        attach(|token| {
+            // Far more objects than direct places: many share one, and go
+            // to the overflow map.
+            let values: Vec<Value> =
+                (0..DIRECT * 3).map(|_| Value::list(token, Vec::new())).collect();
+            let mut args = vec![std::ptr::null_mut(); values.len()];
+            let scope = open_scope_with(token, &values, &mut args);
+            for (value, &handle) in values.iter().zip(&args) {
+                assert_eq!(borrowed(token, value.clone()), handle, "found again, not re-added");
+                assert_eq!(identity(&get(token, handle).unwrap()), identity(value));
+            }
+            let distinct: std::collections::HashSet<_> = args.iter().collect();
+            assert_eq!(distinct.len(), values.len());
+            close_scope(token, scope);
+            for &handle in &args {
+                assert!(matches!(get(token, handle), Err(BadHandle::Freed)));
+            }
         });
     }
 }

@@ -5,6 +5,15 @@
 //! initialised once per process: loading it again (by any path naming the
 //! same file) returns the same module, as CPython's import does.
 //!
+//! Interpreters: a library is initialised in whichever interpreter loads it
+//! first. Only the main interpreter may load one that did not declare, in
+//! `gs_init_module`, that it supports several interpreters
+//! (`gs_module_set_multiple_interpreters`, after CPython's
+//! `Py_mod_multiple_interpreters` slot); every interpreter may load one that
+//! did. (Each interpreter gets its own module object: see
+//! `crate::vm::natives::ext`.) A load that finds another thread
+//! initialising the same library waits for it with the lock released.
+//!
 //! This file owns the process's registry of loaded modules and the
 //! module being initialised on each thread.
 
@@ -17,7 +26,7 @@ use std::sync::Arc;
 
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW, Symbol};
 use once_cell::sync::Lazy;
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::call::{ExtFunction, GsCFunc, run_c};
 use super::objects::{self, boundary, misuse};
@@ -36,6 +45,9 @@ pub struct ModuleSpec {
     pub path: PathBuf,
     /// Its functions, in registration order.
     pub functions: Vec<Arc<ExtFunction>>,
+    /// Whether `gs_init_module` declared that it supports several
+    /// interpreters (each with its own lock).
+    pub multiple_interpreters: bool,
 }
 
 /// What `gs_init_module` receives: opaque, never dereferenced; its value
@@ -46,12 +58,21 @@ pub struct GsModule {
 }
 
 enum Entry {
-    Loading,
+    /// Being initialised by the thread with this serial.
+    Loading(u64),
     Loaded(Arc<ModuleSpec>),
 }
 
 /// Loaded modules by file identity (device, inode).
 static REGISTRY: Lazy<Mutex<HashMap<(u64, u64), Entry>>> = Lazy::new(Default::default);
+
+/// Signalled whenever a load in progress ends.
+static LOAD_ENDED: Condvar = Condvar::new();
+
+/// `GS_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED` in `gilscope.h`.
+pub const GS_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED: c_int = 0;
+/// `GS_MOD_PER_INTERPRETER_LOCK_SUPPORTED` in `gilscope.h`.
+pub const GS_MOD_PER_INTERPRETER_LOCK_SUPPORTED: c_int = 1;
 
 /// Serial numbers for loads, so a stale `gs_module *` is recognised.
 static LOADS: Mutex<usize> = Mutex::new(0);
@@ -60,6 +81,7 @@ struct Builder {
     handle: usize,
     module: String,
     functions: Vec<Arc<ExtFunction>>,
+    multiple_interpreters: bool,
     error: Option<String>,
 }
 
@@ -77,22 +99,58 @@ pub fn load(token: Token<'_>, path: &str) -> Result<Arc<ModuleSpec>, String> {
         return Err(fail("not a file".to_owned()));
     }
     let key = (meta.dev(), meta.ino());
-    match REGISTRY.lock().get(&key) {
-        Some(Entry::Loaded(module)) => return Ok(Arc::clone(module)),
-        Some(Entry::Loading) => {
-            return Err(fail("another thread is loading it right now".to_owned()));
+    let me = gil::current_serial();
+    let found = loop {
+        let mut registry = REGISTRY.lock();
+        match registry.get(&key) {
+            Some(Entry::Loaded(module)) => break Some(Arc::clone(module)),
+            Some(&Entry::Loading(loader)) if loader == me => {
+                return Err(fail(
+                    "it is being initialised on this very thread (a load from inside its own \
+                     gs_init_module)"
+                        .to_owned(),
+                ));
+            }
+            Some(Entry::Loading(_)) => {
+                // Another thread (of this interpreter, which released the
+                // lock in gs_init_module, or of another) initialises it:
+                // wait for the outcome without the lock.
+                drop(registry);
+                token.detach(move || {
+                    let mut registry = REGISTRY.lock();
+                    while matches!(registry.get(&key), Some(Entry::Loading(_))) {
+                        LOAD_ENDED.wait(&mut registry);
+                    }
+                });
+            }
+            None => {
+                registry.insert(key, Entry::Loading(me));
+                break None;
+            }
         }
-        None => {}
-    }
-    check_elf(file).map_err(&fail)?;
-    REGISTRY.lock().insert(key, Entry::Loading);
-    let result = load_new(token, file).map_err(&fail);
-    let mut registry = REGISTRY.lock();
-    match &result {
-        Ok(module) => registry.insert(key, Entry::Loaded(Arc::clone(module))),
-        Err(_) => registry.remove(&key),
     };
-    result
+    let module = match found {
+        Some(module) => module,
+        None => {
+            let result = check_elf(file).and_then(|()| load_new(token, file));
+            let mut registry = REGISTRY.lock();
+            match &result {
+                Ok(module) => registry.insert(key, Entry::Loaded(Arc::clone(module))),
+                Err(_) => registry.remove(&key),
+            };
+            LOAD_ENDED.notify_all();
+            result.map_err(&fail)?
+        }
+    };
+    if !gil::current_interpreter().is_main() && !module.multiple_interpreters {
+        // Short: a script error shows about 200 characters of its message.
+        return Err(fail(
+            "it does not support several interpreters (it never calls \
+             gs_module_set_multiple_interpreters)"
+                .to_owned(),
+        ));
+    }
+    Ok(module)
 }
 
 fn io_cause(e: &std::io::Error) -> String {
@@ -149,15 +207,20 @@ fn load_new(token: Token<'_>, file: &Path) -> Result<Arc<ModuleSpec>, String> {
         *loads += 1;
         (0x6d6f << 48) | *loads
     };
-    let builder = Builder { handle, module: name.clone(), functions: Vec::new(), error: None };
+    let builder = Builder {
+        handle,
+        module: name.clone(),
+        functions: Vec::new(),
+        multiple_interpreters: false,
+        error: None,
+    };
     let previous = BUILDING.with(|b| b.borrow_mut().replace(builder));
     objects::take_pending();
+    // No panic boundary around C (see `crate::ffi::guarded`).
     let (code, checked) = run_c(token, "gs_init_module", || {
-        boundary("gs_init_module", || {
-            // SAFETY: the library's gs_init_module, called as the header
-            // declares it, with the lock held.
-            unsafe { init(std::ptr::without_provenance_mut(handle)) }
-        })
+        // SAFETY: the library's gs_init_module, called as the header
+        // declares it, with the lock held.
+        unsafe { init(std::ptr::without_provenance_mut(handle)) }
     });
     let builder = BUILDING
         .with(|b| std::mem::replace(&mut *b.borrow_mut(), previous))
@@ -173,7 +236,12 @@ fn load_new(token: Token<'_>, file: &Path) -> Result<Arc<ModuleSpec>, String> {
     if code != 0 {
         return Err(format!("gs_init_module returned {code} (failure) without raising an error"));
     }
-    Ok(Arc::new(ModuleSpec { name, path: file.to_path_buf(), functions: builder.functions }))
+    Ok(Arc::new(ModuleSpec {
+        name,
+        path: file.to_path_buf(),
+        functions: builder.functions,
+        multiple_interpreters: builder.multiple_interpreters,
+    }))
 }
 
 fn valid_name(name: &str) -> bool {
@@ -208,19 +276,7 @@ pub unsafe extern "C" fn gs_module_add_api(
             // SAFETY: non-null and NUL-terminated, as the header requires.
             Some(unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned())
         };
-        BUILDING.with(|building| {
-            let mut building = building.borrow_mut();
-            let builder = match building.as_mut() {
-                Some(builder) if builder.handle == m.addr() => builder,
-                _ => {
-                    misuse(
-                        NAME,
-                        "the module is not the one being initialised (gs_module_add works \
-                         only inside gs_init_module, with the gs_module it was given)",
-                    );
-                    return -1;
-                }
-            };
+        with_builder(NAME, m, |builder| {
             match register(builder, api_version, name, func, min_args, max_args) {
                 Ok(()) => 0,
                 Err(cause) => {
@@ -229,6 +285,58 @@ pub unsafe extern "C" fn gs_module_add_api(
                 }
             }
         })
+        .unwrap_or(-1)
+    })
+}
+
+/// The module being initialised on this thread, if `m` names it; else
+/// the misuse is reported and `None`.
+fn with_builder<R>(
+    function: &'static str,
+    m: *mut GsModule,
+    f: impl FnOnce(&mut Builder) -> R,
+) -> Option<R> {
+    BUILDING.with(|building| {
+        let mut building = building.borrow_mut();
+        match building.as_mut() {
+            Some(builder) if builder.handle == m.addr() => Some(f(builder)),
+            _ => {
+                misuse(
+                    function,
+                    &format!(
+                        "the module is not the one being initialised ({function} works only \
+                         inside gs_init_module, with the gs_module it was given)"
+                    ),
+                );
+                None
+            }
+        }
+    })
+}
+
+/// `int gs_module_set_multiple_interpreters(gs_module *m, int support)`.
+#[unsafe(no_mangle)]
+pub extern "C" fn gs_module_set_multiple_interpreters(m: *mut GsModule, support: c_int) -> c_int {
+    const NAME: &str = "gs_module_set_multiple_interpreters";
+    boundary(NAME, || {
+        if !gil::holds_lock() {
+            misuse(NAME, "the thread does not hold the lock (call it only from gs_init_module)");
+            return -1;
+        }
+        with_builder(NAME, m, |builder| match support {
+            GS_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED | GS_MOD_PER_INTERPRETER_LOCK_SUPPORTED => {
+                builder.multiple_interpreters = support == GS_MOD_PER_INTERPRETER_LOCK_SUPPORTED;
+                0
+            }
+            other => {
+                builder.error.get_or_insert(format!(
+                    "{NAME}: {other} is neither GS_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED (0) \
+                     nor GS_MOD_PER_INTERPRETER_LOCK_SUPPORTED (1)"
+                ));
+                -1
+            }
+        })
+        .unwrap_or(-1)
     })
 }
 

@@ -2,17 +2,17 @@
 //!
 //! An extension is a shared library built against `csrc/include/gilscope.h`
 //! alone, exporting `gs_init_module`. A script loads it with `load(path)`
-//! and calls its functions; each runs with the lock held and may release
+//! and calls its functions; each runs with its interpreter's lock held and may release
 //! it. The `gs_*` object functions it calls are the ones exported by this
 //! module, resolved against the running gilscope binary, so an extension
 //! and the interpreter share one lock (see [`export_c_api`]).
 //!
 //! | file | owns |
 //! |---|---|
-//! | `handles.rs` | the handle table: what each `gs_object *` names, C's references, call scopes |
+//! | `handles.rs` | the handle tables (one per interpreter): what each `gs_object *` names, C's references, call scopes |
 //! | `objects.rs` | the exported object functions and each thread's pending error |
 //! | `call.rs` | calling an extension function and `gs_call`'s way back into scripts |
-//! | `loader.rs` | `dlopen`, `gs_init_module`, `gs_module_add`, the registry of loaded modules |
+//! | `loader.rs` | `dlopen`, `gs_init_module`, `gs_module_add`, `gs_module_set_multiple_interpreters`, the registry of loaded modules |
 //! | `toolchain.rs` | `gilscope ext build` / `ext cflags` |
 //!
 //! This module uses the lock through [`crate::gil`]'s API and values
@@ -27,7 +27,10 @@ pub mod toolchain;
 
 pub use call::{ExtFunction, GsCFunc, call_extension};
 pub use handles::{GsObject, live_handles};
-pub use loader::{GS_API_VERSION, GsModule, ModuleSpec, load};
+pub use loader::{
+    GS_API_VERSION, GS_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED,
+    GS_MOD_PER_INTERPRETER_LOCK_SUPPORTED, GsModule, ModuleSpec, load,
+};
 
 unsafe extern "C" {
     /// Written in C (`csrc/raise.c`) because it is variadic.
@@ -65,6 +68,7 @@ static C_API: Symbols = Symbols(&[
     objects::gs_error_message as *const (),
     objects::gs_error_clear as *const (),
     loader::gs_module_add_api as *const (),
+    loader::gs_module_set_multiple_interpreters as *const (),
     crate::ffi::gs_save_thread as *const (),
     crate::ffi::gs_restore_thread as *const (),
     crate::ffi::gs_ensure as *const (),
@@ -83,6 +87,15 @@ static C_API: Symbols = Symbols(&[
 struct Symbols(&'static [*const ()]);
 // SAFETY: function addresses, never called through this table.
 unsafe impl Sync for Symbols {}
+
+/// Run `body` inside the panic boundary every exported object function
+/// runs in, as if it were the exported function `function`: what a panic
+/// there prints, for the tests (a correct build has no panicking path to
+/// show it with).
+#[doc(hidden)]
+pub fn run_in_object_boundary<R>(function: &'static str, body: impl FnOnce() -> R) -> R {
+    objects::boundary(function, body)
+}
 
 /// Keep the C API in a binary that links this library: call it once from
 /// `main`. It only makes the linker see every `gs_*` function as used.

@@ -14,7 +14,6 @@
 
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
 use super::handles::{self, BadHandle, DecrefError, GsObject};
@@ -33,6 +32,18 @@ pub fn set_pending(message: &str) {
     PENDING.with(|p| *p.borrow_mut() = Some(text));
 }
 
+/// Clear this thread's pending error, if any.
+#[inline]
+pub fn clear_pending() {
+    PENDING.with(|p| {
+        if let Ok(mut pending) = p.try_borrow_mut() {
+            if pending.is_some() {
+                *pending = None;
+            }
+        }
+    });
+}
+
 /// Take (and clear) this thread's pending error.
 pub fn take_pending() -> Option<String> {
     PENDING.with(|p| p.borrow_mut().take()).map(|s| s.to_string_lossy().into_owned())
@@ -48,27 +59,16 @@ pub(super) enum Failure {
 
 impl From<BadHandle> for Failure {
     fn from(bad: BadHandle) -> Failure {
-        Failure::Misuse(bad.describe().to_owned())
+        Failure::Misuse(bad.describe())
     }
 }
 
-/// Run an exported function's body; a panic is reported and aborts.
+/// Run an exported function's body inside the C API's one panic boundary
+/// ([`crate::ffi::guarded`]): a panic is reported in one line, with no Rust
+/// panic text, and aborts.
+#[inline]
 pub(super) fn boundary<R>(function: &str, body: impl FnOnce() -> R) -> R {
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(result) => result,
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_owned());
-            eprintln!(
-                "gilscope: internal error: panic in {function} on thread '{}': {message}",
-                gil::thread_name(gil::current_serial())
-            );
-            std::process::abort();
-        }
-    }
+    crate::ffi::guarded(function, body)
 }
 
 /// Report misuse of `function` by the calling thread and make it the
@@ -85,27 +85,28 @@ fn object_fn<R>(
     error: R,
     body: impl for<'g> FnOnce(Token<'g>) -> Result<R, Failure>,
 ) -> R {
-    boundary(function, || {
-        if !gil::holds_lock() {
+    boundary(function, || match gil::if_held(body) {
+        Some(Ok(result)) => result,
+        Some(Err(failure)) => failed(function, failure, error),
+        None => {
             misuse(
                 function,
                 "the thread does not hold the lock; interpreter objects may be touched \
                  only with it held",
             );
-            return error;
-        }
-        match gil::attach(body) {
-            Ok(result) => result,
-            Err(Failure::Misuse(what)) => {
-                misuse(function, &what);
-                error
-            }
-            Err(Failure::Error(message)) => {
-                set_pending(&message);
-                error
-            }
+            error
         }
     })
+}
+
+#[cold]
+#[inline(never)]
+fn failed<R>(function: &'static str, failure: Failure, error: R) -> R {
+    match failure {
+        Failure::Misuse(what) => misuse(function, &what),
+        Failure::Error(message) => set_pending(&message),
+    }
+    error
 }
 
 fn get(token: Token<'_>, o: *mut GsObject) -> Result<Value, Failure> {
@@ -238,7 +239,7 @@ pub extern "C" fn gs_map_new() -> *mut GsObject {
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_type_name(o: *mut GsObject) -> *const c_char {
     object_fn("gs_type_name", ptr::null(), |token| {
-        let name: &'static CStr = match get(token, o)?.type_name() {
+        let name: &'static CStr = match handles::with_value(token, o, Value::type_name)? {
             "nil" => c"nil",
             "bool" => c"bool",
             "int" => c"int",
@@ -270,12 +271,11 @@ fn store<T>(out: *mut T, value: T) -> Result<(), Failure> {
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_as_int(o: *mut GsObject, out: *mut i64) -> c_int {
     object_fn("gs_as_int", -1, |token| {
-        let value = get(token, o)?;
-        let number = match value {
-            Value::Int(i) => i,
-            Value::Bool(b) => i64::from(b),
-            other => return Err(wrong_type("an int", &other)),
-        };
+        let number = handles::with_value(token, o, |value| match *value {
+            Value::Int(i) => Ok(i),
+            Value::Bool(b) => Ok(i64::from(b)),
+            ref other => Err(wrong_type("an int", other)),
+        })??;
         store(out, number)?;
         Ok(0)
     })
@@ -285,12 +285,11 @@ pub extern "C" fn gs_as_int(o: *mut GsObject, out: *mut i64) -> c_int {
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_as_float(o: *mut GsObject, out: *mut f64) -> c_int {
     object_fn("gs_as_float", -1, |token| {
-        let value = get(token, o)?;
-        let number = match value {
-            Value::Int(i) => i as f64,
-            Value::Float(f) => f,
-            other => return Err(wrong_type("a number", &other)),
-        };
+        let number = handles::with_value(token, o, |value| match *value {
+            Value::Int(i) => Ok(i as f64),
+            Value::Float(f) => Ok(f),
+            ref other => Err(wrong_type("a number", other)),
+        })??;
         store(out, number)?;
         Ok(0)
     })

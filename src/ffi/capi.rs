@@ -90,14 +90,24 @@ thread_local! {
 /// Install, once, a panic hook that prints nothing for panics inside an
 /// exported function (which [`guarded`] reports itself) and defers to the
 /// previous hook for every other panic.
+#[inline]
 fn quiet_panics_in_the_c_api() {
     static INSTALL: Once = Once::new();
+    if INSTALL.is_completed() {
+        return;
+    }
+    install_quiet_hook(&INSTALL);
+}
+
+#[cold]
+#[inline(never)]
+fn install_quiet_hook(install: &'static Once) {
     if std::thread::panicking() {
         // `set_hook` refuses to run on a panicking thread; a later call
         // installs it.
         return;
     }
-    INSTALL.call_once(|| {
+    install.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if !IN_BOUNDARY.with(Cell::get) {
@@ -109,26 +119,43 @@ fn quiet_panics_in_the_c_api() {
 
 /// Run an exported function's body; a panic is reported in one line and
 /// aborts (it must not unwind into C). No Rust panic text is printed.
-fn guarded<R>(function: &str, body: impl FnOnce() -> R) -> R {
+///
+/// The one panic boundary of the C API: the lock functions here and the
+/// object functions of `crate::ext` all run inside it. Calls from Rust
+/// *into* C (an extension's `gs_init_module` and functions) need none: C
+/// cannot panic, and each `gs_*` function it calls back has its own. The
+/// quiet flag is set from a boundary's start to its end — which, for
+/// `gs_call`, includes the script it runs and any C that script calls: a
+/// panic anywhere in there unwinds to that boundary and is reported in its
+/// one line. Each boundary puts back the flag it found (nested calls save
+/// and restore it), so once the outermost returns, a panic gets the
+/// default hook's report again.
+#[inline]
+pub(crate) fn guarded<R>(function: &str, body: impl FnOnce() -> R) -> R {
     quiet_panics_in_the_c_api();
     let outer = IN_BOUNDARY.with(|flag| flag.replace(true));
     let result = catch_unwind(AssertUnwindSafe(body));
     IN_BOUNDARY.with(|flag| flag.set(outer));
     match result {
         Ok(result) => result,
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_owned());
-            eprintln!(
-                "gilscope: internal error in {function} on thread #{}: {message}",
-                cstate::known_serial()
-            );
-            std::process::abort();
-        }
+        Err(payload) => report_panic(function, &*payload),
     }
+}
+
+/// Report a panic caught by [`guarded`] in one line, and abort.
+#[cold]
+#[inline(never)]
+fn report_panic(function: &str, payload: &(dyn std::any::Any + Send)) -> ! {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    eprintln!(
+        "gilscope: internal error in {function} on thread #{}: {message}",
+        cstate::known_serial()
+    );
+    std::process::abort();
 }
 
 /// [`guarded`], for a function that must not run while the thread is

@@ -14,6 +14,8 @@
 mod capi;
 pub mod clib;
 
+pub(crate) use capi::guarded;
+
 pub use capi::{GS_GILSTATE_ERROR, GS_GILSTATE_LOCKED, GS_GILSTATE_UNLOCKED, GsThreadState};
 pub use capi::{gs_add_pending_call, gs_clear_error, gs_request_interrupt, gs_save_thread_at};
 pub use capi::{

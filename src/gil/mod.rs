@@ -91,6 +91,6 @@ pub use pending::{PendingCall, PendingQueueFull, add_pending_call};
 #[cfg(not(loom))]
 pub use thread::{ThreadInfo, current_serial, set_thread_name, thread_info, thread_name, threads};
 #[cfg(not(loom))]
-pub use token::{Interrupted, Token, attach, attach_to, current_interpreter};
+pub use token::{Interrupted, Token, attach, attach_to, current_interpreter, if_held};
 #[cfg(not(loom))]
 pub use watchdog::{DEADLOCK_ENV, start_watchdog};

@@ -141,6 +141,27 @@ where
     f(Token { interp, _not_send: PhantomData })
 }
 
+/// Run `f` with a token if the calling thread holds its interpreter's lock
+/// now, and return `None` without running it otherwise. Unlike [`attach`]
+/// it never takes the lock and does not enter a level: one thread-local
+/// load, for the C API's object functions, which must refuse (not take the
+/// lock) when called without it and run on every extension call.
+#[inline]
+pub fn if_held<F, R>(f: F) -> Option<R>
+where
+    F: for<'g> FnOnce(Token<'g>) -> R,
+{
+    if !super::thread::holds_lock_fast() {
+        return None;
+    }
+    // The thread holds the lock of the interpreter it belongs to (a thread
+    // changes interpreter only while it holds no lock), and keeps holding
+    // it while `f` runs: a release inside `f` (`detach`, `gs_save_thread`)
+    // gives it back before returning, as inside `attach`.
+    let interp = with_ctx(ThreadCtx::interpreter);
+    Some(f(Token { interp, _not_send: PhantomData }))
+}
+
 /// [`attach`] to `interp`'s lock: the calling thread belongs to `interp`
 /// until `f` returns (nested `attach` calls and C API calls inside take
 /// `interp`'s lock), then goes back to the interpreter it belonged to. A

@@ -6,7 +6,10 @@
 //! module, so `z.compress(data)` works with the language's `.name`
 //! indexing. Each function is a [`NativeKind::Foreign`] native that calls
 //! the C function through [`ext::call_extension`]. This file owns the
-//! process's module values: loading a library again returns the same map.
+//! module values: loading a library again in the same interpreter returns
+//! the same map; each interpreter has its own (an interpreter's objects are
+//! guarded by its own lock, so a map made in one may not be handed to
+//! another).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,8 +23,9 @@ use crate::gil::Token;
 use crate::vm::error::RtError;
 use crate::vm::value::{ForeignFn, Key, LockedCells, NativeCtx, NativeKind, Obj, ObjRef, Value};
 
-/// Module values by the loaded module they show.
-static MODULES: Lazy<Mutex<HashMap<usize, LockedCells>>> = Lazy::new(Default::default);
+/// Module values by the loaded module they show and the interpreter they
+/// belong to (its id).
+static MODULES: Lazy<Mutex<HashMap<(usize, u32), LockedCells>>> = Lazy::new(Default::default);
 
 /// `load(path)`: the module of the C extension at `path`.
 pub(super) fn load(
@@ -31,12 +35,15 @@ pub(super) fn load(
 ) -> Result<Value, RtError> {
     let path = str_arg(args, 0, "load")?;
     let spec = ext::load(token, path).map_err(RtError::new)?;
-    let id = Arc::as_ptr(&spec) as usize;
-    if let Some(cells) = MODULES.lock().get(&id) {
+    // Interpreter ids are never reused, so an entry of an interpreter that
+    // ended is never found again. (It stays: dropping it would touch a heap
+    // whose lock no thread can take any more.)
+    let key = (Arc::as_ptr(&spec) as usize, token.interpreter().id());
+    if let Some(cells) = MODULES.lock().get(&key) {
         return Ok(cells.get(token, 0));
     }
     let module = module_value(token, &spec);
-    MODULES.lock().insert(id, LockedCells::new(token, vec![module.clone()]));
+    MODULES.lock().insert(key, LockedCells::new(token, vec![module.clone()]));
     Ok(module)
 }
 
