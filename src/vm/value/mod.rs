@@ -36,13 +36,18 @@
 //! | `key.rs` | map keys |
 //! | `show.rs` | how values print |
 //! | `sync.rs` | locks, conditions, queues and events, and waiting on them |
+//! | `message.rs` | messages: the copies values become to cross to another heap |
+//! | `channel.rs` | channels: queues of messages any thread or interpreter may hold |
 //!
 //! This layer imports nothing above it: not the VM, not threads, not the
-//! natives. (It names [`Proto`](crate::vm::bytecode::Proto), the compiled
-//! code a closure holds, and [`RtError`].)
+//! natives, and holds the message and channel types its objects name. (It
+//! names [`Proto`](crate::vm::bytecode::Proto), the compiled code a closure
+//! holds, and [`RtError`].)
 
+pub mod channel;
 mod heap;
 mod key;
+pub mod message;
 mod native;
 mod shared;
 mod show;

@@ -549,6 +549,6 @@ mod tests {
     #[test]
     fn handles_are_send_and_sync_for_send_items() {
         fn assert_send_sync<T: Send + Sync>() {}
-        assert_send_sync::<Channel<crate::vm::message::Message>>();
+        assert_send_sync::<Channel<super::super::message::Message>>();
     }
 }
