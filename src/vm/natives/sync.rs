@@ -3,7 +3,7 @@
 //! `size`, `close`, `Event`, `set`, `is_set`.
 //!
 //! They check their arguments and call the objects in the value layer
-//! (`value/sync.rs`), which own the waiting: every blocking call releases
+//! (`value/sync/`), which own the waiting: every blocking call releases
 //! the global lock while it waits, stops on Ctrl+C, and takes an optional
 //! timeout in milliseconds (`nil`: none). An expired timeout makes
 //! `acquire` and `wait` return `false` and `get` and `put` raise an error

@@ -35,7 +35,7 @@
 //! | `shared.rs` | [`Parcel`] and [`LockedCells`] |
 //! | `key.rs` | map keys |
 //! | `show.rs` | how values print |
-//! | `sync.rs` | locks, conditions, queues and events, and waiting on them |
+//! | `sync/` | locks, conditions, queues and events, and waiting on them (one file each) |
 //! | `message.rs` | messages: the copies values become to cross to another heap |
 //! | `channel.rs` | channels: queues of messages any thread or interpreter may hold |
 //!
