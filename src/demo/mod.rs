@@ -4,7 +4,8 @@
 //! This module owns the demo's configuration, its shared state, its run and
 //! its report. It uses the lock only through [`crate::gil`]'s public API and
 //! C only through [`crate::ffi::clib`]. `work.rs` is the computation,
-//! `spinner.rs` the three spinners, `screen.rs` what is drawn, `layout.rs`
+//! `spinner.rs` the three spinners, `screen.rs` what is drawn, `strip.rs`
+//! the panel's strip of recent thread states, `layout.rs`
 //! how text fits the width, `terminal.rs` the terminal itself (raw mode,
 //! cursor, restoring both on every way out), `keys.rs` the keyboard.
 
@@ -12,6 +13,7 @@ pub mod keys;
 pub mod layout;
 pub mod screen;
 pub mod spinner;
+mod strip;
 pub mod terminal;
 pub mod work;
 
