@@ -31,13 +31,13 @@
 //! |---|---|
 //! | `mod.rs` | [`Value`], truthiness, equality |
 //! | `heap.rs` | objects, reference counts, freeing |
+//! | `message.rs` | messages: the copies values become to cross to another heap |
+//! | `channel.rs` | channels: queues of messages any thread or interpreter may hold |
 //! | `native.rs` | the native-function type and the context natives get |
 //! | `shared.rs` | [`Parcel`] and [`LockedCells`] |
 //! | `key.rs` | map keys |
 //! | `show.rs` | how values print |
 //! | `sync/` | locks, conditions, queues and events, and waiting on them (one file each) |
-//! | `message.rs` | messages: the copies values become to cross to another heap |
-//! | `channel.rs` | channels: queues of messages any thread or interpreter may hold |
 //!
 //! This layer imports nothing above it: not the VM, not threads, not the
 //! natives, and holds the message and channel types its objects name. (It
@@ -45,9 +45,10 @@
 //! holds, and [`RtError`].)
 
 pub mod channel;
+pub mod message;
+
 mod heap;
 mod key;
-pub mod message;
 mod native;
 mod shared;
 mod show;
