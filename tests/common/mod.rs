@@ -1,10 +1,11 @@
 //! Helpers shared by the integration tests: a watchdog, a guard that
 //! keeps tests which change the one process-wide lock from overlapping,
-//! and building C files against the public header.
+//! running one test of the same binary as a child process, and building C
+//! files against the public header.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::mpsc::{RecvTimeoutError, channel};
 use std::thread;
 use std::time::Duration;
@@ -86,4 +87,26 @@ pub fn compile_c(source: &str, out: &Path, flags: &[&str]) {
         "{source} did not compile cleanly:\n{}",
         String::from_utf8_lossy(&compiled.stderr)
     );
+}
+
+/// A command that runs only the test `name` of this test binary, in a
+/// child process (for what must happen in a process of its own: an abort,
+/// a deadlock, a changed process-wide setting). The child test returns at
+/// once unless the environment variable its parent sets is present.
+pub fn child_test(name: &str) -> Command {
+    let mut command = Command::new(std::env::current_exe().expect("test binary path"));
+    command.args(["--exact", name, "--nocapture", "--test-threads=1"]);
+    command
+}
+
+/// Run the child test `name` with `env_var` set, under a watchdog; it must
+/// end by `SIGABRT`. Returns what it wrote to stderr.
+pub fn stderr_of_aborting_child(name: &'static str, env_var: &'static str) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    let output: Output = watchdog(60, name, move || {
+        child_test(name).env(env_var, "1").output().expect("run the child test")
+    });
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.signal(), Some(libc::SIGABRT), "{stderr}");
+    stderr
 }
