@@ -13,7 +13,7 @@ pub mod keys;
 pub mod layout;
 pub mod screen;
 pub mod spinner;
-mod strip;
+pub mod strip;
 pub mod terminal;
 pub mod work;
 
