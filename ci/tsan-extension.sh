@@ -23,13 +23,8 @@
 # Extra compiler flags go in CFLAGS. Needs the nightly toolchain with
 # rust-src (installed if missing) and a C compiler with -fsanitize=thread.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-if ! rustup component list --installed --toolchain nightly 2>/dev/null | grep -q '^rust-src'; then
-    rustup component add rust-src --toolchain nightly
-fi
-target="$(rustc -vV | sed -n 's/^host: //p')"
-export RUSTFLAGS="-Zsanitizer=thread ${RUSTFLAGS:-}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/tsan}"
+# shellcheck source=ci/tsan-setup.sh
+source "$(dirname "$0")/tsan-setup.sh"
 cargo +nightly build -Zbuild-std --target "$target" --lib
 libdir="$CARGO_TARGET_DIR/$target/debug"
 [[ "$libdir" = /* ]] || libdir="$PWD/$libdir"

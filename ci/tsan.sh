@@ -1,21 +1,15 @@
 #!/usr/bin/env bash
 # Run the contention, interpreter-thread, policy, interrupt, misuse,
 # pure-Rust, demo, deadlock-watchdog and soak (pending calls, forks) tests
-# under ThreadSanitizer. The C
-# library is instrumented too: build.rs adds -fsanitize=thread to it when
-# the Rust build is sanitized. Installs rust-src for the nightly toolchain if it is
-# missing (-Zbuild-std needs it).
+# under ThreadSanitizer. The C library is instrumented too: build.rs adds
+# -fsanitize=thread to it when the Rust build is sanitized. The set-up
+# shared with ci/tsan-extension.sh (nightly with rust-src, installed if
+# missing; flags; target/tsan) is ci/tsan-setup.sh.
 #
 #   bash ci/tsan.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
-if ! rustup component list --installed --toolchain nightly 2>/dev/null | grep -q '^rust-src'; then
-    rustup component add rust-src --toolchain nightly
-fi
-target="$(rustc -vV | sed -n 's/^host: //p')"
-export RUSTFLAGS="-Zsanitizer=thread ${RUSTFLAGS:-}"
-export RUSTDOCFLAGS="-Zsanitizer=thread"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/tsan}"
+# shellcheck source=ci/tsan-setup.sh
+source "$(dirname "$0")/tsan-setup.sh"
 # Tests skip timing-ratio assertions under instrumentation (see tests/policies.rs).
 export GILSCOPE_INSTRUMENTED=1
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/ci/tsan.supp ${TSAN_OPTIONS:-}"

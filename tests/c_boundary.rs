@@ -11,35 +11,14 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-fn shared_library_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let deps = exe.parent().expect("deps dir").to_path_buf();
-    assert!(deps.join("libgilscope.so").exists(), "libgilscope.so not built in {}", deps.display());
-    deps
-}
-
 /// Compile `boundary.c` once per test run.
 fn program() -> &'static PathBuf {
     static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
     PROGRAM.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("boundary");
-        let compiled = Command::new("cc")
-            .args(["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-D_XOPEN_SOURCE=700"])
-            .arg("-I")
-            .arg(root.join("csrc/include"))
-            .arg(root.join("tests/c_ext/boundary.c"))
-            .arg("-L")
-            .arg(shared_library_dir())
-            .args(["-lgilscope", "-lpthread", "-o"])
-            .arg(&out)
-            .output()
-            .expect("run cc");
-        assert!(
-            compiled.status.success(),
-            "boundary.c did not compile cleanly:\n{}",
-            String::from_utf8_lossy(&compiled.stderr)
-        );
+        let libdir = format!("-L{}", common::shared_library_dir().display());
+        let flags = ["-D_XOPEN_SOURCE=700", &libdir, "-lgilscope", "-lpthread"];
+        common::compile_c("tests/c_ext/boundary.c", &out, &flags);
         out
     })
 }
@@ -47,7 +26,7 @@ fn program() -> &'static PathBuf {
 /// Run one case of `boundary.c`; return its output.
 fn run(case: &'static str) -> (Output, String, String) {
     let program = program().clone();
-    let libdir = shared_library_dir();
+    let libdir = common::shared_library_dir();
     let output = common::watchdog(90, case, move || {
         Command::new(program)
             .arg(case)

@@ -48,8 +48,7 @@ fn report_of(mut child: Child, limit: Duration) -> String {
 }
 
 fn deadlock_in_child(which: &str) -> String {
-    let child = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "child_that_deadlocks", "--nocapture", "--test-threads", "1"])
+    let child = common::child_test("child_that_deadlocks")
         .env("GILSCOPE_TEST_DEADLOCK_CHILD", which)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -32,21 +32,8 @@ fn build(name: &str, source: &str, flags: &[&str]) -> PathBuf {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("extensions");
         std::fs::create_dir_all(&dir).expect("create the output directory");
         let out = dir.join(format!("{name}.so"));
-        let compiled = Command::new("cc")
-            .args(["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-shared", "-fPIC"])
-            .arg("-I")
-            .arg(root().join("csrc/include"))
-            .arg(root().join(source))
-            .arg("-o")
-            .arg(&out)
-            .args(flags)
-            .output()
-            .expect("run cc");
-        assert!(
-            compiled.status.success(),
-            "{source} did not compile cleanly:\n{}",
-            String::from_utf8_lossy(&compiled.stderr)
-        );
+        let flags = [&["-shared", "-fPIC"], flags].concat();
+        common::compile_c(source, &out, &flags);
         out
     })
     .clone()

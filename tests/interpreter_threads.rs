@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::{serial, watchdog};
@@ -140,16 +139,10 @@ fn child_that_uses_a_value_without_the_lock() {
 
 #[test]
 fn a_value_used_without_the_lock_aborts_with_a_message() {
-    use std::os::unix::process::ExitStatusExt;
-    let output = watchdog(60, "escape-child", || {
-        Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_that_uses_a_value_without_the_lock", "--nocapture"])
-            .env("GILSCOPE_TEST_ESCAPE_CHILD", "1")
-            .output()
-            .unwrap()
-    });
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.signal(), Some(libc::SIGABRT), "{stderr}");
+    let stderr = common::stderr_of_aborting_child(
+        "child_that_uses_a_value_without_the_lock",
+        "GILSCOPE_TEST_ESCAPE_CHILD",
+    );
     assert!(
         stderr.contains(
             "gilscope: misuse of copying a reference to an interpreter object on thread 'child' (#"

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
@@ -148,16 +147,10 @@ fn child_that_moves_an_object_to_another_interpreter() {
 
 #[test]
 fn an_object_touched_by_another_interpreter_aborts() {
-    use std::os::unix::process::ExitStatusExt;
-    let output = watchdog(60, "cross-child", || {
-        Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_that_moves_an_object_to_another_interpreter", "--nocapture"])
-            .env("GILSCOPE_TEST_CROSS_CHILD", "1")
-            .output()
-            .unwrap()
-    });
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.signal(), Some(libc::SIGABRT), "{stderr}");
+    let stderr = common::stderr_of_aborting_child(
+        "child_that_moves_an_object_to_another_interpreter",
+        "GILSCOPE_TEST_CROSS_CHILD",
+    );
     assert!(
         stderr.contains(
             "gilscope: misuse of copying a reference to an interpreter object on thread 'child' (#"

@@ -4,7 +4,6 @@
 mod common;
 
 use std::ffi::CStr;
-use std::process::Command;
 use std::thread;
 
 use common::watchdog;
@@ -399,8 +398,7 @@ fn misuse_aborts_under_gilscope_misuse_abort() {
     ];
     let outputs = watchdog(120, "abort-children", move || {
         cases.map(|(which, _, _)| {
-            Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "child_that_misuses_the_api", "--nocapture", "--test-threads=1"])
+            common::child_test("child_that_misuses_the_api")
                 .env("GILSCOPE_TEST_MISUSE_CHILD", which)
                 .env("GILSCOPE_MISUSE", "abort")
                 .output()

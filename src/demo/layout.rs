@@ -7,6 +7,17 @@
 
 use unicode_width::UnicodeWidthChar;
 
+/// Green text (SGR code): the spinner keeps up; running with the lock.
+pub const GREEN: &str = "32";
+/// Red text: the spinner froze; waiting for the lock.
+pub const RED: &str = "31";
+/// Yellow text: the spinner lagged; C running with the lock held.
+pub const YELLOW: &str = "33";
+/// Cyan text: the lock line.
+pub const CYAN: &str = "36";
+/// Dim text: hints and asides.
+pub const DIM: &str = "2";
+
 /// A piece of a line: text and the SGR code that colours it (empty: none).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Piece {

@@ -4,7 +4,8 @@
 //! This module owns the demo's configuration, its shared state, its run and
 //! its report. It uses the lock only through [`crate::gil`]'s public API and
 //! C only through [`crate::ffi::clib`]. `work.rs` is the computation,
-//! `spinner.rs` the three spinners, `screen.rs` what is drawn, `layout.rs`
+//! `spinner.rs` the three spinners, `screen.rs` what is drawn, `strip.rs`
+//! the panel's strip of recent thread states, `layout.rs`
 //! how text fits the width, `terminal.rs` the terminal itself (raw mode,
 //! cursor, restoring both on every way out), `keys.rs` the keyboard.
 
@@ -12,6 +13,7 @@ pub mod keys;
 pub mod layout;
 pub mod screen;
 pub mod spinner;
+pub mod strip;
 pub mod terminal;
 pub mod work;
 
@@ -356,6 +358,70 @@ enum RunningSpinner {
     Coroutine(CoroutineSpinner),
 }
 
+impl RunningSpinner {
+    /// Start the spinner `config` asks for, drawing into `state.frames`.
+    fn start(config: &DemoConfig, state: &DemoState) -> std::io::Result<RunningSpinner> {
+        Ok(match config.spinner {
+            SpinnerKind::Thread => RunningSpinner::Thread(ThreadSpinner::start(
+                state.epoch,
+                config.frame,
+                Arc::clone(&state.frames),
+            )?),
+            SpinnerKind::Interpreter => {
+                let interpreter = gil::Interpreter::start().map_err(std::io::Error::other)?;
+                RunningSpinner::Thread(ThreadSpinner::start_in(
+                    Some(interpreter),
+                    state.epoch,
+                    config.frame,
+                    Arc::clone(&state.frames),
+                )?)
+            }
+            SpinnerKind::Process => RunningSpinner::Process(ProcessSpinner::start(
+                state.epoch,
+                config.frame,
+                Arc::clone(&state.frames),
+            )?),
+            SpinnerKind::Coroutine => RunningSpinner::Coroutine(CoroutineSpinner::new(
+                state.epoch,
+                Arc::clone(&state.frames),
+            )),
+        })
+    }
+
+    /// Stop it (a coroutine spinner stops with the work).
+    fn stop(self) {
+        match self {
+            RunningSpinner::Thread(s) => s.stop(),
+            RunningSpinner::Process(s) => s.stop(),
+            RunningSpinner::Coroutine(_) => {}
+        }
+    }
+}
+
+/// Start the thread that redraws `screen` every tick until `done`, then
+/// hands the screen back for the final panel and the summary.
+fn start_screen(
+    mut screen: Screen,
+    config: &DemoConfig,
+    state: &Arc<DemoState>,
+    done: &Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Screen> {
+    let (state, done, config) = (Arc::clone(state), Arc::clone(done), config.clone());
+    std::thread::Builder::new()
+        .name("screen".into())
+        .spawn(move || {
+            let mut tick = 0;
+            while !done.load(SeqCst) {
+                screen.tick(&config, &state, tick);
+                tick += 1;
+                std::thread::sleep(screen::TICK);
+            }
+            screen.closing_tick(&config, &state, tick);
+            screen
+        })
+        .expect("start the screen thread")
+}
+
 /// Run the demo once. The calling thread does the work.
 pub fn run(config: &DemoConfig) -> std::io::Result<DemoReport> {
     gil::set_switch_interval(config.switch_interval);
@@ -378,49 +444,12 @@ pub fn run(config: &DemoConfig) -> std::io::Result<DemoReport> {
         screen.intro(config, &state);
     }
 
-    let spinner = match config.spinner {
-        SpinnerKind::Thread => RunningSpinner::Thread(ThreadSpinner::start(
-            state.epoch,
-            config.frame,
-            Arc::clone(&state.frames),
-        )?),
-        SpinnerKind::Interpreter => {
-            let interpreter = gil::Interpreter::start().map_err(std::io::Error::other)?;
-            RunningSpinner::Thread(ThreadSpinner::start_in(
-                Some(interpreter),
-                state.epoch,
-                config.frame,
-                Arc::clone(&state.frames),
-            )?)
-        }
-        SpinnerKind::Process => RunningSpinner::Process(ProcessSpinner::start(
-            state.epoch,
-            config.frame,
-            Arc::clone(&state.frames),
-        )?),
-        SpinnerKind::Coroutine => {
-            RunningSpinner::Coroutine(CoroutineSpinner::new(state.epoch, Arc::clone(&state.frames)))
-        }
-    };
+    let spinner = RunningSpinner::start(config, &state)?;
 
     // The screen redraws from its own thread, which never takes the lock.
     let screen_done = Arc::new(AtomicBool::new(false));
-    let screen_thread = screen.take().map(|mut screen| {
-        let (state, done, config) = (Arc::clone(&state), Arc::clone(&screen_done), config.clone());
-        std::thread::Builder::new()
-            .name("screen".into())
-            .spawn(move || {
-                let mut tick = 0;
-                while !done.load(SeqCst) {
-                    screen.tick(&config, &state, tick);
-                    tick += 1;
-                    std::thread::sleep(screen::TICK);
-                }
-                screen.closing_tick(&config, &state, tick);
-                screen
-            })
-            .expect("start the screen thread")
-    });
+    let screen_thread =
+        screen.take().map(|screen| start_screen(screen, config, &state, &screen_done));
 
     *state.work_started.lock() = Some(state.epoch.elapsed());
     let coroutine = match &spinner {
@@ -434,11 +463,7 @@ pub fn run(config: &DemoConfig) -> std::io::Result<DemoReport> {
     // report.
     drop(keys);
 
-    match spinner {
-        RunningSpinner::Thread(s) => s.stop(),
-        RunningSpinner::Process(s) => s.stop(),
-        RunningSpinner::Coroutine(_) => {}
-    }
+    spinner.stop();
     screen_done.store(true, SeqCst);
     let mut screen = screen_thread.and_then(|t| t.join().ok());
 

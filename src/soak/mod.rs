@@ -43,19 +43,31 @@
 //! puts back the defaults ([`Policy::DEFAULT`],
 //! [`gil::DEFAULT_SWITCH_INTERVAL`]) when it ends. Nothing in the library
 //! uses it.
+//!
+//! | file | owns |
+//! |---|---|
+//! | `mod.rs` | [`run`]: the threads, the controller, the invariant counters, the tally |
+//! | `load.rs` | one load thread's loop and its operations |
+//! | `fork.rs` | forked children and what they check |
+//! | `report.rs` | [`SoakReport`] and its summary |
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::thread;
-use std::time::{Duration, Instant};
+mod fork;
+mod load;
+mod report;
+
+pub use report::SoakReport;
 
 use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
-use crate::ffi::clib::{self, Hold};
 use crate::gil::{self, Policy};
+use crate::vm;
 use crate::vm::channel::Channel;
 use crate::vm::message::Message;
-use crate::vm::{self, Value};
+use load::{Load, SCRIPT, load_thread};
 
 /// What a soak run does.
 #[derive(Clone, Debug)]
@@ -66,120 +78,6 @@ pub struct SoakConfig {
     pub seconds: f64,
     /// The seed of the random mix.
     pub seed: u64,
-}
-
-/// What a soak run saw.
-#[derive(Clone, Debug)]
-pub struct SoakReport {
-    /// Operations done, by kind: interpreted, C keeping, C releasing,
-    /// foreign-thread calls, sleeps, check points.
-    pub operations: [u64; 6],
-    /// Times two threads were inside a critical section at once.
-    pub exclusion_violations: u64,
-    /// The shared counter minus the sum of the threads' own counts.
-    pub lost_updates: i64,
-    /// Threads that did not join in time.
-    pub unjoined: usize,
-    /// Live interpreter objects left over.
-    pub leaked_objects: i64,
-    /// Policy and interval changes made while running.
-    pub changes: u64,
-    /// Lock switches during the run.
-    pub switches: u64,
-    /// Wall time.
-    pub elapsed: Duration,
-    /// Pending calls queued (a full queue refuses some; those are not
-    /// counted) and run.
-    pub pending_calls: (u64, u64),
-    /// Pending calls that found the lock not held.
-    pub pending_without_lock: u64,
-    /// How many interpreters the load threads belonged to (1 or 2).
-    pub interpreters: usize,
-    /// Messages received (and opened) from the channel the interpreters
-    /// share.
-    pub messages: u64,
-    /// Children forked by a thread holding the lock, and by one not
-    /// holding it.
-    pub forks: [u64; 2],
-    /// Children that found their lock working and exited 0.
-    pub forks_ok: u64,
-    /// Children that did not exit within the bound and were killed.
-    pub forks_hung: u64,
-}
-
-impl SoakReport {
-    /// Whether every invariant held.
-    pub fn ok(&self) -> bool {
-        self.exclusion_violations == 0
-            && self.lost_updates == 0
-            && self.unjoined == 0
-            && self.leaked_objects == 0
-            && self.pending_calls.0 == self.pending_calls.1
-            && self.pending_without_lock == 0
-            && self.forks_ok == self.forks[0] + self.forks[1]
-    }
-
-    /// The summary `gilscope soak` prints.
-    pub fn summary(&self, config: &SoakConfig) -> String {
-        let names = [
-            "interpreted",
-            "C keeping the lock",
-            "C releasing it",
-            "foreign-thread calls",
-            "sleeps",
-            "check points",
-        ];
-        let mut out = format!(
-            "soak: {} threads in {} interpreter{} for {:.1} s (seed {}), {} lock switches, {} policy/interval changes\n",
-            config.threads,
-            self.interpreters,
-            if self.interpreters == 1 { "" } else { "s" },
-            self.elapsed.as_secs_f64(),
-            config.seed,
-            self.switches,
-            self.changes
-        );
-        for (name, n) in names.iter().zip(self.operations) {
-            out.push_str(&format!("  {name:<22}{n:>10}\n"));
-        }
-        out.push_str(&format!("  {:<22}{:>10}\n", "messages received", self.messages));
-        out.push_str(&format!(
-            "  one holder at a time  {}\n  counts add up         {}\n  every thread joined   {}\n  objects freed         {}\n",
-            if self.exclusion_violations == 0 { "yes".to_owned() } else { format!("NO ({} violations)", self.exclusion_violations) },
-            if self.lost_updates == 0 { "yes".to_owned() } else { format!("NO ({} lost)", self.lost_updates) },
-            if self.unjoined == 0 { "yes".to_owned() } else { format!("NO ({} stuck)", self.unjoined) },
-            if self.leaked_objects == 0 { "yes".to_owned() } else { format!("NO ({} left)", self.leaked_objects) },
-        ));
-        let (queued, ran) = self.pending_calls;
-        out.push_str(&format!(
-            "  pending calls run     {}\n",
-            if queued == ran && self.pending_without_lock == 0 {
-                format!("yes ({ran}, each with the lock)")
-            } else {
-                format!(
-                    "NO ({ran} of {queued} ran, {} without the lock)",
-                    self.pending_without_lock
-                )
-            }
-        ));
-        let forked = self.forks[0] + self.forks[1];
-        out.push_str(&format!(
-            "  forked children ok    {}\n",
-            if self.forks_ok == forked {
-                format!(
-                    "yes ({forked}: {} by the holder, {} by a thread without the lock)",
-                    self.forks[0], self.forks[1]
-                )
-            } else {
-                format!(
-                    "NO ({} of {forked} ok, {} hung and killed)",
-                    self.forks_ok, self.forks_hung
-                )
-            }
-        ));
-        out.push_str(if self.ok() { "invariants held\n" } else { "INVARIANTS BROKEN\n" });
-        out
-    }
 }
 
 /// A small, fast, seedable generator (xorshift64*).
@@ -198,6 +96,9 @@ impl Rng {
     }
 }
 
+/// One interpreter's invariant counters: bumped by its load threads
+/// (`load.rs`), pending calls and forked children (`fork.rs`), read once
+/// by [`run`] for the report.
 struct Shared {
     inside: AtomicUsize,
     violations: AtomicU64,
@@ -232,44 +133,6 @@ impl Shared {
     }
 }
 
-/// What one load thread works with: its interpreter, that interpreter's
-/// counters and program, and the channel the interpreters share.
-struct Load {
-    interp: &'static gil::Interpreter,
-    shared: Arc<Shared>,
-    program: Arc<vm::Program>,
-    channel: Channel<Message>,
-}
-
-/// Send a small message and receive one (perhaps from the other
-/// interpreter), opening it in this interpreter's heap.
-fn exchange(token: gil::Token<'_>, load: &Load, index: usize, mine: u64) {
-    let value = Value::list(token, vec![Value::Int(index as i64), Value::Int(mine as i64)]);
-    if let Ok(message) = Message::copy(token, &value) {
-        let _ = load.channel.try_send(message);
-    }
-    if let Ok(message) = load.channel.try_recv() {
-        drop(message.open(token));
-        load.shared.messages.fetch_add(1, SeqCst);
-    }
-}
-
-/// A pending call: runs at some thread's check point, which must hold the
-/// lock; it counts itself into the critical section and bumps the counter.
-unsafe extern "C" fn pending_bump(argument: *mut std::ffi::c_void) {
-    // SAFETY: `run` queues this with a pointer to its `Shared`, which it
-    // keeps alive until every queued call has run.
-    let shared = unsafe { &*argument.cast::<Shared>() };
-    if !gil::holds_lock() {
-        shared.pending_without_lock.fetch_add(1, SeqCst);
-        return;
-    }
-    shared.enter();
-    shared.bump();
-    shared.pending_ran.fetch_add(1, SeqCst);
-    shared.leave();
-}
-
 impl Shared {
     /// Count this thread into the critical section; the caller holds the lock.
     fn enter(&self) {
@@ -288,200 +151,9 @@ impl Shared {
     }
 }
 
-const SCRIPT: &str = "
-let shared = []
-fn work(n) {
-    let total = 0
-    for i in range(n) { total += i }
-    push(shared, total)
-    if len(shared) > 100 { shared = [] }
-    return total
-}
-";
-
-/// One operation in this many forks (separately for the holder's and the
-/// non-holder's fork): a fork copies the whole process, so it stays rare.
-const FORK_ONE_IN: u64 = 400;
-
-/// How long a parent waits for its forked child before killing it.
-const FORK_BOUND: Duration = Duration::from_secs(10);
-
-/// What a forked child found: its exit code.
-const CHILD_OK: i32 = 0;
-const CHILD_NOT_HOLDER: i32 = 3;
-const CHILD_HAS_WAITERS: i32 = 4;
-const CHILD_LOCK_LOST: i32 = 5;
-const CHILD_TAKEN_WITHOUT_ASKING: i32 = 6;
-const CHILD_PANICKED: i32 = 7;
-
-/// In a forked child: run `check`, then leave at once with its exit code
-/// (no destructors, no atexit handlers: the parent's state is not ours).
-fn child_exit(check: impl FnOnce() -> i32) -> ! {
-    let code =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)).unwrap_or(CHILD_PANICKED);
-    // SAFETY: `_exit` ends the process without running anything else.
-    unsafe { libc::_exit(code) }
-}
-
-/// Fork while holding the lock: the child must hold it, have no waiters,
-/// and be able to release it and take it back.
-fn fork_holding_the_lock(token: gil::Token<'_>, shared: &Shared) {
-    // SAFETY: the child only runs `child_exit`, which uses the lock and
-    // leaves with `_exit`.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        child_exit(|| {
-            if !gil::holds_lock() {
-                return CHILD_NOT_HOLDER;
-            }
-            if gil::waiting_threads() != 0 {
-                return CHILD_HAS_WAITERS;
-            }
-            token.detach(|| ());
-            if gil::holds_lock() { CHILD_OK } else { CHILD_LOCK_LOST }
-        });
-    }
-    shared.forks[0].fetch_add(1, SeqCst);
-    token.detach(|| reap(pid, shared));
-}
-
-/// Fork from a thread not holding the lock: the child must not hold it,
-/// and must be able to take it (the other threads' states are forgotten).
-fn fork_without_the_lock(shared: &Shared) {
-    // SAFETY: as in `fork_holding_the_lock`.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        child_exit(|| {
-            if gil::holds_lock() {
-                return CHILD_TAKEN_WITHOUT_ASKING;
-            }
-            gil::attach(|token| {
-                let _ = token.check_point();
-                if gil::holds_lock() { CHILD_OK } else { CHILD_LOCK_LOST }
-            })
-        });
-    }
-    shared.forks[1].fetch_add(1, SeqCst);
-    reap(pid, shared);
-}
-
-/// Wait for child `pid` (a negative pid is a failed fork, counted as not
-/// ok) for at most [`FORK_BOUND`]; kill it if it has not exited by then.
-fn reap(pid: libc::pid_t, shared: &Shared) {
-    if pid < 0 {
-        return;
-    }
-    let deadline = Instant::now() + FORK_BOUND;
-    let mut status = 0;
-    loop {
-        // SAFETY: `pid` is our child; `status` is a valid out-pointer.
-        let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if rc == pid {
-            break;
-        }
-        if rc < 0 {
-            return;
-        }
-        if Instant::now() >= deadline {
-            shared.forks_hung.fetch_add(1, SeqCst);
-            // SAFETY: as above; after SIGKILL the blocking wait ends.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, &mut status, 0);
-            }
-            return;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-    if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == CHILD_OK {
-        shared.forks_ok.fetch_add(1, SeqCst);
-    } else {
-        eprintln!("soak: a forked child ended with status {status:#x}");
-    }
-}
-
-fn load_thread(index: usize, seed: u64, load: Load) -> u64 {
-    let mut rng = Rng(seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    let mut mine = 0u64;
-    gil::set_thread_name(&format!("soak-{index}"));
-    let (shared, program) = (&load.shared, &load.program);
-    let main = load.interp.is_main();
-    while !shared.stop.load(SeqCst) && !gil::interrupted() {
-        if main && rng.below(FORK_ONE_IN) == 0 {
-            fork_without_the_lock(shared);
-        }
-        gil::attach_to(load.interp, |token| {
-            shared.enter();
-            shared.bump();
-            mine += 1;
-            if main && rng.below(FORK_ONE_IN) == 0 {
-                shared.leave();
-                fork_holding_the_lock(token, shared);
-                shared.enter();
-            }
-            let kind = rng.below(6) as usize;
-            // In the second interpreter kinds 3 and 5 are message exchanges,
-            // counted as messages, not as what they are in the main one.
-            if main || !matches!(kind, 3 | 5) {
-                shared.operations[kind].fetch_add(1, SeqCst);
-            }
-            match kind {
-                0 => {
-                    let f = program.global(token, "work").expect("work() is defined");
-                    shared.leave(); // the interpreter's check points may switch
-                    let _ = vm::Vm::new(Arc::clone(program)).call(
-                        token,
-                        f,
-                        vec![Value::Int(rng.below(2000) as i64)],
-                    );
-                    shared.enter();
-                }
-                1 => {
-                    let _ = clib::busy_wait_ms(token, rng.below(2) as i64, Hold::Keep);
-                }
-                2 => {
-                    shared.leave();
-                    let _ = clib::busy_wait_ms(token, rng.below(2) as i64, Hold::Release);
-                    shared.enter();
-                }
-                3 | 5 if !main => exchange(token, &load, index, mine),
-                3 => {
-                    shared.leave();
-                    let calls = AtomicU64::new(0);
-                    let inside = shared;
-                    let _ = clib::run_foreign_threads(token, 2, 3, &|_, _| {
-                        inside.enter();
-                        inside.bump();
-                        calls.fetch_add(1, SeqCst);
-                        inside.leave();
-                        Ok(0)
-                    });
-                    mine += calls.load(SeqCst);
-                    shared.enter();
-                }
-                4 => {
-                    shared.leave();
-                    token.detach(|| thread::sleep(Duration::from_micros(rng.below(500))));
-                    shared.enter();
-                }
-                _ => {
-                    exchange(token, &load, index, mine);
-                    let argument = Arc::as_ptr(shared).cast_mut().cast();
-                    // SAFETY: `pending_bump` only counts, and `run` keeps
-                    // `shared` alive until every queued call has run.
-                    if unsafe { gil::add_pending_call(pending_bump, argument) }.is_ok() {
-                        shared.pending_queued.fetch_add(1, SeqCst);
-                    }
-                    shared.leave();
-                    let _ = token.check_point();
-                    shared.enter();
-                }
-            }
-            shared.leave();
-        });
-    }
-    mine
-}
+/// What the load threads of one interpreter share: the interpreter, its
+/// program and its counters.
+type InterpLoad = (&'static gil::Interpreter, Arc<vm::Program>, Arc<Shared>);
 
 /// Run the soak and report.
 pub fn run(config: &SoakConfig) -> SoakReport {
@@ -493,29 +165,83 @@ pub fn run(config: &SoakConfig) -> SoakReport {
     let shared = Arc::new(Shared::new());
     // The second interpreter, if there are threads for it and a free slot.
     let second = if config.threads >= 2 { gil::Interpreter::start().ok() } else { None };
-    let second_load = second.as_ref().map(|started| {
+    let second_load: Option<InterpLoad> = second.as_ref().map(|started| {
         let interp = started.interpreter();
         let program = gil::attach_to(interp, |token| {
             vm::load(token, "<soak>", SCRIPT).expect("the soak script runs")
         });
         (interp, program, Arc::new(Shared::new()))
     });
+    let main_load = (gil::Interpreter::main(), Arc::clone(&program), Arc::clone(&shared));
+    let threads = start_load_threads(config, &main_load, second_load.as_ref());
+    let changes = control(config, started);
+    shared.stop.store(true, SeqCst);
+    if let Some((_, _, other)) = &second_load {
+        other.stop.store(true, SeqCst);
+    }
+    gil::set_policy(Policy::DEFAULT);
+    gil::set_switch_interval(gil::DEFAULT_SWITCH_INTERVAL);
+    let joined = join_load_threads(threads, second_load.is_some());
+    run_queued_calls(&shared);
+    drop(main_load);
+    gil::attach(|_| drop(program));
+    let objects_after = gil::attach(|_| vm::live_objects() as i64);
+    let leaked = |left: i64| if joined.unjoined == 0 { left } else { 0 };
+    let mut tally = Tally::of(&shared, joined.counted, leaked(objects_after - objects_before));
+    // The second interpreter: its program goes, and its heap must be empty
+    // (it started empty).
+    if let Some((interp, program, other)) = second_load {
+        let left = gil::attach_to(interp, |_| {
+            drop(program);
+            vm::live_objects() as i64
+        });
+        tally.add(Tally::of(&other, joined.counted_second, leaked(left)));
+    }
+    let interpreters = if second.is_some() { 2 } else { 1 };
+    if joined.unjoined > 0 {
+        // A stuck thread may still belong to it: never give the slot back.
+        std::mem::forget(second);
+    } else {
+        drop(second);
+    }
+    SoakReport {
+        operations: tally.operations,
+        exclusion_violations: tally.violations,
+        lost_updates: tally.lost,
+        unjoined: joined.unjoined,
+        leaked_objects: tally.leaked,
+        changes,
+        switches: gil::switch_number() - switches_before,
+        elapsed: started.elapsed(),
+        pending_calls: (shared.pending_queued.load(SeqCst), shared.pending_ran.load(SeqCst)),
+        pending_without_lock: shared.pending_without_lock.load(SeqCst),
+        interpreters,
+        messages: tally.messages,
+        forks: std::array::from_fn(|i| shared.forks[i].load(SeqCst)),
+        forks_ok: shared.forks_ok.load(SeqCst),
+        forks_hung: shared.forks_hung.load(SeqCst),
+    }
+}
+
+/// Start the load threads: every other one belongs to the second
+/// interpreter, if there is one; all share one channel.
+fn start_load_threads(
+    config: &SoakConfig,
+    main: &InterpLoad,
+    second: Option<&InterpLoad>,
+) -> Vec<JoinHandle<u64>> {
     let channel: Channel<Message> = Channel::bounded(NonZeroUsize::new(64).expect("not zero"));
-    let threads: Vec<_> = (0..config.threads)
+    (0..config.threads)
         .map(|i| {
-            let load = match &second_load {
-                Some((interp, program, shared)) if i % 2 == 1 => Load {
-                    interp,
-                    shared: Arc::clone(shared),
-                    program: Arc::clone(program),
-                    channel: channel.clone(),
-                },
-                _ => Load {
-                    interp: gil::Interpreter::main(),
-                    shared: Arc::clone(&shared),
-                    program: Arc::clone(&program),
-                    channel: channel.clone(),
-                },
+            let (interp, program, shared) = match second {
+                Some(second) if i % 2 == 1 => second,
+                _ => main,
+            };
+            let load = Load {
+                interp,
+                shared: Arc::clone(shared),
+                program: Arc::clone(program),
+                channel: channel.clone(),
             };
             let seed = config.seed;
             thread::Builder::new()
@@ -523,8 +249,12 @@ pub fn run(config: &SoakConfig) -> SoakReport {
                 .spawn(move || load_thread(i, seed, load))
                 .expect("start a load thread")
         })
-        .collect();
-    // The controller: change the switch interval and the policy at random.
+        .collect()
+}
+
+/// The controller: change the switch interval and the policy at random
+/// until the run time is up; returns how many changes it made.
+fn control(config: &SoakConfig, started: Instant) -> u64 {
     let mut rng = Rng(config.seed.wrapping_add(17));
     let mut changes = 0;
     let deadline = started + Duration::from_secs_f64(config.seconds);
@@ -534,34 +264,44 @@ pub fn run(config: &SoakConfig) -> SoakReport {
         gil::set_policy(Policy::ALL[rng.below(Policy::ALL.len() as u64) as usize]);
         changes += 2;
     }
-    shared.stop.store(true, SeqCst);
-    if let Some((_, _, other)) = &second_load {
-        other.stop.store(true, SeqCst);
-    }
-    gil::set_policy(Policy::DEFAULT);
-    gil::set_switch_interval(gil::DEFAULT_SWITCH_INTERVAL);
-    // Every thread must join within a grace period.
+    changes
+}
+
+/// What joining the load threads found.
+struct Joined {
+    /// Counter bumps reported by the main interpreter's threads.
+    counted: u64,
+    /// And by the second interpreter's.
+    counted_second: u64,
+    /// Threads that did not join within the grace period.
+    unjoined: usize,
+}
+
+/// Join every load thread, each within a grace period.
+fn join_load_threads(threads: Vec<JoinHandle<u64>>, two_interpreters: bool) -> Joined {
     let grace = Instant::now() + Duration::from_secs(10);
-    let mut counted = 0u64;
-    let mut counted_second = 0u64;
-    let mut unjoined = 0;
+    let mut joined = Joined { counted: 0, counted_second: 0, unjoined: 0 };
     for (i, t) in threads.into_iter().enumerate() {
         while !t.is_finished() && Instant::now() < grace {
             thread::sleep(Duration::from_millis(5));
         }
         if t.is_finished() {
             let n = t.join().unwrap_or(0);
-            if second_load.is_some() && i % 2 == 1 {
-                counted_second += n;
+            if two_interpreters && i % 2 == 1 {
+                joined.counted_second += n;
             } else {
-                counted += n;
+                joined.counted += n;
             }
         } else {
-            unjoined += 1;
+            joined.unjoined += 1;
         }
     }
-    // Calls still queued run at the next check points (a bounded wait: if
-    // some never run, the report says so).
+    joined
+}
+
+/// Calls still queued run at the next check points (a bounded wait: if
+/// some never run, the report says so).
+fn run_queued_calls(shared: &Shared) {
     for _ in 0..1000 {
         let done = shared.pending_ran.load(SeqCst) + shared.pending_without_lock.load(SeqCst);
         if done >= shared.pending_queued.load(SeqCst) {
@@ -570,54 +310,41 @@ pub fn run(config: &SoakConfig) -> SoakReport {
         gil::attach(|token| token.check_point().ok());
         thread::sleep(Duration::from_millis(1));
     }
-    gil::attach(|_| drop(program));
-    let objects_after = gil::attach(|_| vm::live_objects() as i64);
-    // The second interpreter: its program goes, and its heap must be empty
-    // (it started empty).
-    let mut second_violations = 0;
-    let mut second_lost = 0i64;
-    let mut second_leaked = 0i64;
-    let mut second_operations = [0u64; 6];
-    let mut messages = shared.messages.load(SeqCst);
-    if let Some((interp, program, other)) = second_load {
-        let left = gil::attach_to(interp, |_| {
-            drop(program);
-            vm::live_objects() as i64
-        });
-        second_leaked = if unjoined == 0 { left } else { 0 };
-        second_violations = other.violations.load(SeqCst);
-        second_lost = other.counter.load(SeqCst) as i64 - counted_second as i64;
-        second_operations = std::array::from_fn(|i| other.operations[i].load(SeqCst));
-        messages += other.messages.load(SeqCst);
+}
+
+/// One interpreter's invariants, summed over the interpreters for the
+/// report.
+struct Tally {
+    operations: [u64; 6],
+    violations: u64,
+    lost: i64,
+    leaked: i64,
+    messages: u64,
+}
+
+impl Tally {
+    /// What `shared`'s counters say, given the bumps its threads reported
+    /// (`counted`) and the objects left over (`leaked`). Pending calls bump
+    /// the counter too, and count what they bumped.
+    fn of(shared: &Shared, counted: u64, leaked: i64) -> Tally {
+        Tally {
+            operations: std::array::from_fn(|i| shared.operations[i].load(SeqCst)),
+            violations: shared.violations.load(SeqCst),
+            lost: shared.counter.load(SeqCst) as i64
+                - counted as i64
+                - shared.pending_ran.load(SeqCst) as i64,
+            leaked,
+            messages: shared.messages.load(SeqCst),
+        }
     }
-    let interpreters = if second.is_some() { 2 } else { 1 };
-    if unjoined > 0 {
-        // A stuck thread may still belong to it: never give the slot back.
-        std::mem::forget(second);
-    } else {
-        drop(second);
-    }
-    SoakReport {
-        operations: std::array::from_fn(|i| {
-            shared.operations[i].load(SeqCst) + second_operations[i]
-        }),
-        exclusion_violations: shared.violations.load(SeqCst) + second_violations,
-        lost_updates: shared.counter.load(SeqCst) as i64
-            - counted as i64
-            - shared.pending_ran.load(SeqCst) as i64
-            + second_lost,
-        unjoined,
-        leaked_objects: if unjoined == 0 { objects_after - objects_before } else { 0 }
-            + second_leaked,
-        changes,
-        switches: gil::switch_number() - switches_before,
-        elapsed: started.elapsed(),
-        pending_calls: (shared.pending_queued.load(SeqCst), shared.pending_ran.load(SeqCst)),
-        pending_without_lock: shared.pending_without_lock.load(SeqCst),
-        interpreters,
-        messages,
-        forks: std::array::from_fn(|i| shared.forks[i].load(SeqCst)),
-        forks_ok: shared.forks_ok.load(SeqCst),
-        forks_hung: shared.forks_hung.load(SeqCst),
+
+    fn add(&mut self, other: Tally) {
+        for (mine, theirs) in self.operations.iter_mut().zip(other.operations) {
+            *mine += theirs;
+        }
+        self.violations += other.violations;
+        self.lost += other.lost;
+        self.leaked += other.leaked;
+        self.messages += other.messages;
     }
 }

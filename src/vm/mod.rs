@@ -7,12 +7,10 @@
 //! | `ast.rs` | the syntax tree |
 //! | `compiler/` | syntax tree to bytecode (statements, names, expressions) |
 //! | `bytecode.rs` | the instructions and compiled functions |
-//! | `value/` | values and reference-counted objects — the invariant lives here; the native-function type |
+//! | `value/` | values and reference-counted objects — the invariant lives here; the native-function type; messages and channels (public here as [`message`] and [`channel`]) |
 //! | `machine/` | [`Vm`] and [`Program`]: the loop that runs bytecode, with check points, one file per opcode family |
 //! | `natives/` | built-in functions, the `c` module, the thread built-ins, and their argument helpers |
 //! | `threads.rs` | starting interpreter threads and interpreters, and waiting for them |
-//! | `message.rs` | messages: the copies values become to cross to another interpreter |
-//! | `channel.rs` | channels: queues of messages any thread or interpreter may hold |
 //! | `error.rs` | syntax and runtime errors and how they print |
 //!
 //! The arrows point down: `value/` imports nothing above it (natives see the
@@ -32,16 +30,16 @@
 
 mod ast;
 mod bytecode;
-pub mod channel;
 mod compiler;
 mod error;
 mod lexer;
 mod machine;
-pub mod message;
 mod natives;
 mod parser;
 mod threads;
 mod value;
+
+pub use value::{channel, message};
 
 pub use error::{RtError, RtKind, SyntaxError};
 pub use machine::{Program, Vm};

@@ -21,6 +21,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::thread::JoinHandle;
 
 use parking_lot::{Condvar, Mutex};
 
@@ -85,6 +86,10 @@ impl Joins {
     }
 }
 
+/// A started thread's join handle, shared by its object and the run
+/// ([`HandleSlot`] for threads, [`InterpSlot`] for interpreters).
+type JoinSlot<T> = Arc<Mutex<Option<JoinHandle<T>>>>;
+
 /// Process-wide numbers for thread objects.
 static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -105,6 +110,24 @@ impl Running {
 
     fn finish(&self) {
         self.counter.finish();
+    }
+
+    /// Keep the join handle of a thread just started (and counted by
+    /// `start`) in `slots`, for the end of the run; if the OS refused to
+    /// start it, count it finished again and say so in `func`'s name.
+    fn keep<T>(
+        &self,
+        slots: &Mutex<Vec<JoinSlot<T>>>,
+        spawned: std::io::Result<JoinHandle<T>>,
+        func: &str,
+    ) -> Result<JoinSlot<T>, RtError> {
+        let handle = spawned.map_err(|e| {
+            self.finish();
+            RtError::new(format!("{func} could not start a thread: {e}"))
+        })?;
+        let slot = Arc::new(Mutex::new(Some(handle)));
+        slots.lock().push(Arc::clone(&slot));
+        Ok(slot)
     }
 
     /// Wait, with the lock released, until no thread is running — or, with
@@ -221,15 +244,7 @@ pub(crate) fn start_thread(
         });
         *thread_end.0.lock() = EndState::Ended(ended);
     });
-    let handle = match spawned {
-        Ok(handle) => handle,
-        Err(e) => {
-            threads.finish();
-            return Err(RtError::new(format!("spawn() could not start a thread: {e}")));
-        }
-    };
-    let slot: HandleSlot = Arc::new(Mutex::new(Some(handle)));
-    threads.handles.lock().push(Arc::clone(&slot));
+    let slot = threads.keep(&threads.handles, spawned, "spawn()")?;
     let thread = ThreadObj { name, id, handle: slot, end, result: RefCell::new(None) };
     Ok(Value::Obj(ObjRef::new(token, Obj::Thread(thread))))
 }
@@ -297,15 +312,7 @@ pub(crate) fn start_interpreter(
             drop(started);
             outcome
         });
-    let handle = match spawned {
-        Ok(handle) => handle,
-        Err(e) => {
-            threads.finish();
-            return Err(RtError::new(format!("interpreter() could not start a thread: {e}")));
-        }
-    };
-    let slot: InterpSlot = Arc::new(Mutex::new(Some(handle)));
-    threads.interpreters.lock().push(Arc::clone(&slot));
+    let slot = threads.keep(&threads.interpreters, spawned, "interpreter()")?;
     let interp = InterpObj { id, handle: slot, outcome: RefCell::new(None) };
     Ok(Value::Obj(ObjRef::new(token, Obj::Interpreter(interp))))
 }

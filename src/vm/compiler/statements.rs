@@ -85,28 +85,7 @@ impl Compiler<'_, '_> {
                     self.patch(to_end);
                 }
             }
-            Stmt::While { cond, body } => {
-                let mark = self.f().next_slot;
-                let saved_max = std::mem::replace(&mut self.f().max_slots, mark);
-                let start = self.here();
-                self.expr(cond)?;
-                let exit = self.emit(Op::JumpIfFalse(0));
-                self.f().loops.push(LoopCtx {
-                    continue_to: Some(start),
-                    continue_patches: Vec::new(),
-                    break_patches: Vec::new(),
-                });
-                self.block(body)?;
-                self.emit(Op::Loop(start));
-                self.patch(exit);
-                self.end_loop(start);
-                let high = self.f().max_slots;
-                if high > mark {
-                    self.emit(Op::ClearLocals(mark, high - mark));
-                }
-                let f = self.f();
-                f.max_slots = f.max_slots.max(saved_max);
-            }
+            Stmt::While { cond, body } => self.while_loop(cond, body)?,
             Stmt::For { var, iter, body, pos } => {
                 self.line = pos.line;
                 self.col = pos.col;
@@ -161,6 +140,32 @@ impl Compiler<'_, '_> {
                 self.with_statement(lock, body, *pos)?;
             }
         }
+        Ok(())
+    }
+
+    /// `while cond { body }`: the test at the top, `Loop` back to it at
+    /// the end; the body's locals are cleared when the loop ends.
+    fn while_loop(&mut self, cond: &Expr, body: &[Stmt]) -> CResult<()> {
+        let mark = self.f().next_slot;
+        let saved_max = std::mem::replace(&mut self.f().max_slots, mark);
+        let start = self.here();
+        self.expr(cond)?;
+        let exit = self.emit(Op::JumpIfFalse(0));
+        self.f().loops.push(LoopCtx {
+            continue_to: Some(start),
+            continue_patches: Vec::new(),
+            break_patches: Vec::new(),
+        });
+        self.block(body)?;
+        self.emit(Op::Loop(start));
+        self.patch(exit);
+        self.end_loop(start);
+        let high = self.f().max_slots;
+        if high > mark {
+            self.emit(Op::ClearLocals(mark, high - mark));
+        }
+        let f = self.f();
+        f.max_slots = f.max_slots.max(saved_max);
         Ok(())
     }
 

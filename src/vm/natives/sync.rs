@@ -3,7 +3,7 @@
 //! `size`, `close`, `Event`, `set`, `is_set`.
 //!
 //! They check their arguments and call the objects in the value layer
-//! (`value/sync.rs`), which own the waiting: every blocking call releases
+//! (`value/sync/`), which own the waiting: every blocking call releases
 //! the global lock while it waits, stops on Ctrl+C, and takes an optional
 //! timeout in milliseconds (`nil`: none). An expired timeout makes
 //! `acquire` and `wait` return `false` and `get` and `put` raise an error
@@ -23,34 +23,52 @@ fn new_object(token: Token<'_>, sync: SyncObj) -> Value {
     Value::Obj(ObjRef::new(token, Obj::Sync(sync)))
 }
 
-/// Argument `i` as the synchronisation object it is, or an error naming
-/// what `func` needs.
-fn sync_arg<'a>(
+/// Argument `i` as what `pick` takes from the synchronisation object it
+/// is, or an error saying that `func` needs `needs` (`"a lock"`), not
+/// what it got.
+fn sync_arg<'a, T>(
     args: &'a [Value],
     i: usize,
     func: &str,
     needs: &str,
-) -> Result<&'a SyncObj, RtError> {
+    pick: impl FnOnce(&'a SyncObj) -> Option<T>,
+) -> Result<T, RtError> {
     if let Value::Obj(r) = &args[i] {
         if let Obj::Sync(sync) = r.get() {
-            return Ok(sync);
+            if let Some(picked) = pick(sync) {
+                return Ok(picked);
+            }
         }
     }
     Err(RtError::new(format!("{func}() needs {needs}, not a {}", args[i].type_name())))
 }
 
 fn lock_arg<'a>(args: &'a [Value], i: usize, func: &str) -> Result<&'a Arc<LockCore>, RtError> {
-    match sync_arg(args, i, func, "a lock")? {
-        SyncObj::Lock(lock) => Ok(lock),
-        other => Err(RtError::new(format!("{func}() needs a lock, not a {}", other.type_name()))),
-    }
+    sync_arg(args, i, func, "a lock", |sync| match sync {
+        SyncObj::Lock(lock) => Some(lock),
+        _ => None,
+    })
 }
 
 fn queue_arg<'a>(args: &'a [Value], func: &str) -> Result<&'a ScriptQueue, RtError> {
-    match sync_arg(args, 0, func, "a queue")? {
-        SyncObj::Queue(queue) => Ok(queue),
-        other => Err(RtError::new(format!("{func}() needs a queue, not a {}", other.type_name()))),
-    }
+    sync_arg(args, 0, func, "a queue", |sync| match sync {
+        SyncObj::Queue(queue) => Some(queue),
+        _ => None,
+    })
+}
+
+fn condition_arg<'a>(args: &'a [Value], func: &str) -> Result<&'a Arc<ConditionCore>, RtError> {
+    sync_arg(args, 0, func, "a condition", |sync| match sync {
+        SyncObj::Condition(cv) => Some(cv),
+        _ => None,
+    })
+}
+
+fn event_arg<'a>(args: &'a [Value], func: &str) -> Result<&'a Arc<EventCore>, RtError> {
+    sync_arg(args, 0, func, "an event", |sync| match sync {
+        SyncObj::Event(ev) => Some(ev),
+        _ => None,
+    })
 }
 
 /// Optional argument `i`: a timeout in milliseconds (`nil` or absent: wait
@@ -122,7 +140,7 @@ pub(super) fn with_enter(
     token: Token<'_>,
     args: &[Value],
 ) -> Result<Value, RtError> {
-    let Ok(SyncObj::Lock(lock)) = sync_arg(args, 0, "with", "a lock") else {
+    let Ok(lock) = lock_arg(args, 0, "with") else {
         return Err(RtError::new(format!("'with' needs a lock, not a {}", args[0].type_name())));
     };
     let lock = Arc::clone(lock);
@@ -149,29 +167,16 @@ pub(super) fn wait(
     args: &[Value],
 ) -> Result<Value, RtError> {
     let timeout = timeout_arg(args, 1, "wait")?;
-    let waited = match sync_arg(args, 0, "wait", "a condition or an event")? {
-        SyncObj::Condition(cv) => Arc::clone(cv).wait(token, timeout)?,
-        SyncObj::Event(ev) => Arc::clone(ev).wait(token, timeout)?,
-        other => {
-            return Err(RtError::new(format!(
-                "wait() needs a condition or an event, not a {}",
-                other.type_name()
-            )));
-        }
-    };
-    Ok(Value::Bool(waited))
+    let waited = sync_arg(args, 0, "wait", "a condition or an event", |sync| match sync {
+        SyncObj::Condition(cv) => Some(Arc::clone(cv).wait(token, timeout)),
+        SyncObj::Event(ev) => Some(Arc::clone(ev).wait(token, timeout)),
+        _ => None,
+    })?;
+    Ok(Value::Bool(waited?))
 }
 
 fn notify_common(args: &[Value], all: bool, func: &str) -> Result<Value, RtError> {
-    match sync_arg(args, 0, func, "a condition")? {
-        SyncObj::Condition(cv) => cv.notify(all, &format!("{func}()"))?,
-        other => {
-            return Err(RtError::new(format!(
-                "{func}() needs a condition, not a {}",
-                other.type_name()
-            )));
-        }
-    }
+    condition_arg(args, func)?.notify(all, &format!("{func}()"))?;
     Ok(Value::Nil)
 }
 
@@ -268,13 +273,6 @@ pub(super) fn event(
     _: &[Value],
 ) -> Result<Value, RtError> {
     Ok(new_object(token, SyncObj::Event(EventCore::new())))
-}
-
-fn event_arg<'a>(args: &'a [Value], func: &str) -> Result<&'a Arc<EventCore>, RtError> {
-    match sync_arg(args, 0, func, "an event")? {
-        SyncObj::Event(ev) => Ok(ev),
-        other => Err(RtError::new(format!("{func}() needs an event, not a {}", other.type_name()))),
-    }
 }
 
 /// `set(ev)`: set the event, waking every waiter.

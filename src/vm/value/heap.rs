@@ -13,13 +13,13 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use parking_lot::{Condvar, Mutex};
 
+use super::channel::Channel;
+use super::message::Message;
 use super::native::Native;
 use super::{Key, MapTable, Parcel, Value};
 use crate::gil::{self, Token};
 use crate::vm::bytecode::Proto;
-use crate::vm::channel::Channel;
 use crate::vm::error::RtError;
-use crate::vm::message::Message;
 
 /// A counted reference to a heap object.
 pub struct ObjRef(NonNull<ObjBox>);

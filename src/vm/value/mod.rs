@@ -31,15 +31,21 @@
 //! |---|---|
 //! | `mod.rs` | [`Value`], truthiness, equality |
 //! | `heap.rs` | objects, reference counts, freeing |
+//! | `message.rs` | messages: the copies values become to cross to another heap |
+//! | `channel.rs` | channels: queues of messages any thread or interpreter may hold |
 //! | `native.rs` | the native-function type and the context natives get |
 //! | `shared.rs` | [`Parcel`] and [`LockedCells`] |
 //! | `key.rs` | map keys |
 //! | `show.rs` | how values print |
-//! | `sync.rs` | locks, conditions, queues and events, and waiting on them |
+//! | `sync/` | locks, conditions, queues and events, and waiting on them (one file each) |
 //!
 //! This layer imports nothing above it: not the VM, not threads, not the
-//! natives. (It names [`Proto`](crate::vm::bytecode::Proto), the compiled
-//! code a closure holds, and [`RtError`].)
+//! natives, and holds the message and channel types its objects name. (It
+//! names [`Proto`](crate::vm::bytecode::Proto), the compiled code a closure
+//! holds, and [`RtError`].)
+
+pub mod channel;
+pub mod message;
 
 mod heap;
 mod key;

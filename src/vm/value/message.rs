@@ -41,9 +41,9 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use super::error::RtError;
-use super::value::{Key, MAX_NESTING, Obj, ObjRef, ScriptChannel, Value};
+use super::{Key, MAX_NESTING, Obj, ObjRef, ScriptChannel, Value};
 use crate::gil::Token;
+use crate::vm::error::RtError;
 
 /// A deep copy of a value, independent of any heap: see the module docs.
 #[derive(Clone, Debug, PartialEq)]
@@ -295,7 +295,7 @@ impl Message {
                     Value::list(token, items)
                 }
                 Node::Map(entries) => {
-                    let mut map = crate::vm::value::map_table(entries.len());
+                    let mut map = super::map_table(entries.len());
                     for (key, item) in entries {
                         let key = match key {
                             MessageKey::Nil => Key::Nil,

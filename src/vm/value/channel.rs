@@ -389,6 +389,21 @@ mod tests {
         NonZeroUsize::new(n).expect("non-zero")
     }
 
+    /// A channel of capacity 1 holding `1`, and a thread sending `2` into
+    /// it, given time to start waiting for room (a late start changes
+    /// nothing the tests check: its send then waits, or fails, later).
+    fn full_with_a_waiting_sender() -> (Channel<i32>, thread::JoinHandle<Result<(), SendError<i32>>>)
+    {
+        let ch = Channel::bounded(cap(1));
+        ch.send(1, None).expect("room");
+        let sender = {
+            let ch = ch.clone();
+            thread::spawn(move || ch.send(2, None))
+        };
+        thread::sleep(Duration::from_millis(20));
+        (ch, sender)
+    }
+
     #[test]
     fn items_come_out_in_order() {
         let ch = Channel::unbounded();
@@ -457,17 +472,11 @@ mod tests {
     #[test]
     fn a_full_channel_wakes_its_sender_when_room_is_made() {
         watchdog("room", || {
-            let ch = Channel::bounded(cap(1));
-            ch.send(0, None).expect("room");
-            let sender = {
-                let ch = ch.clone();
-                thread::spawn(move || ch.send(1, None))
-            };
+            let (ch, sender) = full_with_a_waiting_sender();
             // The sender waits (without a timeout) until this receive.
-            thread::sleep(Duration::from_millis(20));
-            assert_eq!(ch.recv(None), Ok(0));
-            sender.join().expect("sender").expect("sent once there was room");
             assert_eq!(ch.recv(None), Ok(1));
+            sender.join().expect("sender").expect("sent once there was room");
+            assert_eq!(ch.recv(None), Ok(2));
         });
     }
 
@@ -507,13 +516,7 @@ mod tests {
     #[test]
     fn closing_wakes_a_waiting_sender_and_hands_its_item_back() {
         watchdog("close sender", || {
-            let ch = Channel::bounded(cap(1));
-            ch.send(1, None).expect("room");
-            let sender = {
-                let ch = ch.clone();
-                thread::spawn(move || ch.send(2, None))
-            };
-            thread::sleep(Duration::from_millis(20));
+            let (ch, sender) = full_with_a_waiting_sender();
             ch.close();
             assert_eq!(sender.join().expect("sender"), Err(SendError::Closed(2)));
             assert_eq!(ch.recv(None), Ok(1), "what was sent before the close is kept");
@@ -549,6 +552,6 @@ mod tests {
     #[test]
     fn handles_are_send_and_sync_for_send_items() {
         fn assert_send_sync<T: Send + Sync>() {}
-        assert_send_sync::<Channel<crate::vm::message::Message>>();
+        assert_send_sync::<Channel<super::super::message::Message>>();
     }
 }
