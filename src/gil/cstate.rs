@@ -15,9 +15,10 @@ use super::handoff::Reason;
 use super::misuse::{Misuse, report, report_for, report_reentrant};
 use super::raw::{DROP_REQUEST, PENDING_CALLS};
 use super::recorder::{self, EventKind};
+use super::registry::{mark_foreign, thread_info};
 pub(crate) use super::thread::known_serial;
 pub(crate) use super::thread::{Ensured, GENERATION_BITS, InLockCode, SavePlace};
-use super::thread::{ThreadCtx, in_lock_code, mark_foreign, thread_info, try_with_ctx, with_ctx};
+use super::thread::{ThreadCtx, in_lock_code, try_with_ctx, with_ctx};
 
 /// Mark the calling thread as inside the C API for the duration of one
 /// call to `function`. `None` if it already was — the call came from a

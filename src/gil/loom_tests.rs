@@ -171,31 +171,48 @@ unsafe extern "C" fn count_call(argument: *mut std::ffi::c_void) {
     unsafe { &*argument.cast::<AtomicUsize>() }.fetch_add(1, SeqCst);
 }
 
+type PendingModel = (Arc<RawGil>, Arc<PendingQueue<2>>, Arc<AtomicUsize>);
+
+/// A lock, a two-slot pending queue and the counter its calls bump.
+fn pending_model() -> PendingModel {
+    (Arc::new(RawGil::new()), Arc::new(PendingQueue::new()), Arc::new(AtomicUsize::new(0)))
+}
+
+/// Queue one `count_call` bumping `ran`; whether the queue took it.
+fn push_count_call(gil: &RawGil, queue: &PendingQueue<2>, ran: &Arc<AtomicUsize>) -> bool {
+    let argument = Arc::as_ptr(ran).cast_mut().cast();
+    // SAFETY: `count_call` only counts, and every model keeps `ran` alive
+    // until the queued calls have run.
+    unsafe { queue.push(gil, count_call, argument) }.is_ok()
+}
+
+/// Two producers (signal handlers, other threads) each queueing one call;
+/// each joins with whether its call was accepted.
+fn spawn_producers(
+    gil: &Arc<RawGil>,
+    queue: &Arc<PendingQueue<2>>,
+    ran: &Arc<AtomicUsize>,
+) -> Vec<thread::JoinHandle<bool>> {
+    (0..2)
+        .map(|_| {
+            let (gil, queue, ran) = (gil.clone(), queue.clone(), ran.clone());
+            thread::spawn(move || push_count_call(&gil, &queue, &ran))
+        })
+        .collect()
+}
+
 #[test]
 fn a_pending_call_is_run_or_left_signalled_never_lost() {
     // Two producers (signal handlers, other threads) queue a call each
     // while the holder reaches one check point.
     model(|| {
-        let gil = Arc::new(RawGil::new());
-        let queue = Arc::new(PendingQueue::<2>::new());
-        let ran = Arc::new(AtomicUsize::new(0));
-        let producers: Vec<_> = (0..2)
-            .map(|_| {
-                let (gil, queue, ran) = (gil.clone(), queue.clone(), ran.clone());
-                thread::spawn(move || {
-                    let argument = Arc::as_ptr(&ran).cast_mut().cast();
-                    // SAFETY: `count_call` only counts, and `ran` outlives
-                    // the model.
-                    unsafe { queue.push(&gil, count_call, argument) }.expect("room for two");
-                })
-            })
-            .collect();
+        let (gil, queue, ran) = pending_model();
+        let producers = spawn_producers(&gil, &queue, &ran);
         if gil.breaker() & PENDING_CALLS != 0 {
             queue.run(&gil);
         }
-        for producer in producers {
-            producer.join().unwrap();
-        }
+        let accepted = producers.into_iter().map(|p| p.join().unwrap());
+        assert_eq!(accepted.filter(|&ok| ok).count(), 2, "room for two");
         if ran.load(SeqCst) < 2 {
             assert_ne!(gil.breaker() & PENDING_CALLS, 0, "a call waits with the bit clear");
         }
@@ -209,22 +226,9 @@ fn a_pending_call_is_run_or_left_signalled_never_lost() {
 fn a_full_pending_queue_refuses_and_overwrites_nothing() {
     // Two slots, one already taken; two producers race for the other.
     model(|| {
-        let gil = Arc::new(RawGil::new());
-        let queue = Arc::new(PendingQueue::<2>::new());
-        let ran = Arc::new(AtomicUsize::new(0));
-        let argument = Arc::as_ptr(&ran).cast_mut().cast();
-        // SAFETY: `count_call` only counts, and `ran` outlives the model.
-        unsafe { queue.push(&gil, count_call, argument) }.expect("an empty queue has room");
-        let producers: Vec<_> = (0..2)
-            .map(|_| {
-                let (gil, queue, ran) = (gil.clone(), queue.clone(), ran.clone());
-                thread::spawn(move || {
-                    let argument = Arc::as_ptr(&ran).cast_mut().cast();
-                    // SAFETY: as above.
-                    unsafe { queue.push(&gil, count_call, argument) }.is_ok()
-                })
-            })
-            .collect();
+        let (gil, queue, ran) = pending_model();
+        assert!(push_count_call(&gil, &queue, &ran), "an empty queue has room");
+        let producers = spawn_producers(&gil, &queue, &ran);
         let accepted = producers.into_iter().map(|p| p.join().unwrap());
         assert_eq!(accepted.filter(|&ok| ok).count(), 1, "one slot left, one call accepted");
         queue.run(&gil);

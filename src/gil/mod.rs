@@ -13,7 +13,8 @@
 //! | `raw.rs` | the state machine: state word, waiter queue, eval breaker, forced switching |
 //! | `policy.rs` | the hand-off decisions, one small unit per policy |
 //! | `handoff.rs` | release reasons and switch counters |
-//! | `thread.rs` | per-thread depth, saved states, thread names (its fields private, changed through its methods) |
+//! | `thread.rs` | per-thread depth, saved states and open `gs_ensure` calls (its fields private, changed through its methods) |
+//! | `registry.rs` | every thread met, by serial and name, and the C function each live one is in, for other threads to read |
 //! | `cstate.rs` | the C API's lock calls and their misuse rules, and the one check when a call into C returns |
 //! | `token.rs` | [`attach`], [`Token`], [`Token::detach`] — the safe API |
 //! | `misuse.rs` | detecting and reporting misuse |
@@ -62,6 +63,8 @@ mod policy;
 mod raw;
 #[cfg(not(loom))]
 pub mod recorder;
+#[cfg(not(loom))]
+mod registry;
 mod sync;
 #[cfg(not(loom))]
 mod thread;
@@ -89,7 +92,9 @@ pub(crate) use misuse::{Misuse, report as report_misuse};
 #[cfg(not(loom))]
 pub use pending::{PendingCall, PendingQueueFull, add_pending_call};
 #[cfg(not(loom))]
-pub use thread::{ThreadInfo, current_serial, set_thread_name, thread_info, thread_name, threads};
+pub use registry::{ThreadInfo, set_thread_name, thread_info, thread_name, threads};
+#[cfg(not(loom))]
+pub use thread::current_serial;
 #[cfg(not(loom))]
 pub use token::{Interrupted, Token, attach, attach_to, current_interpreter};
 #[cfg(not(loom))]
