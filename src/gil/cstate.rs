@@ -309,7 +309,12 @@ fn in_c_function<R>(name: &'static str, call: impl FnOnce() -> R) -> R {
         fn drop(&mut self) {
             with_ctx(|ctx| {
                 if recorder::recording() {
-                    recorder::record(ctx.serial(), EventKind::ReturnC, None);
+                    recorder::record(
+                        ctx.serial(),
+                        ctx.interpreter().id(),
+                        EventKind::ReturnC,
+                        None,
+                    );
                 }
                 ctx.replace_c_function(self.0);
             });
@@ -317,7 +322,7 @@ fn in_c_function<R>(name: &'static str, call: impl FnOnce() -> R) -> R {
     }
     let _restore = Restore(with_ctx(|ctx| {
         if recorder::recording() {
-            recorder::record(ctx.serial(), EventKind::CallC, Some(name));
+            recorder::record(ctx.serial(), ctx.interpreter().id(), EventKind::CallC, Some(name));
         }
         ctx.replace_c_function(Some(name))
     }));

@@ -355,12 +355,21 @@ impl RawGil {
     /// Take the lock, waiting as long as it takes.
     #[inline]
     pub(crate) fn acquire(&self, me: &Arc<Waiter>) {
-        if self.state.compare_exchange(0, LOCKED, Acquire, Relaxed).is_ok() {
-            me.end_voluntary();
-            self.took(me.serial);
-        } else {
+        if !self.try_acquire(me) {
             self.acquire_slow(me);
         }
+    }
+
+    /// Take the lock if it is free right now (the fast path of
+    /// [`acquire`](Self::acquire), nothing else); returns whether it did.
+    #[inline]
+    pub(crate) fn try_acquire(&self, me: &Arc<Waiter>) -> bool {
+        let free = self.state.compare_exchange(0, LOCKED, Acquire, Relaxed).is_ok();
+        if free {
+            me.end_voluntary();
+            self.took(me.serial);
+        }
+        free
     }
 
     /// Bookkeeping of a new holder. Runs while holding the lock.
@@ -381,7 +390,9 @@ impl RawGil {
         self.log.drop_requested();
         #[cfg(not(loom))]
         if super::recorder::recording() {
-            super::recorder::record(serial, super::recorder::EventKind::DropRequested, None);
+            use super::recorder::{EventKind, record};
+            // The waiter's interpreter is the one of its `Wants` just before.
+            record(serial, super::interp::NO_INTERPRETER, EventKind::DropRequested, None);
         }
         #[cfg(loom)]
         let _ = serial;

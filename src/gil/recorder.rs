@@ -2,24 +2,34 @@
 //!
 //! When recording is off (the default) the lock pays one relaxed load of
 //! `RECORDING` per transition and nothing else. When it is on, every
-//! transition appends an [`Event`] — timestamp, thread, what happened — to
-//! one buffer, and moves the thread's live state on, which the demo shows.
+//! transition appends a fixed-size binary event — time-stamp-counter ticks,
+//! what happened, the interpreter, the C function — to the calling thread's
+//! own ring: no lock, no shared cache line, no formatting. Rings are read
+//! and their events turned into [`Event`]s (nanoseconds, thread, ...) only
+//! when someone asks: after the run ([`stop_recording`]), or for the demo's
+//! live view ([`events_so_far`], [`live_state`]). A ring never overwrites:
+//! an event that does not fit is counted ([`lost_events`]) and reported.
 //!
-//! This file owns the event buffer, the live per-thread states and the one
-//! mapping from events to a thread's [`State`] ([`ThreadState::after`]),
-//! which both the live view and the timeline of `src/observe/` use. It
-//! computes nothing else: statistics, traces and pictures are built from the
-//! events by `src/observe/`, outside the lock. The lock's files call
-//! `record` after checking [`recording`]; this file never calls them and
-//! touches no lock state.
+//! This file owns the rings, the recorder's clock, and the one mapping from
+//! events to a thread's [`State`] ([`ThreadState::after`]), which both the
+//! live view and the timeline of `src/observe/` use. Statistics, traces and
+//! pictures are built from the events by `src/observe/`, outside the lock.
+//! The lock's files call `record` after checking [`recording`]; this file
+//! never calls them and touches no lock state.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicPtr, AtomicUsize};
 use std::time::Instant;
 
 use once_cell::sync::Lazy;
 
 use super::handoff::Reason;
-use super::sync::{AtomicBool, Mutex, Ordering::Relaxed};
+use super::interp::NO_INTERPRETER;
+use super::sync::{
+    Arc, AtomicBool, AtomicU64, Mutex,
+    Ordering::{Acquire, Relaxed, Release},
+};
 
 /// Whether the recorder is on. Read with one relaxed load on the hot path.
 pub(crate) static RECORDING: AtomicBool = AtomicBool::new(false);
@@ -94,6 +104,9 @@ pub struct Event {
     pub kind: EventKind,
     /// The C function the thread was in, if any.
     pub c_function: Option<&'static str>,
+    /// The id of the interpreter whose lock the event is about (0: the
+    /// main one).
+    pub interpreter: u32,
 }
 
 /// What a thread was doing.
@@ -218,18 +231,285 @@ pub struct Live {
     pub since_ns: u64,
 }
 
-struct Recorder {
-    events: Vec<Event>,
-    live: HashMap<u64, Live>,
+// ---------------------------------------------------------------------
+// Recording: one ring per thread, stamped with the CPU's time-stamp counter.
+// ---------------------------------------------------------------------
+
+/// One event as a thread stores it in its own ring: a fixed-size binary
+/// record (40 bytes), turned into an [`Event`] only after the run.
+#[derive(Clone, Copy, Debug)]
+struct RawEvent {
+    /// [`Clock`] ticks.
+    ticks: u64,
+    c_function: Option<&'static str>,
+    kind: EventKind,
+    /// The interpreter whose lock the event is about, or
+    /// [`NO_INTERPRETER`] when the recording call did not know it (then it
+    /// is the thread's interpreter at its previous event).
+    interpreter: u32,
 }
 
-static EPOCH: Lazy<Instant> = Lazy::new(Instant::now);
-static RECORDER: Lazy<Mutex<Recorder>> =
-    Lazy::new(|| Mutex::new(Recorder { events: Vec::new(), live: HashMap::new() }));
+/// Events per chunk of a ring; chunks are allocated as the ring fills.
+const CHUNK: usize = 4096;
+/// Chunks per ring: at most 4,194,304 events per thread per recording
+/// (160 MiB); events past that are counted as lost, never overwritten.
+const CHUNKS: usize = 1024;
+
+/// One thread's events of one recording. Only the owning thread writes
+/// (`push`); any thread may read the published prefix (`copy_out`).
+struct Ring {
+    serial: u64,
+    /// The recording this ring belongs to.
+    session: u64,
+    /// Chunk pointers, each null until the owner allocates it.
+    chunks: Box<[AtomicPtr<RawEvent>]>,
+    /// How many events are written and published (Release by the owner).
+    len: AtomicUsize,
+    /// Events that did not fit.
+    lost: AtomicU64,
+}
+
+impl Ring {
+    fn new(serial: u64, session: u64, chunks: usize) -> Ring {
+        let chunks = (0..chunks).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
+        Ring { serial, session, chunks, len: AtomicUsize::new(0), lost: AtomicU64::new(0) }
+    }
+
+    /// Append an event. Called only by the owning thread: a few plain stores
+    /// and one release store, no read-modify-write and no lock.
+    #[inline]
+    fn push(&self, event: RawEvent) {
+        let n = self.len.load(Relaxed);
+        let Some(slot) = self.chunks.get(n / CHUNK) else {
+            self.lost.store(self.lost.load(Relaxed) + 1, Relaxed);
+            return;
+        };
+        let mut chunk = slot.load(Relaxed);
+        if chunk.is_null() {
+            chunk = new_chunk();
+            slot.store(chunk, Release);
+        }
+        // SAFETY: `chunk` points to an allocation of CHUNK events that only
+        // this thread writes; slot `n % CHUNK` is past the published length,
+        // so no reader looks at it until the release store below.
+        unsafe { chunk.add(n % CHUNK).write(event) };
+        self.len.store(n + 1, Release);
+    }
+
+    /// The published events from index `from` on, in order.
+    fn copy_out(&self, from: usize) -> Vec<RawEvent> {
+        let n = self.len.load(Acquire);
+        (from..n)
+            .map(|i| {
+                let chunk = self.chunks[i / CHUNK].load(Acquire);
+                // SAFETY: the owner allocated the chunk and wrote event `i`
+                // before its release store of a length above `i`, which the
+                // acquire load of `len` saw; published events are never
+                // written again, and the chunk lives as long as the ring.
+                unsafe { *chunk.add(i % CHUNK) }
+            })
+            .collect()
+    }
+}
+
+/// The memory layout of one chunk.
+const CHUNK_LAYOUT: std::alloc::Layout = match std::alloc::Layout::array::<RawEvent>(CHUNK) {
+    Ok(layout) => layout,
+    Err(_) => panic!("a chunk's size fits"),
+};
+
+/// A fresh chunk, uninitialised: events are written before they are
+/// published, and never read past the published length.
+#[cold]
+#[inline(never)]
+fn new_chunk() -> *mut RawEvent {
+    // SAFETY: the layout has a non-zero size (CHUNK events of 40 bytes).
+    let chunk = unsafe { std::alloc::alloc(CHUNK_LAYOUT) }.cast::<RawEvent>();
+    if chunk.is_null() {
+        std::alloc::handle_alloc_error(CHUNK_LAYOUT);
+    }
+    chunk
+}
+
+#[cfg(test)]
+impl RawEvent {
+    const EMPTY: RawEvent =
+        RawEvent { ticks: 0, c_function: None, kind: EventKind::ThreadExited, interpreter: 0 };
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        for slot in self.chunks.iter() {
+            let chunk = slot.load(Acquire);
+            if !chunk.is_null() {
+                // SAFETY: allocated by `new_chunk` with CHUNK_LAYOUT and
+                // freed only here, once, when the last owner lets go
+                // (`RawEvent` is `Copy`: nothing to drop).
+                unsafe { std::alloc::dealloc(chunk.cast(), CHUNK_LAYOUT) };
+            }
+        }
+    }
+}
+
+/// The recording in progress: its number and every ring made for it.
+struct Session {
+    number: u64,
+    rings: Vec<Arc<Ring>>,
+    /// Events of threads whose ring was already destroyed (a thread's last
+    /// events, recorded while its thread-locals are torn down).
+    late: Vec<(u64, RawEvent)>,
+    /// Where each thread's live state was last worked out: events read,
+    /// the state after them and since when (ticks).
+    live: HashMap<u64, (usize, ThreadState, u64)>,
+}
+
+static SESSION_NUMBER: AtomicU64 = AtomicU64::new(0);
+static SESSION: Lazy<Mutex<Session>> = Lazy::new(|| {
+    Mutex::new(Session { number: 0, rings: Vec::new(), late: Vec::new(), live: HashMap::new() })
+});
+
+thread_local! {
+    /// The calling thread's ring for the current recording.
+    static RING: RefCell<Option<Arc<Ring>>> = const { RefCell::new(None) };
+}
+
+/// Append `event` to the calling thread's ring, making one if the thread
+/// has none for this recording.
+#[inline]
+fn push(thread: u64, event: RawEvent) {
+    let session = SESSION_NUMBER.load(Relaxed);
+    let pushed = RING.try_with(|ring| {
+        let mut ring = ring.borrow_mut();
+        match &*ring {
+            Some(r) if r.session == session && r.serial == thread => r.push(event),
+            _ => {
+                let r = new_ring(thread, session);
+                r.push(event);
+                *ring = Some(r);
+            }
+        }
+    });
+    if pushed.is_err() {
+        SESSION.lock().late.push((thread, event));
+    }
+}
+
+#[cold]
+fn new_ring(thread: u64, session: u64) -> Arc<Ring> {
+    let ring = Arc::new(Ring::new(thread, session, CHUNKS));
+    let mut current = SESSION.lock();
+    if current.number == session {
+        current.rings.push(Arc::clone(&ring));
+    }
+    ring
+}
+
+/// The recorder's clock: the CPU's invariant time-stamp counter where there
+/// is one (a few nanoseconds to read, against 20 or more for
+/// `clock_gettime`), else [`Instant`]. Ticks become nanoseconds only after
+/// the run, scaled by the counter's rate measured against [`Instant`] over
+/// the whole time since the recorder's epoch.
+struct Clock;
+
+/// The recorder's epoch, with the tick count read at the same moment.
+static EPOCH: Lazy<(Instant, u64)> = Lazy::new(|| (Instant::now(), Clock::raw_ticks()));
+static USE_TSC: Lazy<bool> = Lazy::new(invariant_tsc);
+
+impl Clock {
+    /// Now, without a fence: the CPU may run the read a few dozen cycles
+    /// out of program order, far less than a freed lock takes to reach
+    /// another core, so a release stamped this way still comes before the
+    /// next holder's acquisition.
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    fn ticks() -> u64 {
+        if *USE_TSC {
+            // SAFETY: RDTSC exists on every x86-64 CPU.
+            unsafe { std::arch::x86_64::_rdtsc() }
+        } else {
+            instant_ticks()
+        }
+    }
+
+    /// Now, read only after every earlier instruction (such as the
+    /// compare-exchange that took the lock) has finished, so an acquisition
+    /// is never stamped before it happened.
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    fn raw_ticks() -> u64 {
+        if *USE_TSC {
+            // SAFETY: LFENCE and RDTSC exist on every x86-64 CPU.
+            unsafe {
+                std::arch::x86_64::_mm_lfence();
+                std::arch::x86_64::_rdtsc()
+            }
+        } else {
+            instant_ticks()
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline]
+    fn ticks() -> u64 {
+        instant_ticks()
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline]
+    fn raw_ticks() -> u64 {
+        instant_ticks()
+    }
+
+    /// A converter from ticks to recorder nanoseconds, calibrated now.
+    fn to_ns() -> impl Fn(u64) -> u64 {
+        let (epoch, epoch_ticks) = *EPOCH;
+        let (now_ticks, now_ns) = (Clock::raw_ticks(), epoch.elapsed().as_nanos() as u64);
+        let span = now_ticks.saturating_sub(epoch_ticks);
+        let rate = if *USE_TSC && span > 0 { now_ns as f64 / span as f64 } else { 1.0 };
+        move |ticks| (ticks.saturating_sub(epoch_ticks) as f64 * rate) as u64
+    }
+}
+
+/// Nanoseconds since a fixed point, for when there is no usable counter.
+fn instant_ticks() -> u64 {
+    static BASE: Lazy<Instant> = Lazy::new(Instant::now);
+    BASE.elapsed().as_nanos() as u64
+}
+
+/// Whether the CPU's time-stamp counter runs at a constant rate, in every
+/// power state and on every core (CPUID leaf 0x8000_0007, EDX bit 8).
+fn invariant_tsc() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::__cpuid;
+        let max = __cpuid(0x8000_0000).eax;
+        max >= 0x8000_0007 && __cpuid(0x8000_0007).edx & (1 << 8) != 0
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
 
 /// Nanoseconds since the recorder's epoch.
 pub fn now_ns() -> u64 {
-    EPOCH.elapsed().as_nanos() as u64
+    EPOCH.0.elapsed().as_nanos() as u64
+}
+
+/// A moment, as the recorder stamps events: see [`record_at`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stamp(u64);
+
+/// Now, as the recorder stamps events (possibly read a little early: for
+/// stamping before a release).
+#[inline]
+pub(crate) fn stamp() -> Stamp {
+    Stamp(Clock::ticks())
+}
+
+/// Now, read after everything before it has finished: for stamping an
+/// acquisition once the lock is taken.
+#[inline]
+pub(crate) fn stamp_after_taking() -> Stamp {
+    Stamp(Clock::raw_ticks())
 }
 
 /// Whether the recorder is on.
@@ -242,49 +522,105 @@ pub fn recording() -> bool {
 /// start and finish a recording with `crate::observe::start` and
 /// `crate::observe::finish`, which call this and [`stop_recording`].
 pub fn start_recording() {
-    let _ = now_ns();
-    let mut recorder = RECORDER.lock();
-    recorder.events.clear();
-    recorder.live.clear();
+    Lazy::force(&EPOCH);
+    Lazy::force(&USE_TSC);
+    let mut session = SESSION.lock();
+    session.number += 1;
+    session.rings.clear();
+    session.late.clear();
+    session.live.clear();
+    SESSION_NUMBER.store(session.number, Relaxed);
     RECORDING.store(true, Relaxed);
 }
 
-/// Stop recording and take the events, in order.
+/// Stop recording and take the events, in order of time. How many did
+/// not fit is [`lost_events`].
 pub fn stop_recording() -> Vec<Event> {
     RECORDING.store(false, Relaxed);
-    std::mem::take(&mut RECORDER.lock().events)
+    events_so_far()
 }
 
-/// A copy of the events recorded so far (recording goes on).
+/// How many events of the current (or last) recording did not fit in
+/// their thread's ring and were dropped; 0 when none was.
+pub fn lost_events() -> u64 {
+    SESSION.lock().rings.iter().map(|ring| ring.lost.load(Relaxed)).sum()
+}
+
+/// A copy of the events recorded so far (recording goes on), in order of
+/// time; each thread's own events keep their order.
 pub fn events_so_far() -> Vec<Event> {
-    RECORDER.lock().events.clone()
+    let to_ns = Clock::to_ns();
+    let (rings, late) = {
+        let session = SESSION.lock();
+        (session.rings.clone(), session.late.clone())
+    };
+    let mut events = Vec::new();
+    for ring in &rings {
+        let raw = ring.copy_out(0);
+        format_thread(ring.serial, raw, &to_ns, &mut events);
+    }
+    for (thread, raw) in late {
+        format_thread(thread, vec![raw], &to_ns, &mut events);
+    }
+    events.sort_by_key(|e| e.t_ns);
+    events
 }
 
-/// The live state of thread `serial`, if the recorder has seen it.
+/// Turn one thread's raw events into [`Event`]s, filling in an unknown
+/// interpreter from the thread's previous event.
+fn format_thread(
+    thread: u64,
+    raw: Vec<RawEvent>,
+    to_ns: &impl Fn(u64) -> u64,
+    out: &mut Vec<Event>,
+) {
+    let mut interpreter = 0;
+    out.extend(raw.into_iter().map(|r| {
+        if r.interpreter != NO_INTERPRETER {
+            interpreter = r.interpreter;
+        }
+        Event { t_ns: to_ns(r.ticks), thread, kind: r.kind, c_function: r.c_function, interpreter }
+    }));
+}
+
+/// The live state of thread `serial`, if the recorder has seen it: its
+/// events since the last call are read from its ring and mapped on.
 pub fn live_state(serial: u64) -> Option<Live> {
-    RECORDER.lock().live.get(&serial).copied()
+    let mut session = SESSION.lock();
+    let ring = session.rings.iter().find(|ring| ring.serial == serial).cloned()?;
+    let (read, mut now, mut since) =
+        session.live.get(&serial).copied().unwrap_or((0, ThreadState::OUTSIDE, 0));
+    let fresh = ring.copy_out(read);
+    for (index, raw) in (read..).zip(&fresh) {
+        let event = Event {
+            t_ns: 0,
+            thread: serial,
+            kind: raw.kind,
+            c_function: raw.c_function,
+            interpreter: raw.interpreter,
+        };
+        let after = now.after(&event);
+        // Since its first event, or its latest change of state.
+        if index == 0 || after.state != now.state {
+            since = raw.ticks;
+        }
+        now = after;
+    }
+    session.live.insert(serial, (read + fresh.len(), now, since));
+    let since_ns = Clock::to_ns()(since);
+    Some(Live { state: now.state, c_function: now.c_function, since_ns })
 }
 
-/// Record an event at time `t_ns` (callers check [`recording`] first).
+/// Record an event stamped at `stamp` (callers check [`recording`] first).
 #[cold]
-pub(crate) fn record_at(t_ns: u64, thread: u64, kind: EventKind, c_function: Option<&'static str>) {
-    let mut recorder = RECORDER.lock();
-    if !RECORDING.load(Relaxed) {
-        return;
-    }
-    let event = Event { t_ns, thread, kind, c_function };
-    recorder.events.push(event);
-    let live = recorder.live.entry(thread).or_insert(Live {
-        state: State::Outside,
-        c_function: None,
-        since_ns: t_ns,
-    });
-    let before = ThreadState { state: live.state, c_function: live.c_function };
-    let after = before.after(&event);
-    if after.state != before.state {
-        live.since_ns = t_ns;
-    }
-    (live.state, live.c_function) = (after.state, after.c_function);
+pub(crate) fn record_at(
+    stamp: Stamp,
+    thread: u64,
+    interpreter: u32,
+    kind: EventKind,
+    c_function: Option<&'static str>,
+) {
+    push(thread, RawEvent { ticks: stamp.0, c_function, kind, interpreter });
 }
 
 /// Note that the calling thread, with the lock released, now waits on a
@@ -292,26 +628,77 @@ pub(crate) fn record_at(t_ns: u64, thread: u64, kind: EventKind, c_function: Opt
 /// recorder is off.
 pub fn record_blocked_on(blocker: Blocker) {
     if recording() {
-        record(super::thread::current_serial(), EventKind::BlockedOn(blocker), None);
+        let serial = super::thread::current_serial();
+        record(serial, NO_INTERPRETER, EventKind::BlockedOn(blocker), None);
     }
 }
 
-/// Record an event now (callers check [`recording`] first).
-#[cold]
-pub(crate) fn record(thread: u64, kind: EventKind, c_function: Option<&'static str>) {
-    record_at(now_ns(), thread, kind, c_function);
+/// Record an event now (callers check [`recording`] first). `interpreter`
+/// may be [`NO_INTERPRETER`] when the caller does not know it: the event
+/// then belongs to the interpreter of the thread's previous event.
+#[inline]
+pub(crate) fn record(
+    thread: u64,
+    interpreter: u32,
+    kind: EventKind,
+    c_function: Option<&'static str>,
+) {
+    push(thread, RawEvent { ticks: Clock::ticks(), c_function, kind, interpreter });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn raw(ticks: u64) -> RawEvent {
+        RawEvent { ticks, ..RawEvent::EMPTY }
+    }
+
+    #[test]
+    fn a_ring_keeps_every_event_in_order_across_chunks() {
+        let ring = Ring::new(7, 1, 3);
+        for t in 0..(2 * CHUNK as u64 + 5) {
+            ring.push(raw(t));
+        }
+        let out = ring.copy_out(0);
+        assert_eq!(out.len(), 2 * CHUNK + 5);
+        assert!(out.iter().enumerate().all(|(i, e)| e.ticks == i as u64));
+        assert_eq!(ring.copy_out(2 * CHUNK).len(), 5, "reading on from where one left off");
+        assert_eq!(ring.lost.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn a_full_ring_counts_what_it_drops_and_overwrites_nothing() {
+        let ring = Ring::new(7, 1, 1);
+        for t in 0..(CHUNK as u64 + 10) {
+            ring.push(raw(t));
+        }
+        let out = ring.copy_out(0);
+        assert_eq!(out.len(), CHUNK);
+        assert_eq!(out.last().map(|e| e.ticks), Some(CHUNK as u64 - 1), "the oldest kept");
+        assert_eq!(ring.lost.load(Relaxed), 10);
+    }
+
+    #[test]
+    fn ticks_become_nanoseconds_in_order_and_near_the_clock() {
+        let before = now_ns();
+        let stamp = stamp();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let later = self::stamp();
+        let to_ns = Clock::to_ns();
+        let (t1, t2) = (to_ns(stamp.0), to_ns(later.0));
+        assert!(t1 <= t2, "{t1} > {t2}");
+        assert!(t2 - t1 >= 1_000_000, "2 ms of sleep measured as {} ns", t2 - t1);
+        // Generous: the rate is measured against the clock, not assumed.
+        assert!(t1 + 50_000_000 > before && t1 < now_ns() + 50_000_000, "{t1} vs {before}");
+    }
+
     fn walk(kinds: &[(EventKind, Option<&'static str>)]) -> Vec<State> {
         let mut now = ThreadState::OUTSIDE;
         kinds
             .iter()
             .map(|&(kind, c_function)| {
-                now = now.after(&Event { t_ns: 0, thread: 1, kind, c_function });
+                now = now.after(&Event { t_ns: 0, thread: 1, kind, c_function, interpreter: 0 });
                 now.state
             })
             .collect()

@@ -381,10 +381,20 @@ impl ThreadCtx {
 
     #[cold]
     fn acquire_recorded(&self) {
-        let c_function = self.c_function.get();
-        recorder::record(self.serial(), EventKind::Wants, c_function);
-        self.interp.get().gil.acquire(&self.waiter);
-        recorder::record(self.serial(), EventKind::Got, c_function);
+        let (c_function, interp) = (self.c_function.get(), self.interp.get());
+        let (serial, id) = (self.serial(), interp.id());
+        if interp.gil.try_acquire(&self.waiter) {
+            // Free at once: one stamp, taken after the lock, serves both
+            // events (the want lasted no longer than the compare-exchange).
+            let got = recorder::stamp_after_taking();
+            recorder::record_at(got, serial, id, EventKind::Wants, c_function);
+            recorder::record_at(got, serial, id, EventKind::Got, c_function);
+        } else {
+            recorder::record(serial, id, EventKind::Wants, c_function);
+            interp.gil.acquire(&self.waiter);
+            let got = recorder::stamp_after_taking();
+            recorder::record_at(got, serial, id, EventKind::Got, c_function);
+        }
     }
 
     /// Release the lock, recording it first if the recorder is on (so a
@@ -393,7 +403,8 @@ impl ThreadCtx {
     fn release(&self, reason: Reason) {
         let _busy = InLockCode::enter();
         if recorder::recording() {
-            recorder::record(self.serial(), EventKind::Released(reason), self.c_function.get());
+            let (serial, interp) = (self.serial(), self.interp.get().id());
+            recorder::record(serial, interp, EventKind::Released(reason), self.c_function.get());
         }
         set_held(NO_INTERPRETER);
         self.interp.get().gil.release(&self.waiter, reason);
@@ -471,15 +482,16 @@ impl ThreadCtx {
         if !recorder::recording() {
             return self.interp.get().gil.yield_to_waiter(&self.waiter);
         }
-        let released_at = recorder::now_ns();
-        let c_function = self.c_function.get();
-        let switched = self.interp.get().gil.yield_to_waiter(&self.waiter);
+        let released_at = recorder::stamp();
+        let (c_function, interp) = (self.c_function.get(), self.interp.get());
+        let switched = interp.gil.yield_to_waiter(&self.waiter);
         if switched {
-            let serial = self.serial();
+            let (serial, id) = (self.serial(), interp.id());
             let released = EventKind::Released(Reason::SwitchInterval);
-            recorder::record_at(released_at, serial, released, c_function);
-            recorder::record_at(released_at, serial, EventKind::Wants, c_function);
-            recorder::record(serial, EventKind::Got, c_function);
+            recorder::record_at(released_at, serial, id, released, c_function);
+            recorder::record_at(released_at, serial, id, EventKind::Wants, c_function);
+            let got = recorder::stamp_after_taking();
+            recorder::record_at(got, serial, id, EventKind::Got, c_function);
         }
         switched
     }
@@ -516,7 +528,7 @@ impl Drop for ThreadCtx {
         }
         let serial = self.serial();
         if recorder::recording() {
-            recorder::record(serial, EventKind::ThreadExited, None);
+            recorder::record(serial, self.interp.get().id(), EventKind::ThreadExited, None);
         }
         registry::mark_exited(serial);
     }
