@@ -68,9 +68,13 @@ pub(crate) struct Waiter {
     granted: AtomicBool,
     /// Set while this thread is away in a voluntary release (C or blocking).
     voluntary: AtomicBool,
-    /// When this thread's current voluntary release began (monotonic ns),
-    /// or 0. Set only on the slow path, when other threads were queued.
+    /// When this thread's current voluntary release began (monotonic ns);
+    /// [`NOT_TIMED`] if it took the slow path but was not one of the
+    /// sampled releases; 0 if it took the fast path (nobody was queued).
     released_at_ns: AtomicU64,
+    /// Slow-path voluntary releases so far: one in [`TIME_ONE_IN`] is
+    /// timed. Written only by the owning thread.
+    slow_releases: AtomicU64,
     /// A moving average of this thread's voluntary release durations;
     /// `u64::MAX` until one has been seen (predicts "long").
     release_avg_ns: AtomicU64,
@@ -87,9 +91,22 @@ impl Waiter {
             granted: AtomicBool::new(false),
             voluntary: AtomicBool::new(false),
             released_at_ns: AtomicU64::new(0),
+            slow_releases: AtomicU64::new(0),
             release_avg_ns: AtomicU64::new(u64::MAX),
             waiting_since_ns: AtomicU64::new(0),
         }
+    }
+
+    /// A voluntary release takes the slow path: note when it began, if it
+    /// is one of the one in [`TIME_ONE_IN`] that are timed (reading the
+    /// clock twice per short C call was most of what a contended call
+    /// cost beyond its fair share).
+    #[inline]
+    fn start_timing_release(&self) {
+        let n = self.slow_releases.load(Relaxed);
+        self.slow_releases.store(n.wrapping_add(1), Relaxed);
+        let at = if n % TIME_ONE_IN == 0 { monotonic_ns().max(NOT_TIMED + 1) } else { NOT_TIMED };
+        self.released_at_ns.store(at, Relaxed);
     }
 
     /// Whether this thread's voluntary releases are, lately, short.
@@ -99,8 +116,9 @@ impl Waiter {
 
     /// This thread is back from a voluntary release. Returns `None` if it
     /// was not in one; else `Some(length)`, where the length is known only
-    /// if the release took the slow path (threads were queued), and is
-    /// folded into the average.
+    /// if the release took the slow path (threads were queued): measured and
+    /// folded into the average if the release was one of the timed ones,
+    /// else taken to be the average.
     ///
     /// Only the owning thread writes these fields, so plain loads and stores
     /// do: no read-modify-write on the hot path.
@@ -115,6 +133,10 @@ impl Waiter {
             return Some(None);
         }
         self.released_at_ns.store(0, Relaxed);
+        if began == NOT_TIMED {
+            let avg = self.release_avg_ns.load(Relaxed);
+            return Some((avg != u64::MAX).then_some(avg));
+        }
         let took = monotonic_ns().saturating_sub(began);
         let avg = self.release_avg_ns.load(Relaxed);
         let next = if avg == u64::MAX { took } else { (avg.saturating_mul(3) + took) / 4 };
@@ -122,6 +144,13 @@ impl Waiter {
         Some(Some(took))
     }
 }
+
+/// How many slow-path voluntary releases there are per timed one. The
+/// first is timed, so a thread's prediction starts from a measurement.
+const TIME_ONE_IN: u64 = 8;
+
+/// `released_at_ns` of a slow-path release that is not timed.
+const NOT_TIMED: u64 = 1;
 
 /// Monotonic nanoseconds, from the vDSO clock (no system call). Every
 /// clock read of the lock goes through here.
@@ -529,7 +558,7 @@ impl RawGil {
     #[cold]
     fn release_slow(&self, me: &Waiter, reason: Reason) {
         if matches!(reason, Reason::ReleasedByC | Reason::Blocking) {
-            me.released_at_ns.store(monotonic_ns(), Relaxed);
+            me.start_timing_release();
         }
         // Only a C release may defer the wake-up: a blocking call (a sleep,
         // a join, an event) may be waiting for the very thread it would not
@@ -596,5 +625,36 @@ impl RawGil {
         }
         self.acquire(me);
         true
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// One slow-path voluntary release of the waiter, and its return.
+    fn slow_release(waiter: &Waiter) -> Option<Option<u64>> {
+        waiter.voluntary.store(true, Relaxed);
+        waiter.start_timing_release();
+        waiter.end_voluntary()
+    }
+
+    #[test]
+    fn one_slow_release_in_eight_is_timed_and_the_rest_take_the_average() {
+        let waiter = Waiter::new(1);
+        let first = slow_release(&waiter).expect("was away").expect("the first is timed");
+        assert_eq!(waiter.release_avg_ns.load(Relaxed), first);
+        for _ in 1..TIME_ONE_IN {
+            assert_eq!(slow_release(&waiter), Some(Some(first)), "untimed: the average");
+            assert_eq!(waiter.release_avg_ns.load(Relaxed), first, "the average kept");
+        }
+        // The ninth is timed again (0 ns here stands for any new length).
+        let long_ago = 1_000_000_000_000;
+        waiter.release_avg_ns.store(long_ago, Relaxed);
+        slow_release(&waiter);
+        assert!(waiter.release_avg_ns.load(Relaxed) < long_ago, "timed and folded in");
+        // A fast-path release (nobody queued) has no length.
+        waiter.voluntary.store(true, Relaxed);
+        assert_eq!(waiter.end_voluntary(), Some(None));
     }
 }
