@@ -20,6 +20,12 @@
 //!   breaker's `PENDING_CALLS` bit set; a full queue refuses, never
 //!   overwrites.
 //!
+//! - **one lock per interpreter**: with two locks (two interpreters), each
+//!   excludes its own holders, a thread of one interpreter never waits for
+//!   the other's holder, and a thread that moves from one interpreter to
+//!   the other between critical sections is excluded by each in turn;
+//!   a drop request on one lock is never seen by the other.
+//!
 //! loom ignores wait timeouts, so models raise the drop request themselves,
 //! as a waiter whose switch interval expired would.
 
@@ -234,4 +240,52 @@ fn a_full_pending_queue_refuses_and_overwrites_nothing() {
         queue.run(&gil);
         assert_eq!(ran.load(SeqCst), 2);
     });
+}
+
+fn two_locks(policy: Policy) {
+    model(move || {
+        let (a, b) = (Arc::new(RawGil::new()), Arc::new(RawGil::new()));
+        a.set_policy(policy);
+        b.set_policy(policy);
+        let (inside_a, inside_b) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        // This thread holds A for as long as the thread of B runs.
+        let holder_of_a = Arc::new(Waiter::new(1));
+        a.acquire(&holder_of_a);
+        assert_eq!(inside_a.fetch_add(1, SeqCst), 0);
+        let of_b = {
+            let (b, inside_b) = (b.clone(), inside_b.clone());
+            thread::spawn(move || {
+                let me = Arc::new(Waiter::new(2));
+                critical_section(&b, &me, &inside_b, Reason::ReleasedByC);
+                critical_section(&b, &me, &inside_b, Reason::Detach);
+            })
+        };
+        let mover = {
+            let (a, b) = (a.clone(), b.clone());
+            let (inside_a, inside_b) = (inside_a.clone(), inside_b.clone());
+            thread::spawn(move || {
+                // Bound to A first, then (holding nothing) to B.
+                let me = Arc::new(Waiter::new(3));
+                critical_section(&a, &me, &inside_a, Reason::Detach);
+                critical_section(&b, &me, &inside_b, Reason::Detach);
+            })
+        };
+        // B's thread finishes while A is held throughout: no waiting across.
+        of_b.join().unwrap();
+        // A drop request on A (the mover's expired interval) leaves B alone.
+        a.set_breaker(DROP_REQUEST);
+        assert_eq!(b.breaker() & DROP_REQUEST, 0, "a drop request crossed locks");
+        inside_a.fetch_sub(1, SeqCst);
+        a.release(&holder_of_a, Reason::Detach);
+        mover.join().unwrap();
+        assert_eq!(a.holder(), None);
+        assert_eq!(b.holder(), None);
+    });
+}
+
+#[test]
+fn two_interpreters_locks_exclude_each_their_own_and_never_each_other() {
+    for policy in [Policy::Fair, Policy::CPython] {
+        two_locks(policy);
+    }
 }
