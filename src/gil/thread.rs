@@ -241,6 +241,7 @@ impl ThreadCtx {
     }
 
     /// The generation of the innermost saved depth, if any.
+    #[inline]
     pub(crate) fn innermost_saved(&self) -> Option<u32> {
         self.saved.borrow().last().map(|saved| saved.generation)
     }
@@ -441,6 +442,7 @@ impl ThreadCtx {
     }
 
     /// [`suspend`](Self::suspend), remembering where the save was made.
+    #[inline]
     pub(crate) fn suspend_at(&self, reason: Reason, place: Option<SavePlace>) -> u32 {
         let _busy = InLockCode::enter();
         let generation = self.next_generation.get();
@@ -458,6 +460,7 @@ impl ThreadCtx {
 
     /// Take the lock back and restore the innermost saved depth. The caller
     /// has checked that the innermost saved state is the one to restore.
+    #[inline]
     pub(crate) fn resume(&self) {
         let _busy = InLockCode::enter();
         let saved = self.saved.borrow_mut().pop().expect("resume without suspend");
