@@ -105,7 +105,11 @@ impl Waiter {
     fn start_timing_release(&self) {
         let n = self.slow_releases.load(Relaxed);
         self.slow_releases.store(n.wrapping_add(1), Relaxed);
-        let at = if n % TIME_ONE_IN == 0 { monotonic_ns().max(NOT_TIMED + 1) } else { NOT_TIMED };
+        let at = if n.is_multiple_of(TIME_ONE_IN) {
+            monotonic_ns().max(NOT_TIMED + 1)
+        } else {
+            NOT_TIMED
+        };
         self.released_at_ns.store(at, Relaxed);
     }
 
