@@ -3,7 +3,8 @@
 # exclusion, no lost wake-up, no deadlock, drop requests honoured, for 2 and
 # 3 threads under every policy; two interpreters' locks (each excludes its
 # own, never each other's; a thread moving between them); the pending-call
-# queue. See src/gil/loom_tests.rs. About 25 s on 2 cores.
+# queue; the interpreter slots' claim protocol (src/gil/slot.rs). See
+# src/gil/loom_tests.rs. About 35 s on 2 cores.
 #
 #   bash ci/loom.sh                     # LOOM_MAX_PREEMPTIONS=3 by default
 set -euo pipefail

@@ -26,6 +26,10 @@
 //!   the other between critical sections is excluded by each in turn;
 //!   a drop request on one lock is never seen by the other.
 //!
+//! - **one slot, one interpreter**: two threads starting an interpreter in
+//!   the same free slot never both own it, and whoever claims a slot given
+//!   back runs under the new id, never the old one.
+//!
 //! loom ignores wait timeouts, so models raise the drop request themselves,
 //! as a waiter whose switch interval expired would.
 
@@ -39,6 +43,7 @@ use super::handoff::Reason;
 use super::pending::PendingQueue;
 use super::policy::Policy;
 use super::raw::{DROP_REQUEST, PENDING_CALLS, RawGil, Waiter};
+use super::slot::{Claim, MAX_INTERPRETERS};
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
@@ -288,4 +293,32 @@ fn two_interpreters_locks_exclude_each_their_own_and_never_each_other() {
     for policy in [Policy::Fair, Policy::CPython] {
         two_locks(policy);
     }
+}
+
+#[test]
+fn two_starters_never_own_one_slot_and_a_slot_given_back_has_a_new_id() {
+    model(|| {
+        // Slot 5, in use by interpreter 5; its owner gives it back while two
+        // starters try to claim it.
+        let claim = Arc::new(Claim::free(5));
+        assert!(claim.try_claim());
+        let owners = Arc::new(AtomicUsize::new(0));
+        let starters: Vec<_> = (0..2)
+            .map(|_| {
+                let (claim, owners) = (claim.clone(), owners.clone());
+                thread::spawn(move || {
+                    if claim.try_claim() {
+                        assert_eq!(owners.fetch_add(1, SeqCst), 0, "two owners of one slot");
+                        let id = claim.id();
+                        assert_eq!(id, 5 + MAX_INTERPRETERS as u32, "claimed under the old id");
+                    }
+                })
+            })
+            .collect();
+        claim.give_back();
+        for starter in starters {
+            starter.join().unwrap();
+        }
+        assert!(owners.load(SeqCst) <= 1);
+    });
 }

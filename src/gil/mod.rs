@@ -9,7 +9,8 @@
 //!
 //! | file | owns |
 //! |---|---|
-//! | `interp.rs` | the interpreters: their slots, ids and locks |
+//! | `interp.rs` | the interpreters: their slots and locks |
+//! | `slot.rs` | one slot's claim protocol: in use or free, and the id it runs under |
 //! | `raw.rs` | the state machine: state word, waiter queue, eval breaker, forced switching |
 //! | `policy.rs` | the hand-off decisions, one small unit per policy |
 //! | `handoff.rs` | release reasons and switch counters |
@@ -65,6 +66,7 @@ mod raw;
 pub mod recorder;
 #[cfg(not(loom))]
 mod registry;
+mod slot;
 mod sync;
 #[cfg(not(loom))]
 mod thread;
