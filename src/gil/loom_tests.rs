@@ -61,6 +61,25 @@ fn critical_section(gil: &RawGil, me: &Arc<Waiter>, inside: &AtomicUsize, releas
     gil.release(me, release);
 }
 
+/// A release by C.
+const C: Reason = Reason::ReleasedByC;
+
+/// A thread `serial` that runs one critical section per release reason.
+fn spawn_sections(
+    gil: &Arc<RawGil>,
+    inside: &Arc<AtomicUsize>,
+    serial: u64,
+    releases: &'static [Reason],
+) -> thread::JoinHandle<()> {
+    let (gil, inside) = (gil.clone(), inside.clone());
+    thread::spawn(move || {
+        let me = Arc::new(Waiter::new(serial));
+        for &release in releases {
+            critical_section(&gil, &me, &inside, release);
+        }
+    })
+}
+
 fn exclusion(policy: Policy, threads: u64, rounds: usize) {
     model(move || {
         let gil = Arc::new(RawGil::new());
@@ -152,16 +171,8 @@ fn a_returning_thread_and_a_waiter_never_hold_together_under_fair() {
         let gil = Arc::new(RawGil::new());
         gil.set_policy(Policy::Fair);
         let inside = Arc::new(AtomicUsize::new(0));
-        let caller = {
-            let (gil, inside) = (gil.clone(), inside.clone());
-            thread::spawn(move || {
-                let me = Arc::new(Waiter::new(1));
-                // Teach it that its C releases are short.
-                critical_section(&gil, &me, &inside, Reason::ReleasedByC);
-                critical_section(&gil, &me, &inside, Reason::ReleasedByC);
-                critical_section(&gil, &me, &inside, Reason::Detach);
-            })
-        };
+        // Two C releases teach the caller that its C releases are short.
+        let caller = spawn_sections(&gil, &inside, 1, &[C, C, Reason::Detach]);
         let other = {
             let (gil, inside) = (gil.clone(), inside.clone());
             thread::spawn(move || {
@@ -257,14 +268,7 @@ fn two_locks(policy: Policy) {
         let holder_of_a = Arc::new(Waiter::new(1));
         a.acquire(&holder_of_a);
         assert_eq!(inside_a.fetch_add(1, SeqCst), 0);
-        let of_b = {
-            let (b, inside_b) = (b.clone(), inside_b.clone());
-            thread::spawn(move || {
-                let me = Arc::new(Waiter::new(2));
-                critical_section(&b, &me, &inside_b, Reason::ReleasedByC);
-                critical_section(&b, &me, &inside_b, Reason::Detach);
-            })
-        };
+        let of_b = spawn_sections(&b, &inside_b, 2, &[C, Reason::Detach]);
         let mover = {
             let (a, b) = (a.clone(), b.clone());
             let (inside_a, inside_b) = (inside_a.clone(), inside_b.clone());

@@ -12,6 +12,7 @@
 //! | `interp.rs` | the interpreters: their slots and locks |
 //! | `slot.rs` | one slot's claim protocol: in use or free, and the id it runs under |
 //! | `raw.rs` | the state machine: state word, waiter queue, eval breaker, forced switching |
+//! | `release_timer.rs` | how long each thread's voluntary releases last (what `fair` predicts from), and the lock's clock |
 //! | `policy.rs` | the hand-off decisions, one small unit per policy |
 //! | `handoff.rs` | release reasons and switch counters |
 //! | `thread.rs` | per-thread depth, saved states and open `gs_ensure` calls (its fields private, changed through its methods) |
@@ -23,6 +24,7 @@
 //! | `pending.rs` | calls queued from signal handlers (`gs_add_pending_call`), run at check points |
 //! | `fork.rs` | the `pthread_atfork` handlers that give a forked child a working lock |
 //! | `watchdog.rs` | the deadlock watchdog: who holds the lock, where, and who waits |
+//! | `ring.rs` | the recorder's per-thread rings of binary events, and its clock (the time-stamp counter) |
 //! | `recorder.rs` | the event recorder, each thread's live state, and the one mapping from events to states |
 //! | `sync.rs` | the primitives, behind one switch for model checking |
 //!
@@ -66,6 +68,9 @@ mod raw;
 pub mod recorder;
 #[cfg(not(loom))]
 mod registry;
+mod release_timer;
+#[cfg(not(loom))]
+mod ring;
 mod slot;
 mod sync;
 #[cfg(not(loom))]

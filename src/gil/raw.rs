@@ -36,6 +36,7 @@ use std::time::Duration;
 
 use super::handoff::{Counters, Handoff, HandoffLog, Reason};
 use super::policy::{Policy, SHORT_RELEASE};
+use super::release_timer::{ReleaseTimer, monotonic_ns};
 use super::sync::{
     Arc, AtomicBool, AtomicU8, AtomicU32, AtomicU64, Condvar, Mutex, MutexGuard,
     Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst},
@@ -66,18 +67,8 @@ pub(crate) struct Waiter {
     cond: Condvar,
     /// Set by a releaser that handed the lock straight to this waiter.
     granted: AtomicBool,
-    /// Set while this thread is away in a voluntary release (C or blocking).
-    voluntary: AtomicBool,
-    /// When this thread's current voluntary release began (monotonic ns);
-    /// [`NOT_TIMED`] if it took the slow path but was not one of the
-    /// sampled releases; 0 if it took the fast path (nobody was queued).
-    released_at_ns: AtomicU64,
-    /// Slow-path voluntary releases so far: one in [`TIME_ONE_IN`] is
-    /// timed. Written only by the owning thread.
-    slow_releases: AtomicU64,
-    /// A moving average of this thread's voluntary release durations;
-    /// `u64::MAX` until one has been seen (predicts "long").
-    release_avg_ns: AtomicU64,
+    /// What the `fair` policy has learned about the thread's releases.
+    releases: ReleaseTimer,
     /// When this thread started waiting in the queue (monotonic ns), or 0;
     /// read by the deadlock watchdog.
     waiting_since_ns: AtomicU64,
@@ -89,91 +80,10 @@ impl Waiter {
             serial,
             cond: Condvar::new(),
             granted: AtomicBool::new(false),
-            voluntary: AtomicBool::new(false),
-            released_at_ns: AtomicU64::new(0),
-            slow_releases: AtomicU64::new(0),
-            release_avg_ns: AtomicU64::new(u64::MAX),
+            releases: ReleaseTimer::new(),
             waiting_since_ns: AtomicU64::new(0),
         }
     }
-
-    /// A voluntary release takes the slow path: note when it began, if it
-    /// is one of the one in [`TIME_ONE_IN`] that are timed (reading the
-    /// clock twice per short C call was most of what a contended call
-    /// cost beyond its fair share).
-    #[inline]
-    fn start_timing_release(&self) {
-        let n = self.slow_releases.load(Relaxed);
-        self.slow_releases.store(n.wrapping_add(1), Relaxed);
-        let at = if n.is_multiple_of(TIME_ONE_IN) {
-            monotonic_ns().max(NOT_TIMED + 1)
-        } else {
-            NOT_TIMED
-        };
-        self.released_at_ns.store(at, Relaxed);
-    }
-
-    /// Whether this thread's voluntary releases are, lately, short.
-    fn predicts_short(&self) -> bool {
-        self.release_avg_ns.load(Relaxed) < SHORT_RELEASE.as_nanos() as u64
-    }
-
-    /// This thread is back from a voluntary release. Returns `None` if it
-    /// was not in one; else `Some(length)`, where the length is known only
-    /// if the release took the slow path (threads were queued): measured and
-    /// folded into the average if the release was one of the timed ones,
-    /// else taken to be the average.
-    ///
-    /// Only the owning thread writes these fields, so plain loads and stores
-    /// do: no read-modify-write on the hot path.
-    #[inline]
-    fn end_voluntary(&self) -> Option<Option<u64>> {
-        if !self.voluntary.load(Relaxed) {
-            return None;
-        }
-        self.voluntary.store(false, Relaxed);
-        let began = self.released_at_ns.load(Relaxed);
-        if began == 0 {
-            return Some(None);
-        }
-        self.released_at_ns.store(0, Relaxed);
-        if began == NOT_TIMED {
-            let avg = self.release_avg_ns.load(Relaxed);
-            return Some((avg != u64::MAX).then_some(avg));
-        }
-        let took = monotonic_ns().saturating_sub(began);
-        let avg = self.release_avg_ns.load(Relaxed);
-        let next = if avg == u64::MAX { took } else { (avg.saturating_mul(3) + took) / 4 };
-        self.release_avg_ns.store(next, Relaxed);
-        Some(Some(took))
-    }
-}
-
-/// How many slow-path voluntary releases there are per timed one. The
-/// first is timed, so a thread's prediction starts from a measurement.
-const TIME_ONE_IN: u64 = 8;
-
-/// `released_at_ns` of a slow-path release that is not timed.
-const NOT_TIMED: u64 = 1;
-
-/// Monotonic nanoseconds, from the vDSO clock (no system call). Every
-/// clock read of the lock goes through here.
-#[cfg(not(loom))]
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC exists on
-    // every Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
-    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
-}
-
-/// Under loom time stands still, so every exploration of a model is
-/// deterministic: releases last 0 ns (so `fair` predicts them short and
-/// exercises its deferral paths), and waiters never run out of patience
-/// (models raise drop requests themselves).
-#[cfg(loom)]
-fn monotonic_ns() -> u64 {
-    1
 }
 
 struct Queue {
@@ -399,7 +309,7 @@ impl RawGil {
     pub(crate) fn try_acquire(&self, me: &Arc<Waiter>) -> bool {
         let free = self.state.compare_exchange(0, LOCKED, Acquire, Relaxed).is_ok();
         if free {
-            me.end_voluntary();
+            me.releases.end_voluntary();
             self.took(me.serial);
         }
         free
@@ -440,7 +350,7 @@ impl RawGil {
         while state & LOCKED == 0 {
             match self.state.compare_exchange_weak(state, state | LOCKED, Acquire, Relaxed) {
                 Ok(_) => {
-                    me.end_voluntary();
+                    me.releases.end_voluntary();
                     self.clear_breaker(DROP_REQUEST);
                     self.took(me.serial);
                     // Pairs with the fence in `yield_to_waiter`: either we
@@ -465,7 +375,7 @@ impl RawGil {
             return;
         }
         let mut queue = self.queue.lock();
-        let back_from = me.end_voluntary();
+        let back_from = me.releases.end_voluntary();
         let policy = self.policy();
         // Back from a long voluntary release (or one nobody was queued for)
         // and the lock is taken: go first, and ask for the lock now rather
@@ -551,7 +461,7 @@ impl RawGil {
     pub(crate) fn release(&self, me: &Waiter, reason: Reason) {
         self.last_release.store(reason as u8, Relaxed);
         if matches!(reason, Reason::ReleasedByC | Reason::Blocking) {
-            me.voluntary.store(true, Relaxed);
+            me.releases.begin();
         }
         if self.state.compare_exchange(LOCKED, 0, Release, Relaxed).is_err() {
             self.release_slow(me, reason);
@@ -562,12 +472,12 @@ impl RawGil {
     #[cold]
     fn release_slow(&self, me: &Waiter, reason: Reason) {
         if matches!(reason, Reason::ReleasedByC | Reason::Blocking) {
-            me.start_timing_release();
+            me.releases.start_timing();
         }
         // Only a C release may defer the wake-up: a blocking call (a sleep,
         // a join, an event) may be waiting for the very thread it would not
         // wake.
-        let short_c = reason == Reason::ReleasedByC && me.predicts_short();
+        let short_c = reason == Reason::ReleasedByC && me.releases.predicts_short();
         let policy = self.policy();
         if short_c && policy.lock_free_fast_paths() && !policy.wake_on_release(true) {
             // Nobody is to be woken: clearing LOCKED (and keeping QUEUED) is
@@ -629,36 +539,5 @@ impl RawGil {
         }
         self.acquire(me);
         true
-    }
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-
-    /// One slow-path voluntary release of the waiter, and its return.
-    fn slow_release(waiter: &Waiter) -> Option<Option<u64>> {
-        waiter.voluntary.store(true, Relaxed);
-        waiter.start_timing_release();
-        waiter.end_voluntary()
-    }
-
-    #[test]
-    fn one_slow_release_in_eight_is_timed_and_the_rest_take_the_average() {
-        let waiter = Waiter::new(1);
-        let first = slow_release(&waiter).expect("was away").expect("the first is timed");
-        assert_eq!(waiter.release_avg_ns.load(Relaxed), first);
-        for _ in 1..TIME_ONE_IN {
-            assert_eq!(slow_release(&waiter), Some(Some(first)), "untimed: the average");
-            assert_eq!(waiter.release_avg_ns.load(Relaxed), first, "the average kept");
-        }
-        // The ninth is timed again (0 ns here stands for any new length).
-        let long_ago = 1_000_000_000_000;
-        waiter.release_avg_ns.store(long_ago, Relaxed);
-        slow_release(&waiter);
-        assert!(waiter.release_avg_ns.load(Relaxed) < long_ago, "timed and folded in");
-        // A fast-path release (nobody queued) has no length.
-        waiter.voluntary.store(true, Relaxed);
-        assert_eq!(waiter.end_voluntary(), Some(None));
     }
 }
