@@ -251,6 +251,7 @@ fn timeline_of(names: &[&str]) -> gilscope::observe::timeline::Timeline {
         .enumerate()
         .map(|(i, name)| ThreadTimeline {
             serial: i as u64 + 1,
+            interpreter: 0,
             name: (*name).to_owned(),
             spans: vec![
                 Span { state: State::Running, start_ns: 0, end_ns: 12_345_678_901 },
@@ -329,7 +330,7 @@ fn a_wait_is_blamed_on_whoever_held_the_lock_during_it() {
     use gilscope::observe::{stats, timeline};
     const MS: u64 = 1_000_000;
     let (a, b, c) = (1_000_001, 1_000_002, 1_000_003);
-    let event = |t_ns, thread, kind| Event { t_ns, thread, kind, c_function: None };
+    let event = |t_ns, thread, kind| Event { t_ns, thread, kind, c_function: None, interpreter: 0 };
     let events = [
         event(0, b, EventKind::Wants),
         event(0, b, EventKind::Got),
@@ -445,4 +446,39 @@ fn thread_of(trace: &Value, tid: i64) -> String {
         .and_then(|e| e["args"]["name"].as_str())
         .unwrap_or_default()
         .to_owned()
+}
+
+#[test]
+fn with_several_interpreters_stats_and_trace_say_which_lock() {
+    // Two interpreters beside the main one, each running alone on its own
+    // lock: their holds overlap in time, yet none waits for the other's.
+    let script = r#"
+let work = "fn main(n) {\n let total = 0\n for i in range(n) { total = total + i }\n return total\n }"
+let a = interpreter(work, 300000)
+let b = interpreter(work, 300000)
+assert(join(a) == join(b), "the same sum")
+"#;
+    let (trace, stats) = record("interpreters", script);
+    let parts = stats["by_interpreter"].as_array().expect("by_interpreter");
+    let ids: Vec<u64> = parts.iter().map(|p| p["interpreter"].as_u64().unwrap()).collect();
+    assert_eq!(ids.len(), 3, "main and two more: {ids:?}");
+    assert_eq!(ids[0], 0, "the main interpreter first: {ids:?}");
+    // Switches are counted per lock: the parts add up to the whole.
+    let switches: u64 = parts.iter().map(|p| p["switches"].as_u64().unwrap()).sum();
+    assert_eq!(switches, stats["switches"].as_u64().unwrap(), "{stats:#}");
+    for part in &parts[1..] {
+        // A started interpreter's thread never waits for another lock's holder.
+        for pair in part["waits_by_pair"].as_array().unwrap() {
+            assert_eq!(pair["holder"], "nobody", "{part:#}");
+        }
+    }
+    assert_eq!(stats["lost_events"], 0);
+    let names: Vec<&str> = trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "thread_name")
+        .filter_map(|e| e["args"]["name"].as_str())
+        .collect();
+    assert!(names.iter().any(|n| n.ends_with(&format!("[interpreter {}]", ids[1]))), "{names:?}");
 }

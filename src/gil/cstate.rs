@@ -15,9 +15,10 @@ use super::handoff::Reason;
 use super::misuse::{Misuse, report, report_for, report_reentrant};
 use super::raw::{DROP_REQUEST, PENDING_CALLS};
 use super::recorder::{self, EventKind};
+use super::registry::{mark_foreign, thread_info};
 pub(crate) use super::thread::known_serial;
 pub(crate) use super::thread::{Ensured, GENERATION_BITS, InLockCode, SavePlace};
-use super::thread::{ThreadCtx, in_lock_code, mark_foreign, thread_info, try_with_ctx, with_ctx};
+use super::thread::{ThreadCtx, in_lock_code, try_with_ctx, with_ctx};
 
 /// Mark the calling thread as inside the C API for the duration of one
 /// call to `function`. `None` if it already was — the call came from a
@@ -87,10 +88,17 @@ fn holding(ctx: &ThreadCtx, function: &str, what: &str) -> Result<(), Misuse> {
 /// report `what`, naming a save that was never restored if there is one
 /// (the usual cause: a longjmp or C++ exception out of
 /// `GS_BEGIN_ALLOW_THREADS`).
+#[inline]
 fn holding_or_abandoned(ctx: &ThreadCtx, function: &str, what: &str) -> Result<(), Misuse> {
     if ctx.holds_lock() {
         return Ok(());
     }
+    not_holding(ctx, function, what)
+}
+
+/// [`holding_or_abandoned`]'s misuse report.
+#[cold]
+fn not_holding(ctx: &ThreadCtx, function: &str, what: &str) -> Result<(), Misuse> {
     match ctx.describe_innermost_save() {
         Some(save) => Err(report_for(
             ctx,
@@ -106,6 +114,7 @@ fn holding_or_abandoned(ctx: &ThreadCtx, function: &str, what: &str) -> Result<(
 
 /// `gs_save_thread` / `gs_save_thread_at`: put the whole depth aside and
 /// release the lock. `place` is where C says the save is made.
+#[inline]
 pub(crate) fn save(place: Option<&'static std::ffi::CStr>) -> Result<SavedState, Misuse> {
     const NAME: &str = "gs_save_thread";
     with_live_ctx(NAME, |ctx| {
@@ -123,9 +132,32 @@ pub(crate) fn save(place: Option<&'static std::ffi::CStr>) -> Result<SavedState,
 
 /// `gs_restore_thread`: take the lock back and restore the depth `state`
 /// names.
+#[inline]
 pub(crate) fn restore(state: Presented) -> Result<(), Misuse> {
-    const NAME: &str = "gs_restore_thread";
-    with_live_ctx(NAME, |ctx| {
+    with_live_ctx(RESTORE, |ctx| {
+        // The one right use: this thread's innermost saved state, with the
+        // lock not held. (A generation on the saved stack was issued.)
+        if let Presented::Token(SavedState { thread, generation }) = state {
+            if thread == ctx.serial()
+                && !ctx.holds_lock()
+                && ctx.innermost_saved() == Some(generation)
+            {
+                ctx.resume();
+                return Ok(());
+            }
+        }
+        wrong_restore(ctx, state)
+    })
+}
+
+const RESTORE: &str = "gs_restore_thread";
+
+/// What is wrong with a `gs_restore_thread` that is not the one right use,
+/// reported as a misuse.
+#[cold]
+fn wrong_restore(ctx: &ThreadCtx, state: Presented) -> Result<(), Misuse> {
+    const NAME: &str = RESTORE;
+    {
         let misuse = |what: std::fmt::Arguments<'_>| Err(report_for(ctx, NAME, what));
         let SavedState { thread: saver, generation } = match state {
             Presented::Null => {
@@ -164,7 +196,7 @@ pub(crate) fn restore(state: Presented) -> Result<(), Misuse> {
         }
         ctx.resume();
         Ok(())
-    })
+    }
 }
 
 /// `gs_ensure`: make sure the calling thread holds the lock, nesting. A
@@ -308,7 +340,12 @@ fn in_c_function<R>(name: &'static str, call: impl FnOnce() -> R) -> R {
         fn drop(&mut self) {
             with_ctx(|ctx| {
                 if recorder::recording() {
-                    recorder::record(ctx.serial(), EventKind::ReturnC, None);
+                    recorder::record(
+                        ctx.serial(),
+                        ctx.interpreter().id(),
+                        EventKind::ReturnC,
+                        None,
+                    );
                 }
                 ctx.replace_c_function(self.0);
             });
@@ -316,7 +353,7 @@ fn in_c_function<R>(name: &'static str, call: impl FnOnce() -> R) -> R {
     }
     let _restore = Restore(with_ctx(|ctx| {
         if recorder::recording() {
-            recorder::record(ctx.serial(), EventKind::CallC, Some(name));
+            recorder::record(ctx.serial(), ctx.interpreter().id(), EventKind::CallC, Some(name));
         }
         ctx.replace_c_function(Some(name))
     }));

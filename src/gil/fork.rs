@@ -25,12 +25,13 @@
 //! of the threads it forgets).
 //!
 //! This file owns only the registration and the order of those steps; the
-//! lock's part is `raw.rs`'s, the registry's part `thread.rs`'s.
+//! lock's part is `raw.rs`'s, the registry's part `registry.rs`'s.
 
 use std::sync::Once;
 
 use super::interp::every_slot;
-use super::thread::{held_interpreter, known_serial, registry_after_fork, registry_before_fork};
+use super::registry::{registry_after_fork, registry_before_fork};
+use super::thread::{held_interpreter, known_serial};
 
 /// Register the fork handlers, once per process.
 pub(crate) fn register_handlers() {

@@ -21,27 +21,20 @@
 
 use std::fmt;
 use std::sync::atomic::{
-    AtomicBool, AtomicPtr, AtomicU32,
-    Ordering::{AcqRel, Acquire, Relaxed, Release},
+    AtomicPtr,
+    Ordering::{AcqRel, Acquire},
 };
 
 use super::raw::RawGil;
-
-/// How many interpreters can be alive at once, the main one included.
-pub const MAX_INTERPRETERS: usize = 64;
-
-/// The id no interpreter has: what a thread that holds no lock holds.
-pub const NO_INTERPRETER: u32 = u32::MAX;
+use super::slot::Claim;
+pub use super::slot::{MAX_INTERPRETERS, NO_INTERPRETER};
 
 /// One interpreter's lock and identity. Lives for the whole process (see
 /// the module docs); reached as `&'static Interpreter`.
 pub struct Interpreter {
-    /// `generation * MAX_INTERPRETERS + slot`; 0 for the main interpreter.
-    id: AtomicU32,
-    slot: u32,
+    /// Whether an interpreter runs in this slot now, and under which id.
+    claim: Claim,
     pub(crate) gil: RawGil,
-    /// Whether an interpreter runs in this slot now.
-    in_use: AtomicBool,
 }
 
 impl fmt::Debug for Interpreter {
@@ -51,12 +44,7 @@ impl fmt::Debug for Interpreter {
 }
 
 /// The main interpreter: slot 0, id 0.
-pub(crate) static MAIN: Interpreter = Interpreter {
-    id: AtomicU32::new(0),
-    slot: 0,
-    gil: RawGil::new(),
-    in_use: AtomicBool::new(true),
-};
+pub(crate) static MAIN: Interpreter = Interpreter { claim: Claim::main(), gil: RawGil::new() };
 
 /// Slots 1.. (slot 0 is [`MAIN`]); null until first used, then never
 /// freed.
@@ -101,10 +89,8 @@ impl Interpreter {
             let mut ptr = slot.load(Acquire);
             if ptr.is_null() {
                 let fresh = Box::into_raw(Box::new(Interpreter {
-                    id: AtomicU32::new(index as u32),
-                    slot: index as u32,
+                    claim: Claim::free(index as u32),
                     gil: RawGil::new(),
-                    in_use: AtomicBool::new(false),
                 }));
                 match slot.compare_exchange(std::ptr::null_mut(), fresh, AcqRel, Acquire) {
                     Ok(_) => ptr = fresh,
@@ -117,7 +103,7 @@ impl Interpreter {
             }
             // SAFETY: non-null slots point to leaked, never-freed interpreters.
             let interp: &'static Interpreter = unsafe { &*ptr };
-            if interp.in_use.compare_exchange(false, true, AcqRel, Relaxed).is_ok() {
+            if interp.claim.try_claim() {
                 interp.gil.set_policy(MAIN.gil.policy());
                 interp.gil.set_switch_interval(MAIN.gil.switch_interval());
                 // An interrupt pending process-wide reaches it too.
@@ -136,12 +122,12 @@ impl Interpreter {
     /// process lives (unless 2³² interpreters have been started).
     #[inline(always)]
     pub fn id(&self) -> u32 {
-        self.id.load(Relaxed)
+        self.claim.id()
     }
 
     /// Whether this is the main interpreter.
     pub fn is_main(&self) -> bool {
-        self.slot == 0
+        self.claim.slot() == 0
     }
 
     /// A snapshot of this interpreter's lock counters.
@@ -186,15 +172,6 @@ impl Started {
 
 impl Drop for Started {
     fn drop(&mut self) {
-        let interp = self.0;
-        let next = interp.id().wrapping_add(MAX_INTERPRETERS as u32);
-        // Keep the slot in the id, and never hand out NO_INTERPRETER or 0.
-        let next = if next == NO_INTERPRETER || next < MAX_INTERPRETERS as u32 {
-            interp.slot
-        } else {
-            next
-        };
-        interp.id.store(next, Relaxed);
-        interp.in_use.store(false, Release);
+        self.0.claim.give_back();
     }
 }

@@ -12,8 +12,9 @@
 
 use std::fmt;
 
+use super::registry::thread_name;
 use super::sync::{AtomicU8, Ordering::Relaxed};
-use super::thread::{InLockCode, ThreadCtx, known_serial, thread_name, try_with_ctx};
+use super::thread::{InLockCode, ThreadCtx, known_serial, try_with_ctx};
 
 /// What happens after a misuse is reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

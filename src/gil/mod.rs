@@ -9,11 +9,14 @@
 //!
 //! | file | owns |
 //! |---|---|
-//! | `interp.rs` | the interpreters: their slots, ids and locks |
+//! | `interp.rs` | the interpreters: their slots and locks |
+//! | `slot.rs` | one slot's claim protocol: in use or free, and the id it runs under |
 //! | `raw.rs` | the state machine: state word, waiter queue, eval breaker, forced switching |
+//! | `release_timer.rs` | how long each thread's voluntary releases last (what `fair` predicts from), and the lock's clock |
 //! | `policy.rs` | the hand-off decisions, one small unit per policy |
 //! | `handoff.rs` | release reasons and switch counters |
-//! | `thread.rs` | per-thread depth, saved states, thread names (its fields private, changed through its methods) |
+//! | `thread.rs` | per-thread depth, saved states and open `gs_ensure` calls (its fields private, changed through its methods) |
+//! | `registry.rs` | every thread met, by serial and name, and the C function each live one is in, for other threads to read |
 //! | `cstate.rs` | the C API's lock calls and their misuse rules, and the one check when a call into C returns |
 //! | `token.rs` | [`attach`], [`Token`], [`Token::detach`] — the safe API |
 //! | `misuse.rs` | detecting and reporting misuse |
@@ -21,6 +24,7 @@
 //! | `pending.rs` | calls queued from signal handlers (`gs_add_pending_call`), run at check points |
 //! | `fork.rs` | the `pthread_atfork` handlers that give a forked child a working lock |
 //! | `watchdog.rs` | the deadlock watchdog: who holds the lock, where, and who waits |
+//! | `ring.rs` | the recorder's per-thread rings of binary events, and its clock (the time-stamp counter) |
 //! | `recorder.rs` | the event recorder, each thread's live state, and the one mapping from events to states |
 //! | `sync.rs` | the primitives, behind one switch for model checking |
 //!
@@ -62,6 +66,12 @@ mod policy;
 mod raw;
 #[cfg(not(loom))]
 pub mod recorder;
+#[cfg(not(loom))]
+mod registry;
+mod release_timer;
+#[cfg(not(loom))]
+mod ring;
+mod slot;
 mod sync;
 #[cfg(not(loom))]
 mod thread;
@@ -89,7 +99,9 @@ pub(crate) use misuse::{Misuse, report as report_misuse};
 #[cfg(not(loom))]
 pub use pending::{PendingCall, PendingQueueFull, add_pending_call};
 #[cfg(not(loom))]
-pub use thread::{ThreadInfo, current_serial, set_thread_name, thread_info, thread_name, threads};
+pub use registry::{ThreadInfo, set_thread_name, thread_info, thread_name, threads};
+#[cfg(not(loom))]
+pub use thread::current_serial;
 #[cfg(not(loom))]
 pub use token::{Interrupted, Token, attach, attach_to, current_interpreter, if_held};
 #[cfg(not(loom))]

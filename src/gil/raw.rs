@@ -36,6 +36,7 @@ use std::time::Duration;
 
 use super::handoff::{Counters, Handoff, HandoffLog, Reason};
 use super::policy::{Policy, SHORT_RELEASE};
+use super::release_timer::{ReleaseTimer, monotonic_ns};
 use super::sync::{
     Arc, AtomicBool, AtomicU8, AtomicU32, AtomicU64, Condvar, Mutex, MutexGuard,
     Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst},
@@ -66,14 +67,8 @@ pub(crate) struct Waiter {
     cond: Condvar,
     /// Set by a releaser that handed the lock straight to this waiter.
     granted: AtomicBool,
-    /// Set while this thread is away in a voluntary release (C or blocking).
-    voluntary: AtomicBool,
-    /// When this thread's current voluntary release began (monotonic ns),
-    /// or 0. Set only on the slow path, when other threads were queued.
-    released_at_ns: AtomicU64,
-    /// A moving average of this thread's voluntary release durations;
-    /// `u64::MAX` until one has been seen (predicts "long").
-    release_avg_ns: AtomicU64,
+    /// What the `fair` policy has learned about the thread's releases.
+    releases: ReleaseTimer,
     /// When this thread started waiting in the queue (monotonic ns), or 0;
     /// read by the deadlock watchdog.
     waiting_since_ns: AtomicU64,
@@ -85,62 +80,10 @@ impl Waiter {
             serial,
             cond: Condvar::new(),
             granted: AtomicBool::new(false),
-            voluntary: AtomicBool::new(false),
-            released_at_ns: AtomicU64::new(0),
-            release_avg_ns: AtomicU64::new(u64::MAX),
+            releases: ReleaseTimer::new(),
             waiting_since_ns: AtomicU64::new(0),
         }
     }
-
-    /// Whether this thread's voluntary releases are, lately, short.
-    fn predicts_short(&self) -> bool {
-        self.release_avg_ns.load(Relaxed) < SHORT_RELEASE.as_nanos() as u64
-    }
-
-    /// This thread is back from a voluntary release. Returns `None` if it
-    /// was not in one; else `Some(length)`, where the length is known only
-    /// if the release took the slow path (threads were queued), and is
-    /// folded into the average.
-    ///
-    /// Only the owning thread writes these fields, so plain loads and stores
-    /// do: no read-modify-write on the hot path.
-    #[inline]
-    fn end_voluntary(&self) -> Option<Option<u64>> {
-        if !self.voluntary.load(Relaxed) {
-            return None;
-        }
-        self.voluntary.store(false, Relaxed);
-        let began = self.released_at_ns.load(Relaxed);
-        if began == 0 {
-            return Some(None);
-        }
-        self.released_at_ns.store(0, Relaxed);
-        let took = monotonic_ns().saturating_sub(began);
-        let avg = self.release_avg_ns.load(Relaxed);
-        let next = if avg == u64::MAX { took } else { (avg.saturating_mul(3) + took) / 4 };
-        self.release_avg_ns.store(next, Relaxed);
-        Some(Some(took))
-    }
-}
-
-/// Monotonic nanoseconds, from the vDSO clock (no system call). Every
-/// clock read of the lock goes through here.
-#[cfg(not(loom))]
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC exists on
-    // every Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
-    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
-}
-
-/// Under loom time stands still, so every exploration of a model is
-/// deterministic: releases last 0 ns (so `fair` predicts them short and
-/// exercises its deferral paths), and waiters never run out of patience
-/// (models raise drop requests themselves).
-#[cfg(loom)]
-fn monotonic_ns() -> u64 {
-    1
 }
 
 struct Queue {
@@ -355,12 +298,21 @@ impl RawGil {
     /// Take the lock, waiting as long as it takes.
     #[inline]
     pub(crate) fn acquire(&self, me: &Arc<Waiter>) {
-        if self.state.compare_exchange(0, LOCKED, Acquire, Relaxed).is_ok() {
-            me.end_voluntary();
-            self.took(me.serial);
-        } else {
+        if !self.try_acquire(me) {
             self.acquire_slow(me);
         }
+    }
+
+    /// Take the lock if it is free right now (the fast path of
+    /// [`acquire`](Self::acquire), nothing else); returns whether it did.
+    #[inline]
+    pub(crate) fn try_acquire(&self, me: &Arc<Waiter>) -> bool {
+        let free = self.state.compare_exchange(0, LOCKED, Acquire, Relaxed).is_ok();
+        if free {
+            me.releases.end_voluntary();
+            self.took(me.serial);
+        }
+        free
     }
 
     /// Bookkeeping of a new holder. Runs while holding the lock.
@@ -381,7 +333,9 @@ impl RawGil {
         self.log.drop_requested();
         #[cfg(not(loom))]
         if super::recorder::recording() {
-            super::recorder::record(serial, super::recorder::EventKind::DropRequested, None);
+            use super::recorder::{EventKind, record};
+            // The waiter's interpreter is the one of its `Wants` just before.
+            record(serial, super::interp::NO_INTERPRETER, EventKind::DropRequested, None);
         }
         #[cfg(loom)]
         let _ = serial;
@@ -396,7 +350,7 @@ impl RawGil {
         while state & LOCKED == 0 {
             match self.state.compare_exchange_weak(state, state | LOCKED, Acquire, Relaxed) {
                 Ok(_) => {
-                    me.end_voluntary();
+                    me.releases.end_voluntary();
                     self.clear_breaker(DROP_REQUEST);
                     self.took(me.serial);
                     // Pairs with the fence in `yield_to_waiter`: either we
@@ -421,7 +375,7 @@ impl RawGil {
             return;
         }
         let mut queue = self.queue.lock();
-        let back_from = me.end_voluntary();
+        let back_from = me.releases.end_voluntary();
         let policy = self.policy();
         // Back from a long voluntary release (or one nobody was queued for)
         // and the lock is taken: go first, and ask for the lock now rather
@@ -507,7 +461,7 @@ impl RawGil {
     pub(crate) fn release(&self, me: &Waiter, reason: Reason) {
         self.last_release.store(reason as u8, Relaxed);
         if matches!(reason, Reason::ReleasedByC | Reason::Blocking) {
-            me.voluntary.store(true, Relaxed);
+            me.releases.begin();
         }
         if self.state.compare_exchange(LOCKED, 0, Release, Relaxed).is_err() {
             self.release_slow(me, reason);
@@ -518,12 +472,12 @@ impl RawGil {
     #[cold]
     fn release_slow(&self, me: &Waiter, reason: Reason) {
         if matches!(reason, Reason::ReleasedByC | Reason::Blocking) {
-            me.released_at_ns.store(monotonic_ns(), Relaxed);
+            me.releases.start_timing();
         }
         // Only a C release may defer the wake-up: a blocking call (a sleep,
         // a join, an event) may be waiting for the very thread it would not
         // wake.
-        let short_c = reason == Reason::ReleasedByC && me.predicts_short();
+        let short_c = reason == Reason::ReleasedByC && me.releases.predicts_short();
         let policy = self.policy();
         if short_c && policy.lock_free_fast_paths() && !policy.wake_on_release(true) {
             // Nobody is to be woken: clearing LOCKED (and keeping QUEUED) is

@@ -2,24 +2,30 @@
 //!
 //! When recording is off (the default) the lock pays one relaxed load of
 //! `RECORDING` per transition and nothing else. When it is on, every
-//! transition appends an [`Event`] — timestamp, thread, what happened — to
-//! one buffer, and moves the thread's live state on, which the demo shows.
+//! transition appends a fixed-size binary event — time-stamp-counter ticks,
+//! what happened, the interpreter, the C function — to the calling thread's
+//! own ring: no lock, no shared cache line, no formatting. Rings are read
+//! and their events turned into [`Event`]s (nanoseconds, thread, ...) only
+//! when someone asks: after the run ([`stop_recording`]), or for the demo's
+//! live view ([`events_so_far`], [`live_state`]). A ring never overwrites:
+//! an event that does not fit is counted ([`lost_events`]) and reported.
 //!
-//! This file owns the event buffer, the live per-thread states and the one
-//! mapping from events to a thread's [`State`] ([`ThreadState::after`]),
-//! which both the live view and the timeline of `src/observe/` use. It
-//! computes nothing else: statistics, traces and pictures are built from the
-//! events by `src/observe/`, outside the lock. The lock's files call
-//! `record` after checking [`recording`]; this file never calls them and
-//! touches no lock state.
+//! This file owns the rings, the recorder's clock, and the one mapping from
+//! events to a thread's [`State`] ([`ThreadState::after`]), which both the
+//! live view and the timeline of `src/observe/` use. Statistics, traces and
+//! pictures are built from the events by `src/observe/`, outside the lock.
+//! The lock's files call `record` after checking [`recording`]; this file
+//! never calls them and touches no lock state.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::time::Instant;
 
 use once_cell::sync::Lazy;
 
 use super::handoff::Reason;
-use super::sync::{AtomicBool, Mutex, Ordering::Relaxed};
+use super::interp::NO_INTERPRETER;
+use super::ring::{CHUNKS, Clock, EPOCH, RawEvent, Ring, USE_TSC};
+use super::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering::Relaxed};
 
 /// Whether the recorder is on. Read with one relaxed load on the hot path.
 pub(crate) static RECORDING: AtomicBool = AtomicBool::new(false);
@@ -94,6 +100,9 @@ pub struct Event {
     pub kind: EventKind,
     /// The C function the thread was in, if any.
     pub c_function: Option<&'static str>,
+    /// The id of the interpreter whose lock the event is about (0: the
+    /// main one).
+    pub interpreter: u32,
 }
 
 /// What a thread was doing.
@@ -218,18 +227,80 @@ pub struct Live {
     pub since_ns: u64,
 }
 
-struct Recorder {
-    events: Vec<Event>,
-    live: HashMap<u64, Live>,
+/// The recording in progress: its number and every ring made for it.
+struct Session {
+    number: u64,
+    rings: Vec<Arc<Ring>>,
+    /// Events of threads whose ring was already destroyed (a thread's last
+    /// events, recorded while its thread-locals are torn down).
+    late: Vec<(u64, RawEvent)>,
+    /// Where each thread's live state was last worked out: events read,
+    /// the state after them and since when (ticks).
+    live: HashMap<u64, (usize, ThreadState, u64)>,
 }
 
-static EPOCH: Lazy<Instant> = Lazy::new(Instant::now);
-static RECORDER: Lazy<Mutex<Recorder>> =
-    Lazy::new(|| Mutex::new(Recorder { events: Vec::new(), live: HashMap::new() }));
+static SESSION_NUMBER: AtomicU64 = AtomicU64::new(0);
+static SESSION: Lazy<Mutex<Session>> = Lazy::new(|| {
+    Mutex::new(Session { number: 0, rings: Vec::new(), late: Vec::new(), live: HashMap::new() })
+});
+
+thread_local! {
+    /// The calling thread's ring for the current recording.
+    static RING: RefCell<Option<Arc<Ring>>> = const { RefCell::new(None) };
+}
+
+/// Append `event` to the calling thread's ring, making one if the thread
+/// has none for this recording.
+#[inline]
+fn push(thread: u64, event: RawEvent) {
+    let session = SESSION_NUMBER.load(Relaxed);
+    let pushed = RING.try_with(|ring| {
+        let mut ring = ring.borrow_mut();
+        match &*ring {
+            Some(r) if r.session == session && r.serial == thread => r.push(event),
+            _ => {
+                let r = new_ring(thread, session);
+                r.push(event);
+                *ring = Some(r);
+            }
+        }
+    });
+    if pushed.is_err() {
+        SESSION.lock().late.push((thread, event));
+    }
+}
+
+#[cold]
+fn new_ring(thread: u64, session: u64) -> Arc<Ring> {
+    let ring = Arc::new(Ring::new(thread, session, CHUNKS));
+    let mut current = SESSION.lock();
+    if current.number == session {
+        current.rings.push(Arc::clone(&ring));
+    }
+    ring
+}
 
 /// Nanoseconds since the recorder's epoch.
 pub fn now_ns() -> u64 {
-    EPOCH.elapsed().as_nanos() as u64
+    EPOCH.0.elapsed().as_nanos() as u64
+}
+
+/// A moment, as the recorder stamps events: see [`record_at`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stamp(u64);
+
+/// Now, as the recorder stamps events (possibly read a little early: for
+/// stamping before a release).
+#[inline]
+pub(crate) fn stamp() -> Stamp {
+    Stamp(Clock::ticks())
+}
+
+/// Now, read after everything before it has finished: for stamping an
+/// acquisition once the lock is taken.
+#[inline]
+pub(crate) fn stamp_after_taking() -> Stamp {
+    Stamp(Clock::raw_ticks())
 }
 
 /// Whether the recorder is on.
@@ -242,49 +313,105 @@ pub fn recording() -> bool {
 /// start and finish a recording with `crate::observe::start` and
 /// `crate::observe::finish`, which call this and [`stop_recording`].
 pub fn start_recording() {
-    let _ = now_ns();
-    let mut recorder = RECORDER.lock();
-    recorder.events.clear();
-    recorder.live.clear();
+    Lazy::force(&EPOCH);
+    Lazy::force(&USE_TSC);
+    let mut session = SESSION.lock();
+    session.number += 1;
+    session.rings.clear();
+    session.late.clear();
+    session.live.clear();
+    SESSION_NUMBER.store(session.number, Relaxed);
     RECORDING.store(true, Relaxed);
 }
 
-/// Stop recording and take the events, in order.
+/// Stop recording and take the events, in order of time. How many did
+/// not fit is [`lost_events`].
 pub fn stop_recording() -> Vec<Event> {
     RECORDING.store(false, Relaxed);
-    std::mem::take(&mut RECORDER.lock().events)
+    events_so_far()
 }
 
-/// A copy of the events recorded so far (recording goes on).
+/// How many events of the current (or last) recording did not fit in
+/// their thread's ring and were dropped; 0 when none was.
+pub fn lost_events() -> u64 {
+    SESSION.lock().rings.iter().map(|ring| ring.lost.load(Relaxed)).sum()
+}
+
+/// A copy of the events recorded so far (recording goes on), in order of
+/// time; each thread's own events keep their order.
 pub fn events_so_far() -> Vec<Event> {
-    RECORDER.lock().events.clone()
+    let to_ns = Clock::to_ns();
+    let (rings, late) = {
+        let session = SESSION.lock();
+        (session.rings.clone(), session.late.clone())
+    };
+    let mut events = Vec::new();
+    for ring in &rings {
+        let raw = ring.copy_out(0);
+        format_thread(ring.serial, raw, &to_ns, &mut events);
+    }
+    for (thread, raw) in late {
+        format_thread(thread, vec![raw], &to_ns, &mut events);
+    }
+    events.sort_by_key(|e| e.t_ns);
+    events
 }
 
-/// The live state of thread `serial`, if the recorder has seen it.
+/// Turn one thread's raw events into [`Event`]s, filling in an unknown
+/// interpreter from the thread's previous event.
+fn format_thread(
+    thread: u64,
+    raw: Vec<RawEvent>,
+    to_ns: &impl Fn(u64) -> u64,
+    out: &mut Vec<Event>,
+) {
+    let mut interpreter = 0;
+    out.extend(raw.into_iter().map(|r| {
+        if r.interpreter != NO_INTERPRETER {
+            interpreter = r.interpreter;
+        }
+        Event { t_ns: to_ns(r.ticks), thread, kind: r.kind, c_function: r.c_function, interpreter }
+    }));
+}
+
+/// The live state of thread `serial`, if the recorder has seen it: its
+/// events since the last call are read from its ring and mapped on.
 pub fn live_state(serial: u64) -> Option<Live> {
-    RECORDER.lock().live.get(&serial).copied()
+    let mut session = SESSION.lock();
+    let ring = session.rings.iter().find(|ring| ring.serial == serial).cloned()?;
+    let (read, mut now, mut since) =
+        session.live.get(&serial).copied().unwrap_or((0, ThreadState::OUTSIDE, 0));
+    let fresh = ring.copy_out(read);
+    for (index, raw) in (read..).zip(&fresh) {
+        let event = Event {
+            t_ns: 0,
+            thread: serial,
+            kind: raw.kind,
+            c_function: raw.c_function,
+            interpreter: raw.interpreter,
+        };
+        let after = now.after(&event);
+        // Since its first event, or its latest change of state.
+        if index == 0 || after.state != now.state {
+            since = raw.ticks;
+        }
+        now = after;
+    }
+    session.live.insert(serial, (read + fresh.len(), now, since));
+    let since_ns = Clock::to_ns()(since);
+    Some(Live { state: now.state, c_function: now.c_function, since_ns })
 }
 
-/// Record an event at time `t_ns` (callers check [`recording`] first).
+/// Record an event stamped at `stamp` (callers check [`recording`] first).
 #[cold]
-pub(crate) fn record_at(t_ns: u64, thread: u64, kind: EventKind, c_function: Option<&'static str>) {
-    let mut recorder = RECORDER.lock();
-    if !RECORDING.load(Relaxed) {
-        return;
-    }
-    let event = Event { t_ns, thread, kind, c_function };
-    recorder.events.push(event);
-    let live = recorder.live.entry(thread).or_insert(Live {
-        state: State::Outside,
-        c_function: None,
-        since_ns: t_ns,
-    });
-    let before = ThreadState { state: live.state, c_function: live.c_function };
-    let after = before.after(&event);
-    if after.state != before.state {
-        live.since_ns = t_ns;
-    }
-    (live.state, live.c_function) = (after.state, after.c_function);
+pub(crate) fn record_at(
+    stamp: Stamp,
+    thread: u64,
+    interpreter: u32,
+    kind: EventKind,
+    c_function: Option<&'static str>,
+) {
+    push(thread, RawEvent { ticks: stamp.0, c_function, kind, interpreter });
 }
 
 /// Note that the calling thread, with the lock released, now waits on a
@@ -292,14 +419,22 @@ pub(crate) fn record_at(t_ns: u64, thread: u64, kind: EventKind, c_function: Opt
 /// recorder is off.
 pub fn record_blocked_on(blocker: Blocker) {
     if recording() {
-        record(super::thread::current_serial(), EventKind::BlockedOn(blocker), None);
+        let serial = super::thread::current_serial();
+        record(serial, NO_INTERPRETER, EventKind::BlockedOn(blocker), None);
     }
 }
 
-/// Record an event now (callers check [`recording`] first).
-#[cold]
-pub(crate) fn record(thread: u64, kind: EventKind, c_function: Option<&'static str>) {
-    record_at(now_ns(), thread, kind, c_function);
+/// Record an event now (callers check [`recording`] first). `interpreter`
+/// may be [`NO_INTERPRETER`] when the caller does not know it: the event
+/// then belongs to the interpreter of the thread's previous event.
+#[inline]
+pub(crate) fn record(
+    thread: u64,
+    interpreter: u32,
+    kind: EventKind,
+    c_function: Option<&'static str>,
+) {
+    push(thread, RawEvent { ticks: Clock::ticks(), c_function, kind, interpreter });
 }
 
 #[cfg(test)]
@@ -311,7 +446,7 @@ mod tests {
         kinds
             .iter()
             .map(|&(kind, c_function)| {
-                now = now.after(&Event { t_ns: 0, thread: 1, kind, c_function });
+                now = now.after(&Event { t_ns: 0, thread: 1, kind, c_function, interpreter: 0 });
                 now.state
             })
             .collect()

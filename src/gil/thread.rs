@@ -1,6 +1,6 @@
-//! Per-thread lock state: identity, nesting depth, saved states, open
-//! `gs_ensure` calls, and the thread registry used to name threads in
-//! messages.
+//! Per-thread lock state: identity, nesting depth, saved states and open
+//! `gs_ensure` calls. The registry that names threads in messages is
+//! `registry.rs`.
 //!
 //! This file owns what one thread knows about itself. It changes the shared
 //! lock only through [`RawGil::acquire`] / [`RawGil::release`], and it is
@@ -11,30 +11,12 @@
 use std::cell::{Cell, RefCell};
 use std::ffi::CString;
 
-use once_cell::sync::Lazy;
-
 use super::handoff::Reason;
 use super::interp::{Interpreter, MAIN, NO_INTERPRETER};
 use super::raw::Waiter;
 use super::recorder::{self, EventKind};
-use super::sync::{Arc, AtomicU64, Mutex, Ordering::Relaxed};
-
-/// A thread as the registry knows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ThreadInfo {
-    /// Process-unique serial number, starting at 1. Never reused.
-    pub serial: u64,
-    /// The thread's name: its Rust name, one given with
-    /// [`set_thread_name`], or `thread-N` / `foreign-N`.
-    pub name: String,
-    /// Whether gilscope first met the thread through `gs_ensure`.
-    pub foreign: bool,
-    /// Whether the thread is still running.
-    pub alive: bool,
-}
-
-static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
-static REGISTRY: Lazy<Mutex<Vec<ThreadInfo>>> = Lazy::new(|| Mutex::new(Vec::new()));
+use super::registry::{self, Whereabouts};
+use super::sync::Arc;
 
 thread_local! {
     /// The calling thread's nesting depth. A `const` thread-local with no
@@ -204,15 +186,8 @@ impl ThreadCtx {
         // The first access on a thread builds its context (and std's own
         // per-thread handle): a signal handler must not re-enter that.
         let _busy = InLockCode::enter();
-        let serial = NEXT_SERIAL.fetch_add(1, Relaxed);
+        let (serial, whereabouts) = registry::register();
         SERIAL.with(|s| s.set(serial));
-        register_process_handlers();
-        let name = match std::thread::current().name() {
-            Some(name) => name.to_owned(),
-            None if is_process_main_thread() => "main".to_owned(),
-            None => format!("thread-{serial}"),
-        };
-        REGISTRY.lock().push(ThreadInfo { serial, name, foreign: false, alive: true });
         ThreadCtx {
             waiter: Arc::new(Waiter::new(serial)),
             interp: Cell::new(&MAIN),
@@ -222,7 +197,7 @@ impl ThreadCtx {
             generations_wrapped: Cell::new(false),
             ensures: RefCell::new(Vec::new()),
             c_function: Cell::new(None),
-            whereabouts: Whereabouts::register(serial),
+            whereabouts,
             last_error: RefCell::new(None),
             misuses: Cell::new(0),
             entered_before: Cell::new(false),
@@ -266,6 +241,7 @@ impl ThreadCtx {
     }
 
     /// The generation of the innermost saved depth, if any.
+    #[inline]
     pub(crate) fn innermost_saved(&self) -> Option<u32> {
         self.saved.borrow().last().map(|saved| saved.generation)
     }
@@ -406,10 +382,20 @@ impl ThreadCtx {
 
     #[cold]
     fn acquire_recorded(&self) {
-        let c_function = self.c_function.get();
-        recorder::record(self.serial(), EventKind::Wants, c_function);
-        self.interp.get().gil.acquire(&self.waiter);
-        recorder::record(self.serial(), EventKind::Got, c_function);
+        let (c_function, interp) = (self.c_function.get(), self.interp.get());
+        let (serial, id) = (self.serial(), interp.id());
+        if interp.gil.try_acquire(&self.waiter) {
+            // Free at once: one stamp, taken after the lock, serves both
+            // events (the want lasted no longer than the compare-exchange).
+            let got = recorder::stamp_after_taking();
+            recorder::record_at(got, serial, id, EventKind::Wants, c_function);
+            recorder::record_at(got, serial, id, EventKind::Got, c_function);
+        } else {
+            recorder::record(serial, id, EventKind::Wants, c_function);
+            interp.gil.acquire(&self.waiter);
+            let got = recorder::stamp_after_taking();
+            recorder::record_at(got, serial, id, EventKind::Got, c_function);
+        }
     }
 
     /// Release the lock, recording it first if the recorder is on (so a
@@ -418,7 +404,8 @@ impl ThreadCtx {
     fn release(&self, reason: Reason) {
         let _busy = InLockCode::enter();
         if recorder::recording() {
-            recorder::record(self.serial(), EventKind::Released(reason), self.c_function.get());
+            let (serial, interp) = (self.serial(), self.interp.get().id());
+            recorder::record(serial, interp, EventKind::Released(reason), self.c_function.get());
         }
         set_held(NO_INTERPRETER);
         self.interp.get().gil.release(&self.waiter, reason);
@@ -455,6 +442,7 @@ impl ThreadCtx {
     }
 
     /// [`suspend`](Self::suspend), remembering where the save was made.
+    #[inline]
     pub(crate) fn suspend_at(&self, reason: Reason, place: Option<SavePlace>) -> u32 {
         let _busy = InLockCode::enter();
         let generation = self.next_generation.get();
@@ -472,6 +460,7 @@ impl ThreadCtx {
 
     /// Take the lock back and restore the innermost saved depth. The caller
     /// has checked that the innermost saved state is the one to restore.
+    #[inline]
     pub(crate) fn resume(&self) {
         let _busy = InLockCode::enter();
         let saved = self.saved.borrow_mut().pop().expect("resume without suspend");
@@ -496,15 +485,16 @@ impl ThreadCtx {
         if !recorder::recording() {
             return self.interp.get().gil.yield_to_waiter(&self.waiter);
         }
-        let released_at = recorder::now_ns();
-        let c_function = self.c_function.get();
-        let switched = self.interp.get().gil.yield_to_waiter(&self.waiter);
+        let released_at = recorder::stamp();
+        let (c_function, interp) = (self.c_function.get(), self.interp.get());
+        let switched = interp.gil.yield_to_waiter(&self.waiter);
         if switched {
-            let serial = self.serial();
+            let (serial, id) = (self.serial(), interp.id());
             let released = EventKind::Released(Reason::SwitchInterval);
-            recorder::record_at(released_at, serial, released, c_function);
-            recorder::record_at(released_at, serial, EventKind::Wants, c_function);
-            recorder::record(serial, EventKind::Got, c_function);
+            recorder::record_at(released_at, serial, id, released, c_function);
+            recorder::record_at(released_at, serial, id, EventKind::Wants, c_function);
+            let got = recorder::stamp_after_taking();
+            recorder::record_at(got, serial, id, EventKind::Got, c_function);
         }
         switched
     }
@@ -541,84 +531,10 @@ impl Drop for ThreadCtx {
         }
         let serial = self.serial();
         if recorder::recording() {
-            recorder::record(serial, EventKind::ThreadExited, None);
+            recorder::record(serial, self.interp.get().id(), EventKind::ThreadExited, None);
         }
-        if let Some(info) = REGISTRY.lock().iter_mut().find(|t| t.serial == serial) {
-            info.alive = false;
-        }
-        PUBLISHED.lock().retain(|(s, _)| *s != serial);
+        registry::mark_exited(serial);
     }
-}
-
-/// Which C function a thread is in, published for other threads: a
-/// sequence lock over the name's pointer and length, written only by the
-/// thread itself (a few relaxed stores per C call) and read rarely, by the
-/// deadlock watchdog.
-pub(crate) struct Whereabouts {
-    sequence: std::sync::atomic::AtomicU32,
-    name_ptr: std::sync::atomic::AtomicPtr<u8>,
-    name_len: std::sync::atomic::AtomicUsize,
-}
-
-/// Every live thread's [`Whereabouts`], by serial.
-type Published = Vec<(u64, Arc<Whereabouts>)>;
-static PUBLISHED: Lazy<Mutex<Published>> = Lazy::new(|| Mutex::new(Vec::new()));
-
-impl Whereabouts {
-    fn register(serial: u64) -> Arc<Whereabouts> {
-        let whereabouts = Arc::new(Whereabouts {
-            sequence: std::sync::atomic::AtomicU32::new(0),
-            name_ptr: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
-            name_len: std::sync::atomic::AtomicUsize::new(0),
-        });
-        PUBLISHED.lock().push((serial, Arc::clone(&whereabouts)));
-        whereabouts
-    }
-
-    fn publish(&self, name: Option<&'static str>) {
-        use std::sync::atomic::{Ordering::Release, fence};
-        let (ptr, len) =
-            name.map_or((std::ptr::null_mut(), 0), |n| (n.as_ptr().cast_mut(), n.len()));
-        let sequence = self.sequence.load(Relaxed);
-        self.sequence.store(sequence.wrapping_add(1), Relaxed);
-        fence(Release);
-        self.name_ptr.store(ptr, Relaxed);
-        self.name_len.store(len, Relaxed);
-        self.sequence.store(sequence.wrapping_add(2), Release);
-    }
-
-    fn read(&self) -> Option<&'static str> {
-        use std::sync::atomic::{Ordering::Acquire, fence};
-        for _ in 0..1000 {
-            let before = self.sequence.load(Acquire);
-            if before % 2 == 1 {
-                std::hint::spin_loop();
-                continue;
-            }
-            let ptr = self.name_ptr.load(Relaxed);
-            let len = self.name_len.load(Relaxed);
-            fence(Acquire);
-            if self.sequence.load(Relaxed) != before {
-                continue;
-            }
-            if ptr.is_null() {
-                return None;
-            }
-            // SAFETY: with the sequence number unchanged across the reads,
-            // `ptr` and `len` come from one `publish`, of a `&'static str`.
-            let bytes = unsafe { std::slice::from_raw_parts(ptr.cast_const(), len) };
-            return std::str::from_utf8(bytes).ok();
-        }
-        None
-    }
-}
-
-/// The C function thread `serial` is in right now (a snapshot), if it is
-/// alive and in one the interpreter called.
-pub(crate) fn c_function_of(serial: u64) -> Option<&'static str> {
-    let whereabouts =
-        PUBLISHED.lock().iter().find(|(s, _)| *s == serial).map(|(_, w)| Arc::clone(w));
-    whereabouts.and_then(|w| w.read())
 }
 
 /// Generations count 1, 2, … up to `2^GENERATION_BITS - 1`, then start
@@ -630,14 +546,6 @@ fn next_generation(generation: u32) -> u32 {
 
 /// How many bits of a saved-state token name the generation.
 pub(crate) const GENERATION_BITS: u32 = 24;
-
-/// Whether the calling thread is the process's first thread, which Rust
-/// names "main" only in Rust programs; a C program embedding gilscope gets
-/// the same name for its main thread.
-fn is_process_main_thread() -> bool {
-    // SAFETY: gettid and getpid take no arguments and cannot fail.
-    unsafe { libc::gettid() == libc::getpid() }
-}
 
 thread_local! {
     static CTX: ThreadCtx = ThreadCtx::new();
@@ -659,88 +567,9 @@ pub(crate) fn with_ctx<R>(f: impl FnOnce(&ThreadCtx) -> R) -> R {
     CTX.with(f)
 }
 
-/// Before `fork()`: take the registry's mutexes and keep them (guards
-/// forgotten) until [`registry_after_fork`] on the same thread.
-pub(crate) fn registry_before_fork() {
-    std::mem::forget(REGISTRY.lock());
-    std::mem::forget(PUBLISHED.lock());
-}
-
-/// After `fork()`: give the mutexes back. In the child (`child` is the
-/// forking thread's serial, 0 if gilscope never met it), first mark every
-/// other thread as gone: they do not exist in the child.
-pub(crate) fn registry_after_fork(child: Option<u64>) {
-    if let Some(me) = child {
-        // SAFETY: `registry_before_fork` locked both mutexes on this thread
-        // before the fork; in the child no other thread exists.
-        let (registry, published) =
-            unsafe { (&mut *REGISTRY.data_ptr(), &mut *PUBLISHED.data_ptr()) };
-        for info in registry.iter_mut().filter(|t| t.serial != me) {
-            info.alive = false;
-        }
-        published.retain(|(serial, _)| *serial == me);
-    }
-    // SAFETY: both were locked by `registry_before_fork` on this thread and
-    // the guards forgotten; in the child no other thread exists.
-    unsafe {
-        if child.is_some() {
-            super::fork::reset_mutex_in_child(&PUBLISHED);
-            super::fork::reset_mutex_in_child(&REGISTRY);
-        } else {
-            PUBLISHED.force_unlock();
-            REGISTRY.force_unlock();
-        }
-    }
-}
-
-/// What gilscope sets up for the process when it first meets a thread:
-/// the fork handlers, and the watchdog if the environment asks for it.
-fn register_process_handlers() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        super::fork::register_handlers();
-        super::watchdog::start_from_env();
-    });
-}
-
-/// Mark the calling thread as first met through the C API.
-pub(crate) fn mark_foreign(serial: u64) {
-    if let Some(info) = REGISTRY.lock().iter_mut().find(|t| t.serial == serial) {
-        if !info.foreign {
-            info.foreign = true;
-            if info.name == format!("thread-{serial}") {
-                info.name = format!("foreign-{serial}");
-            }
-        }
-    }
-}
-
 /// The calling thread's serial number (registering it if new).
 pub fn current_serial() -> u64 {
     with_ctx(|ctx| ctx.serial())
-}
-
-/// Give the calling thread the name used in messages, traces and the demo.
-pub fn set_thread_name(name: &str) {
-    let serial = current_serial();
-    if let Some(info) = REGISTRY.lock().iter_mut().find(|t| t.serial == serial) {
-        info.name = name.to_owned();
-    }
-}
-
-/// What the registry knows about thread `serial`.
-pub fn thread_info(serial: u64) -> Option<ThreadInfo> {
-    REGISTRY.lock().iter().find(|t| t.serial == serial).cloned()
-}
-
-/// The name of thread `serial`, or `#N` if unknown.
-pub fn thread_name(serial: u64) -> String {
-    thread_info(serial).map_or_else(|| format!("#{serial}"), |t| t.name)
-}
-
-/// Every thread the lock has met, in order of first contact.
-pub fn threads() -> Vec<ThreadInfo> {
-    REGISTRY.lock().clone()
 }
 
 #[cfg(test)]

@@ -18,14 +18,14 @@
 //!
 //! This file owns the watchdog thread and its setting. It reads the lock
 //! through `raw.rs`'s snapshots and threads' names and whereabouts through
-//! `thread.rs`.
+//! `registry.rs`.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use super::interp::{Interpreter, MAX_INTERPRETERS, every_slot, slot_of};
-use super::thread::{c_function_of, thread_name};
+use super::registry::{c_function_of, thread_name};
 
 /// The environment variable that starts the watchdog in a program that
 /// embeds gilscope (seconds, as `--deadlock-after`): read when gilscope

@@ -49,11 +49,19 @@ pub fn start() {
 pub fn finish(outputs: &Outputs) -> std::io::Result<Option<String>> {
     let end = recorder::now_ns();
     let events = recorder::stop_recording();
+    let lost = recorder::lost_events();
+    if lost > 0 {
+        eprintln!(
+            "gilscope: {lost} lock events were lost (a thread's recording ring was full); \
+             the statistics and the trace undercount"
+        );
+    }
     let timeline = timeline::build(&events, end);
     if let Some(path) = &outputs.trace {
         trace::write_chrome_trace(&timeline, std::fs::File::create(path)?)?;
     }
-    let stats = stats::compute(&timeline);
+    let mut stats = stats::compute(&timeline);
+    stats.lost_events = lost;
     if let Some(path) = &outputs.stats_json {
         std::fs::write(path, serde_json::to_vec_pretty(&stats).map_err(std::io::Error::other)?)?;
     }

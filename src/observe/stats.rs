@@ -106,9 +106,14 @@ pub struct WaitPair {
     pub total_ms: f64,
 }
 
-/// The statistics of a whole recording.
+/// The statistics of a whole recording, or of one interpreter's part.
 #[derive(Clone, Debug, Serialize)]
 pub struct Stats {
+    /// Which interpreter these are about: `None` for the whole recording.
+    pub interpreter: Option<u32>,
+    /// Events the recorder could not keep (a thread's ring was full); 0
+    /// unless the statistics undercount.
+    pub lost_events: u64,
     /// Wall time covered, ms.
     pub wall_ms: f64,
     /// Acquisitions by every thread.
@@ -127,7 +132,8 @@ pub struct Stats {
     pub c_lock_held_ms: f64,
     /// Time C ran with the lock released, all threads, ms.
     pub c_lock_released_ms: f64,
-    /// Time the lock was held by anyone, ms (at most `wall_ms`).
+    /// Time the lock was held by anyone, ms (at most `wall_ms` per
+    /// interpreter; summed over interpreters).
     pub lock_held_ms: f64,
     /// Per thread.
     pub threads: Vec<ThreadStats>,
@@ -136,6 +142,9 @@ pub struct Stats {
     /// Which thread waited on which of the script's own locks, conditions,
     /// queues and events, largest total first.
     pub script_waits: Vec<ScriptWait>,
+    /// When several interpreters ran: the same statistics for each one's
+    /// lock, in order of id; empty otherwise.
+    pub by_interpreter: Vec<Stats>,
 }
 
 /// The time one thread spent waiting on one script object (with the
@@ -181,8 +190,20 @@ fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
 
-/// Compute the statistics of a timeline.
+/// Compute the statistics of a timeline; with several interpreters, also
+/// each one's.
 pub fn compute(timeline: &Timeline) -> Stats {
+    let mut stats = compute_one(timeline, None);
+    let interpreters = timeline.interpreters();
+    if interpreters.len() > 1 {
+        stats.by_interpreter =
+            interpreters.into_iter().map(|id| compute_one(&timeline.only(id), Some(id))).collect();
+    }
+    stats
+}
+
+/// The statistics of `timeline`, which is about `interpreter` if given.
+fn compute_one(timeline: &Timeline, interpreter: Option<u32>) -> Stats {
     let mut threads = Vec::new();
     let (mut all_holds, mut all_waits) = (Vec::new(), Vec::new());
     let (mut c_held, mut c_released, mut held) = (0, 0, 0);
@@ -240,6 +261,9 @@ pub fn compute(timeline: &Timeline) -> Stats {
     let mut waits_by_pair: Vec<WaitPair> = pairs.into_values().collect();
     waits_by_pair.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
     Stats {
+        interpreter,
+        lost_events: 0,
+        by_interpreter: Vec::new(),
         wall_ms: ms(timeline.end_ns - timeline.start_ns),
         acquisitions: threads.iter().map(|t| t.acquisitions).sum(),
         switches: timeline.switches.len() as u64,
@@ -324,7 +348,8 @@ fn blame(timeline: &Timeline) -> Vec<(u64, u64, Share)> {
             let mut held: BTreeMap<u64, u64> = BTreeMap::new();
             for h in holds[first..].iter().take_while(|h| h.start_ns < end) {
                 let overlap = h.end_ns.min(end).saturating_sub(h.start_ns.max(start));
-                if h.thread != t.serial && overlap > 0 {
+                let same_lock = timeline.interpreter_of(h.thread) == Some(t.interpreter);
+                if h.thread != t.serial && same_lock && overlap > 0 {
                     *held.entry(h.thread).or_default() += overlap;
                 }
             }
@@ -356,10 +381,27 @@ fn pct(p: &Percentiles) -> String {
 }
 
 impl Stats {
-    /// The table `--stats` prints.
+    /// The table `--stats` prints: the whole recording, then, when several
+    /// interpreters ran, each one's lock.
     pub fn table(&self) -> String {
+        // Lost events (`lost_events`) are reported when the recording ends.
+        let mut out = self.one_table("lock statistics");
+        for part in &self.by_interpreter {
+            let id = part.interpreter.unwrap_or_default();
+            let title = if id == 0 {
+                "interpreter 0 (main): lock statistics".to_owned()
+            } else {
+                format!("interpreter {id}: lock statistics")
+            };
+            let _ = writeln!(out);
+            out.push_str(&part.one_table(&title));
+        }
+        out
+    }
+
+    fn one_table(&self, title: &str) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "lock statistics ({:.1} ms recorded)", self.wall_ms);
+        let _ = writeln!(out, "{title} ({:.1} ms recorded)", self.wall_ms);
         let _ = writeln!(
             out,
             "  acquisitions {}   switches {}   drop requests {}   lock held {:.1} ms ({:.0}% of the time)",

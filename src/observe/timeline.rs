@@ -52,6 +52,8 @@ pub struct Wait {
 pub struct ThreadTimeline {
     /// Serial number.
     pub serial: u64,
+    /// The interpreter it belongs to (0: the main one).
+    pub interpreter: u32,
     /// Name, as the registry knows it.
     pub name: String,
     /// Consecutive spans from its first event to its last.
@@ -86,9 +88,10 @@ pub struct Timeline {
     pub threads: Vec<ThreadTimeline>,
     /// Every wait, with who ended it.
     pub waits: Vec<Wait>,
-    /// Drop requests, by time.
-    pub drop_requests: Vec<u64>,
-    /// Changes of holder: time, previous holder, new holder, reason.
+    /// Drop requests: time, and the waiter that set it.
+    pub drop_requests: Vec<(u64, u64)>,
+    /// Changes of holder of each interpreter's lock: time, previous holder
+    /// (0 if none), new holder, reason.
     pub switches: Vec<(u64, u64, u64, Option<Reason>)>,
     /// Threads waiting for the lock over time: (time, count).
     pub waiters: Vec<(u64, usize)>,
@@ -99,6 +102,7 @@ pub struct Timeline {
 }
 
 struct Open {
+    interpreter: u32,
     now: ThreadState,
     since: u64,
     held_since: Option<u64>,
@@ -137,12 +141,14 @@ pub fn build(events: &[Event], end_ns: u64) -> Timeline {
     let end_ns = end_ns.max(events.last().map_or(end_ns, |e| e.t_ns));
     let mut open: BTreeMap<u64, Open> = BTreeMap::new();
     let mut timeline = Timeline { start_ns, end_ns, ..Timeline::default() };
-    let mut last_release: Option<(u64, Reason)> = None;
-    let mut last_holder = 0u64;
+    // Per interpreter: each has its own lock.
+    let mut last_release: BTreeMap<u32, (u64, Reason)> = BTreeMap::new();
+    let mut last_holder: BTreeMap<u32, u64> = BTreeMap::new();
     let mut waiting = 0usize;
     for e in &events {
         let t = e.t_ns;
         let o = open.entry(e.thread).or_insert_with(|| Open {
+            interpreter: e.interpreter,
             now: ThreadState::OUTSIDE,
             since: t,
             held_since: None,
@@ -165,29 +171,26 @@ pub fn build(events: &[Event], end_ns: u64) -> Timeline {
                     o.waits_ns.push(t - since);
                     waiting = waiting.saturating_sub(1);
                     timeline.waiters.push((t, waiting));
-                    let (holder, reason) = match last_release {
-                        Some((h, r)) if h != e.thread => (h, Some(r)),
+                    let (holder, reason) = match last_release.get(&e.interpreter) {
+                        Some(&(h, r)) if h != e.thread => (h, Some(r)),
                         _ => (0, None),
                     };
                     timeline.waits.push(Wait { waiter: e.thread, holder, reason, ns: t - since });
                 }
-                if last_holder != e.thread {
-                    timeline.switches.push((
-                        t,
-                        last_holder,
-                        e.thread,
-                        last_release.map(|(_, r)| r),
-                    ));
-                    last_holder = e.thread;
+                let holder = last_holder.entry(e.interpreter).or_default();
+                if *holder != e.thread {
+                    let reason = last_release.get(&e.interpreter).map(|&(_, r)| r);
+                    timeline.switches.push((t, *holder, e.thread, reason));
+                    *holder = e.thread;
                 }
             }
             EventKind::Released(reason) => {
                 if let Some(since) = o.held_since.take() {
                     o.holds_ns.push(t - since);
                 }
-                last_release = Some((e.thread, reason));
+                last_release.insert(e.interpreter, (e.thread, reason));
             }
-            EventKind::DropRequested => timeline.drop_requests.push(t),
+            EventKind::DropRequested => timeline.drop_requests.push((t, e.thread)),
             _ => {}
         }
         o.apply(e);
@@ -204,6 +207,7 @@ pub fn build(events: &[Event], end_ns: u64) -> Timeline {
         }
         timeline.threads.push(ThreadTimeline {
             serial,
+            interpreter: o.interpreter,
             name: gil::thread_name(serial),
             spans: o.spans,
             acquisitions: o.acquisitions,
@@ -212,4 +216,40 @@ pub fn build(events: &[Event], end_ns: u64) -> Timeline {
         });
     }
     timeline
+}
+
+impl Timeline {
+    /// The interpreters whose threads it shows, in order of id.
+    pub fn interpreters(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = self.threads.iter().map(|t| t.interpreter).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// The interpreter thread `serial` belongs to, if it is in the timeline.
+    pub fn interpreter_of(&self, serial: u64) -> Option<u32> {
+        self.threads.iter().find(|t| t.serial == serial).map(|t| t.interpreter)
+    }
+
+    /// The part of the timeline about one interpreter's lock: its threads,
+    /// their waits, drop requests and the switches to them. (The count of
+    /// waiting threads over time is left out: it is about every lock.)
+    pub fn only(&self, interpreter: u32) -> Timeline {
+        let mine = |serial: u64| self.interpreter_of(serial) == Some(interpreter);
+        Timeline {
+            threads: self
+                .threads
+                .iter()
+                .filter(|t| t.interpreter == interpreter)
+                .cloned()
+                .collect(),
+            waits: self.waits.iter().filter(|w| mine(w.waiter)).copied().collect(),
+            drop_requests: self.drop_requests.iter().filter(|d| mine(d.1)).copied().collect(),
+            switches: self.switches.iter().filter(|s| mine(s.2)).copied().collect(),
+            waiters: Vec::new(),
+            start_ns: self.start_ns,
+            end_ns: self.end_ns,
+        }
+    }
 }

@@ -92,15 +92,28 @@ pub fn write_chrome_trace(timeline: &Timeline, out: impl Write) -> std::io::Resu
         .iter()
         .map(|t| t.spans.iter().map(|s| s.state.label()).collect())
         .collect();
+    // With several interpreters, each thread's name says whose lock it uses.
+    let several = timeline.interpreters().len() > 1;
+    let names: Vec<String> = timeline
+        .threads
+        .iter()
+        .map(|t| {
+            if several {
+                format!("{} [interpreter {}]", t.name, t.interpreter)
+            } else {
+                t.name.clone()
+            }
+        })
+        .collect();
     let mut events = vec![TraceEvent {
         tid: Some(0),
         args: Args { name: Some("gilscope"), ..Args::default() },
         ..TraceEvent::new("process_name", "M")
     }];
-    for (t, labels) in timeline.threads.iter().zip(&labels) {
+    for ((t, labels), name) in timeline.threads.iter().zip(&labels).zip(&names) {
         events.push(TraceEvent {
             tid: Some(t.serial),
-            args: Args { name: Some(&t.name), ..Args::default() },
+            args: Args { name: Some(name), ..Args::default() },
             ..TraceEvent::new("thread_name", "M")
         });
         events.push(TraceEvent {
@@ -140,7 +153,7 @@ pub fn write_chrome_trace(timeline: &Timeline, out: impl Write) -> std::io::Resu
             ..TraceEvent::new("waiting threads", "C")
         });
     }
-    for t in &timeline.drop_requests {
+    for (t, _) in &timeline.drop_requests {
         events.push(TraceEvent {
             tid: Some(0),
             ts: Some(us(*t)),
