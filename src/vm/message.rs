@@ -173,7 +173,7 @@ impl Packer {
                 let items = items.borrow();
                 let mut copied = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    let copy = self.item(item, depth + 1).map_err(|mut refusal| {
+                    let copy = self.item(&item, depth + 1).map_err(|mut refusal| {
                         refusal.path.push(format!("[{i}]"));
                         refusal
                     })?;
@@ -189,7 +189,7 @@ impl Packer {
                 let mut copied = Vec::with_capacity(map.len());
                 for (key, item) in map.iter() {
                     let key = self.key(key);
-                    let copy = self.item(item, depth + 1).map_err(|mut refusal| {
+                    let copy = self.item(&item, depth + 1).map_err(|mut refusal| {
                         refusal.path.push(format!("[{}]", key.show()));
                         refusal
                     })?;
@@ -461,8 +461,10 @@ mod tests {
             let Value::Obj(top) = &value else { panic!("a list") };
             let Obj::List(items) = top.get() else { panic!("a list") };
             let items = items.borrow();
-            let (Value::Obj(a), Value::Obj(b)) = (&items[0], &items[1]) else { panic!("lists") };
-            assert!(a.ptr_eq(b), "both halves are the same copied list");
+            let (Some(Value::Obj(a)), Some(Value::Obj(b))) = (items.get(0), items.get(1)) else {
+                panic!("lists")
+            };
+            assert!(a.ptr_eq(&b), "both halves are the same copied list");
         });
     }
 

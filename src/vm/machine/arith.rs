@@ -219,9 +219,8 @@ fn arith(token: Token<'_>, op: Op, a: &Value, b: &Value) -> Result<Value, RtErro
             (Op::Add, Obj::List(l), Obj::List(m)) => {
                 let len = l.borrow().len() + m.borrow().len();
                 reserve(len.saturating_mul(std::mem::size_of::<Value>()))?;
-                let mut items = l.borrow().clone();
-                items.extend(m.borrow().iter().cloned());
-                return Ok(Value::list(token, items));
+                let joined = l.borrow().concat(&m.borrow());
+                return Ok(Value::list_of(token, joined));
             }
             _ => {}
         }
@@ -242,11 +241,7 @@ fn arith(token: Token<'_>, op: Op, a: &Value, b: &Value) -> Result<Value, RtErro
                 if items.len().saturating_mul(count) > 1 << 24 {
                     return Err(RtError::new("list repetition too large (over 16 million items)"));
                 }
-                let mut repeated = Vec::with_capacity(items.len() * count);
-                for _ in 0..count {
-                    repeated.extend(items.iter().cloned());
-                }
-                return Ok(Value::list(token, repeated));
+                return Ok(Value::list_of(token, items.repeat(count)));
             }
         }
     }

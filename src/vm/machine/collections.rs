@@ -50,6 +50,15 @@ impl Vm {
     pub(super) fn index_top(&mut self, token: Token<'_>) -> Result<(), RtError> {
         let key = self.pop();
         let obj = self.pop();
+        // The common case inline: a list and an integer in range.
+        if let (Value::Obj(r), Value::Int(i)) = (&obj, &key) {
+            if let Obj::List(items) = r.get() {
+                if let Some(item) = usize::try_from(*i).ok().and_then(|at| items.borrow().get(at)) {
+                    self.stack.push(item);
+                    return Ok(());
+                }
+            }
+        }
         let v = index(token, &obj, &key)?;
         self.stack.push(v);
         Ok(())
@@ -61,6 +70,26 @@ impl Vm {
         let value = self.pop();
         let key = self.pop();
         let obj = self.pop();
+        // The common case inline: a list, an integer in range, and an item
+        // its storage already holds.
+        if let (Value::Obj(r), Value::Int(i)) = (&obj, &key) {
+            if let Obj::List(items) = r.get() {
+                let mut items = items.borrow_mut();
+                if let Ok(at) = usize::try_from(*i) {
+                    if at < items.len() {
+                        let old = items.set_in_place(at, value);
+                        drop(items);
+                        return match old {
+                            Ok(old) => {
+                                drop(old);
+                                Ok(())
+                            }
+                            Err(value) => set_index(&obj, &key, value),
+                        };
+                    }
+                }
+            }
+        }
         set_index(&obj, &key, value)
     }
 
@@ -96,7 +125,7 @@ impl Vm {
         Ok(match state.get() {
             Obj::List(items) => {
                 let Value::Int(i) = self.stack[at + 1] else { unreachable!("an index") };
-                let item = items.borrow().get(i as usize).cloned();
+                let item = items.borrow().get(i as usize);
                 match item {
                     Some(item) => {
                         self.stack[at + 1] = Value::Int(i + 1);
@@ -177,7 +206,7 @@ fn slice(token: Token<'_>, obj: &Value, start: &Value, end: &Value) -> Result<Va
             Obj::List(items) => {
                 let items = items.borrow();
                 let (s, e) = slice_range(items.len(), start, end)?;
-                return Ok(Value::list(token, items[s..e].to_vec()));
+                return Ok(Value::list_of(token, items.slice(s, e)));
             }
             Obj::Str(text) => {
                 let chars: Vec<char> = text.chars().collect();
@@ -217,7 +246,7 @@ fn index(token: Token<'_>, obj: &Value, key: &Value) -> Result<Value, RtError> {
             Obj::List(items) => {
                 let items = items.borrow();
                 let at = list_index(items.len(), key, "list")?;
-                return Ok(items[at].clone());
+                return Ok(items.get(at).unwrap_or_default());
             }
             Obj::Map(map) => {
                 let k = KeyRef::from_value(key)?;
@@ -248,8 +277,11 @@ fn set_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
             Obj::List(items) => {
                 let mut items = items.borrow_mut();
                 let at = list_index(items.len(), key, "list")?;
-                let old = std::mem::replace(&mut items[at], value);
+                let (old, widened) = items.set(at, value)?;
                 drop(items);
+                if widened {
+                    r.resized();
+                }
                 drop(old);
                 return Ok(());
             }

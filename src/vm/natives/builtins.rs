@@ -15,7 +15,7 @@ use super::{int_arg, list_arg, map_arg};
 use crate::gil::{self, Token};
 use crate::vm::error::{RtError, RtKind};
 use crate::vm::value::{
-    Key, KeyRef, NativeCtx, Obj, Value, format_float, live_objects, reserve, reserve_to_grow,
+    Key, KeyRef, List, NativeCtx, Obj, Value, format_float, live_objects, reserve,
 };
 
 pub(super) fn print(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
@@ -210,14 +210,13 @@ pub(super) fn range(
         )));
     }
     reserve(usize::try_from(count).unwrap_or(usize::MAX).saturating_mul(16))?;
-    Ok(Value::list(token, (start..end).map(Value::Int).collect()))
+    Ok(Value::list_of(token, List::from_ints((start..end).collect())))
 }
 
 pub(super) fn push(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     let items = list_arg(args, 0, "push")?;
-    reserve_to_grow(items.borrow().len(), items.borrow().capacity(), 16)?;
-    items.borrow_mut().push(args[1].clone());
-    if let Value::Obj(list) = &args[0] {
+    let grew = items.borrow_mut().push(args[1].clone())?;
+    if let (true, Value::Obj(list)) = (grew, &args[0]) {
         list.resized();
     }
     Ok(Value::Nil)

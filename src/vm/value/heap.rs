@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use parking_lot::{Condvar, Mutex};
 
 use super::native::Native;
-use super::{Key, MapTable, Parcel, Value};
+use super::{Key, List, MapTable, Parcel, Value};
 use crate::gil::{self, Token};
 use crate::vm::bytecode::Proto;
 use crate::vm::channel::Channel;
@@ -96,7 +96,7 @@ pub enum Obj {
     /// An immutable byte string (compressed data, digests: not text).
     Bytes(Box<[u8]>),
     /// A mutable list.
-    List(RefCell<Vec<Value>>),
+    List(RefCell<List>),
     /// A mutable map, iterated in insertion order.
     Map(RefCell<MapTable>),
     /// A function with its captured variables.
@@ -300,7 +300,7 @@ fn obj_bytes(obj: &Obj) -> usize {
         + match obj {
             Obj::Str(s) => s.len(),
             Obj::Bytes(b) => b.len(),
-            Obj::List(items) => items.borrow().capacity() * VALUE,
+            Obj::List(items) => items.borrow().bytes(),
             Obj::Map(map) => map.borrow().capacity() * ENTRY,
             Obj::Closure(c) => c.captures.len() * std::mem::size_of::<ObjRef>(),
             Obj::Generator(g) => g.borrow().stack.capacity() * VALUE,
@@ -425,7 +425,7 @@ fn free(first: NonNull<ObjBox>) {
         let mut children: Vec<Value> = Vec::new();
         let mut refs: Vec<ObjRef> = Vec::new();
         match boxed.obj {
-            Obj::List(items) => children = items.into_inner(),
+            Obj::List(items) => children = items.into_inner().into_references(),
             Obj::Map(map) => {
                 for (key, value) in map.into_inner() {
                     if let Key::Str(s) = key {

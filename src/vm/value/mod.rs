@@ -34,6 +34,7 @@
 //! | `native.rs` | the native-function type and the context natives get |
 //! | `shared.rs` | [`Parcel`] and [`LockedCells`] |
 //! | `key.rs` | map keys |
+//! | `list.rs` | a list's items, stored compactly when they are all booleans, integers or floats |
 //! | `show.rs` | how values print |
 //! | `sync.rs` | locks, conditions, queues and events, and waiting on them |
 //!
@@ -43,6 +44,7 @@
 
 mod heap;
 mod key;
+mod list;
 mod native;
 mod shared;
 mod show;
@@ -56,6 +58,7 @@ pub use heap::{
     DEFAULT_MEMORY_LIMIT, live_bytes, memory_limit, reserve, reserve_to_grow, set_memory_limit,
 };
 pub use key::{Key, KeyRef, MapTable, map_table};
+pub use list::List;
 pub use native::{Callback, ForeignFn, Native, NativeCtx, NativeFn, NativeKind};
 pub use shared::{LockedCells, Parcel};
 pub use show::format_float;
@@ -113,6 +116,11 @@ impl Value {
 
     /// A new list value.
     pub fn list(token: Token<'_>, items: Vec<Value>) -> Value {
+        Value::list_of(token, List::from_values(items))
+    }
+
+    /// A new list value holding `items`.
+    pub fn list_of(token: Token<'_>, items: List) -> Value {
         Value::Obj(ObjRef::new(token, Obj::List(RefCell::new(items))))
     }
 
@@ -200,7 +208,7 @@ impl Value {
                             return Ok(false);
                         }
                         for (p, q) in x.iter().zip(y.iter()) {
-                            if !p.equals_at(q, depth + 1)? {
+                            if !p.equals_at(&q, depth + 1)? {
                                 return Ok(false);
                             }
                         }
