@@ -162,7 +162,7 @@ impl Packer {
         let node = match r.get() {
             Obj::Str(s) => {
                 self.bytes += s.len();
-                Node::Str(s.clone())
+                Node::Str(Box::from(s.as_str()))
             }
             Obj::Bytes(b) => {
                 self.bytes += b.len();
@@ -238,7 +238,7 @@ impl Packer {
             Key::Int(i) => MessageKey::Int(*i),
             Key::Str(r) => {
                 let text: Box<str> = match r.get() {
-                    Obj::Str(s) => s.clone(),
+                    Obj::Str(s) => Box::from(s.as_str()),
                     // A string key always holds a string (`Key::from_value`).
                     _ => Box::from(""),
                 };
@@ -301,7 +301,7 @@ impl Message {
                             MessageKey::Nil => Key::Nil,
                             MessageKey::Bool(b) => Key::Bool(b),
                             MessageKey::Int(i) => Key::Int(i),
-                            MessageKey::Str(s) => Key::Str(ObjRef::new(token, Obj::Str(s))),
+                            MessageKey::Str(s) => Key::Str(ObjRef::new(token, Obj::Str(s.into()))),
                         };
                         map.insert(key, value_of(&built, item));
                     }

@@ -231,7 +231,7 @@ pub(crate) fn start_thread(
     let slot: HandleSlot = Arc::new(Mutex::new(Some(handle)));
     threads.handles.lock().push(Arc::clone(&slot));
     let thread = ThreadObj { name, id, handle: slot, end, result: RefCell::new(None) };
-    Ok(Value::Obj(ObjRef::new(token, Obj::Thread(thread))))
+    Ok(Value::Obj(ObjRef::new(token, Obj::Thread(Box::new(thread)))))
 }
 
 /// What `interpreter()` runs: a `.toy` file, or source text.
@@ -307,7 +307,7 @@ pub(crate) fn start_interpreter(
     let slot: InterpSlot = Arc::new(Mutex::new(Some(handle)));
     threads.interpreters.lock().push(Arc::clone(&slot));
     let interp = InterpObj { id, handle: slot, outcome: RefCell::new(None) };
-    Ok(Value::Obj(ObjRef::new(token, Obj::Interpreter(interp))))
+    Ok(Value::Obj(ObjRef::new(token, Obj::Interpreter(Box::new(interp)))))
 }
 
 /// The body of a started interpreter, run with its lock held.

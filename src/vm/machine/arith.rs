@@ -9,7 +9,7 @@ use super::Vm;
 use crate::gil::Token;
 use crate::vm::bytecode::{Cmp, Op};
 use crate::vm::error::RtError;
-use crate::vm::value::{Obj, Value, reserve};
+use crate::vm::value::{Obj, Text, Value, reserve};
 
 impl Vm {
     /// `Add`..`Mod` on the top two values.
@@ -211,10 +211,7 @@ fn arith(token: Token<'_>, op: Op, a: &Value, b: &Value) -> Result<Value, RtErro
         match (op, x.get(), y.get()) {
             (Op::Add, Obj::Str(s), Obj::Str(t)) => {
                 reserve(s.len() + t.len())?;
-                let mut joined = String::with_capacity(s.len() + t.len());
-                joined.push_str(s);
-                joined.push_str(t);
-                return Ok(Value::str(token, joined));
+                return Ok(Value::str(token, Text::concat(s, t)));
             }
             (Op::Add, Obj::List(l), Obj::List(m)) => {
                 let len = l.borrow().len() + m.borrow().len();

@@ -146,7 +146,7 @@ impl Vm {
                     None => Next::Exhausted,
                 }
             }
-            Obj::Sync(SyncObj::Queue(_)) => Next::Queue(state.clone()),
+            Obj::Sync(sync) if matches!(**sync, SyncObj::Queue(_)) => Next::Queue(state.clone()),
             _ => unreachable!("IterInit makes lists, generators, channels and queues"),
         })
     }
@@ -166,7 +166,8 @@ impl Vm {
     /// `for x in queue`: push the next item, waiting for one with the lock
     /// released; false once the queue is closed and empty.
     pub(super) fn queue_next(&mut self, token: Token<'_>, queue: &ObjRef) -> Result<bool, RtError> {
-        let Obj::Sync(SyncObj::Queue(q)) = queue.get() else { unreachable!("a queue") };
+        let Obj::Sync(sync) = queue.get() else { unreachable!("a queue") };
+        let SyncObj::Queue(q) = &**sync else { unreachable!("a queue") };
         match q.get(token, None)? {
             Some(item) => {
                 self.stack.push(item);
@@ -207,6 +208,10 @@ fn slice(token: Token<'_>, obj: &Value, start: &Value, end: &Value) -> Result<Va
                 let items = items.borrow();
                 let (s, e) = slice_range(items.len(), start, end)?;
                 return Ok(Value::list_of(token, items.slice(s, e)));
+            }
+            Obj::Str(text) if text.is_ascii() => {
+                let (s, e) = slice_range(text.len(), start, end)?;
+                return Ok(Value::str(token, &text[s..e]));
             }
             Obj::Str(text) => {
                 let chars: Vec<char> = text.chars().collect();
@@ -257,9 +262,8 @@ fn index(token: Token<'_>, obj: &Value, key: &Value) -> Result<Value, RtError> {
                     .ok_or_else(|| RtError::new(format!("key {} not found", key.repr())));
             }
             Obj::Str(s) => {
-                let chars: Vec<char> = s.chars().collect();
-                let at = list_index(chars.len(), key, "string")?;
-                return Ok(Value::str(token, chars[at].to_string()));
+                let at = list_index(s.char_count(), key, "string")?;
+                return Ok(Value::str(token, s.char_at(at).unwrap_or_default()));
             }
             Obj::Bytes(b) => {
                 return Ok(Value::Int(i64::from(b[list_index(b.len(), key, "bytes")?])));
@@ -316,7 +320,8 @@ fn set_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
 fn iteration_state(token: Token<'_>, iterable: Value) -> Result<Value, RtError> {
     if let Value::Obj(r) = &iterable {
         match r.get() {
-            Obj::List(_) | Obj::Generator(_) | Obj::Channel(_) | Obj::Sync(SyncObj::Queue(_)) => {
+            Obj::Sync(sync) if matches!(**sync, SyncObj::Queue(_)) => return Ok(iterable),
+            Obj::List(_) | Obj::Generator(_) | Obj::Channel(_) => {
                 return Ok(iterable);
             }
             Obj::Map(map) => {
@@ -326,7 +331,8 @@ fn iteration_state(token: Token<'_>, iterable: Value) -> Result<Value, RtError> 
             Obj::Str(s) => {
                 // One string object per character: about 64 bytes each.
                 reserve(s.chars().count().saturating_mul(64))?;
-                let chars = s.chars().map(|c| Value::str(token, c.to_string())).collect();
+                let chars =
+                    s.chars().map(|c| Value::str(token, &*c.encode_utf8(&mut [0; 4]))).collect();
                 return Ok(Value::list(token, chars));
             }
             Obj::Bytes(b) => {

@@ -30,7 +30,7 @@ pub(super) fn print(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Resu
 pub(super) fn len(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     let n = match &args[0] {
         Value::Obj(r) => match r.get() {
-            Obj::Str(s) => s.chars().count(),
+            Obj::Str(s) => s.char_count(),
             Obj::Bytes(b) => b.len(),
             Obj::List(items) => items.borrow().len(),
             Obj::Map(map) => map.borrow().len(),
@@ -48,6 +48,10 @@ pub(super) fn str_(
 ) -> Result<Value, RtError> {
     if args[0].as_str().is_some() {
         return Ok(args[0].clone());
+    }
+    if let Value::Int(i) = args[0] {
+        // Without `core::fmt`: an integer's text fits inside the object.
+        return Ok(Value::str(token, itoa::Buffer::new().format(i)));
     }
     let text = args[0].display();
     reserve(text.len())?;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use parking_lot::{Condvar, Mutex};
 
 use super::native::Native;
-use super::{Key, List, MapTable, Parcel, Value};
+use super::{Key, List, MapTable, Parcel, Text, Value};
 use crate::gil::{self, Token};
 use crate::vm::bytecode::Proto;
 use crate::vm::channel::Channel;
@@ -91,8 +91,8 @@ struct ObjBox {
 
 /// A heap object.
 pub enum Obj {
-    /// An immutable string.
-    Str(Box<str>),
+    /// An immutable string: short ones inside the object ([`Text`]).
+    Str(Text),
     /// An immutable byte string (compressed data, digests: not text).
     Bytes(Box<[u8]>),
     /// A mutable list.
@@ -107,15 +107,16 @@ pub enum Obj {
     Native(Native),
     /// A suspended generator.
     Generator(RefCell<Generator>),
-    /// A thread started with `spawn`.
-    Thread(ThreadObj),
+    /// A thread started with `spawn`. (The rare, large kinds are boxed, so
+    /// that every object's box stays the size of a map's.)
+    Thread(Box<ThreadObj>),
     /// A lock, condition, queue or event (`Lock()`, `Queue()`, …).
-    Sync(super::sync::SyncObj),
+    Sync(Box<super::sync::SyncObj>),
     /// A channel: shared by every thread and interpreter that has it, and
     /// carrying copies ([`Message`]s), never objects.
     Channel(ScriptChannel),
     /// An interpreter started with `interpreter()`.
-    Interpreter(InterpObj),
+    Interpreter(Box<InterpObj>),
 }
 
 /// The channel a script's `Channel()` makes.
@@ -298,7 +299,7 @@ fn obj_bytes(obj: &Obj) -> usize {
     const ENTRY: usize = VALUE + std::mem::size_of::<Key>() + 16;
     std::mem::size_of::<ObjBox>()
         + match obj {
-            Obj::Str(s) => s.len(),
+            Obj::Str(s) => s.heap_bytes(),
             Obj::Bytes(b) => b.len(),
             Obj::List(items) => items.borrow().bytes(),
             Obj::Map(map) => map.borrow().capacity() * ENTRY,
@@ -445,7 +446,7 @@ fn free(first: NonNull<ObjBox>) {
             Obj::Interpreter(interp) => {
                 children.extend(interp.outcome.into_inner().and_then(Result::ok));
             }
-            Obj::Sync(sync) => children = sync.into_values(),
+            Obj::Sync(sync) => children = (*sync).into_values(),
             Obj::Str(_) | Obj::Bytes(_) | Obj::Native(_) | Obj::Channel(_) => {}
         }
         let child_refs = children.into_iter().filter_map(|v| match v {

@@ -36,6 +36,7 @@
 //! | `key.rs` | map keys |
 //! | `list.rs` | a list's items, stored compactly when they are all booleans, integers or floats |
 //! | `show.rs` | how values print |
+//! | `text.rs` | a string's text, inside the object when short |
 //! | `sync.rs` | locks, conditions, queues and events, and waiting on them |
 //!
 //! This layer imports nothing above it: not the VM, not threads, not the
@@ -49,6 +50,7 @@ mod native;
 mod shared;
 mod show;
 mod sync;
+mod text;
 
 pub use heap::{
     Closure, EndSlot, EndState, GenState, Generator, HandleSlot, InterpObj, InterpOutcome,
@@ -63,6 +65,7 @@ pub use native::{Callback, ForeignFn, Native, NativeCtx, NativeFn, NativeKind};
 pub use shared::{LockedCells, Parcel};
 pub use show::format_float;
 pub use sync::{ConditionCore, EventCore, LockCore, ScriptQueue, SyncObj};
+pub use text::Text;
 
 use std::cell::RefCell;
 
@@ -110,7 +113,7 @@ impl Clone for Value {
 
 impl Value {
     /// A new string value.
-    pub fn str(token: Token<'_>, s: impl Into<Box<str>>) -> Value {
+    pub fn str(token: Token<'_>, s: impl Into<Text>) -> Value {
         Value::Obj(ObjRef::new(token, Obj::Str(s.into())))
     }
 
