@@ -10,7 +10,7 @@ use crate::gil::Token;
 use crate::vm::error::RtError;
 use crate::vm::natives;
 use crate::vm::value::{
-    Key, KeyRef, Obj, ObjRef, SyncObj, Value, map_table, reserve, reserve_to_grow,
+    Key, KeyRef, Obj, ObjRef, SyncObj, Value, find, map_table, reserve, reserve_to_grow,
 };
 
 /// What `IterNext` found.
@@ -255,11 +255,11 @@ fn index(token: Token<'_>, obj: &Value, key: &Value) -> Result<Value, RtError> {
             }
             Obj::Map(map) => {
                 let k = KeyRef::from_value(key)?;
-                return map
-                    .borrow()
-                    .get(&k)
-                    .cloned()
-                    .ok_or_else(|| RtError::new(format!("key {} not found", key.repr())));
+                let table = map.borrow();
+                return match find(&table, &k) {
+                    Some(at) => Ok(table[at].clone()),
+                    None => Err(RtError::new(format!("key {} not found", key.repr()))),
+                };
             }
             Obj::Str(s) => {
                 let at = list_index(s.char_count(), key, "string")?;
@@ -292,8 +292,8 @@ fn set_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
             Obj::Map(map) => {
                 // An existing key keeps its entry: no new `Key`, one hash.
                 let mut table = map.borrow_mut();
-                if let Some(slot) = table.get_mut(&KeyRef::from_value(key)?) {
-                    let old = std::mem::replace(slot, value);
+                if let Some(at) = find(&table, &KeyRef::from_value(key)?) {
+                    let old = std::mem::replace(&mut table[at], value);
                     drop(table);
                     drop(old);
                     return Ok(());

@@ -15,7 +15,7 @@ use super::{int_arg, list_arg, map_arg};
 use crate::gil::{self, Token};
 use crate::vm::error::{RtError, RtKind};
 use crate::vm::value::{
-    Key, KeyRef, List, NativeCtx, Obj, Value, format_float, live_objects, reserve,
+    Key, KeyRef, List, NativeCtx, Obj, Value, find, format_float, live_objects, reserve,
 };
 
 pub(super) fn print(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
@@ -242,7 +242,7 @@ pub(super) fn keys(
 
 pub(super) fn has(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     let key = KeyRef::from_value(&args[1])?;
-    Ok(Value::Bool(map_arg(args, 0, "has")?.borrow().contains_key(&key)))
+    Ok(Value::Bool(find(&map_arg(args, 0, "has")?.borrow(), &key).is_some()))
 }
 
 pub(super) fn remove(
