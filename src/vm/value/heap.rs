@@ -416,6 +416,17 @@ impl Drop for ObjRef {
 /// the Rust stack.
 #[cold]
 fn free(first: NonNull<ObjBox>) {
+    // SAFETY: as below, for the first object.
+    let leaf = matches!(unsafe { &first.as_ref().obj }, Obj::Str(_) | Obj::Bytes(_));
+    if leaf {
+        // A string holds no references: free its box, no work list.
+        // SAFETY: its count reached zero, so this is the only reference; it
+        // came from `Box::leak` in `ObjRef::new`.
+        let boxed = unsafe { Box::from_raw(first.as_ptr()) };
+        count_live(boxed.owner, -1);
+        count_bytes(boxed.owner, -(boxed.bytes.get() as isize));
+        return;
+    }
     let mut pending = vec![first];
     while let Some(ptr) = pending.pop() {
         // SAFETY: `ptr`'s count reached zero, so this is the only reference;
