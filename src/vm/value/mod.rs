@@ -159,13 +159,18 @@ impl Value {
             Value::Bool(b) => *b,
             Value::Int(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
-            Value::Obj(r) => match r.get() {
-                Obj::Str(s) => !s.is_empty(),
-                Obj::Bytes(b) => !b.is_empty(),
-                Obj::List(l) => !l.borrow().is_empty(),
-                Obj::Map(m) => !m.borrow().is_empty(),
-                _ => true,
-            },
+            Value::Obj(r) => Value::object_truthy(r),
+        }
+    }
+
+    /// [`truthy`](Value::truthy) of an object, out of line.
+    fn object_truthy(r: &ObjRef) -> bool {
+        match r.get() {
+            Obj::Str(s) => !s.is_empty(),
+            Obj::Bytes(b) => !b.is_empty(),
+            Obj::List(l) => !l.borrow().is_empty(),
+            Obj::Map(m) => !m.borrow().is_empty(),
+            _ => true,
         }
     }
 
@@ -182,8 +187,20 @@ impl Value {
 
     /// Equality as `==` sees it: numbers by value (1 == 1.0), strings,
     /// lists and maps by content, everything else by identity.
+    #[inline(always)]
     pub fn equals(&self, other: &Value) -> Result<bool, RtError> {
-        self.equals_at(other, 0)
+        // Inline: anything but two objects (`x != nil`, `n == 0`).
+        match (self, other) {
+            (Value::Obj(a), Value::Obj(b)) => {
+                if a.ptr_eq(b) {
+                    return Ok(true);
+                }
+                self.equals_at(other, 0)
+            }
+            (Value::Obj(_), _) | (_, Value::Obj(_)) => Ok(false),
+            (Value::Int(a), Value::Int(b)) => Ok(a == b),
+            _ => self.equals_at(other, 0),
+        }
     }
 
     fn equals_at(&self, other: &Value, depth: u32) -> Result<bool, RtError> {
