@@ -50,14 +50,31 @@ impl Vm {
     pub(super) fn index_top(&mut self, token: Token<'_>) -> Result<(), RtError> {
         let key = self.pop();
         let obj = self.pop();
-        // The common case inline: a list and an integer in range.
-        if let (Value::Obj(r), Value::Int(i)) = (&obj, &key) {
-            if let Obj::List(items) = r.get() {
-                if let Some(item) = usize::try_from(*i).ok().and_then(|at| items.borrow().get(at)) {
-                    self.stack.push(item);
-                    return Ok(());
+        // The common cases inline: a list and an integer in range, a map
+        // and a string key it has.
+        match (&obj, &key) {
+            (Value::Obj(r), Value::Int(i)) => {
+                if let Obj::List(items) = r.get() {
+                    if let Some(item) =
+                        usize::try_from(*i).ok().and_then(|at| items.borrow().get(at))
+                    {
+                        self.stack.push(item);
+                        return Ok(());
+                    }
                 }
             }
+            (Value::Obj(r), Value::Obj(k)) => {
+                if let (Obj::Map(map), Obj::Str(text)) = (r.get(), k.get()) {
+                    let table = map.borrow();
+                    if let Some(at) = find(&table, &KeyRef::Str(k, text)) {
+                        let item = table[at].clone();
+                        drop(table);
+                        self.stack.push(item);
+                        return Ok(());
+                    }
+                }
+            }
+            _ => {}
         }
         let v = index(token, &obj, &key)?;
         self.stack.push(v);
