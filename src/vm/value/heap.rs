@@ -476,3 +476,19 @@ fn free(first: NonNull<ObjBox>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_object_box_is_as_small_as_a_map_allows() {
+        // The rare, large kinds are boxed; the largest inline kind is a
+        // map's table, so a string or a list costs no more than that.
+        let map = std::mem::size_of::<RefCell<MapTable>>();
+        let boxed = std::mem::size_of::<ObjBox>();
+        eprintln!("ObjBox: {boxed} bytes, a map's table {map}");
+        assert!(std::mem::size_of::<Obj>() <= map + 8, "Obj grew past a map");
+        assert!(boxed <= 104, "ObjBox is {boxed} bytes");
+    }
+}
