@@ -189,7 +189,7 @@ impl Packer {
                 let mut copied = Vec::with_capacity(map.len());
                 for (key, item) in map.iter() {
                     let key = self.key(key);
-                    let copy = self.item(&item, depth + 1).map_err(|mut refusal| {
+                    let copy = self.item(item, depth + 1).map_err(|mut refusal| {
                         refusal.path.push(format!("[{}]", key.show()));
                         refusal
                     })?;
@@ -400,7 +400,7 @@ mod tests {
             assert!(!a.ptr_eq(b), "the copy is a new object");
             assert!(original.equals(&copy).expect("comparable"));
             if let Obj::List(items) = b.get() {
-                items.borrow_mut().push(Value::Int(3));
+                items.borrow_mut().push(Value::Int(3)).expect("room for one item");
             }
             assert!(
                 !original.equals(&copy).expect("comparable"),
