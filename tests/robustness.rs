@@ -360,6 +360,7 @@ fn every_way_of_growing_the_heap_stops_at_max_memory() {
         // the list to 16 bytes an item, 48 MB, which the limit must catch.
         ("widening a list", "let l = [true] * 3000000\nl[0] = \"x\""),
         ("pushing booleans", "let l = []\nwhile true { push(l, true) }"),
+        ("list repetition", "let l = [0] * 10000000"),
     ] {
         let output = gilscope(&["run", "--max-memory", "32M", "-e", source]);
         let err = stderr(&output);

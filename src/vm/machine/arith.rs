@@ -238,6 +238,7 @@ fn arith(token: Token<'_>, op: Op, a: &Value, b: &Value) -> Result<Value, RtErro
                 if items.len().saturating_mul(count) > 1 << 24 {
                     return Err(RtError::new("list repetition too large (over 16 million items)"));
                 }
+                reserve(items.len() * count * items.item_bytes())?;
                 return Ok(Value::list_of(token, items.repeat(count)));
             }
         }

@@ -194,8 +194,8 @@ impl List {
         })
     }
 
-    /// The bytes one more item needs once this list's storage is full.
-    fn item_bytes(&self) -> usize {
+    /// The bytes one item takes in this list's storage.
+    pub fn item_bytes(&self) -> usize {
         match &self.0 {
             Store::Bools(_) => 1,
             Store::Ints(_) | Store::Floats(_) => 8,
