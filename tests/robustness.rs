@@ -356,6 +356,11 @@ fn every_way_of_growing_the_heap_stops_at_max_memory() {
         ("range lists", "let l = []\nwhile true { push(l, range(100000)) }"),
         ("for over a string", "let s = \"x\" * 20000000\nfor ch in s { }"),
         ("bytes", "let s = \"x\" * 100000\nlet l = []\nwhile true { push(l, bytes(s)) }"),
+        // 3 MB of booleans stored one byte each; storing one string widens
+        // the list to 16 bytes an item, 48 MB, which the limit must catch.
+        ("widening a list", "let l = [true] * 3000000\nl[0] = \"x\""),
+        ("pushing booleans", "let l = []\nwhile true { push(l, true) }"),
+        ("list repetition", "let l = [0] * 10000000"),
     ] {
         let output = gilscope(&["run", "--max-memory", "32M", "-e", source]);
         let err = stderr(&output);

@@ -346,15 +346,12 @@ pub extern "C" fn gs_list_get(list: *mut GsObject, index: i64) -> *mut GsObject 
         let value = get(token, list)?;
         let item = with_obj(&value, |obj| match obj {
             Obj::List(items) => Some(
-                usize::try_from(index)
-                    .ok()
-                    .and_then(|i| items.borrow().get(i).cloned())
-                    .ok_or_else(|| {
-                        Failure::Error(format!(
-                            "list index {index} out of range (length {})",
-                            items.borrow().len()
-                        ))
-                    }),
+                usize::try_from(index).ok().and_then(|i| items.borrow().get(i)).ok_or_else(|| {
+                    Failure::Error(format!(
+                        "list index {index} out of range (length {})",
+                        items.borrow().len()
+                    ))
+                }),
             ),
             _ => None,
         })
@@ -369,14 +366,16 @@ pub extern "C" fn gs_list_append(list: *mut GsObject, item: *mut GsObject) -> c_
     object_fn("gs_list_append", -1, |token| {
         let value = get(token, list)?;
         let item = get(token, item)?;
-        with_obj(&value, |obj| match obj {
-            Obj::List(items) => {
-                items.borrow_mut().push(item);
-                Some(0)
-            }
+        let pushed = with_obj(&value, |obj| match obj {
+            Obj::List(items) => Some(items.borrow_mut().push(item)),
             _ => None,
         })
-        .ok_or_else(|| wrong_type("a list", &value))
+        .ok_or_else(|| wrong_type("a list", &value))?;
+        let grew = pushed.map_err(|e| Failure::Error(e.message))?;
+        if let (true, Value::Obj(list)) = (grew, &value) {
+            list.resized();
+        }
+        Ok(0)
     })
 }
 

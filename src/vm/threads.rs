@@ -246,7 +246,7 @@ pub(crate) fn start_thread(
     });
     let slot = threads.keep(&threads.handles, spawned, "spawn()")?;
     let thread = ThreadObj { name, id, handle: slot, end, result: RefCell::new(None) };
-    Ok(Value::Obj(ObjRef::new(token, Obj::Thread(thread))))
+    Ok(Value::Obj(ObjRef::new(token, Obj::Thread(Box::new(thread)))))
 }
 
 /// What `interpreter()` runs: a `.toy` file, or source text.
@@ -314,7 +314,7 @@ pub(crate) fn start_interpreter(
         });
     let slot = threads.keep(&threads.interpreters, spawned, "interpreter()")?;
     let interp = InterpObj { id, handle: slot, outcome: RefCell::new(None) };
-    Ok(Value::Obj(ObjRef::new(token, Obj::Interpreter(interp))))
+    Ok(Value::Obj(ObjRef::new(token, Obj::Interpreter(Box::new(interp)))))
 }
 
 /// The body of a started interpreter, run with its lock held.

@@ -9,7 +9,7 @@ use super::Vm;
 use crate::gil::Token;
 use crate::vm::bytecode::{Cmp, Op};
 use crate::vm::error::RtError;
-use crate::vm::value::{Obj, Value, reserve};
+use crate::vm::value::{Obj, Text, Value, reserve};
 
 impl Vm {
     /// `Add`..`Mod` on the top two values.
@@ -211,17 +211,13 @@ fn arith(token: Token<'_>, op: Op, a: &Value, b: &Value) -> Result<Value, RtErro
         match (op, x.get(), y.get()) {
             (Op::Add, Obj::Str(s), Obj::Str(t)) => {
                 reserve(s.len() + t.len())?;
-                let mut joined = String::with_capacity(s.len() + t.len());
-                joined.push_str(s);
-                joined.push_str(t);
-                return Ok(Value::str(token, joined));
+                return Ok(Value::str(token, Text::concat(s, t)));
             }
             (Op::Add, Obj::List(l), Obj::List(m)) => {
                 let len = l.borrow().len() + m.borrow().len();
                 reserve(len.saturating_mul(std::mem::size_of::<Value>()))?;
-                let mut items = l.borrow().clone();
-                items.extend(m.borrow().iter().cloned());
-                return Ok(Value::list(token, items));
+                let joined = l.borrow().concat(&m.borrow());
+                return Ok(Value::list_of(token, joined));
             }
             _ => {}
         }
@@ -242,11 +238,8 @@ fn arith(token: Token<'_>, op: Op, a: &Value, b: &Value) -> Result<Value, RtErro
                 if items.len().saturating_mul(count) > 1 << 24 {
                     return Err(RtError::new("list repetition too large (over 16 million items)"));
                 }
-                let mut repeated = Vec::with_capacity(items.len() * count);
-                for _ in 0..count {
-                    repeated.extend(items.iter().cloned());
-                }
-                return Ok(Value::list(token, repeated));
+                reserve(items.len() * count * items.item_bytes())?;
+                return Ok(Value::list_of(token, items.repeat(count)));
             }
         }
     }

@@ -10,7 +10,7 @@ use crate::gil::Token;
 use crate::vm::error::RtError;
 use crate::vm::natives;
 use crate::vm::value::{
-    Key, KeyRef, Obj, ObjRef, SyncObj, Value, map_table, reserve, reserve_to_grow,
+    Key, KeyRef, Obj, ObjRef, SyncObj, Value, find, map_table, reserve, reserve_to_grow,
 };
 
 /// What `IterNext` found.
@@ -50,6 +50,32 @@ impl Vm {
     pub(super) fn index_top(&mut self, token: Token<'_>) -> Result<(), RtError> {
         let key = self.pop();
         let obj = self.pop();
+        // The common cases inline: a list and an integer in range, a map
+        // and a string key it has.
+        match (&obj, &key) {
+            (Value::Obj(r), Value::Int(i)) => {
+                if let Obj::List(items) = r.get() {
+                    if let Some(item) =
+                        usize::try_from(*i).ok().and_then(|at| items.borrow().get(at))
+                    {
+                        self.stack.push(item);
+                        return Ok(());
+                    }
+                }
+            }
+            (Value::Obj(r), Value::Obj(k)) => {
+                if let (Obj::Map(map), Obj::Str(text)) = (r.get(), k.get()) {
+                    let table = map.borrow();
+                    if let Some(at) = find(&table, &KeyRef::Str(k, text)) {
+                        let item = table[at].clone();
+                        drop(table);
+                        self.stack.push(item);
+                        return Ok(());
+                    }
+                }
+            }
+            _ => {}
+        }
         let v = index(token, &obj, &key)?;
         self.stack.push(v);
         Ok(())
@@ -61,6 +87,26 @@ impl Vm {
         let value = self.pop();
         let key = self.pop();
         let obj = self.pop();
+        // The common case inline: a list, an integer in range, and an item
+        // its storage already holds.
+        if let (Value::Obj(r), Value::Int(i)) = (&obj, &key) {
+            if let Obj::List(items) = r.get() {
+                let mut items = items.borrow_mut();
+                if let Ok(at) = usize::try_from(*i) {
+                    if at < items.len() {
+                        let old = items.set_in_place(at, value);
+                        drop(items);
+                        return match old {
+                            Ok(old) => {
+                                drop(old);
+                                Ok(())
+                            }
+                            Err(value) => set_index(&obj, &key, value),
+                        };
+                    }
+                }
+            }
+        }
         set_index(&obj, &key, value)
     }
 
@@ -96,7 +142,7 @@ impl Vm {
         Ok(match state.get() {
             Obj::List(items) => {
                 let Value::Int(i) = self.stack[at + 1] else { unreachable!("an index") };
-                let item = items.borrow().get(i as usize).cloned();
+                let item = items.borrow().get(i as usize);
                 match item {
                     Some(item) => {
                         self.stack[at + 1] = Value::Int(i + 1);
@@ -117,7 +163,7 @@ impl Vm {
                     None => Next::Exhausted,
                 }
             }
-            Obj::Sync(SyncObj::Queue(_)) => Next::Queue(state.clone()),
+            Obj::Sync(sync) if matches!(**sync, SyncObj::Queue(_)) => Next::Queue(state.clone()),
             _ => unreachable!("IterInit makes lists, generators, channels and queues"),
         })
     }
@@ -137,7 +183,8 @@ impl Vm {
     /// `for x in queue`: push the next item, waiting for one with the lock
     /// released; false once the queue is closed and empty.
     pub(super) fn queue_next(&mut self, token: Token<'_>, queue: &ObjRef) -> Result<bool, RtError> {
-        let Obj::Sync(SyncObj::Queue(q)) = queue.get() else { unreachable!("a queue") };
+        let Obj::Sync(sync) = queue.get() else { unreachable!("a queue") };
+        let SyncObj::Queue(q) = &**sync else { unreachable!("a queue") };
         match q.get(token, None)? {
             Some(item) => {
                 self.stack.push(item);
@@ -177,7 +224,11 @@ fn slice(token: Token<'_>, obj: &Value, start: &Value, end: &Value) -> Result<Va
             Obj::List(items) => {
                 let items = items.borrow();
                 let (s, e) = slice_range(items.len(), start, end)?;
-                return Ok(Value::list(token, items[s..e].to_vec()));
+                return Ok(Value::list_of(token, items.slice(s, e)));
+            }
+            Obj::Str(text) if text.is_ascii() => {
+                let (s, e) = slice_range(text.len(), start, end)?;
+                return Ok(Value::str(token, &text[s..e]));
             }
             Obj::Str(text) => {
                 let chars: Vec<char> = text.chars().collect();
@@ -217,20 +268,19 @@ fn index(token: Token<'_>, obj: &Value, key: &Value) -> Result<Value, RtError> {
             Obj::List(items) => {
                 let items = items.borrow();
                 let at = list_index(items.len(), key, "list")?;
-                return Ok(items[at].clone());
+                return Ok(items.get(at).unwrap_or_default());
             }
             Obj::Map(map) => {
                 let k = KeyRef::from_value(key)?;
-                return map
-                    .borrow()
-                    .get(&k)
-                    .cloned()
-                    .ok_or_else(|| RtError::new(format!("key {} not found", key.repr())));
+                let table = map.borrow();
+                return match find(&table, &k) {
+                    Some(at) => Ok(table[at].clone()),
+                    None => Err(RtError::new(format!("key {} not found", key.repr()))),
+                };
             }
             Obj::Str(s) => {
-                let chars: Vec<char> = s.chars().collect();
-                let at = list_index(chars.len(), key, "string")?;
-                return Ok(Value::str(token, chars[at].to_string()));
+                let at = list_index(s.char_count(), key, "string")?;
+                return Ok(Value::str(token, s.char_at(at).unwrap_or_default()));
             }
             Obj::Bytes(b) => {
                 return Ok(Value::Int(i64::from(b[list_index(b.len(), key, "bytes")?])));
@@ -248,16 +298,19 @@ fn set_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
             Obj::List(items) => {
                 let mut items = items.borrow_mut();
                 let at = list_index(items.len(), key, "list")?;
-                let old = std::mem::replace(&mut items[at], value);
+                let (old, widened) = items.set(at, value)?;
                 drop(items);
+                if widened {
+                    r.resized();
+                }
                 drop(old);
                 return Ok(());
             }
             Obj::Map(map) => {
                 // An existing key keeps its entry: no new `Key`, one hash.
                 let mut table = map.borrow_mut();
-                if let Some(slot) = table.get_mut(&KeyRef::from_value(key)?) {
-                    let old = std::mem::replace(slot, value);
+                if let Some(at) = find(&table, &KeyRef::from_value(key)?) {
+                    let old = std::mem::replace(&mut table[at], value);
                     drop(table);
                     drop(old);
                     return Ok(());
@@ -284,7 +337,8 @@ fn set_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
 fn iteration_state(token: Token<'_>, iterable: Value) -> Result<Value, RtError> {
     if let Value::Obj(r) = &iterable {
         match r.get() {
-            Obj::List(_) | Obj::Generator(_) | Obj::Channel(_) | Obj::Sync(SyncObj::Queue(_)) => {
+            Obj::Sync(sync) if matches!(**sync, SyncObj::Queue(_)) => return Ok(iterable),
+            Obj::List(_) | Obj::Generator(_) | Obj::Channel(_) => {
                 return Ok(iterable);
             }
             Obj::Map(map) => {
@@ -294,7 +348,8 @@ fn iteration_state(token: Token<'_>, iterable: Value) -> Result<Value, RtError> 
             Obj::Str(s) => {
                 // One string object per character: about 64 bytes each.
                 reserve(s.chars().count().saturating_mul(64))?;
-                let chars = s.chars().map(|c| Value::str(token, c.to_string())).collect();
+                let chars =
+                    s.chars().map(|c| Value::str(token, &*c.encode_utf8(&mut [0; 4]))).collect();
                 return Ok(Value::list(token, chars));
             }
             Obj::Bytes(b) => {

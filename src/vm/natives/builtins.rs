@@ -15,7 +15,7 @@ use super::{int_arg, list_arg, map_arg};
 use crate::gil::{self, Token};
 use crate::vm::error::{RtError, RtKind};
 use crate::vm::value::{
-    Key, KeyRef, NativeCtx, Obj, Value, format_float, live_objects, reserve, reserve_to_grow,
+    Key, KeyRef, List, NativeCtx, Obj, Value, find, format_float, live_objects, reserve,
 };
 
 pub(super) fn print(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
@@ -30,7 +30,7 @@ pub(super) fn print(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Resu
 pub(super) fn len(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     let n = match &args[0] {
         Value::Obj(r) => match r.get() {
-            Obj::Str(s) => s.chars().count(),
+            Obj::Str(s) => s.char_count(),
             Obj::Bytes(b) => b.len(),
             Obj::List(items) => items.borrow().len(),
             Obj::Map(map) => map.borrow().len(),
@@ -48,6 +48,10 @@ pub(super) fn str_(
 ) -> Result<Value, RtError> {
     if args[0].as_str().is_some() {
         return Ok(args[0].clone());
+    }
+    if let Value::Int(i) = args[0] {
+        // Without `core::fmt`: an integer's text fits inside the object.
+        return Ok(Value::str(token, itoa::Buffer::new().format(i)));
     }
     let text = args[0].display();
     reserve(text.len())?;
@@ -210,14 +214,13 @@ pub(super) fn range(
         )));
     }
     reserve(usize::try_from(count).unwrap_or(usize::MAX).saturating_mul(16))?;
-    Ok(Value::list(token, (start..end).map(Value::Int).collect()))
+    Ok(Value::list_of(token, List::from_ints((start..end).collect())))
 }
 
 pub(super) fn push(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     let items = list_arg(args, 0, "push")?;
-    reserve_to_grow(items.borrow().len(), items.borrow().capacity(), 16)?;
-    items.borrow_mut().push(args[1].clone());
-    if let Value::Obj(list) = &args[0] {
+    let grew = items.borrow_mut().push(args[1].clone())?;
+    if let (true, Value::Obj(list)) = (grew, &args[0]) {
         list.resized();
     }
     Ok(Value::Nil)
@@ -239,7 +242,7 @@ pub(super) fn keys(
 
 pub(super) fn has(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
     let key = KeyRef::from_value(&args[1])?;
-    Ok(Value::Bool(map_arg(args, 0, "has")?.borrow().contains_key(&key)))
+    Ok(Value::Bool(find(&map_arg(args, 0, "has")?.borrow(), &key).is_some()))
 }
 
 pub(super) fn remove(

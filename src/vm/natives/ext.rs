@@ -97,7 +97,7 @@ pub(super) fn bytes(
                 .iter()
                 .enumerate()
                 .map(|(i, item)| match item {
-                    Value::Int(v) => u8::try_from(*v).map_err(|_| {
+                    Value::Int(v) => u8::try_from(v).map_err(|_| {
                         RtError::new(format!("bytes(): item {i} is {v}, not a byte (0..255)"))
                     }),
                     other => Err(RtError::new(format!(

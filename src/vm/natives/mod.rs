@@ -178,7 +178,7 @@ pub(super) fn list_arg<'a>(
     args: &'a [Value],
     i: usize,
     func: &str,
-) -> Result<&'a std::cell::RefCell<Vec<Value>>, RtError> {
+) -> Result<&'a std::cell::RefCell<crate::vm::value::List>, RtError> {
     match &args[i] {
         Value::Obj(r) => match r.get() {
             Obj::List(items) => Ok(items),

@@ -20,7 +20,7 @@ use crate::vm::value::{
 };
 
 fn new_object(token: Token<'_>, sync: SyncObj) -> Value {
-    Value::Obj(ObjRef::new(token, Obj::Sync(sync)))
+    Value::Obj(ObjRef::new(token, Obj::Sync(Box::new(sync))))
 }
 
 /// Argument `i` as what `pick` takes from the synchronisation object it

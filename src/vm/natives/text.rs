@@ -149,7 +149,7 @@ pub(super) fn sort(
     token: Token<'_>,
     args: &[Value],
 ) -> Result<Value, RtError> {
-    let items: Vec<Value> = list_arg(args, 0, "sort")?.borrow().clone();
+    let items: Vec<Value> = list_arg(args, 0, "sort")?.borrow().to_vec();
     let keys: Vec<Value> = match args.get(1) {
         None | Some(Value::Nil) => items.clone(),
         Some(key) => {
@@ -182,7 +182,7 @@ fn operands(args: &[Value], func: &str) -> Result<Vec<Value>, RtError> {
     let single_list =
         args.len() == 1 && matches!(&args[0], Value::Obj(r) if matches!(r.get(), Obj::List(_)));
     let values =
-        if single_list { list_arg(args, 0, func)?.borrow().clone() } else { args.to_vec() };
+        if single_list { list_arg(args, 0, func)?.borrow().to_vec() } else { args.to_vec() };
     Ok(values)
 }
 
@@ -212,7 +212,7 @@ pub(super) fn max(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result
 
 /// `sum(list)`: the sum of a list of numbers (0 for an empty list).
 pub(super) fn sum(_: &mut dyn NativeCtx, _: Token<'_>, args: &[Value]) -> Result<Value, RtError> {
-    let items = list_arg(args, 0, "sum")?.borrow().clone();
+    let items = list_arg(args, 0, "sum")?.borrow().to_vec();
     let mut total = Value::Int(0);
     for (i, item) in items.iter().enumerate() {
         total = match (&total, item) {

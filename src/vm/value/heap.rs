@@ -16,7 +16,7 @@ use parking_lot::{Condvar, Mutex};
 use super::channel::Channel;
 use super::message::Message;
 use super::native::Native;
-use super::{Key, MapTable, Parcel, Value};
+use super::{Key, List, MapTable, Parcel, Text, Value};
 use crate::gil::{self, Token};
 use crate::vm::bytecode::Proto;
 use crate::vm::error::RtError;
@@ -91,12 +91,12 @@ struct ObjBox {
 
 /// A heap object.
 pub enum Obj {
-    /// An immutable string.
-    Str(Box<str>),
+    /// An immutable string: short ones inside the object ([`Text`]).
+    Str(Text),
     /// An immutable byte string (compressed data, digests: not text).
     Bytes(Box<[u8]>),
     /// A mutable list.
-    List(RefCell<Vec<Value>>),
+    List(RefCell<List>),
     /// A mutable map, iterated in insertion order.
     Map(RefCell<MapTable>),
     /// A function with its captured variables.
@@ -107,15 +107,16 @@ pub enum Obj {
     Native(Native),
     /// A suspended generator.
     Generator(RefCell<Generator>),
-    /// A thread started with `spawn`.
-    Thread(ThreadObj),
+    /// A thread started with `spawn`. (The rare, large kinds are boxed, so
+    /// that every object's box stays the size of a map's.)
+    Thread(Box<ThreadObj>),
     /// A lock, condition, queue or event (`Lock()`, `Queue()`, …).
-    Sync(super::sync::SyncObj),
+    Sync(Box<super::sync::SyncObj>),
     /// A channel: shared by every thread and interpreter that has it, and
     /// carrying copies ([`Message`]s), never objects.
     Channel(ScriptChannel),
     /// An interpreter started with `interpreter()`.
-    Interpreter(InterpObj),
+    Interpreter(Box<InterpObj>),
 }
 
 /// The channel a script's `Channel()` makes.
@@ -298,9 +299,9 @@ fn obj_bytes(obj: &Obj) -> usize {
     const ENTRY: usize = VALUE + std::mem::size_of::<Key>() + 16;
     std::mem::size_of::<ObjBox>()
         + match obj {
-            Obj::Str(s) => s.len(),
+            Obj::Str(s) => s.heap_bytes(),
             Obj::Bytes(b) => b.len(),
-            Obj::List(items) => items.borrow().capacity() * VALUE,
+            Obj::List(items) => items.borrow().bytes(),
             Obj::Map(map) => map.borrow().capacity() * ENTRY,
             Obj::Closure(c) => c.captures.len() * std::mem::size_of::<ObjRef>(),
             Obj::Generator(g) => g.borrow().stack.capacity() * VALUE,
@@ -415,6 +416,17 @@ impl Drop for ObjRef {
 /// the Rust stack.
 #[cold]
 fn free(first: NonNull<ObjBox>) {
+    // SAFETY: as below, for the first object.
+    let leaf = matches!(unsafe { &first.as_ref().obj }, Obj::Str(_) | Obj::Bytes(_));
+    if leaf {
+        // A string holds no references: free its box, no work list.
+        // SAFETY: its count reached zero, so this is the only reference; it
+        // came from `Box::leak` in `ObjRef::new`.
+        let boxed = unsafe { Box::from_raw(first.as_ptr()) };
+        count_live(boxed.owner, -1);
+        count_bytes(boxed.owner, -(boxed.bytes.get() as isize));
+        return;
+    }
     let mut pending = vec![first];
     while let Some(ptr) = pending.pop() {
         // SAFETY: `ptr`'s count reached zero, so this is the only reference;
@@ -425,7 +437,7 @@ fn free(first: NonNull<ObjBox>) {
         let mut children: Vec<Value> = Vec::new();
         let mut refs: Vec<ObjRef> = Vec::new();
         match boxed.obj {
-            Obj::List(items) => children = items.into_inner(),
+            Obj::List(items) => children = items.into_inner().into_references(),
             Obj::Map(map) => {
                 for (key, value) in map.into_inner() {
                     if let Key::Str(s) = key {
@@ -445,7 +457,7 @@ fn free(first: NonNull<ObjBox>) {
             Obj::Interpreter(interp) => {
                 children.extend(interp.outcome.into_inner().and_then(Result::ok));
             }
-            Obj::Sync(sync) => children = sync.into_values(),
+            Obj::Sync(sync) => children = (*sync).into_values(),
             Obj::Str(_) | Obj::Bytes(_) | Obj::Native(_) | Obj::Channel(_) => {}
         }
         let child_refs = children.into_iter().filter_map(|v| match v {
@@ -462,5 +474,21 @@ fn free(first: NonNull<ObjBox>) {
                 pending.push(child.0);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_object_box_is_as_small_as_a_map_allows() {
+        // The rare, large kinds are boxed; the largest inline kind is a
+        // map's table, so a string or a list costs no more than that.
+        let map = std::mem::size_of::<RefCell<MapTable>>();
+        let boxed = std::mem::size_of::<ObjBox>();
+        eprintln!("ObjBox: {boxed} bytes, a map's table {map}");
+        assert!(std::mem::size_of::<Obj>() <= map + 8, "Obj grew past a map");
+        assert!(boxed <= 104, "ObjBox is {boxed} bytes");
     }
 }

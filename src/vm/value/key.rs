@@ -15,7 +15,7 @@ use std::hash::{Hash, Hasher};
 
 use indexmap::{Equivalent, IndexMap};
 
-use super::{Obj, ObjRef, Value};
+use super::{Obj, ObjRef, Text, Value};
 use crate::vm::error::RtError;
 
 /// The hasher of every map: [foldhash](https://docs.rs/foldhash)'s fast
@@ -32,6 +32,29 @@ pub type MapTable = IndexMap<Key, Value, KeyHasher>;
 /// An empty map table with room for `capacity` entries.
 pub fn map_table(capacity: usize) -> MapTable {
     IndexMap::with_capacity_and_hasher(capacity, KeyHasher::default())
+}
+
+/// How many entries a map may have for [`find`] to try the identity scan
+/// first.
+const SCAN: usize = 8;
+
+/// The position of `key` in `table`. In a small map a string key is first
+/// looked for by identity among the stored keys — a few pointer compares,
+/// cheaper than hashing and probing, and the usual case for a map used as
+/// an object (`t["held"]` with the same constant object that made the
+/// entry). Any other key, and a string not found that way, takes the hash
+/// lookup, which compares by content.
+#[inline]
+pub fn find(table: &MapTable, key: &KeyRef<'_>) -> Option<usize> {
+    if let KeyRef::Str(probe, _) = key {
+        if table.len() <= SCAN {
+            let found = table.keys().position(|k| matches!(k, Key::Str(s) if s.ptr_eq(probe)));
+            if found.is_some() {
+                return found;
+            }
+        }
+    }
+    table.get_index_of(key)
 }
 
 /// A map key: the hashable values.
@@ -57,7 +80,7 @@ pub enum KeyRef<'a> {
     /// An integer (or a float with an integer value).
     Int(i64),
     /// A string object and its text.
-    Str(&'a ObjRef, &'a str),
+    Str(&'a ObjRef, &'a Text),
 }
 
 impl Key {
@@ -100,7 +123,7 @@ impl Key {
             Key::Str(r) => match r.get() {
                 Obj::Str(s) => KeyRef::Str(r, s),
                 // A string key always holds a string (`KeyRef::from_value`).
-                _ => KeyRef::Str(r, ""),
+                _ => unreachable!("a string key holds a string"),
             },
         }
     }
@@ -108,7 +131,7 @@ impl Key {
 
 impl<'a> KeyRef<'a> {
     /// The key `value` would be, or an error for an unhashable value.
-    #[inline]
+    #[inline(always)]
     pub fn from_value(value: &'a Value) -> Result<KeyRef<'a>, RtError> {
         match value {
             Value::Nil => Ok(KeyRef::Nil),
@@ -132,7 +155,7 @@ impl Equivalent<Key> for KeyRef<'_> {
             (KeyRef::Bool(a), Key::Bool(b)) => a == b,
             (KeyRef::Int(a), Key::Int(b)) => a == b,
             (KeyRef::Str(a, text), Key::Str(b)) => {
-                a.ptr_eq(b) || matches!(b.get(), Obj::Str(s) if **s == **text)
+                a.ptr_eq(b) || matches!(b.get(), Obj::Str(s) if **s == ***text)
             }
             _ => false,
         }

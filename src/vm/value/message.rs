@@ -162,7 +162,7 @@ impl Packer {
         let node = match r.get() {
             Obj::Str(s) => {
                 self.bytes += s.len();
-                Node::Str(s.clone())
+                Node::Str(Box::from(s.as_str()))
             }
             Obj::Bytes(b) => {
                 self.bytes += b.len();
@@ -173,7 +173,7 @@ impl Packer {
                 let items = items.borrow();
                 let mut copied = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    let copy = self.item(item, depth + 1).map_err(|mut refusal| {
+                    let copy = self.item(&item, depth + 1).map_err(|mut refusal| {
                         refusal.path.push(format!("[{i}]"));
                         refusal
                     })?;
@@ -238,7 +238,7 @@ impl Packer {
             Key::Int(i) => MessageKey::Int(*i),
             Key::Str(r) => {
                 let text: Box<str> = match r.get() {
-                    Obj::Str(s) => s.clone(),
+                    Obj::Str(s) => Box::from(s.as_str()),
                     // A string key always holds a string (`Key::from_value`).
                     _ => Box::from(""),
                 };
@@ -301,7 +301,7 @@ impl Message {
                             MessageKey::Nil => Key::Nil,
                             MessageKey::Bool(b) => Key::Bool(b),
                             MessageKey::Int(i) => Key::Int(i),
-                            MessageKey::Str(s) => Key::Str(ObjRef::new(token, Obj::Str(s))),
+                            MessageKey::Str(s) => Key::Str(ObjRef::new(token, Obj::Str(s.into()))),
                         };
                         map.insert(key, value_of(&built, item));
                     }
@@ -400,7 +400,7 @@ mod tests {
             assert!(!a.ptr_eq(b), "the copy is a new object");
             assert!(original.equals(&copy).expect("comparable"));
             if let Obj::List(items) = b.get() {
-                items.borrow_mut().push(Value::Int(3));
+                items.borrow_mut().push(Value::Int(3)).expect("room for one item");
             }
             assert!(
                 !original.equals(&copy).expect("comparable"),
@@ -461,8 +461,10 @@ mod tests {
             let Value::Obj(top) = &value else { panic!("a list") };
             let Obj::List(items) = top.get() else { panic!("a list") };
             let items = items.borrow();
-            let (Value::Obj(a), Value::Obj(b)) = (&items[0], &items[1]) else { panic!("lists") };
-            assert!(a.ptr_eq(b), "both halves are the same copied list");
+            let (Some(Value::Obj(a)), Some(Value::Obj(b))) = (items.get(0), items.get(1)) else {
+                panic!("lists")
+            };
+            assert!(a.ptr_eq(&b), "both halves are the same copied list");
         });
     }
 

@@ -36,7 +36,9 @@
 //! | `native.rs` | the native-function type and the context natives get |
 //! | `shared.rs` | [`Parcel`] and [`LockedCells`] |
 //! | `key.rs` | map keys |
+//! | `list.rs` | a list's items, stored compactly when they are all booleans, integers or floats |
 //! | `show.rs` | how values print |
+//! | `text.rs` | a string's text, inside the object when short |
 //! | `sync/` | locks, conditions, queues and events, and waiting on them (one file each) |
 //!
 //! This layer imports nothing above it: not the VM, not threads, not the
@@ -49,10 +51,12 @@ pub mod message;
 
 mod heap;
 mod key;
+mod list;
 mod native;
 mod shared;
 mod show;
 mod sync;
+mod text;
 
 pub use heap::{
     Closure, EndSlot, EndState, GenState, Generator, HandleSlot, InterpObj, InterpOutcome,
@@ -61,11 +65,13 @@ pub use heap::{
 pub use heap::{
     DEFAULT_MEMORY_LIMIT, live_bytes, memory_limit, reserve, reserve_to_grow, set_memory_limit,
 };
-pub use key::{Key, KeyRef, MapTable, map_table};
+pub use key::{Key, KeyRef, MapTable, find, map_table};
+pub use list::List;
 pub use native::{Callback, ForeignFn, Native, NativeCtx, NativeFn, NativeKind};
 pub use shared::{LockedCells, Parcel};
 pub use show::format_float;
 pub use sync::{ConditionCore, EventCore, LockCore, ScriptQueue, SyncObj};
+pub use text::Text;
 
 use std::cell::RefCell;
 
@@ -113,12 +119,17 @@ impl Clone for Value {
 
 impl Value {
     /// A new string value.
-    pub fn str(token: Token<'_>, s: impl Into<Box<str>>) -> Value {
+    pub fn str(token: Token<'_>, s: impl Into<Text>) -> Value {
         Value::Obj(ObjRef::new(token, Obj::Str(s.into())))
     }
 
     /// A new list value.
     pub fn list(token: Token<'_>, items: Vec<Value>) -> Value {
+        Value::list_of(token, List::from_values(items))
+    }
+
+    /// A new list value holding `items`.
+    pub fn list_of(token: Token<'_>, items: List) -> Value {
         Value::Obj(ObjRef::new(token, Obj::List(RefCell::new(items))))
     }
 
@@ -154,13 +165,18 @@ impl Value {
             Value::Bool(b) => *b,
             Value::Int(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
-            Value::Obj(r) => match r.get() {
-                Obj::Str(s) => !s.is_empty(),
-                Obj::Bytes(b) => !b.is_empty(),
-                Obj::List(l) => !l.borrow().is_empty(),
-                Obj::Map(m) => !m.borrow().is_empty(),
-                _ => true,
-            },
+            Value::Obj(r) => Value::object_truthy(r),
+        }
+    }
+
+    /// [`truthy`](Value::truthy) of an object, out of line.
+    fn object_truthy(r: &ObjRef) -> bool {
+        match r.get() {
+            Obj::Str(s) => !s.is_empty(),
+            Obj::Bytes(b) => !b.is_empty(),
+            Obj::List(l) => !l.borrow().is_empty(),
+            Obj::Map(m) => !m.borrow().is_empty(),
+            _ => true,
         }
     }
 
@@ -177,8 +193,20 @@ impl Value {
 
     /// Equality as `==` sees it: numbers by value (1 == 1.0), strings,
     /// lists and maps by content, everything else by identity.
+    #[inline(always)]
     pub fn equals(&self, other: &Value) -> Result<bool, RtError> {
-        self.equals_at(other, 0)
+        // Inline: anything but two objects (`x != nil`, `n == 0`).
+        match (self, other) {
+            (Value::Obj(a), Value::Obj(b)) => {
+                if a.ptr_eq(b) {
+                    return Ok(true);
+                }
+                self.equals_at(other, 0)
+            }
+            (Value::Obj(_), _) | (_, Value::Obj(_)) => Ok(false),
+            (Value::Int(a), Value::Int(b)) => Ok(a == b),
+            _ => self.equals_at(other, 0),
+        }
     }
 
     fn equals_at(&self, other: &Value, depth: u32) -> Result<bool, RtError> {
@@ -206,7 +234,7 @@ impl Value {
                             return Ok(false);
                         }
                         for (p, q) in x.iter().zip(y.iter()) {
-                            if !p.equals_at(q, depth + 1)? {
+                            if !p.equals_at(&q, depth + 1)? {
                                 return Ok(false);
                             }
                         }

@@ -38,7 +38,7 @@ impl Value {
             Value::Float(f) => out.push_str(&format_float(*f)),
             Value::Obj(r) => match r.get() {
                 Obj::Str(s) if quoted => {
-                    let _ = write!(out, "{s:?}");
+                    let _ = write!(out, "{:?}", s.as_str());
                 }
                 Obj::Str(s) => out.push_str(s),
                 Obj::Bytes(b) => write_bytes_literal(out, b),

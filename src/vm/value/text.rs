@@ -1,0 +1,172 @@
+//! A string object's text: short strings inside the object, longer ones in
+//! a separate allocation; ASCII strings marked as such.
+//!
+//! Owns: [`Text`]. May not touch: anything above the value layer.
+//!
+//! Every heap object is one box of the same size, as large as the largest
+//! kind of object (a map's table). A string's text used to live in a second
+//! allocation pointed to from that box, leaving most of the box unused; now
+//! up to [`INLINE`] bytes sit in the box itself, so making (and freeing) a
+//! short string is one allocation instead of two — what CPython does for
+//! every string (its `PyASCIIObject` header is followed by the characters).
+//!
+//! Indexing and `len` count characters, not bytes. For a string known to be
+//! ASCII (one byte per character, flagged when the text is made) both are
+//! O(1); other strings walk their UTF-8, as before.
+
+use std::ops::Deref;
+
+/// The most bytes kept inside the object.
+pub const INLINE: usize = 69;
+
+/// A string's text (immutable).
+pub struct Text(Repr);
+
+enum Repr {
+    Inline { len: u8, ascii: bool, bytes: [u8; INLINE] },
+    Heap { ascii: bool, text: Box<str> },
+}
+
+impl Text {
+    /// The text as a `str`.
+    #[inline]
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Inline { len, bytes, .. } => {
+                // SAFETY: `bytes[..len]` was copied from a `str` in
+                // `Text::from` and never changed, so it is valid UTF-8.
+                unsafe { std::str::from_utf8_unchecked(&bytes[..*len as usize]) }
+            }
+            Repr::Heap { text, .. } => text,
+        }
+    }
+
+    /// Whether every character is ASCII (one byte each).
+    #[inline]
+    pub fn is_ascii(&self) -> bool {
+        match self.0 {
+            Repr::Inline { ascii, .. } | Repr::Heap { ascii, .. } => ascii,
+        }
+    }
+
+    /// The heap bytes the text holds outside its object.
+    pub fn heap_bytes(&self) -> usize {
+        match &self.0 {
+            Repr::Inline { .. } => 0,
+            Repr::Heap { text, .. } => text.len(),
+        }
+    }
+
+    /// How many characters: O(1) for ASCII text.
+    #[inline]
+    pub fn char_count(&self) -> usize {
+        if self.is_ascii() { self.len() } else { self.chars().count() }
+    }
+
+    /// `a` followed by `b`, in one allocation at most (none when short).
+    pub fn concat(a: &Text, b: &Text) -> Text {
+        let (x, y) = (a.as_str(), b.as_str());
+        let ascii = a.is_ascii() && b.is_ascii();
+        let len = x.len() + y.len();
+        if len <= INLINE {
+            let mut bytes = [0; INLINE];
+            bytes[..x.len()].copy_from_slice(x.as_bytes());
+            bytes[x.len()..len].copy_from_slice(y.as_bytes());
+            return Text(Repr::Inline { len: len as u8, ascii, bytes });
+        }
+        let mut joined = String::with_capacity(len);
+        joined.push_str(x);
+        joined.push_str(y);
+        Text(Repr::Heap { ascii, text: joined.into_boxed_str() })
+    }
+
+    /// The character at `at` (counted in characters), as a string slice:
+    /// O(1) for ASCII text.
+    pub fn char_at(&self, at: usize) -> Option<&str> {
+        let s = self.as_str();
+        if self.is_ascii() {
+            return s.get(at..at + 1);
+        }
+        let (start, c) = s.char_indices().nth(at)?;
+        Some(&s[start..start + c.len_utf8()])
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        let ascii = s.is_ascii();
+        if s.len() <= INLINE {
+            let mut bytes = [0; INLINE];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            return Text(Repr::Inline { len: s.len() as u8, ascii, bytes });
+        }
+        Text(Repr::Heap { ascii, text: s.into() })
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        if s.len() <= INLINE {
+            return Text::from(s.as_str());
+        }
+        Text(Repr::Heap { ascii: s.is_ascii(), text: s.into_boxed_str() })
+    }
+}
+
+impl From<Box<str>> for Text {
+    fn from(s: Box<str>) -> Text {
+        if s.len() <= INLINE {
+            return Text::from(&*s);
+        }
+        Text(Repr::Heap { ascii: s.is_ascii(), text: s })
+    }
+}
+
+impl Deref for Text {
+    type Target = str;
+    #[inline]
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_text_is_inline_and_long_text_on_the_heap() {
+        let short = Text::from("héllo");
+        assert_eq!(&*short, "héllo");
+        assert_eq!(short.heap_bytes(), 0);
+        assert!(!short.is_ascii());
+        assert_eq!(short.char_count(), 5);
+        assert_eq!(short.char_at(1), Some("é"));
+        assert_eq!(short.char_at(5), None);
+        let edge = "x".repeat(INLINE);
+        assert_eq!(Text::from(edge.clone()).heap_bytes(), 0);
+        let long = Text::from(format!("{edge}y"));
+        assert_eq!(long.heap_bytes(), INLINE + 1);
+        assert!(long.is_ascii());
+        assert_eq!(long.char_at(INLINE), Some("y"));
+        assert_eq!(long.char_count(), INLINE + 1);
+        assert!(Text::from("") == Text::from(String::new()));
+        let joined = Text::concat(&short, &long);
+        assert_eq!(&*joined, format!("héllo{edge}y"));
+        assert!(!joined.is_ascii());
+        assert_eq!(joined.char_count(), 5 + INLINE + 1);
+        let small = Text::concat(&Text::from("ab"), &Text::from("c"));
+        assert_eq!((&*small, small.heap_bytes(), small.is_ascii()), ("abc", 0, true));
+    }
+
+    #[test]
+    fn a_text_fits_beside_the_largest_object() {
+        assert!(std::mem::size_of::<Text>() <= 72);
+    }
+}
