@@ -90,6 +90,10 @@ pub enum Op {
     IterNext(u16, u32),
     /// Call the value below `n` arguments: a check point.
     Call(u8),
+    /// Call plain built-in `n` (a [`crate::vm::natives`] function) on the
+    /// top `argc` values, which the compiler checked it takes; no callee
+    /// is pushed. A check point, as every call is.
+    CallBuiltin(u16, u8),
     /// Return the top value from the running function.
     Return,
     /// Make a closure of inner function `n`.

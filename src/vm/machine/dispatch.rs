@@ -131,6 +131,15 @@ impl Vm {
                     attempt!(self.call_spending(token, argc as usize, &mut budget));
                     (proto, ip, base) = self.top_frame();
                 }
+                Op::CallBuiltin(index, argc) => {
+                    // Natives may call back into the interpreter: the
+                    // frame's position and the budget must be current.
+                    self.save_ip(ip);
+                    self.budget = budget;
+                    let called = self.call_builtin(token, index, argc as usize);
+                    budget = self.budget;
+                    attempt!(called);
+                }
                 Op::Return | Op::Yield => {
                     let finished = match op {
                         Op::Return => self.return_from(depth),
