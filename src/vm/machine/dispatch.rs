@@ -63,9 +63,13 @@ impl Vm {
                 Op::Builtin(i) => self.builtin(token, i),
                 Op::ClearLocals(from, count) => self.clear_locals(base + from as usize, count),
                 // Arithmetic and comparison (arith.rs).
-                Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Mod => {
-                    attempt!(self.arith_top(token, op))
-                }
+                // One arm per operator, so each gets its own inlined copy
+                // of the number fast paths.
+                Op::Add => attempt!(self.arith_top(token, Op::Add)),
+                Op::Sub => attempt!(self.arith_top(token, Op::Sub)),
+                Op::Mul => attempt!(self.arith_top(token, Op::Mul)),
+                Op::Div => attempt!(self.arith_top(token, Op::Div)),
+                Op::Mod => attempt!(self.arith_top(token, Op::Mod)),
                 Op::AddLocalInt(slot, k) | Op::SubLocalInt(slot, k) => {
                     attempt!(self.arith_local(token, op, base + slot as usize, k))
                 }
