@@ -268,7 +268,9 @@ impl Vm {
         let generator = done.generator.as_ref().expect("yield runs in generator frames");
         if let Obj::Generator(g) = generator.get() {
             let mut g = g.borrow_mut();
-            g.stack = self.stack.split_off(done.base);
+            // Into the vector `resume` emptied, which kept its capacity:
+            // a suspension allocates nothing.
+            g.stack.extend(self.stack.drain(done.base..));
             g.ip = ip;
             g.state = GenState::Suspended;
         }
