@@ -115,6 +115,16 @@ pub enum Op {
     /// Pop two values, compare them, and jump to `n` unless the comparison
     /// holds (fused comparison and `JumpIfFalse`).
     CompareJump(Cmp, u32),
+    /// Push locals `a` and `b` (fused `GetLocal`, `GetLocal`).
+    GetLocal2(u16, u16),
+    /// `local[k]` for a small integer `k` (fused `GetLocal`, `SmallInt`,
+    /// `Index`): the collection is read in its slot, not copied out.
+    IndexLocalInt(u16, i32),
+    /// `local[constant n]` (fused `GetLocal`, `Const`, `Index`).
+    IndexLocalConst(u16, u32),
+    /// [`Op::ForRange`] followed by storing the value into local `n+2`, the
+    /// loop's variable (fused `ForRange`, `SetLocal`).
+    ForRangeLocal(u16, u32),
     /// Set locals `from..from+count` to `nil` (a loop that ended lets go of
     /// what its variables and iteration state held).
     ClearLocals(u16, u16),

@@ -53,6 +53,10 @@ impl Vm {
                 Op::Pop => drop(self.pop()),
                 Op::GetLocal(slot) => self.get_local(base + slot as usize),
                 Op::SetLocal(slot) => self.set_local(base + slot as usize),
+                Op::GetLocal2(a, b) => {
+                    self.get_local(base + a as usize);
+                    self.get_local(base + b as usize);
+                }
                 Op::GetBoxed(slot) => self.get_boxed(base + slot as usize),
                 Op::SetBoxed(slot) => self.set_boxed(base + slot as usize),
                 Op::BoxLocal(slot) => self.box_slot(token, base + slot as usize),
@@ -107,6 +111,14 @@ impl Vm {
                         ip = exit as usize;
                     }
                 }
+                Op::ForRangeLocal(slot, exit) => {
+                    let at = base + slot as usize;
+                    if attempt!(self.for_range(at)) {
+                        self.set_local(at + 2);
+                    } else {
+                        ip = exit as usize;
+                    }
+                }
                 Op::IterInit(slot) => attempt!(self.iter_init(token, base + slot as usize)),
                 Op::IterNext(slot, exit) => {
                     match attempt!(self.iter_next(token, base + slot as usize)) {
@@ -128,6 +140,14 @@ impl Vm {
                 Op::List(n) => self.build_list(token, n),
                 Op::Map(n) => attempt!(self.build_map(token, n)),
                 Op::Index => attempt!(self.index_top(token)),
+                Op::IndexLocalInt(slot, k) => {
+                    let key = Value::Int(i64::from(k));
+                    attempt!(self.index_local(token, base + slot as usize, &key))
+                }
+                Op::IndexLocalConst(slot, i) => {
+                    let key = proto.consts.get(token, i as usize);
+                    attempt!(self.index_local(token, base + slot as usize, &key))
+                }
                 Op::SetIndex => attempt!(self.set_index_top()),
                 // Calls, returns, closures, generators (calls.rs).
                 Op::Call(argc) => {
