@@ -125,6 +125,9 @@ pub enum Op {
     /// [`Op::ForRange`] followed by storing the value into local `n+2`, the
     /// loop's variable (fused `ForRange`, `SetLocal`).
     ForRangeLocal(u16, u32),
+    /// Pop into local `n`, then jump backward to the target: a check point
+    /// (fused `SetLocal`, `Loop`).
+    SetLocalLoop(u16, u32),
     /// Set locals `from..from+count` to `nil` (a loop that ended lets go of
     /// what its variables and iteration state held).
     ClearLocals(u16, u16),

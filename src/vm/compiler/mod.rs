@@ -222,6 +222,10 @@ impl<'s> Compiler<'s, '_> {
             {
                 (n - 1, None, Op::ForRangeLocal(*state, *exit))
             }
+            // The store that ends a loop body and the backward jump.
+            (Op::Loop(target), [.., Op::SetLocal(slot)]) if fused_at(1) => {
+                (n - 1, None, Op::SetLocalLoop(*slot, target))
+            }
             (Op::JumpIfFalse(target), [.., last]) if fused_at(1) => {
                 let cmp = match last {
                     Op::Lt => Cmp::Lt,

@@ -105,6 +105,11 @@ impl Vm {
                     ip = target as usize;
                     attempt!(check_point(token, &mut budget));
                 }
+                Op::SetLocalLoop(slot, target) => {
+                    self.set_local(base + slot as usize);
+                    ip = target as usize;
+                    attempt!(check_point(token, &mut budget));
+                }
                 // Iteration (collections.rs).
                 Op::ForRange(slot, exit) => {
                     if !attempt!(self.for_range(base + slot as usize)) {
