@@ -49,7 +49,11 @@ impl Vm {
                     )));
                 }
                 let extra = proto.slots as usize - 1 - argc;
-                self.stack.extend(std::iter::repeat_n(Value::Nil, extra));
+                if extra > 0 {
+                    // Most small functions have no locals beyond their
+                    // parameters: skip the call into `extend` for them.
+                    self.stack.extend(std::iter::repeat_n(Value::Nil, extra));
+                }
                 for &slot in &proto.boxed_params {
                     self.box_slot(token, base + slot as usize);
                 }
