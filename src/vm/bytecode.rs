@@ -90,6 +90,10 @@ pub enum Op {
     IterNext(u16, u32),
     /// Call the value below `n` arguments: a check point.
     Call(u8),
+    /// Call plain built-in `n` (a [`crate::vm::natives`] function) on the
+    /// top `argc` values, which the compiler checked it takes; no callee
+    /// is pushed. A check point, as every call is.
+    CallBuiltin(u16, u8),
     /// Return the top value from the running function.
     Return,
     /// Make a closure of inner function `n`.
@@ -111,6 +115,19 @@ pub enum Op {
     /// Pop two values, compare them, and jump to `n` unless the comparison
     /// holds (fused comparison and `JumpIfFalse`).
     CompareJump(Cmp, u32),
+    /// Push locals `a` and `b` (fused `GetLocal`, `GetLocal`).
+    GetLocal2(u16, u16),
+    /// `local[k]` for a small integer `k` (fused `GetLocal`, `SmallInt`,
+    /// `Index`): the collection is read in its slot, not copied out.
+    IndexLocalInt(u16, i32),
+    /// `local[constant n]` (fused `GetLocal`, `Const`, `Index`).
+    IndexLocalConst(u16, u32),
+    /// [`Op::ForRange`] followed by storing the value into local `n+2`, the
+    /// loop's variable (fused `ForRange`, `SetLocal`).
+    ForRangeLocal(u16, u32),
+    /// Pop into local `n`, then jump backward to the target: a check point
+    /// (fused `SetLocal`, `Loop`).
+    SetLocalLoop(u16, u32),
     /// Set locals `from..from+count` to `nil` (a loop that ended lets go of
     /// what its variables and iteration state held).
     ClearLocals(u16, u16),

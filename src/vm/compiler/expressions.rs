@@ -98,6 +98,17 @@ impl Compiler<'_, '_> {
                 self.patch(skip);
             }
             Expr::Call(callee, args, pos) => {
+                if let Some(index) = self.direct_builtin(callee, args.len()) {
+                    // A plain built-in called with an argument count it
+                    // takes: no callee on the stack, no count to check.
+                    for arg in args {
+                        self.expr(arg)?;
+                    }
+                    self.line = pos.line;
+                    self.col = pos.col;
+                    self.emit(Op::CallBuiltin(index, args.len() as u8));
+                    return Ok(());
+                }
                 self.expr(callee)?;
                 for arg in args {
                     self.expr(arg)?;
@@ -143,6 +154,22 @@ impl Compiler<'_, '_> {
             }
         }
         Ok(())
+    }
+}
+
+impl Compiler<'_, '_> {
+    /// The built-in `callee` names, if it is a plain function (not `next`
+    /// or `send`, which resume generators) that takes `argc` arguments:
+    /// such a call compiles to [`Op::CallBuiltin`]. Any other call, and a
+    /// wrong argument count (whose error the generic call reports), goes
+    /// through [`Op::Call`].
+    fn direct_builtin(&self, callee: &Expr, argc: usize) -> Option<u16> {
+        let Expr::Name(Res::Global(_), name, _) = callee else { return None };
+        if self.globals.contains_key(name.as_str()) {
+            return None;
+        }
+        let index = natives::index_of(name)?;
+        natives::direct_fn(index, argc).map(|_| index)
     }
 }
 

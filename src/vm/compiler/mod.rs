@@ -167,19 +167,64 @@ impl<'s> Compiler<'s, '_> {
     }
 
     /// The peephole pass: replace the tail of the code and `op` by one
-    /// instruction where a pattern allows. Returns the fused instruction's
-    /// index. Never fuses an instruction that a jump may target, except the
-    /// first of the sequence (the fused instruction takes its place).
+    /// instruction (or two, where a pair of local reads is split again to
+    /// fuse its second half) where a pattern allows. Returns the index of
+    /// the last instruction written. Never fuses an instruction that a jump
+    /// may target, except the first of the sequence (the fused instruction
+    /// takes its place).
     fn fuse(&mut self, op: Op) -> Option<usize> {
+        let (line, col) = (self.line, self.col);
         let f = self.f();
         let n = f.code.len();
         let fused_at = |k: usize| n >= k && f.last_target <= n - k;
-        let (start, fused) = match (op, &f.code[n.saturating_sub(2)..]) {
+        // Fusions whose error (if any) belongs to `op`'s position take it;
+        // the others keep the first instruction's.
+        let mut at_op = false;
+        let (start, first, fused) = match (op, &f.code[n.saturating_sub(2)..]) {
             (Op::Add, [Op::GetLocal(slot), Op::SmallInt(k)]) if fused_at(2) => {
-                (n - 2, Op::AddLocalInt(*slot, *k))
+                (n - 2, None, Op::AddLocalInt(*slot, *k))
             }
             (Op::Sub, [Op::GetLocal(slot), Op::SmallInt(k)]) if fused_at(2) => {
-                (n - 2, Op::SubLocalInt(*slot, *k))
+                (n - 2, None, Op::SubLocalInt(*slot, *k))
+            }
+            (Op::Index, [Op::GetLocal(slot), Op::SmallInt(k)]) if fused_at(2) => {
+                at_op = true;
+                (n - 2, None, Op::IndexLocalInt(*slot, *k))
+            }
+            (Op::Index, [Op::GetLocal(slot), Op::Const(c)]) if fused_at(2) => {
+                at_op = true;
+                (n - 2, None, Op::IndexLocalConst(*slot, *c))
+            }
+            // `a` and then `b + k`, `b - k`, `b[k]`: the pair of reads is
+            // split so the second joins the operation.
+            (Op::Add | Op::Sub | Op::Index, [Op::GetLocal2(a, b), Op::SmallInt(k)])
+                if fused_at(2) =>
+            {
+                at_op = true;
+                let fused = match op {
+                    Op::Add => Op::AddLocalInt(*b, *k),
+                    Op::Sub => Op::SubLocalInt(*b, *k),
+                    _ => Op::IndexLocalInt(*b, *k),
+                };
+                (n - 2, Some(Op::GetLocal(*a)), fused)
+            }
+            (Op::Index, [Op::GetLocal2(a, b), Op::Const(c)]) if fused_at(2) => {
+                at_op = true;
+                (n - 2, Some(Op::GetLocal(*a)), Op::IndexLocalConst(*b, *c))
+            }
+            (Op::GetLocal(b), [.., Op::GetLocal(a)]) if fused_at(1) => {
+                (n - 1, None, Op::GetLocal2(*a, b))
+            }
+            // A counting loop's variable lives two slots above its state
+            // (the compiler declares it right after): the loop stores it.
+            (Op::SetLocal(var), [.., Op::ForRange(state, exit)])
+                if fused_at(1) && u32::from(var) == u32::from(*state) + 2 =>
+            {
+                (n - 1, None, Op::ForRangeLocal(*state, *exit))
+            }
+            // The store that ends a loop body and the backward jump.
+            (Op::Loop(target), [.., Op::SetLocal(slot)]) if fused_at(1) => {
+                (n - 1, None, Op::SetLocalLoop(*slot, target))
             }
             (Op::JumpIfFalse(target), [.., last]) if fused_at(1) => {
                 let cmp = match last {
@@ -189,15 +234,23 @@ impl<'s> Compiler<'s, '_> {
                     Op::Ge => Cmp::Ge,
                     _ => return None,
                 };
-                (n - 1, Op::CompareJump(cmp, target))
+                (n - 1, None, Op::CompareJump(cmp, target))
             }
             _ => return None,
         };
         f.code.truncate(start);
         f.lines.truncate(start + 1);
         f.cols.truncate(start + 1);
+        if let Some(first) = first {
+            f.code.push(first);
+            f.lines.push(line);
+            f.cols.push(col);
+        } else if at_op {
+            f.lines[start] = line;
+            f.cols[start] = col;
+        }
         f.code.push(fused);
-        Some(start)
+        Some(f.code.len() - 1)
     }
 
     /// The index of the next instruction, as a jump target.
@@ -217,6 +270,7 @@ impl<'s> Compiler<'s, '_> {
             Op::JumpIfFalseKeep(_) => Op::JumpIfFalseKeep(target),
             Op::JumpIfTrueKeep(_) => Op::JumpIfTrueKeep(target),
             Op::ForRange(slot, _) => Op::ForRange(slot, target),
+            Op::ForRangeLocal(slot, _) => Op::ForRangeLocal(slot, target),
             Op::IterNext(slot, _) => Op::IterNext(slot, target),
             Op::Try(_) => Op::Try(target),
             Op::TryCleanup(_) => Op::TryCleanup(target),

@@ -14,14 +14,36 @@ use crate::vm::value::{Obj, Text, Value, reserve};
 impl Vm {
     /// `Add`..`Mod` on the top two values.
     #[inline(always)]
+    /// Integers and floats are done in place here (the dispatch loop
+    /// passes `op` as a constant, so each arm is specialised); anything
+    /// else goes to [`Vm::arith_top_slow`].
     pub(super) fn arith_top(&mut self, token: Token<'_>, op: Op) -> Result<(), RtError> {
         let n = self.stack.len();
-        if let (Value::Int(a), Value::Int(b)) = (&self.stack[n - 2], &self.stack[n - 1]) {
-            let r = int_arith(op, *a, *b)?;
-            self.stack.pop();
-            self.stack[n - 2] = Value::Int(r);
-            return Ok(());
-        }
+        let result = match (&self.stack[n - 2], &self.stack[n - 1]) {
+            (Value::Int(a), Value::Int(b)) => Value::Int(int_arith(op, *a, *b)?),
+            (Value::Float(x), Value::Float(y)) => match float_arith(op, *x, *y) {
+                Some(r) => Value::Float(r),
+                None => return self.arith_top_slow(token, op),
+            },
+            (Value::Float(x), Value::Int(y)) => match float_arith(op, *x, *y as f64) {
+                Some(r) => Value::Float(r),
+                None => return self.arith_top_slow(token, op),
+            },
+            (Value::Int(x), Value::Float(y)) => match float_arith(op, *x as f64, *y) {
+                Some(r) => Value::Float(r),
+                None => return self.arith_top_slow(token, op),
+            },
+            _ => return self.arith_top_slow(token, op),
+        };
+        // Numbers own nothing: overwriting them drops nothing.
+        self.stack.pop();
+        self.stack[n - 2] = result;
+        Ok(())
+    }
+
+    /// `Add`..`Mod` on anything the fast path does not take.
+    #[inline(never)]
+    fn arith_top_slow(&mut self, token: Token<'_>, op: Op) -> Result<(), RtError> {
         let b = self.pop();
         let a = self.pop();
         let v = arith(token, op, &a, &b)?;
@@ -124,6 +146,19 @@ impl Vm {
     }
 }
 
+/// Float `x op y` for `+ - * /` with a non-zero divisor; `None` for what
+/// [`arith`] must decide (division by zero, `%`).
+#[inline(always)]
+fn float_arith(op: Op, x: f64, y: f64) -> Option<f64> {
+    match op {
+        Op::Add => Some(x + y),
+        Op::Sub => Some(x - y),
+        Op::Mul => Some(x * y),
+        Op::Div if y != 0.0 => Some(x / y),
+        _ => None,
+    }
+}
+
 /// Integer `a op b`; division and modulo round toward negative infinity.
 #[inline(always)]
 fn int_arith(op: Op, a: i64, b: i64) -> Result<i64, RtError> {
@@ -149,20 +184,28 @@ fn overflow(op: Op, a: i64, b: i64) -> RtError {
 /// Whether `a cmp b` holds: integers at once, then numbers, then strings.
 #[inline(always)]
 pub(super) fn compare(a: &Value, b: &Value, cmp: Cmp) -> Result<bool, RtError> {
-    if let (Value::Int(x), Value::Int(y)) = (a, b) {
-        return Ok(cmp.holds(x.cmp(y)));
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Ok(cmp.holds(x.cmp(y))),
+        (Value::Float(x), Value::Float(y)) => Ok(float_holds(*x, *y, cmp)),
+        _ => compare_slow(a, b, cmp),
     }
-    compare_slow(a, b, cmp)
 }
 
+/// `x cmp y` for floats (any comparison with NaN is false).
+#[inline(always)]
+fn float_holds(x: f64, y: f64, cmp: Cmp) -> bool {
+    match cmp {
+        Cmp::Lt => x < y,
+        Cmp::Le => x <= y,
+        Cmp::Gt => x > y,
+        Cmp::Ge => x >= y,
+    }
+}
+
+#[inline(never)]
 fn compare_slow(a: &Value, b: &Value, cmp: Cmp) -> Result<bool, RtError> {
     if let (Some(x), Some(y)) = (as_float(a), as_float(b)) {
-        return Ok(match cmp {
-            Cmp::Lt => x < y,
-            Cmp::Le => x <= y,
-            Cmp::Gt => x > y,
-            Cmp::Ge => x >= y,
-        });
+        return Ok(float_holds(x, y, cmp));
     }
     if let (Some(x), Some(y)) = (a.as_str(), b.as_str()) {
         return Ok(cmp.holds(x.cmp(y)));

@@ -49,7 +49,11 @@ impl Vm {
                     )));
                 }
                 let extra = proto.slots as usize - 1 - argc;
-                self.stack.extend(std::iter::repeat_n(Value::Nil, extra));
+                if extra > 0 {
+                    // Most small functions have no locals beyond their
+                    // parameters: skip the call into `extend` for them.
+                    self.stack.extend(std::iter::repeat_n(Value::Nil, extra));
+                }
                 for &slot in &proto.boxed_params {
                     self.box_slot(token, base + slot as usize);
                 }
@@ -136,17 +140,50 @@ impl Vm {
                 self.resume(generator, sent, None)
             }
             NativeKind::Func(_) | NativeKind::Foreign(_) => {
-                let args: Vec<Value> = self.stack.drain(base + 1..).collect();
+                let mut args = self.take_native_args(base + 1);
                 let result = match &native.kind {
-                    NativeKind::Foreign(foreign) => foreign.call(self, token, &args)?,
-                    NativeKind::Func(func) => func(self, token, &args)?,
+                    NativeKind::Foreign(foreign) => foreign.call(self, token, &args),
+                    NativeKind::Func(func) => func(self, token, &args),
                     NativeKind::Resume => unreachable!("matched above"),
                 };
+                args.clear();
+                self.native_args = args;
+                let result = result?;
                 self.stack.truncate(base);
                 self.stack.push(result);
                 Ok(())
             }
         }
+    }
+
+    /// `CallBuiltin`: call plain built-in `index` on the top `argc` values
+    /// and push its result. A check point, as every call is.
+    pub(super) fn call_builtin(
+        &mut self,
+        token: Token<'_>,
+        index: u16,
+        argc: usize,
+    ) -> Result<(), RtError> {
+        token.check_point().map_err(|_| RtError::interrupted())?;
+        if !self.spend() {
+            return Err(budget_exhausted());
+        }
+        let func = natives::direct_fn(index, argc).expect("the compiler checked the built-in");
+        let mut args = self.take_native_args(self.stack.len() - argc);
+        let result = func(self, token, &args);
+        args.clear();
+        self.native_args = args;
+        self.stack.push(result?);
+        Ok(())
+    }
+
+    /// Move the stack's values from `from` up into the kept argument
+    /// vector (allocation-free once it has grown to the widest call).
+    #[inline(always)]
+    fn take_native_args(&mut self, from: usize) -> Vec<Value> {
+        let mut args = std::mem::take(&mut self.native_args);
+        args.extend(self.stack.drain(from..));
+        args
     }
 
     /// Resume a generator: push its frame back. `for_exit`: resumed by a
@@ -235,7 +272,9 @@ impl Vm {
         let generator = done.generator.as_ref().expect("yield runs in generator frames");
         if let Obj::Generator(g) = generator.get() {
             let mut g = g.borrow_mut();
-            g.stack = self.stack.split_off(done.base);
+            // Into the vector `resume` emptied, which kept its capacity:
+            // a suspension allocates nothing.
+            g.stack.extend(self.stack.drain(done.base..));
             g.ip = ip;
             g.state = GenState::Suspended;
         }

@@ -81,6 +81,20 @@ impl Vm {
         Ok(())
     }
 
+    /// `IndexLocalInt` / `IndexLocalConst`: push `local[key]`, reading the
+    /// collection in its slot (no count traffic for it).
+    #[inline(always)]
+    pub(super) fn index_local(
+        &mut self,
+        token: Token<'_>,
+        at: usize,
+        key: &Value,
+    ) -> Result<(), RtError> {
+        let v = index(token, &self.stack[at], key)?;
+        self.stack.push(v);
+        Ok(())
+    }
+
     /// `SetIndex`: pop the object, the key and the value; store it.
     #[inline(always)]
     pub(super) fn set_index_top(&mut self) -> Result<(), RtError> {

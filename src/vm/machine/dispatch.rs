@@ -53,6 +53,10 @@ impl Vm {
                 Op::Pop => drop(self.pop()),
                 Op::GetLocal(slot) => self.get_local(base + slot as usize),
                 Op::SetLocal(slot) => self.set_local(base + slot as usize),
+                Op::GetLocal2(a, b) => {
+                    self.get_local(base + a as usize);
+                    self.get_local(base + b as usize);
+                }
                 Op::GetBoxed(slot) => self.get_boxed(base + slot as usize),
                 Op::SetBoxed(slot) => self.set_boxed(base + slot as usize),
                 Op::BoxLocal(slot) => self.box_slot(token, base + slot as usize),
@@ -63,9 +67,13 @@ impl Vm {
                 Op::Builtin(i) => self.builtin(token, i),
                 Op::ClearLocals(from, count) => self.clear_locals(base + from as usize, count),
                 // Arithmetic and comparison (arith.rs).
-                Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Mod => {
-                    attempt!(self.arith_top(token, op))
-                }
+                // One arm per operator, so each gets its own inlined copy
+                // of the number fast paths.
+                Op::Add => attempt!(self.arith_top(token, Op::Add)),
+                Op::Sub => attempt!(self.arith_top(token, Op::Sub)),
+                Op::Mul => attempt!(self.arith_top(token, Op::Mul)),
+                Op::Div => attempt!(self.arith_top(token, Op::Div)),
+                Op::Mod => attempt!(self.arith_top(token, Op::Mod)),
                 Op::AddLocalInt(slot, k) | Op::SubLocalInt(slot, k) => {
                     attempt!(self.arith_local(token, op, base + slot as usize, k))
                 }
@@ -97,9 +105,22 @@ impl Vm {
                     ip = target as usize;
                     attempt!(check_point(token, &mut budget));
                 }
+                Op::SetLocalLoop(slot, target) => {
+                    self.set_local(base + slot as usize);
+                    ip = target as usize;
+                    attempt!(check_point(token, &mut budget));
+                }
                 // Iteration (collections.rs).
                 Op::ForRange(slot, exit) => {
                     if !attempt!(self.for_range(base + slot as usize)) {
+                        ip = exit as usize;
+                    }
+                }
+                Op::ForRangeLocal(slot, exit) => {
+                    let at = base + slot as usize;
+                    if attempt!(self.for_range(at)) {
+                        self.set_local(at + 2);
+                    } else {
                         ip = exit as usize;
                     }
                 }
@@ -124,12 +145,29 @@ impl Vm {
                 Op::List(n) => self.build_list(token, n),
                 Op::Map(n) => attempt!(self.build_map(token, n)),
                 Op::Index => attempt!(self.index_top(token)),
+                Op::IndexLocalInt(slot, k) => {
+                    let key = Value::Int(i64::from(k));
+                    attempt!(self.index_local(token, base + slot as usize, &key))
+                }
+                Op::IndexLocalConst(slot, i) => {
+                    let key = proto.consts.get(token, i as usize);
+                    attempt!(self.index_local(token, base + slot as usize, &key))
+                }
                 Op::SetIndex => attempt!(self.set_index_top()),
                 // Calls, returns, closures, generators (calls.rs).
                 Op::Call(argc) => {
                     self.save_ip(ip);
                     attempt!(self.call_spending(token, argc as usize, &mut budget));
                     (proto, ip, base) = self.top_frame();
+                }
+                Op::CallBuiltin(index, argc) => {
+                    // Natives may call back into the interpreter: the
+                    // frame's position and the budget must be current.
+                    self.save_ip(ip);
+                    self.budget = budget;
+                    let called = self.call_builtin(token, index, argc as usize);
+                    budget = self.budget;
+                    attempt!(called);
                 }
                 Op::Return | Op::Yield => {
                     let finished = match op {

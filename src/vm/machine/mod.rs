@@ -100,6 +100,12 @@ pub struct Vm {
     handlers: Vec<Handler>,
     /// Errors a cleanup handler caught, kept for its `Rethrow`.
     caught: Vec<RtError>,
+    /// A native call's arguments, moved off the stack (a native gets the
+    /// VM and its arguments at once, so they cannot stay on the stack it
+    /// may push to). Kept between calls so that a call allocates nothing;
+    /// a native calling back into the interpreter finds it taken and uses
+    /// a fresh one.
+    native_args: Vec<Value>,
 }
 
 /// An open `try`, `finally` or `with` region.
@@ -138,6 +144,7 @@ impl Vm {
             budget,
             handlers: Vec::new(),
             caught: Vec::new(),
+            native_args: Vec::new(),
         }
     }
 

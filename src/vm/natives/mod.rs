@@ -123,6 +123,20 @@ pub fn index_of(name: &str) -> Option<u16> {
     names.into_iter().position(|n| n == name).map(|i| i as u16)
 }
 
+/// The function of built-in `index` if it is a plain function (not `next`
+/// or `send`, not the `c` module) that takes `argc` arguments: what
+/// [`crate::vm::bytecode::Op::CallBuiltin`] calls directly.
+#[inline]
+pub fn direct_fn(index: u16, argc: usize) -> Option<crate::vm::value::NativeFn> {
+    let def = DEFS.get(index as usize)?;
+    let takes =
+        argc >= def.min_args as usize && (def.max_args == ANY || argc <= def.max_args as usize);
+    match &def.kind {
+        NativeKind::Func(func) if takes => Some(*func),
+        _ => None,
+    }
+}
+
 /// The values of all built-ins, in index order.
 pub fn make_all(token: Token<'_>) -> Vec<Value> {
     let mut values: Vec<Value> = DEFS
