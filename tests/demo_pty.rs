@@ -356,7 +356,13 @@ fn a_run_to_its_end_fits_40x10_80x24_and_200x50_and_even_20x5() {
             assert!(s.panels >= 2, "{cols}x{rows}: {} panels", s.panels);
             assert!(s.output_text().contains("Summary"), "{}", s.screen_text());
             let last = &s.last_panel;
-            let kept = ["spinner kept spinning", "spinner kept up"];
+            // On a busy machine the spinner may miss frames even with the
+            // lock released; the verdict then says so, and either is right.
+            let kept = [
+                "spinner kept spinning",
+                "spinner kept up",
+                "C released the lock: the spinner spun",
+            ];
             assert!(kept.iter().any(|k| last.contains(k)), "{cols}x{rows}: {last}");
             assert!(!last.contains("keys:"), "key hints after the end: {last}");
         }

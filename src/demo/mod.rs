@@ -339,6 +339,11 @@ impl DemoReport {
             (_, Work::C) if kept_up && self.release_toggles == 0 => {
                 "C released the lock: the spinner kept spinning.".to_owned()
             }
+            (_, Work::C) if self.release_toggles == 0 && self.config.release => format!(
+                "C released the lock: the spinner spun, but missed frames (longest wait {:.0} ms): \
+                 the machine had no core free for it.",
+                self.longest_gap_ms
+            ),
             (_, Work::C) => "The spinner moved only while C released the lock.".to_owned(),
             (_, Work::Check) => format!(
                 "C kept the lock but offered it at gs_check_switch(): the spinner got a frame about every {:.0} ms.",
@@ -504,4 +509,61 @@ pub fn run(config: &DemoConfig) -> std::io::Result<DemoReport> {
     }
     drop(term);
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report of a C-work run with the lock released throughout, in which
+    /// the spinner drew `frames` of 100 frames.
+    fn released_run(frames: usize) -> DemoReport {
+        let config = DemoConfig {
+            release: true,
+            work: Work::C,
+            spinner: SpinnerKind::Thread,
+            seconds: 5.0,
+            frame: Duration::from_millis(50),
+            switch_interval: Duration::from_millis(5),
+            policy: Policy::DEFAULT,
+            interactive: false,
+            tour_part: None,
+            json: false,
+            outputs: crate::observe::Outputs::default(),
+            strip: false,
+        };
+        DemoReport {
+            release: true,
+            release_toggles: 0,
+            work: config.work.name(),
+            spinner: config.spinner.name(),
+            policy: config.policy.to_string(),
+            switch_interval_ms: 5.0,
+            seconds: 5.0,
+            frames,
+            expected_frames: 100,
+            longest_gap_ms: 180.0,
+            mean_gap_ms: 60.0,
+            switches: 0,
+            c_lock_held_ms: 0.0,
+            c_lock_released_ms: 5000.0,
+            interrupted: false,
+            ended: "done",
+            release_at_end: true,
+            switch_interval_at_end_ms: 5.0,
+            changes: Vec::new(),
+            config,
+            stats_table: None,
+        }
+    }
+
+    #[test]
+    fn a_released_run_that_missed_frames_blames_the_machine_not_the_lock() {
+        assert_eq!(released_run(100).verdict(), "C released the lock: the spinner kept spinning.");
+        // It used to say the spinner "moved only while C released the
+        // lock", as if the lock had been kept part of the time.
+        let verdict = released_run(70).verdict();
+        assert!(verdict.starts_with("C released the lock: the spinner spun, but missed frames"));
+        assert!(verdict.contains("180 ms"), "{verdict}");
+    }
 }
