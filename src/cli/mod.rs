@@ -108,6 +108,13 @@ enum Command {
     },
 }
 
+/// A command whose standard output failed (a reader that went away, a full
+/// disk) says so on standard error, if it can, and exits with 1.
+fn cannot_write_stdout(err: &std::io::Error) -> ExitCode {
+    gilscope::stderr_println!("gilscope: error: cannot write to standard output: {err}");
+    ExitCode::from(1)
+}
+
 /// Parse the command line (exiting with 2 on a usage error), let Ctrl+C
 /// interrupt every thread, and run the subcommand.
 pub fn main() -> ExitCode {
@@ -117,7 +124,7 @@ pub fn main() -> ExitCode {
     // the terminal and exits with 130.
     let _ = gil::interrupt_fd();
     if let Err(err) = ctrlc::set_handler(gil::request_interrupt) {
-        eprintln!("gilscope: warning: cannot catch Ctrl+C: {err}");
+        gilscope::stderr_println!("gilscope: warning: cannot catch Ctrl+C: {err}");
     }
     match cli.command {
         Command::Run { code, mut script_and_args, lock, watchdog, observe, memory } => {

@@ -62,7 +62,7 @@ pub(super) fn boundary<R>(function: &str, body: impl FnOnce() -> R) -> R {
                 .map(|s| (*s).to_owned())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_owned());
-            eprintln!(
+            crate::stderr_println!(
                 "gilscope: internal error: panic in {function} on thread '{}': {message}",
                 gil::thread_name(gil::current_serial())
             );

@@ -122,7 +122,7 @@ fn guarded<R>(function: &str, body: impl FnOnce() -> R) -> R {
                 .map(|s| (*s).to_owned())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_owned());
-            eprintln!(
+            crate::stderr_println!(
                 "gilscope: internal error in {function} on thread #{}: {message}",
                 cstate::known_serial()
             );

@@ -210,7 +210,7 @@ pub(crate) fn start_thread(
                 Ok(value) => Ok(Parcel::pack(token, vec![value])),
                 Err(e) => {
                     if e.kind != RtKind::Interrupted {
-                        eprint!(
+                        crate::stderr_print!(
                             "error in thread '{thread_name}': {}",
                             e.render_in(&program.file, &program.source)
                         );
@@ -351,7 +351,7 @@ fn run_interpreter(
         Err(e) => {
             // Reported where it happened, as a thread's error is; the
             // joiner gets it in one line.
-            eprint!("error in interpreter {file}: {}", e.render_in(file, source));
+            crate::stderr_print!("error in interpreter {file}: {}", e.render_in(file, source));
             let at = e.trace.last().map_or(String::new(), |t| format!(" at line {}", t.line));
             Err(RtError::new(format!("the interpreter {file} failed{at}: {}", e.message)))
         }
