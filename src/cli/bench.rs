@@ -74,7 +74,13 @@ pub fn run_bench(scenarios: Scenarios, lock: LockArgs, json: bool) -> ExitCode {
 /// `gilscope soak`: 0 if every invariant held, 1 if not, 130 if
 /// interrupted.
 pub fn run_soak(config: &SoakConfig) -> ExitCode {
-    let report = soak::run(config);
+    let report = match soak::run(config) {
+        Ok(report) => report,
+        Err(message) => {
+            gilscope::stderr_println!("gilscope: error: {message}");
+            return ExitCode::from(1);
+        }
+    };
     let written = gilscope::stdout_print!("{}", report.summary(config));
     if gil::interrupted() {
         ExitCode::from(130)

@@ -82,6 +82,11 @@ enum Command {
         /// The seed of the random mix.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// A C extension exporting `sum(list)`, such as
+        /// examples/ext/first.c built with `gilscope ext build`: the main
+        /// interpreter's threads then call it too.
+        #[arg(long, value_name = "FILE.so")]
+        extension: Option<PathBuf>,
     },
     /// Draw a trace written by --trace as an SVG timeline.
     Timeline {
@@ -144,8 +149,8 @@ pub fn main() -> ExitCode {
         }
         Command::Demo(args) => demo::run(args),
         Command::Bench { scenario, lock, json } => bench::run_bench(scenario, lock, json),
-        Command::Soak { threads, seconds, seed } => {
-            bench::run_soak(&SoakConfig { threads: threads as usize, seconds, seed })
+        Command::Soak { threads, seconds, seed, extension } => {
+            bench::run_soak(&SoakConfig { threads: threads as usize, seconds, seed, extension })
         }
         Command::Timeline { trace, output, width, title } => {
             timeline::draw(&trace, &output, width, title)

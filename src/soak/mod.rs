@@ -51,6 +51,10 @@ use std::time::{Duration, Instant};
 
 use std::num::NonZeroUsize;
 
+mod extension;
+
+pub use extension::Extension;
+
 use crate::ffi::clib::{self, Hold};
 use crate::gil::{self, Policy};
 use crate::vm::channel::Channel;
@@ -66,6 +70,9 @@ pub struct SoakConfig {
     pub seconds: f64,
     /// The seed of the random mix.
     pub seed: u64,
+    /// A C extension exporting `sum(list)` for the main interpreter's
+    /// threads to call (see [`Extension`]), if any.
+    pub extension: Option<std::path::PathBuf>,
 }
 
 /// What a soak run saw.
@@ -105,6 +112,9 @@ pub struct SoakReport {
     pub forks_ok: u64,
     /// Children that did not exit within the bound and were killed.
     pub forks_hung: u64,
+    /// Extension calls made, and those that failed or answered wrong
+    /// (`None` without an extension).
+    pub extension_calls: Option<(u64, u64)>,
 }
 
 impl SoakReport {
@@ -117,6 +127,7 @@ impl SoakReport {
             && self.pending_calls.0 == self.pending_calls.1
             && self.pending_without_lock == 0
             && self.forks_ok == self.forks[0] + self.forks[1]
+            && self.extension_calls.is_none_or(|(_, wrong)| wrong == 0)
     }
 
     /// The summary `gilscope soak` prints.
@@ -143,6 +154,9 @@ impl SoakReport {
             out.push_str(&format!("  {name:<22}{n:>10}\n"));
         }
         out.push_str(&format!("  {:<22}{:>10}\n", "messages received", self.messages));
+        if let Some((calls, _)) = self.extension_calls {
+            out.push_str(&format!("  {:<22}{calls:>10}\n", "extension calls"));
+        }
         out.push_str(&format!(
             "  one holder at a time  {}\n  counts add up         {}\n  every thread joined   {}\n  objects freed         {}\n",
             if self.exclusion_violations == 0 { "yes".to_owned() } else { format!("NO ({} violations)", self.exclusion_violations) },
@@ -177,6 +191,16 @@ impl SoakReport {
                 )
             }
         ));
+        if let Some((calls, wrong)) = self.extension_calls {
+            out.push_str(&format!(
+                "  extension answers     {}\n",
+                if wrong == 0 {
+                    "right".to_owned()
+                } else {
+                    format!("NO ({wrong} of {calls} wrong)")
+                }
+            ));
+        }
         out.push_str(if self.ok() { "invariants held\n" } else { "INVARIANTS BROKEN\n" });
         out
     }
@@ -239,6 +263,7 @@ struct Load {
     shared: Arc<Shared>,
     program: Arc<vm::Program>,
     channel: Channel<Message>,
+    extension: Option<Arc<Extension>>,
 }
 
 /// Send a small message and receive one (perhaps from the other
@@ -419,6 +444,13 @@ fn load_thread(index: usize, seed: u64, load: Load) -> u64 {
                 fork_holding_the_lock(token, shared);
                 shared.enter();
             }
+            if let Some(extension) = &load.extension
+                && rng.below(7) == 0
+            {
+                shared.leave(); // the call's check points may switch
+                extension.call(token, rng.below(200) as i64);
+                shared.enter();
+            }
             let kind = rng.below(6) as usize;
             // In the second interpreter kinds 3 and 5 are message exchanges,
             // counted as messages, not as what they are in the main one.
@@ -484,9 +516,14 @@ fn load_thread(index: usize, seed: u64, load: Load) -> u64 {
 }
 
 /// Run the soak and report.
-pub fn run(config: &SoakConfig) -> SoakReport {
+///
+/// # Errors
+/// The extension, if one is given, cannot be loaded or does not work.
+pub fn run(config: &SoakConfig) -> Result<SoakReport, String> {
     let started = Instant::now();
     let switches_before = gil::switch_number();
+    // Loaded before the objects are counted: the module stays cached.
+    let extension = config.extension.as_deref().map(Extension::load).transpose()?.map(Arc::new);
     let objects_before = gil::attach(|_| vm::live_objects() as i64);
     let program =
         gil::attach(|token| vm::load(token, "<soak>", SCRIPT).expect("the soak script runs"));
@@ -509,12 +546,14 @@ pub fn run(config: &SoakConfig) -> SoakReport {
                     shared: Arc::clone(shared),
                     program: Arc::clone(program),
                     channel: channel.clone(),
+                    extension: None,
                 },
                 _ => Load {
                     interp: gil::Interpreter::main(),
                     shared: Arc::clone(&shared),
                     program: Arc::clone(&program),
                     channel: channel.clone(),
+                    extension: extension.clone(),
                 },
             };
             let seed = config.seed;
@@ -572,6 +611,12 @@ pub fn run(config: &SoakConfig) -> SoakReport {
     }
     gil::attach(|_| drop(program));
     let objects_after = gil::attach(|_| vm::live_objects() as i64);
+    let extension_calls = extension.as_ref().map(|e| e.counts());
+    if unjoined == 0
+        && let Some(extension) = extension.and_then(|e| Arc::into_inner(e))
+    {
+        extension.unload();
+    }
     // The second interpreter: its program goes, and its heap must be empty
     // (it started empty).
     let mut second_violations = 0;
@@ -597,7 +642,7 @@ pub fn run(config: &SoakConfig) -> SoakReport {
     } else {
         drop(second);
     }
-    SoakReport {
+    Ok(SoakReport {
         operations: std::array::from_fn(|i| {
             shared.operations[i].load(SeqCst) + second_operations[i]
         }),
@@ -619,5 +664,6 @@ pub fn run(config: &SoakConfig) -> SoakReport {
         forks: std::array::from_fn(|i| shared.forks[i].load(SeqCst)),
         forks_ok: shared.forks_ok.load(SeqCst),
         forks_hung: shared.forks_hung.load(SeqCst),
-    }
+        extension_calls,
+    })
 }
