@@ -613,7 +613,7 @@ pub fn run(config: &SoakConfig) -> Result<SoakReport, String> {
     let objects_after = gil::attach(|_| vm::live_objects() as i64);
     let extension_calls = extension.as_ref().map(|e| e.counts());
     if unjoined == 0
-        && let Some(extension) = extension.and_then(|e| Arc::into_inner(e))
+        && let Some(extension) = extension.and_then(Arc::into_inner)
     {
         extension.unload();
     }
