@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the contention, interpreter-thread, policy, interrupt, misuse,
+# Run the contention, interpreter-thread, policy, interrupt, misuse, C-boundary
+# (signals, forks, thread exit, longjmp), interpreters, channel-interrupt,
 # pure-Rust, demo, deadlock-watchdog and soak (pending calls, forks) tests
 # under ThreadSanitizer. The C
 # library is instrumented too: build.rs adds -fsanitize=thread to it when
@@ -21,4 +22,5 @@ export GILSCOPE_INSTRUMENTED=1
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/ci/tsan.supp ${TSAN_OPTIONS:-}"
 cargo +nightly test -Zbuild-std --target "$target" \
     --test lock_contention --test interpreter_threads --test policies --test interrupt \
-    --test misuse --test pure_rust --test demo --test deadlock --test soak "$@"
+    --test misuse --test pure_rust --test demo --test deadlock --test soak \
+    --test c_boundary --test interpreters --test channel_interrupt "$@"
