@@ -24,11 +24,27 @@ fn program() -> &'static PathBuf {
     PROGRAM.get_or_init(|| {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("boundary");
-        let compiled = Command::new("cc")
-            .args(["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-D_XOPEN_SOURCE=700"])
+        let source = root.join("tests/c_ext/boundary.c");
+        let mut cc = Command::new("cc");
+        cc.args(["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-D_XOPEN_SOURCE=700"])
             .arg("-I")
-            .arg(root.join("csrc/include"))
-            .arg(root.join("tests/c_ext/boundary.c"))
+            .arg(root.join("csrc/include"));
+        // Under ci/tsan.sh the library is instrumented: the program is
+        // too, and links the ThreadSanitizer runtime of the toolchain
+        // that instrumented the library (as ci/tsan-extension.sh does).
+        if let Some(runtime) = std::env::var_os("GILSCOPE_TSAN_RUNTIME") {
+            let object = out.with_extension("o");
+            let compiled =
+                cc.args(["-fsanitize=thread", "-g", "-c"]).arg(&source).arg("-o").arg(&object);
+            let compiled = compiled.output().expect("run cc");
+            assert!(compiled.status.success(), "{}", String::from_utf8_lossy(&compiled.stderr));
+            cc = Command::new("cc");
+            cc.arg(object).arg("-Wl,--whole-archive").arg(runtime).arg("-Wl,--no-whole-archive");
+            cc.args(["-ldl", "-lm", "-lrt"]);
+        } else {
+            cc.arg(source);
+        }
+        let compiled = cc
             .arg("-L")
             .arg(shared_library_dir())
             .args(["-lgilscope", "-lpthread", "-o"])
