@@ -19,6 +19,9 @@ export RUSTDOCFLAGS="-Zsanitizer=thread"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/tsan}"
 # tests/c_boundary.rs instruments its C program and links this runtime.
 export GILSCOPE_TSAN_RUNTIME="$(rustc +nightly --print sysroot)/lib/rustlib/$target/lib/librustc-nightly_rt.tsan.a"
+# Tests that panic on purpose would symbolise a backtrace each, which under
+# TSan on a loaded machine took longer than their watchdog.
+export RUST_BACKTRACE=0
 # Tests skip timing-ratio assertions under instrumentation (see tests/policies.rs).
 export GILSCOPE_INSTRUMENTED=1
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/ci/tsan.supp ${TSAN_OPTIONS:-}"
