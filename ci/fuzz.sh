@@ -3,7 +3,8 @@
 # to the lexer, parser and compiler; `run` runs short programs under a
 # check-point budget and a one-second interrupt. Installs cargo-fuzz and the
 # nightly toolchain's pieces if missing. Crashes land in fuzz/artifacts/;
-# each fixed one is kept in fuzz/regressions/ and as a test.
+# each fixed one is kept in fuzz/regressions/ and as a test. fuzz/toy.dict
+# gives libFuzzer the language's keywords and built-in names.
 #
 #   bash ci/fuzz.sh [SECONDS_PER_TARGET]     # default 600
 set -euo pipefail
@@ -19,7 +20,7 @@ for target in compile run; do
     mkdir -p "corpus/$target"
     cargo +nightly fuzz run "$target" "corpus/$target" seeds ../fuzz/regressions -- \
         -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=10 -print_final_stats=1 \
-        -detect_leaks=1 -fork=1 -ignore_crashes=1
+        -dict=toy.dict -detect_leaks=1 -fork=1 -ignore_crashes=1
     cargo +nightly fuzz cmin "$target" "corpus/$target"
 done
 ls -l artifacts/*/ 2>/dev/null || echo "no findings"

@@ -52,5 +52,6 @@ pub mod gil;
 pub mod observe;
 #[cfg(not(loom))]
 pub mod soak;
+pub mod stdio;
 #[cfg(not(loom))]
 pub mod vm;

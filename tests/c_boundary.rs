@@ -18,7 +18,28 @@ fn program() -> &'static PathBuf {
         let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("boundary");
         let libdir = format!("-L{}", common::shared_library_dir().display());
         let flags = ["-D_XOPEN_SOURCE=700", &libdir, "-lgilscope", "-lpthread"];
-        common::compile_c("tests/c_ext/boundary.c", &out, &flags);
+        match std::env::var_os("GILSCOPE_TSAN_RUNTIME") {
+            // Under ci/tsan.sh the library is instrumented: the program is
+            // too, and links the ThreadSanitizer runtime of the toolchain
+            // that instrumented the library (as ci/tsan-extension.sh does).
+            Some(runtime) => {
+                let object = out.with_extension("o");
+                let compile = ["-D_XOPEN_SOURCE=700", "-fsanitize=thread", "-g", "-c"];
+                common::compile_c("tests/c_ext/boundary.c", &object, &compile);
+                let linked = Command::new("cc")
+                    .arg(&object)
+                    .arg("-Wl,--whole-archive")
+                    .arg(runtime)
+                    .arg("-Wl,--no-whole-archive")
+                    .args(["-ldl", "-lm", "-lrt", &libdir, "-lgilscope", "-lpthread", "-o"])
+                    .arg(&out)
+                    .output()
+                    .expect("run cc");
+                let errors = String::from_utf8_lossy(&linked.stderr);
+                assert!(linked.status.success(), "boundary.o did not link:\n{errors}");
+            }
+            None => common::compile_c("tests/c_ext/boundary.c", &out, &flags),
+        }
         out
     })
 }

@@ -291,6 +291,48 @@ fn output_to_a_closed_pipe_is_an_error_not_a_crash() {
     let _ = std::io::stdout().flush();
 }
 
+/// Run gilscope with its stdout or stderr (`which`) a pipe whose reader
+/// has already gone, so every write there fails with `EPIPE` (Rust ignores
+/// `SIGPIPE`); returns the exit code.
+fn exit_code_with_a_gone_reader(which: &str, args: &[&str]) -> Option<i32> {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gilscope"));
+    command.args(args).stdin(Stdio::null());
+    if which == "stderr" {
+        command.stdout(Stdio::null()).stderr(writer);
+    } else {
+        command.stdout(writer).stderr(Stdio::null());
+    }
+    let mut child = command.spawn().expect("spawn");
+    drop(command);
+    let what = format!("{which} gone: {args:?}");
+    common::watchdog(120, &what, move || child.wait().expect("wait")).code()
+}
+
+#[test]
+fn reports_to_a_gone_reader_keep_the_exit_code() {
+    // Before reports were written without panicking, a thread's error
+    // written to a broken stderr panicked in the thread and the run ended
+    // with Rust's 101 instead of the script error's 1.
+    let thread_fails =
+        "fn bad() { return 1 / 0 }\nlet t = spawn_named(\"doomed\", bad)\nprint(join(t))";
+    assert_eq!(exit_code_with_a_gone_reader("stderr", &["run", "-e", thread_fails]), Some(1));
+    let thread_fails_main_goes_on =
+        "fn bad() { return 1 / 0 }\nlet t = spawn_named(\"doomed\", bad)\nsleep(50)\nprint(1)";
+    assert_eq!(
+        exit_code_with_a_gone_reader("stderr", &["run", "-e", thread_fails_main_goes_on]),
+        Some(0)
+    );
+    assert_eq!(exit_code_with_a_gone_reader("stderr", &["run", "-e", "1 / 0"]), Some(1));
+    // Output a command cannot write is an error (1), not a panic (101).
+    assert_eq!(
+        exit_code_with_a_gone_reader("stdout", &["soak", "--threads", "2", "--seconds", "1"]),
+        Some(1)
+    );
+    assert_eq!(exit_code_with_a_gone_reader("stdout", &["ext", "cflags"]), Some(1));
+}
+
 /// Seconds to compile a script of `n` top-level `let`s, best of three.
 fn compile_seconds(n: usize) -> f64 {
     let source: String = (0..n).map(|i| format!("let v{i} = {i}\n")).collect();

@@ -41,8 +41,8 @@ pub fn scenarios_parser() -> OneOf<Scenarios> {
 pub fn run_bench(scenarios: Scenarios, lock: LockArgs, json: bool) -> ExitCode {
     for scenario in scenarios.list() {
         let figures = bench::run(scenario, lock.policy, lock.switch_interval());
-        if json {
-            println!("{figures}");
+        let written = if json {
+            gilscope::stdout_println!("{figures}")
         } else {
             let mut line = format!(
                 "{:<12} policy {:<8} interval {} ms",
@@ -59,7 +59,10 @@ pub fn run_bench(scenarios: Scenarios, lock: LockArgs, json: bool) -> ExitCode {
                     }
                 }
             }
-            println!("{line}");
+            gilscope::stdout_println!("{line}")
+        };
+        if let Err(err) = written {
+            return super::cannot_write_stdout(&err);
         }
         if gil::interrupted() {
             return ExitCode::from(130);
@@ -71,10 +74,18 @@ pub fn run_bench(scenarios: Scenarios, lock: LockArgs, json: bool) -> ExitCode {
 /// `gilscope soak`: 0 if every invariant held, 1 if not, 130 if
 /// interrupted.
 pub fn run_soak(config: &SoakConfig) -> ExitCode {
-    let report = soak::run(config);
-    print!("{}", report.summary(config));
+    let report = match soak::run(config) {
+        Ok(report) => report,
+        Err(message) => {
+            gilscope::stderr_println!("gilscope: error: {message}");
+            return ExitCode::from(1);
+        }
+    };
+    let written = gilscope::stdout_print!("{}", report.summary(config));
     if gil::interrupted() {
         ExitCode::from(130)
+    } else if let Err(err) = written {
+        super::cannot_write_stdout(&err)
     } else if report.ok() {
         ExitCode::SUCCESS
     } else {

@@ -78,14 +78,17 @@ pub fn run(args: DemoArgs) -> ExitCode {
         match demo::run(&config) {
             Ok(report) => {
                 if args.json {
-                    println!("{}", serde_json::to_string(&report).expect("a report serialises"));
+                    let json = serde_json::to_string(&report).expect("a report serialises");
+                    if let Err(err) = gilscope::stdout_println!("{json}") {
+                        return super::cannot_write_stdout(&err);
+                    }
                 }
                 if report.interrupted {
                     return ExitCode::from(130);
                 }
             }
             Err(err) => {
-                eprintln!("gilscope: error: cannot start the demo: {err}");
+                gilscope::stderr_println!("gilscope: error: cannot start the demo: {err}");
                 return ExitCode::from(1);
             }
         }

@@ -50,14 +50,15 @@ pub fn run(command: ExtCommand) -> ExitCode {
                 Err(message) => Err(message),
             }
         }
-        ExtCommand::Cflags => toolchain::cflags().map(|flags| {
-            println!("{}", toolchain::shell_words(&flags));
+        ExtCommand::Cflags => toolchain::cflags().and_then(|flags| {
+            gilscope::stdout_println!("{}", toolchain::shell_words(&flags))
+                .map_err(|err| format!("cannot write to standard output: {err}"))
         }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("gilscope: {message}");
+            gilscope::stderr_println!("gilscope: {message}");
             ExitCode::FAILURE
         }
     }

@@ -82,6 +82,11 @@ enum Command {
         /// The seed of the random mix.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// A C extension exporting `sum(list)`, such as
+        /// examples/ext/first.c built with `gilscope ext build`: the main
+        /// interpreter's threads then call it too.
+        #[arg(long, value_name = "FILE.so")]
+        extension: Option<PathBuf>,
     },
     /// Draw a trace written by --trace as an SVG timeline.
     Timeline {
@@ -108,6 +113,13 @@ enum Command {
     },
 }
 
+/// A command whose standard output failed (a reader that went away, a full
+/// disk) says so on standard error, if it can, and exits with 1.
+fn cannot_write_stdout(err: &std::io::Error) -> ExitCode {
+    gilscope::stderr_println!("gilscope: error: cannot write to standard output: {err}");
+    ExitCode::from(1)
+}
+
 /// Parse the command line (exiting with 2 on a usage error), let Ctrl+C
 /// interrupt every thread, and run the subcommand.
 pub fn main() -> ExitCode {
@@ -117,7 +129,7 @@ pub fn main() -> ExitCode {
     // the terminal and exits with 130.
     let _ = gil::interrupt_fd();
     if let Err(err) = ctrlc::set_handler(gil::request_interrupt) {
-        eprintln!("gilscope: warning: cannot catch Ctrl+C: {err}");
+        gilscope::stderr_println!("gilscope: warning: cannot catch Ctrl+C: {err}");
     }
     match cli.command {
         Command::Run { code, mut script_and_args, lock, watchdog, observe, memory } => {
@@ -137,8 +149,8 @@ pub fn main() -> ExitCode {
         }
         Command::Demo(args) => demo::run(args),
         Command::Bench { scenario, lock, json } => bench::run_bench(scenario, lock, json),
-        Command::Soak { threads, seconds, seed } => {
-            bench::run_soak(&SoakConfig { threads: threads as usize, seconds, seed })
+        Command::Soak { threads, seconds, seed, extension } => {
+            bench::run_soak(&SoakConfig { threads: threads as usize, seconds, seed, extension })
         }
         Command::Timeline { trace, output, width, title } => {
             timeline::draw(&trace, &output, width, title)

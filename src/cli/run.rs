@@ -33,10 +33,12 @@ pub fn run(args: RunArgs) -> ExitCode {
     let code = run_script(args.file, args.code, &args.script_args);
     if outputs.wanted() {
         match observe::finish(&outputs) {
-            Ok(Some(table)) => eprint!("{table}"),
+            Ok(Some(table)) => gilscope::stderr_print!("{table}"),
             Ok(None) => {}
             Err(err) => {
-                eprintln!("gilscope: error: cannot write the statistics or trace: {err}");
+                gilscope::stderr_println!(
+                    "gilscope: error: cannot write the statistics or trace: {err}"
+                );
                 return ExitCode::from(1);
             }
         }
@@ -57,8 +59,10 @@ fn run_script(file: Option<PathBuf>, code: Option<String>, args: &[String]) -> E
     gil::set_thread_name("main");
     let outcome = vm::run_source(&name, &source, args);
     match &outcome {
-        Outcome::SyntaxError(message) | Outcome::RuntimeError(message) => eprint!("{message}"),
-        Outcome::Interrupted => eprintln!("{name}: interrupted"),
+        Outcome::SyntaxError(message) | Outcome::RuntimeError(message) => {
+            gilscope::stderr_print!("{message}")
+        }
+        Outcome::Interrupted => gilscope::stderr_println!("{name}: interrupted"),
         Outcome::Ok => {}
     }
     ExitCode::from(outcome.exit_code())
@@ -70,7 +74,7 @@ fn run_script(file: Option<PathBuf>, code: Option<String>, args: &[String]) -> E
 fn read_script(path: &std::path::Path) -> Result<String, ExitCode> {
     let name = path.display();
     let bytes = std::fs::read(path).map_err(|err| {
-        eprintln!("gilscope: error: cannot read {name}: {err}");
+        gilscope::stderr_println!("gilscope: error: cannot read {name}: {err}");
         ExitCode::from(2)
     })?;
     String::from_utf8(bytes).map_err(|err| {
@@ -78,7 +82,7 @@ fn read_script(path: &std::path::Path) -> Result<String, ExitCode> {
         let text = String::from_utf8_lossy(valid);
         let line = text.matches('\n').count() + 1;
         let col = text.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        eprintln!("{name}:{line}:{col}: error: the file is not valid UTF-8 text");
+        gilscope::stderr_println!("{name}:{line}:{col}: error: the file is not valid UTF-8 text");
         ExitCode::from(1)
     })
 }

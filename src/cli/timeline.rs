@@ -10,14 +10,14 @@ pub fn draw(trace: &Path, output: &Path, width: u32, title: Option<String>) -> E
     let text = match std::fs::read(trace) {
         Ok(text) => text,
         Err(err) => {
-            eprintln!("gilscope: error: cannot read {}: {err}", trace.display());
+            gilscope::stderr_println!("gilscope: error: cannot read {}: {err}", trace.display());
             return ExitCode::from(2);
         }
     };
     let json: serde_json::Value = match serde_json::from_slice(&text) {
         Ok(json) => json,
         Err(err) => {
-            eprintln!("gilscope: error: {} is not JSON: {err}", trace.display());
+            gilscope::stderr_println!("gilscope: error: {} is not JSON: {err}", trace.display());
             return ExitCode::from(1);
         }
     };
@@ -26,12 +26,15 @@ pub fn draw(trace: &Path, output: &Path, width: u32, title: Option<String>) -> E
         Ok(svg) => match std::fs::write(output, svg) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
-                eprintln!("gilscope: error: cannot write {}: {err}", output.display());
+                gilscope::stderr_println!(
+                    "gilscope: error: cannot write {}: {err}",
+                    output.display()
+                );
                 ExitCode::from(1)
             }
         },
         Err(err) => {
-            eprintln!("gilscope: error: {}: {err}", trace.display());
+            gilscope::stderr_println!("gilscope: error: {}: {err}", trace.display());
             ExitCode::from(1)
         }
     }

@@ -100,7 +100,9 @@ pub fn build(source: &Path, output: Option<&Path>, extra: &[String]) -> Result<P
     }
     let output = output.map_or_else(|| default_output(source), Path::to_path_buf);
     let argv = build_command(source, &output, extra)?;
-    println!("{}", shell_words(&argv));
+    // The command is echoed for the reader; a closed stdout does not stop
+    // the build.
+    let _ = crate::stdout_println!("{}", shell_words(&argv));
     let status = Command::new(&argv[0])
         .args(&argv[1..])
         .status()

@@ -151,7 +151,7 @@ fn report_panic(function: &str, payload: &(dyn std::any::Any + Send)) -> ! {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_owned());
-    eprintln!(
+    crate::stderr_println!(
         "gilscope: internal error in {function} on thread #{}: {message}",
         cstate::known_serial()
     );

@@ -41,7 +41,7 @@ pub(crate) fn register_handlers() {
         // the whole process; pthread_atfork only stores them.
         let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
         if rc != 0 {
-            eprintln!(
+            crate::stderr_println!(
                 "gilscope: could not register fork handlers (error {rc}); a child process \
                  forked while the lock is busy may hang"
             );

@@ -164,12 +164,12 @@ pub(crate) fn report_fatal(function: &str, what: fmt::Arguments<'_>) -> ! {
         Some(serial) => format!("thread '{}' (#{serial})", thread_name(serial)),
         None => "an exiting thread".to_owned(),
     };
-    eprintln!("gilscope: misuse of {function} on {who}: {what}");
+    crate::stderr_println!("gilscope: misuse of {function} on {who}: {what}");
     std::process::abort();
 }
 
 fn finish(line: String) -> Misuse {
-    eprintln!("{line}");
+    crate::stderr_println!("{line}");
     if misuse_mode() == MisuseMode::Abort {
         std::process::abort();
     }

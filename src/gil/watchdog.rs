@@ -47,7 +47,7 @@ pub fn start_watchdog(after: Duration) {
     let spawned = std::thread::Builder::new().name("gilscope-watchdog".into()).spawn(watch);
     if let Err(err) = spawned {
         STARTED.store(false, Relaxed);
-        eprintln!("gilscope: the deadlock watchdog could not start: {err}");
+        crate::stderr_println!("gilscope: the deadlock watchdog could not start: {err}");
     }
 }
 
@@ -58,7 +58,7 @@ pub(crate) fn start_from_env() {
         Ok(seconds) if (0.0..=86_400.0).contains(&seconds) => {
             start_watchdog(Duration::from_secs_f64(seconds));
         }
-        _ => eprintln!(
+        _ => crate::stderr_println!(
             "gilscope: {DEADLOCK_ENV}={value:?} is not a number of seconds between 0 and 86400; \
              the deadlock watchdog stays off"
         ),
@@ -101,7 +101,7 @@ fn watch() {
             let held = since.elapsed();
             if held >= after && reported[slot] != Some((id, switch)) {
                 reported[slot] = Some((id, switch));
-                eprint!("{}", report(interp, holder, held, after));
+                crate::stderr_print!("{}", report(interp, holder, held, after));
             }
         }
     }

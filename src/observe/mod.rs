@@ -51,7 +51,7 @@ pub fn finish(outputs: &Outputs) -> std::io::Result<Option<String>> {
     let events = recorder::stop_recording();
     let lost = recorder::lost_events();
     if lost > 0 {
-        eprintln!(
+        crate::stderr_println!(
             "gilscope: {lost} lock events were lost (a thread's recording ring was full); \
              the statistics and the trace undercount"
         );

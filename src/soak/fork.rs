@@ -109,6 +109,6 @@ fn reap(pid: libc::pid_t, shared: &Shared) {
     if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == CHILD_OK {
         shared.forks_ok.fetch_add(1, SeqCst);
     } else {
-        eprintln!("soak: a forked child ended with status {status:#x}");
+        crate::stderr_println!("soak: a forked child ended with status {status:#x}");
     }
 }

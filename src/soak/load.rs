@@ -26,6 +26,7 @@ pub(super) struct Load {
     pub(super) shared: Arc<Shared>,
     pub(super) program: Arc<vm::Program>,
     pub(super) channel: Channel<Message>,
+    pub(super) extension: Option<Arc<super::Extension>>,
 }
 
 /// Send a small message and receive one (perhaps from the other
@@ -89,6 +90,13 @@ pub(super) fn load_thread(index: usize, seed: u64, load: Load) -> u64 {
             if main && rng.below(FORK_ONE_IN) == 0 {
                 shared.leave();
                 fork_holding_the_lock(token, shared);
+                shared.enter();
+            }
+            if let Some(extension) = &load.extension
+                && rng.below(7) == 0
+            {
+                shared.leave(); // the call's check points may switch
+                extension.call(token, rng.below(200) as i64);
                 shared.enter();
             }
             let kind = rng.below(6) as usize;

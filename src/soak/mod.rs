@@ -50,11 +50,14 @@
 //! | `load.rs` | one load thread's loop and its operations |
 //! | `fork.rs` | forked children and what they check |
 //! | `report.rs` | [`SoakReport`] and its summary |
+//! | `extension.rs` | the C extension the main interpreter's threads call (`--extension`) |
 
+mod extension;
 mod fork;
 mod load;
 mod report;
 
+pub use extension::Extension;
 pub use report::SoakReport;
 
 use std::num::NonZeroUsize;
@@ -78,6 +81,9 @@ pub struct SoakConfig {
     pub seconds: f64,
     /// The seed of the random mix.
     pub seed: u64,
+    /// A C extension exporting `sum(list)` for the main interpreter's
+    /// threads to call (see [`Extension`]), if any.
+    pub extension: Option<std::path::PathBuf>,
 }
 
 /// A small, fast, seedable generator (xorshift64*).
@@ -156,9 +162,14 @@ impl Shared {
 type InterpLoad = (&'static gil::Interpreter, Arc<vm::Program>, Arc<Shared>);
 
 /// Run the soak and report.
-pub fn run(config: &SoakConfig) -> SoakReport {
+///
+/// # Errors
+/// The extension, if one is given, cannot be loaded or does not work.
+pub fn run(config: &SoakConfig) -> Result<SoakReport, String> {
     let started = Instant::now();
     let switches_before = gil::switch_number();
+    // Loaded before the objects are counted: the module stays cached.
+    let extension = config.extension.as_deref().map(Extension::load).transpose()?.map(Arc::new);
     let objects_before = gil::attach(|_| vm::live_objects() as i64);
     let program =
         gil::attach(|token| vm::load(token, "<soak>", SCRIPT).expect("the soak script runs"));
@@ -173,7 +184,7 @@ pub fn run(config: &SoakConfig) -> SoakReport {
         (interp, program, Arc::new(Shared::new()))
     });
     let main_load = (gil::Interpreter::main(), Arc::clone(&program), Arc::clone(&shared));
-    let threads = start_load_threads(config, &main_load, second_load.as_ref());
+    let threads = start_load_threads(config, &main_load, second_load.as_ref(), extension.as_ref());
     let changes = control(config, started);
     shared.stop.store(true, SeqCst);
     if let Some((_, _, other)) = &second_load {
@@ -186,6 +197,12 @@ pub fn run(config: &SoakConfig) -> SoakReport {
     drop(main_load);
     gil::attach(|_| drop(program));
     let objects_after = gil::attach(|_| vm::live_objects() as i64);
+    let extension_calls = extension.as_ref().map(|e| e.counts());
+    if joined.unjoined == 0
+        && let Some(extension) = extension.and_then(Arc::into_inner)
+    {
+        extension.unload();
+    }
     let leaked = |left: i64| if joined.unjoined == 0 { left } else { 0 };
     let mut tally = Tally::of(&shared, joined.counted, leaked(objects_after - objects_before));
     // The second interpreter: its program goes, and its heap must be empty
@@ -204,7 +221,7 @@ pub fn run(config: &SoakConfig) -> SoakReport {
     } else {
         drop(second);
     }
-    SoakReport {
+    Ok(SoakReport {
         operations: tally.operations,
         exclusion_violations: tally.violations,
         lost_updates: tally.lost,
@@ -220,7 +237,8 @@ pub fn run(config: &SoakConfig) -> SoakReport {
         forks: std::array::from_fn(|i| shared.forks[i].load(SeqCst)),
         forks_ok: shared.forks_ok.load(SeqCst),
         forks_hung: shared.forks_hung.load(SeqCst),
-    }
+        extension_calls,
+    })
 }
 
 /// Start the load threads: every other one belongs to the second
@@ -229,19 +247,22 @@ fn start_load_threads(
     config: &SoakConfig,
     main: &InterpLoad,
     second: Option<&InterpLoad>,
+    extension: Option<&Arc<Extension>>,
 ) -> Vec<JoinHandle<u64>> {
     let channel: Channel<Message> = Channel::bounded(NonZeroUsize::new(64).expect("not zero"));
     (0..config.threads)
         .map(|i| {
-            let (interp, program, shared) = match second {
-                Some(second) if i % 2 == 1 => second,
-                _ => main,
+            // Extensions are called from the main interpreter only.
+            let ((interp, program, shared), extension) = match second {
+                Some(second) if i % 2 == 1 => (second, None),
+                _ => (main, extension.cloned()),
             };
             let load = Load {
                 interp,
                 shared: Arc::clone(shared),
                 program: Arc::clone(program),
                 channel: channel.clone(),
+                extension,
             };
             let seed = config.seed;
             thread::Builder::new()

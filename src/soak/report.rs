@@ -44,6 +44,9 @@ pub struct SoakReport {
     pub forks_ok: u64,
     /// Children that did not exit within the bound and were killed.
     pub forks_hung: u64,
+    /// Extension calls made, and those that failed or answered wrong
+    /// (`None` without an extension).
+    pub extension_calls: Option<(u64, u64)>,
 }
 
 impl SoakReport {
@@ -55,6 +58,7 @@ impl SoakReport {
             && self.leaked_objects == 0
             && self.pending_calls.0 == self.pending_calls.1
             && self.pending_without_lock == 0
+            && self.extension_calls.is_none_or(|(_, wrong)| wrong == 0)
             && self.forks_ok == self.forks[0] + self.forks[1]
     }
 
@@ -82,6 +86,9 @@ impl SoakReport {
             out.push_str(&format!("  {name:<22}{n:>10}\n"));
         }
         out.push_str(&format!("  {:<22}{:>10}\n", "messages received", self.messages));
+        if let Some((calls, _)) = self.extension_calls {
+            out.push_str(&format!("  {:<22}{calls:>10}\n", "extension calls"));
+        }
         out.push_str(&format!(
             "  one holder at a time  {}\n  counts add up         {}\n  every thread joined   {}\n  objects freed         {}\n",
             if self.exclusion_violations == 0 { "yes".to_owned() } else { format!("NO ({} violations)", self.exclusion_violations) },
@@ -116,6 +123,16 @@ impl SoakReport {
                 )
             }
         ));
+        if let Some((calls, wrong)) = self.extension_calls {
+            out.push_str(&format!(
+                "  extension answers     {}\n",
+                if wrong == 0 {
+                    "right".to_owned()
+                } else {
+                    format!("NO ({wrong} of {calls} wrong)")
+                }
+            ));
+        }
         out.push_str(if self.ok() { "invariants held\n" } else { "INVARIANTS BROKEN\n" });
         out
     }

@@ -38,17 +38,23 @@ static int check(int ok, const char *what) {
 
 /* ---- a handler that calls gs_ensure while its thread is inside it ---- */
 
-static volatile sig_atomic_t reentrant_seen;
-static volatile sig_atomic_t handler_entered;
-static volatile sig_atomic_t worker_done;
-static volatile sig_atomic_t holder_has_lock;
+/* Flags shared between threads and signal handlers are read and written
+ * with atomic builtins (lock-free for int, so async-signal-safe):
+ * volatile alone is a data race, and ThreadSanitizer (ci/tsan.sh) says so. */
+#define LOAD(flag) __atomic_load_n(&(flag), __ATOMIC_SEQ_CST)
+#define STORE(flag, value) __atomic_store_n(&(flag), (value), __ATOMIC_SEQ_CST)
+
+static int reentrant_seen;
+static int handler_entered;
+static int worker_done;
+static int holder_has_lock;
 
 static void ensure_from_handler(int sig) {
     (void)sig;
-    handler_entered++;
+    __atomic_fetch_add(&handler_entered, 1, __ATOMIC_SEQ_CST);
     gs_gilstate s = gs_ensure();
     if (s == GS_GILSTATE_ERROR) {
-        reentrant_seen = 1;
+        STORE(reentrant_seen, 1);
     } else {
         (void)gs_release(s);
     }
@@ -57,9 +63,9 @@ static void ensure_from_handler(int sig) {
 static void *holder(void *arg) {
     (void)arg;
     gs_gilstate s = gs_ensure();
-    holder_has_lock = 1;
+    STORE(holder_has_lock, 1);
     /* Keep the lock until the re-entrant call was seen (or 60 s). */
-    for (int i = 0; i < 6000 && !reentrant_seen; i++) {
+    for (int i = 0; i < 6000 && !LOAD(reentrant_seen); i++) {
         pause_ms(10);
     }
     (void)gs_release(s);
@@ -70,7 +76,7 @@ static void *waiter(void *arg) {
     (void)arg;
     gs_gilstate s = gs_ensure(); /* blocks: the holder has the lock */
     (void)gs_release(s);
-    worker_done = 1;
+    STORE(worker_done, 1);
     return NULL;
 }
 
@@ -83,21 +89,21 @@ static int case_signal_reentrant(void) {
     sigaction(SIGUSR1, &sa, NULL);
     pthread_t h, w;
     pthread_create(&h, NULL, holder, NULL);
-    while (!holder_has_lock) {
+    while (!LOAD(holder_has_lock)) {
         pause_ms(1);
     }
     pthread_create(&w, NULL, waiter, NULL);
     /* Whenever a signal lands, the waiter is inside gs_ensure (queued for
      * the lock) or its handler is: either way the next handler's
      * gs_ensure is re-entrant. */
-    for (int i = 0; i < 3000 && !reentrant_seen; i++) {
+    for (int i = 0; i < 3000 && !LOAD(reentrant_seen); i++) {
         pause_ms(10);
         pthread_kill(w, SIGUSR1);
     }
     pthread_join(h, NULL);
     pthread_join(w, NULL);
-    printf("reentrant_seen=%d worker_done=%d\n", (int)reentrant_seen, (int)worker_done);
-    return check(reentrant_seen && worker_done, "re-entrant gs_ensure reported, no hang");
+    printf("reentrant_seen=%d worker_done=%d\n", LOAD(reentrant_seen), LOAD(worker_done));
+    return check(LOAD(reentrant_seen) && LOAD(worker_done), "re-entrant gs_ensure reported, no hang");
 }
 
 /* ---- a storm of signals whose handlers use the API ---- */
@@ -208,14 +214,14 @@ static int case_pending(void) {
 
 /* ---- fork ---- */
 
-static volatile int let_go;
-static volatile sig_atomic_t other_has_lock;
+static int let_go;
+static int other_has_lock;
 
 static void *hold_until_told(void *arg) {
     (void)arg;
     gs_gilstate s = gs_ensure();
-    other_has_lock = 1;
-    while (!let_go) {
+    STORE(other_has_lock, 1);
+    while (!LOAD(let_go)) {
         pause_ms(5);
     }
     (void)gs_release(s);
@@ -265,7 +271,7 @@ static int case_fork(int forker_holds) {
         mine = gs_ensure();
     } else {
         pthread_create(&h, NULL, hold_until_told, NULL);
-        while (!other_has_lock) {
+        while (!LOAD(other_has_lock)) {
             pause_ms(1);
         }
     }
@@ -280,7 +286,7 @@ static int case_fork(int forker_holds) {
     if (forker_holds) {
         (void)gs_release(mine);
     } else {
-        let_go = 1;
+        STORE(let_go, 1);
         pthread_join(h, NULL);
     }
     pthread_join(w, NULL);
