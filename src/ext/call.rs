@@ -49,11 +49,18 @@ pub(super) fn call_script(
     callee: Value,
     args: Vec<Value>,
 ) -> Result<Value, String> {
-    let caller = CALLER.with(Cell::get).ok_or_else(|| {
-        "gs_call: no interpreter is calling C on this thread (gs_call works inside an \
-         extension function, or in code it calls)"
-            .to_owned()
-    })?;
+    let Some(caller) = CALLER.with(Cell::get) else {
+        let misuse = gil::report_misuse(
+            "gs_call",
+            format_args!(
+                "no interpreter is calling C on this thread: gs_call works only inside an \
+                 extension function (or C code it calls, on the same thread); from a thread of \
+                 your own, hand results back to a script thread (which collects them with a \
+                 call into the extension) instead"
+            ),
+        );
+        return Err(misuse.into_message());
+    };
     // SAFETY: `call_extension` pushed this pointer, made from the `&mut`
     // context it was given, and pops it before returning; we are on the
     // same thread inside that call (C called back), and `call_extension`
