@@ -185,3 +185,29 @@ fn gs_call_from_a_thread_of_cs_own_names_the_thread() {
     assert_eq!(stdout.trim_end(), report, "gs_error_message() is the reported line");
     assert_no_panic(&out);
 }
+
+/// A native or extension function spawned directly fails at the line of
+/// the `spawn` call, never at line 0, in the thread's report and in the
+/// joiner's error.
+#[test]
+fn a_function_spawned_directly_fails_at_the_line_of_the_spawn() {
+    for (spawned, message) in [
+        (r#"spawn(int, "x")"#, r#"cannot convert "x" to int"#),
+        ("spawn(o.keep_arg)", "slips.keep_arg() takes 1 argument but 0 were given"),
+    ] {
+        let out = run(&format!("let o = load({{o}})\n\nlet t = {spawned}\nprint(join(t))"));
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{spawned}: {stderr}");
+        assert!(
+            stderr.contains(&format!("error in thread 'thread-1': <eval>:3:14: error: {message}")),
+            "{spawned}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!(
+                "<eval>:4:11: error: thread 'thread-1' failed at line 3: {message}"
+            )),
+            "{spawned}: {stderr}"
+        );
+        assert!(!stderr.contains(":0:"), "{spawned}: {stderr}");
+    }
+}
