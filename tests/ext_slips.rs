@@ -211,3 +211,24 @@ fn a_function_spawned_directly_fails_at_the_line_of_the_spawn() {
         assert!(!stderr.contains(":0:"), "{spawned}: {stderr}");
     }
 }
+
+/// A `GILSCOPE_MISUSE` value gilscope does not know is warned about once,
+/// naming the variable and the accepted values, not silently ignored.
+#[test]
+fn an_unknown_gilscope_misuse_value_is_warned_about_once() {
+    let out = common::watchdog(120, "gilscope run", || {
+        Command::new(GILSCOPE)
+            .args(["run", "-e", "print(1)"])
+            .env("GILSCOPE_MISUSE", "bogus")
+            .output()
+            .expect("run gilscope")
+    });
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(text(&out.stdout), "1\n");
+    assert_eq!(
+        stderr,
+        "gilscope: warning: GILSCOPE_MISUSE=\"bogus\" is not recognised (accepted: error, \
+         abort); misuse returns errors\n"
+    );
+}

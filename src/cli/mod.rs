@@ -113,6 +113,9 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     gilscope::ext::export_c_api();
+    // Read GILSCOPE_MISUSE now, so a value it does not know is warned
+    // about at start, not at the first misuse.
+    let _ = gil::misuse_mode();
     // Ctrl+C asks every thread, Rust or C, to stop; the demo then restores
     // the terminal and exits with 130.
     let _ = gil::interrupt_fd();
