@@ -232,3 +232,44 @@ fn an_unknown_gilscope_misuse_value_is_warned_about_once() {
          abort); misuse returns errors\n"
     );
 }
+
+/// `ext cflags` prints compile flags only and `ext ldflags` the link
+/// flags, as `python3-config --cflags` / `--ldflags` do, so a Makefile can
+/// compile and link in two steps; `ext build` uses both.
+#[test]
+fn ext_cflags_and_ldflags_compile_and_link_in_two_steps() {
+    let flags = |which: &str| {
+        let out = Command::new(GILSCOPE).args(["ext", which]).output().expect("run gilscope");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout).split_whitespace().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let (cflags, ldflags) = (flags("cflags"), flags("ldflags"));
+    assert!(cflags.contains(&"-fPIC".to_owned()), "{cflags:?}");
+    assert!(!cflags.contains(&"-shared".to_owned()), "a link flag among cflags: {cflags:?}");
+    assert_eq!(ldflags, ["-shared"]);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ext_slips_two_steps");
+    std::fs::create_dir_all(&dir).expect("create the output directory");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let object = dir.join("first.o");
+    let library = dir.join("first.so");
+    let compiled = Command::new("cc")
+        .args(&cflags)
+        .args(["-std=c99", "-pedantic", "-Werror", "-c"])
+        .arg(root.join("examples/ext/first.c"))
+        .arg("-o")
+        .arg(&object)
+        .output()
+        .expect("run cc");
+    assert!(compiled.status.success(), "{}", text(&compiled.stderr));
+    let linked = Command::new("cc")
+        .args(&ldflags)
+        .arg(&object)
+        .arg("-o")
+        .arg(&library)
+        .output()
+        .expect("run cc");
+    assert!(linked.status.success(), "{}", text(&linked.stderr));
+    let code = format!("print(load({:?}).sum([1, 2, 39]))", library.display().to_string());
+    let out = Command::new(GILSCOPE).args(["run", "-e", &code]).output().expect("run gilscope");
+    assert_eq!(text(&out.stdout), "42\n", "{}", text(&out.stderr));
+}

@@ -97,7 +97,7 @@ enum Command {
         #[arg(long)]
         title: Option<String>,
     },
-    /// Build C extensions: `ext build FILE.c`, `ext cflags`.
+    /// Build C extensions: `ext build FILE.c`, `ext cflags`, `ext ldflags`.
     #[command(subcommand)]
     Ext(ext::ExtCommand),
     /// The child process of `demo --spinner process` (internal).
