@@ -721,7 +721,9 @@ mod tests {
             assert_eq!(distinct.len(), values.len());
             close_scope(token, scope);
             for &handle in &args {
-                assert!(matches!(get(token, handle), Err(BadHandle::Freed)));
+                // Lent, not owned: the handle is named as one kept past
+                // the call that lent it.
+                assert!(matches!(get(token, handle), Err(BadHandle::LentScopeClosed)));
             }
         });
     }
