@@ -196,8 +196,9 @@ fn a_release_after_an_abandoned_save_names_it_and_repairs_the_thread() {
             last_error(),
             prefix("gs_check_switch")
                 + "the thread does not hold the lock; call it only with the lock held: \
-                   gs_save_thread #1 released it and was never restored (did a longjmp or C++ \
-                   exception leave GS_BEGIN_ALLOW_THREADS?)"
+                   gs_save_thread #1 released it and has not restored it (this call needs the \
+                   lock: make it after GS_END_ALLOW_THREADS / gs_restore_thread; if a longjmp or \
+                   C++ exception left GS_BEGIN_ALLOW_THREADS, the restore never comes)"
         );
         assert_eq!(gs_release(GS_GILSTATE_UNLOCKED), -1);
         assert_eq!(

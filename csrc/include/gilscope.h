@@ -16,7 +16,9 @@
  * gs_holds_lock(), gs_last_error(), gs_clear_error(), gs_ensure(),
  * gs_restore_thread(), gs_add_pending_call() and gs_request_interrupt().
  * (Memory returned by gs_as_str()/gs_as_bytes() may still be read: see
- * there.)
+ * there.) A call that needs the lock made there (gs_check_switch(), a
+ * second gs_save_thread(), an object function) is reported as such and
+ * returns its error value.
  *
  * Misuse (releasing a lock this thread does not hold, restoring a state on
  * the wrong thread, unbalanced gs_ensure/gs_release, taking the lock twice,
@@ -24,7 +26,9 @@
  * handed out or was already freed) is always detected. gilscope prints one
  * line naming the function and the thread to stderr:
  *
- *     gilscope: misuse of gs_save_thread on thread 'main' (#1): ...
+ *     gilscope: misuse of gs_save_thread on thread 'main' (#2): ...
+ *
+ * (#N is the order in which gilscope first met the thread.)
  *
  * then either returns the error value documented below (the default, so a
  * host can turn it into an ordinary error) or, when the environment variable
@@ -80,7 +84,12 @@ int gs_restore_thread(gs_thread_state *state);
 /* Make sure the calling thread holds the lock, from any thread: one the
  * interpreter started, one inside GS_BEGIN_ALLOW_THREADS, or a thread created
  * in C that gilscope has never seen. Nests. Every call needs one matching
- * gs_release() on the same thread, in reverse order. Returns
+ * gs_release() on the same thread, in reverse order, and inside an
+ * extension function before it returns (one left open is reported,
+ * released on the function's behalf, and fails the call). A thread of your
+ * own between gs_ensure() and gs_release() holds the main interpreter's
+ * lock: it may use the object functions, but not gs_call() (see there).
+ * Returns
  * GS_GILSTATE_ERROR, without taking the lock, only when called re-entrantly
  * (from a signal handler) or after the thread's gilscope state was
  * destroyed (see below); do not gs_release() an error. */
@@ -225,7 +234,8 @@ gs_object *gs_bytes(const void *data, size_t len);
 gs_object *gs_list_new(void);                   /* an empty list */
 gs_object *gs_map_new(void);                    /* an empty map */
 
-/* The name of o's type as scripts see it ("int", "bytes", "list", ...):
+/* The name of o's type as scripts see it, the same as the script's type()
+ * ("int", "bytes", "list", "lock", "channel", ...):
  * a static string. NULL on error. */
 const char *gs_type_name(gs_object *o);
 
@@ -247,9 +257,11 @@ const char *gs_as_str(gs_object *o, size_t *len);
 const void *gs_as_bytes(gs_object *o, size_t *len);
 
 /* Lists. gs_list_len returns the length, or -1 on error.
- * gs_list_get returns a BORROWED reference to item `index` (0-based; a
- * borrowed reference obtained outside any extension function, in a thread
- * of your own, stays valid for the rest of the process), or
+ * gs_list_get returns a BORROWED reference to item `index` (0-based; valid
+ * until the extension function call it was obtained in returns -- one used
+ * later is reported as a borrowed reference kept past its call; obtained
+ * outside any extension function, in a thread of your own, it stays valid
+ * for the rest of the process), or
  * NULL with an error set if out of range. gs_list_append adds `item` at the
  * end (it does not steal your reference) and returns 0, or -1. */
 int64_t gs_list_len(gs_object *list);
@@ -267,10 +279,12 @@ int gs_map_set(gs_object *map, gs_object *key, gs_object *value);
 /* Call a script function (or any callable value) with `nargs` arguments.
  * Returns a NEW reference to its result, or NULL with the script's error
  * set as this thread's pending error (return NULL yourself to pass it on).
- * Requires the lock, as every object function does, and works in code an
- * extension function runs (the interpreter thread that called it runs the
- * script function); from a thread of your own outside any such call it
- * fails with an error. */
+ * Requires the lock, as every object function does, and works only in code
+ * an extension function runs, on the thread the interpreter called it on
+ * (that thread runs the script function); from a thread of your own, even
+ * between gs_ensure() and gs_release(), it is a misuse ("no interpreter is
+ * calling C on this thread") and returns NULL: hand the result back to the
+ * extension function's thread and call from there. */
 gs_object *gs_call(gs_object *fn, gs_object *const *args, int nargs);
 
 /* Errors. gs_raise sets this thread's pending error to the printf-style

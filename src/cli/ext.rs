@@ -1,4 +1,4 @@
-//! `gilscope ext build` and `gilscope ext cflags`: the command line over
+//! `gilscope ext build`, `ext cflags` and `ext ldflags`: the command line over
 //! [`gilscope::ext::toolchain`].
 
 use std::path::PathBuf;
@@ -24,9 +24,12 @@ pub enum ExtCommand {
         #[arg(value_name = "CC ARGS", num_args = 0.., allow_hyphen_values = true)]
         extra: Vec<String>,
     },
-    /// Print the compiler flags for an extension, for Makefiles:
-    /// cc $(gilscope ext cflags) ext.c -o ext.so
+    /// Print the compile flags for an extension's sources, for Makefiles
+    /// (as python3-config --cflags): cc $(gilscope ext cflags) -c ext.c
     Cflags,
+    /// Print the link flags for an extension (as python3-config
+    /// --ldflags): cc $(gilscope ext ldflags) ext.o -o ext.so
+    Ldflags,
 }
 
 pub fn run(command: ExtCommand) -> ExitCode {
@@ -54,6 +57,10 @@ pub fn run(command: ExtCommand) -> ExitCode {
             gilscope::stdout_println!("{}", toolchain::shell_words(&flags))
                 .map_err(|err| format!("cannot write to standard output: {err}"))
         }),
+        ExtCommand::Ldflags => {
+            println!("{}", toolchain::shell_words(&toolchain::ldflags()));
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -102,7 +102,7 @@ enum Command {
         #[arg(long)]
         title: Option<String>,
     },
-    /// Build C extensions: `ext build FILE.c`, `ext cflags`.
+    /// Build C extensions: `ext build FILE.c`, `ext cflags`, `ext ldflags`.
     #[command(subcommand)]
     Ext(ext::ExtCommand),
     /// The child process of `demo --spinner process` (internal).
@@ -125,6 +125,9 @@ fn cannot_write_stdout(err: &std::io::Error) -> ExitCode {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     gilscope::ext::export_c_api();
+    // Read GILSCOPE_MISUSE now, so a value it does not know is warned
+    // about at start, not at the first misuse.
+    let _ = gil::misuse_mode();
     // Ctrl+C asks every thread, Rust or C, to stop; the demo then restores
     // the terminal and exits with 130.
     let _ = gil::interrupt_fd();

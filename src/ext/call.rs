@@ -49,11 +49,18 @@ pub(super) fn call_script(
     callee: Value,
     args: Vec<Value>,
 ) -> Result<Value, String> {
-    let caller = CALLER.with(Cell::get).ok_or_else(|| {
-        "gs_call: no interpreter is calling C on this thread (gs_call works inside an \
-         extension function, or in code it calls)"
-            .to_owned()
-    })?;
+    let Some(caller) = CALLER.with(Cell::get) else {
+        let misuse = gil::report_misuse(
+            "gs_call",
+            format_args!(
+                "no interpreter is calling C on this thread: gs_call works only inside an \
+                 extension function (or C code it calls, on the same thread); from a thread of \
+                 your own, hand results back to a script thread (which collects them with a \
+                 call into the extension) instead"
+            ),
+        );
+        return Err(misuse.into_message());
+    };
     // SAFETY: `call_extension` pushed this pointer, made from the `&mut`
     // context it was given, and pops it before returning; we are on the
     // same thread inside that call (C called back), and `call_extension`
@@ -146,7 +153,7 @@ fn take_result(token: Token<'_>, name: &'static str, raw: *mut GsObject) -> Resu
     };
     if raw.is_null() {
         return match objects::take_pending() {
-            Some(message) => Err(format!("{name}: {message}")),
+            Some(message) => Err(named_error(name, &message)),
             None => misuse("returned NULL without setting an error (call gs_raise first)"),
         };
     }
@@ -169,5 +176,45 @@ fn take_result(token: Token<'_>, name: &'static str, raw: *mut GsObject) -> Resu
             misuse("returned an object that was already freed")
         }
         Err(DecrefError::Bad(bad)) => misuse(&format!("returned a bad object: {}", bad.describe())),
+    }
+}
+
+/// The script error for `message`, raised by extension function `name`:
+/// `name: message`. Recursion through `gs_call` would repeat the name once
+/// per level; from three levels on the repeats are cut to the first and
+/// the last: `name: … N more name: message`.
+fn named_error(name: &str, message: &str) -> String {
+    let prefix = format!("{name}: ");
+    if let Some(rest) = message.strip_prefix(&prefix) {
+        let counted = rest.strip_prefix("… ").and_then(|rest| {
+            let digits = rest.find(|c: char| !c.is_ascii_digit()).filter(|&end| end > 0)?;
+            let more: u64 = rest[..digits].parse().ok()?;
+            let tail = rest[digits..].strip_prefix(" more ")?.strip_prefix(&prefix)?;
+            Some((more, tail))
+        });
+        if let Some((more, tail)) = counted {
+            return format!("{prefix}… {} more {prefix}{tail}", more + 1);
+        }
+        if let Some(tail) = rest.strip_prefix(&prefix) {
+            return format!("{prefix}… 1 more {prefix}{tail}");
+        }
+    }
+    format!("{prefix}{message}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::named_error;
+
+    #[test]
+    fn an_error_passed_up_through_recursive_calls_names_the_function_at_most_twice() {
+        let mut message = "boom".to_owned();
+        for _ in 0..100 {
+            message = named_error("ext.recurse", &message);
+        }
+        assert_eq!(message, "ext.recurse: … 98 more ext.recurse: boom");
+        assert_eq!(named_error("a", "b: boom"), "a: b: boom");
+        assert_eq!(named_error("a", "a: boom"), "a: a: boom");
+        assert_eq!(named_error("a", "a: … x more a: boom"), "a: a: … x more a: boom");
     }
 }

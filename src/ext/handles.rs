@@ -79,6 +79,9 @@ pub enum BadHandle {
     Foreign,
     /// A handle whose object was freed (its last reference given back).
     Freed,
+    /// A borrowed handle used after the call scope that lent it closed
+    /// (the object itself may well be alive: the handle is not).
+    LentScopeClosed,
     /// A live handle of another interpreter (its id), used by a thread
     /// holding another interpreter's lock.
     OtherInterpreter(u32),
@@ -94,6 +97,11 @@ impl BadHandle {
                 .to_owned(),
             BadHandle::Freed => "the object was already freed: its last reference was given \
                                 back (a double gs_decref, or a reference used after gs_decref)"
+                .to_owned(),
+            BadHandle::LentScopeClosed => "the reference was borrowed, and the call that lent it \
+                                          has returned (an argument, or a gs_list_get or \
+                                          gs_map_get result, is valid only until the call it \
+                                          was lent to returns; gs_incref it to keep it longer)"
                 .to_owned(),
             BadHandle::OtherInterpreter(owner) => {
                 let here = crate::gil::current_interpreter().id();
@@ -137,6 +145,21 @@ struct Slot {
     pins: u32,
     /// A NUL-terminated copy of a string's text, made by `gs_as_str`.
     text: Option<Box<[u8]>>,
+    /// The generation the entry had when it was last freed, and whether
+    /// that was because the call scope that lent it closed: so a stale
+    /// handle of exactly that generation is reported as a borrowed
+    /// reference kept too long, not as a double `gs_decref`.
+    freed_generation: u32,
+    freed_by: FreedBy,
+}
+
+/// Why an entry was last freed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FreedBy {
+    /// C gave back its last reference (or the entry was never freed).
+    LastReference,
+    /// The call scope that lent it closed and C owned no reference.
+    ScopeClosed,
 }
 
 /// A hasher for identities (addresses): one multiply per word, as rustc's
@@ -269,6 +292,18 @@ fn with_table<R>(_token: Token<'_>, f: impl FnOnce(&mut Table) -> R) -> R {
     f(&mut table)
 }
 
+/// Why the handle `bits`, naming entry `slot` with a stale generation,
+/// no longer names a live object.
+#[cold]
+fn stale(slot: &Slot, bits: usize) -> BadHandle {
+    let freed_then = slot.freed_generation as usize & GENERATION_MASK == bits & GENERATION_MASK;
+    if freed_then && slot.freed_by == FreedBy::ScopeClosed {
+        BadHandle::LentScopeClosed
+    } else {
+        BadHandle::Freed
+    }
+}
+
 fn encode(interpreter_slot: usize, index: u32, generation: u32) -> *mut GsObject {
     let value = TAG
         | (interpreter_slot << (GENERATION_BITS + INDEX_BITS))
@@ -290,6 +325,7 @@ impl Table {
                 entry.pins = 0;
                 entry.text = None;
                 entry.generation = entry.generation.wrapping_add(1).max(1);
+                entry.freed_by = FreedBy::LastReference;
                 self.free.push(index as u32);
             }
         }
@@ -318,7 +354,7 @@ impl Table {
         if slot.value.is_none()
             || slot.generation as usize & GENERATION_MASK != bits & GENERATION_MASK
         {
-            return Err(BadHandle::Freed);
+            return Err(stale(slot, bits));
         }
         Ok(index as u32)
     }
@@ -356,6 +392,8 @@ impl Table {
             c_owned: Vec::with_capacity(1),
             pins: 0,
             text: None,
+            freed_generation: 0,
+            freed_by: FreedBy::LastReference,
         });
         (self.slots.len() - 1) as u32
     }
@@ -365,9 +403,10 @@ impl Table {
         encode(slot_of(self.owner), index, self.slots[index as usize].generation)
     }
 
-    /// Free the entry if nothing keeps it; returns the value to drop.
+    /// Free the entry if nothing keeps it (`by` says why it is let go);
+    /// returns the value to drop.
     #[inline]
-    fn release_if_unused(&mut self, index: u32) -> Option<Value> {
+    fn release_if_unused(&mut self, index: u32, by: FreedBy) -> Option<Value> {
         let slot = &mut self.slots[index as usize];
         if !slot.c_owned.is_empty() || slot.pins > 0 {
             return None;
@@ -376,6 +415,8 @@ impl Table {
         if slot.text.is_some() {
             slot.text = None;
         }
+        slot.freed_generation = slot.generation;
+        slot.freed_by = by;
         slot.generation = slot.generation.wrapping_add(1).max(1);
         if let Some(id) = identity(&value) {
             self.ids.remove(id);
@@ -497,7 +538,7 @@ pub fn take_owned(token: Token<'_>, handle: *mut GsObject) -> Result<Value, Decr
     let (taken, freed) = with_table(token, |table| {
         let index = table.find(handle).map_err(DecrefError::Bad)?;
         let taken = table.slots[index as usize].c_owned.pop().ok_or(DecrefError::NotOwned)?;
-        Ok((taken, table.release_if_unused(index)))
+        Ok((taken, table.release_if_unused(index, FreedBy::LastReference)))
     })?;
     // Dropped after the table's borrow ends: freeing an object never finds
     // the table borrowed.
@@ -566,7 +607,7 @@ pub fn close_scope(token: Token<'_>, scope: Scope) {
                 // Dropped here, with both borrows held: freeing an object
                 // runs no script and no C (the language has no
                 // destructors), so nothing re-enters the table.
-                drop(table.release_if_unused(index));
+                drop(table.release_if_unused(index, FreedBy::ScopeClosed));
             }
         });
         scopes.lent.truncate(start);
@@ -680,7 +721,9 @@ mod tests {
             assert_eq!(distinct.len(), values.len());
             close_scope(token, scope);
             for &handle in &args {
-                assert!(matches!(get(token, handle), Err(BadHandle::Freed)));
+                // Lent, not owned: the handle is named as one kept past
+                // the call that lent it.
+                assert!(matches!(get(token, handle), Err(BadHandle::LentScopeClosed)));
             }
         });
     }

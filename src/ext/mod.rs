@@ -13,7 +13,7 @@
 //! | `objects.rs` | the exported object functions and each thread's pending error |
 //! | `call.rs` | calling an extension function and `gs_call`'s way back into scripts |
 //! | `loader.rs` | `dlopen`, `gs_init_module`, `gs_module_add`, `gs_module_set_multiple_interpreters`, the registry of loaded modules |
-//! | `toolchain.rs` | `gilscope ext build` / `ext cflags` |
+//! | `toolchain.rs` | `gilscope ext build` / `ext cflags` / `ext ldflags` |
 //!
 //! This module uses the lock through [`crate::gil`]'s API and values
 //! through `crate::vm`'s object model (`Value`, `Obj`); it never runs bytecode itself (`gs_call`

@@ -71,11 +71,12 @@ pub(super) fn boundary<R>(function: &str, body: impl FnOnce() -> R) -> R {
     crate::ffi::guarded(function, body)
 }
 
-/// Report misuse of `function` by the calling thread and make it the
-/// pending error too, so a C function that returns NULL passes it on.
+/// Report misuse of `function` by the calling thread and make the reported
+/// line (which names the function and the thread) the pending error too,
+/// so a C function that returns NULL passes it on word for word.
 pub(super) fn misuse(function: &str, what: &str) {
-    gil::report_misuse(function, format_args!("{what}"));
-    set_pending(&format!("misuse of {function}: {what}"));
+    let line = gil::report_misuse(function, format_args!("{what}")).into_message();
+    set_pending(&line);
 }
 
 /// The common frame of an object function: boundary, lock check, token,
@@ -239,21 +240,36 @@ pub extern "C" fn gs_map_new() -> *mut GsObject {
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_type_name(o: *mut GsObject) -> *const c_char {
     object_fn("gs_type_name", ptr::null(), |token| {
-        let name: &'static CStr = match handles::with_value(token, o, Value::type_name)? {
-            "nil" => c"nil",
-            "bool" => c"bool",
-            "int" => c"int",
-            "float" => c"float",
-            "string" => c"string",
-            "bytes" => c"bytes",
-            "list" => c"list",
-            "map" => c"map",
-            "function" => c"function",
-            "generator" => c"generator",
-            "thread" => c"thread",
-            _ => c"object",
-        };
-        Ok(name.as_ptr())
+        let name = handles::with_value(token, o, Value::type_name)?;
+        Ok(c_type_name(name).as_ptr())
+    })
+}
+
+/// `name` (a type's name as scripts' `type()` gives it) as a C string with
+/// static storage: each distinct name is copied once and kept for the rest
+/// of the process, so every type scripts can see — including ones added
+/// later — reads the same from C.
+fn c_type_name(name: &'static str) -> &'static CStr {
+    // The common names without a lock (extensions ask on every call).
+    match name {
+        "nil" => return c"nil",
+        "bool" => return c"bool",
+        "int" => return c"int",
+        "float" => return c"float",
+        "string" => return c"string",
+        "bytes" => return c"bytes",
+        "list" => return c"list",
+        "map" => return c"map",
+        "function" => return c"function",
+        _ => {}
+    }
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<HashMap<&'static str, &'static CStr>>> = OnceLock::new();
+    let mut names = NAMES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    names.entry(name).or_insert_with(|| {
+        let owned = CString::new(name).unwrap_or_else(|_| c"object".to_owned());
+        Box::leak(owned.into_boxed_c_str())
     })
 }
 

@@ -1,4 +1,5 @@
-//! `gilscope ext build` and `gilscope ext cflags`: compiling an extension
+//! `gilscope ext build`, `gilscope ext cflags` and `gilscope ext ldflags`:
+//! compiling an extension
 //! with the right flags, as `python3-config` and `build_ext` do for CPython.
 //!
 //! Where the header is: `GILSCOPE_INCLUDE` if set, else the `csrc/include`
@@ -34,19 +35,25 @@ pub fn include_dir() -> Result<PathBuf, String> {
     }
 }
 
-/// The compiler flags for an extension: a shared, position-independent
-/// library that sees `gilscope.h`. No `-l` for gilscope: the running
-/// interpreter provides the `gs_*` functions.
+/// The compile flags for an extension's sources: position-independent
+/// code that sees `gilscope.h` (what `python3-config --cflags` is to
+/// CPython). Link flags are [`ldflags`].
 pub fn cflags() -> Result<Vec<String>, String> {
     let include = include_dir()?;
     Ok(vec![
-        "-shared".into(),
         "-fPIC".into(),
         "-O2".into(),
         "-Wall".into(),
         "-Wextra".into(),
         format!("-I{}", include.display()),
     ])
+}
+
+/// The link flags for an extension: a shared library (what
+/// `python3-config --ldflags` is to CPython). No `-l` for gilscope: the
+/// running interpreter provides the `gs_*` functions.
+pub fn ldflags() -> Vec<String> {
+    vec!["-shared".into()]
 }
 
 /// The C compiler: `CC` if set, else `cc`.
@@ -69,6 +76,7 @@ pub fn build_command(
     extra: &[String],
 ) -> Result<Vec<String>, String> {
     let mut argv = vec![compiler()];
+    argv.extend(ldflags());
     argv.extend(cflags()?);
     argv.push(source.display().to_string());
     argv.push("-o".into());

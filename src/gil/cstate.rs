@@ -85,9 +85,11 @@ fn holding(ctx: &ThreadCtx, function: &str, what: &str) -> Result<(), Misuse> {
 }
 
 /// Check that the thread holds the lock, as `function` requires; if not,
-/// report `what`, naming a save that was never restored if there is one
-/// (the usual cause: a longjmp or C++ exception out of
-/// `GS_BEGIN_ALLOW_THREADS`).
+/// report `what`, naming the save that released it if there is one. That
+/// save may still be open (the call was made between
+/// `GS_BEGIN_ALLOW_THREADS` and `GS_END_ALLOW_THREADS`, the usual mistake)
+/// or abandoned (a longjmp or C++ exception left the block): from here the
+/// two look the same, so the message names both.
 #[inline]
 fn holding_or_abandoned(ctx: &ThreadCtx, function: &str, what: &str) -> Result<(), Misuse> {
     if ctx.holds_lock() {
@@ -104,8 +106,9 @@ fn not_holding(ctx: &ThreadCtx, function: &str, what: &str) -> Result<(), Misuse
             ctx,
             function,
             format_args!(
-                "{what}: {save} released it and was never restored (did a longjmp or C++ \
-                 exception leave GS_BEGIN_ALLOW_THREADS?)"
+                "{what}: {save} released it and has not restored it (this call needs the \
+                 lock: make it after GS_END_ALLOW_THREADS / gs_restore_thread; if a longjmp \
+                 or C++ exception left GS_BEGIN_ALLOW_THREADS, the restore never comes)"
             ),
         )),
         None => holding(ctx, function, what),
@@ -311,24 +314,60 @@ pub(crate) fn call_c<R>(
     name: &'static str,
     call: impl FnOnce() -> R,
 ) -> Result<R, Misuse> {
-    let (depth, misuses) = with_ctx(|ctx| (ctx.depth(), ctx.misuses()));
+    let entry = with_ctx(|ctx| (ctx.depth(), ctx.open_ensures(), ctx.saved_count(), ctx.misuses()));
+    let (depth, ensures, saves, misuses) = entry;
     let result = in_c_function(name, call);
     with_ctx(|ctx| {
-        if ctx.depth() != depth {
-            let save = ctx.describe_innermost_save().unwrap_or_else(|| "gs_save_thread".into());
-            report_for(
-                ctx,
-                name,
-                format_args!(
-                    "returned with the lock released ({save} was not restored: \
-                     GS_BEGIN_ALLOW_THREADS without GS_END_ALLOW_THREADS, or a longjmp out of \
-                     it); gilscope took it back"
-                ),
-            );
-            ctx.retake_at(depth);
+        let unbalanced =
+            ctx.depth() != depth || ctx.open_ensures() != ensures || ctx.saved_count() != saves;
+        if unbalanced {
+            let what = describe_unbalanced(ctx, ensures, saves);
+            report_for(ctx, name, format_args!("{what}"));
+            ctx.rebalance_after_c(depth, ensures, saves);
         }
         if ctx.misuses() == misuses { Ok(result) } else { Err(Misuse::last_of(ctx)) }
     })
+}
+
+/// What a C function that returned unbalanced left behind, for the report
+/// [`call_c`] makes before it rebalances the thread: `gs_ensure` calls not
+/// released (the thread holds the lock one level deeper than it was
+/// called at, which a later call must never wait for), and the lock
+/// released by a save never restored.
+fn describe_unbalanced(ctx: &ThreadCtx, ensures_at_entry: usize, saves_at_entry: usize) -> String {
+    let mut problems = Vec::new();
+    let open = ctx.open_ensures();
+    if open > ensures_at_entry {
+        problems.push(format!(
+            "returned with {} gs_ensure not released (every gs_ensure needs its gs_release \
+             before the function returns); gilscope released it",
+            open - ensures_at_entry
+        ));
+    } else if open < ensures_at_entry {
+        problems.push(format!(
+            "returned after releasing {} gs_ensure it did not open; gilscope restored the \
+             caller's depth",
+            ensures_at_entry - open
+        ));
+    }
+    if !ctx.holds_lock() {
+        let save = ctx.describe_innermost_save().unwrap_or_else(|| "gs_save_thread".into());
+        problems.push(format!(
+            "returned with the lock released ({save} was not restored: GS_BEGIN_ALLOW_THREADS \
+             without GS_END_ALLOW_THREADS, or a longjmp out of it); gilscope took it back"
+        ));
+    } else if ctx.saved_count() > saves_at_entry {
+        let save = ctx.describe_innermost_save().unwrap_or_else(|| "gs_save_thread".into());
+        problems.push(format!("{save} was not restored either; gilscope forgot it"));
+    }
+    if problems.is_empty() {
+        problems.push(
+            "returned with the lock at another depth than it was called at; gilscope \
+                       restored it"
+                .to_owned(),
+        );
+    }
+    problems.join("; ")
 }
 
 /// Run `call` with the thread marked as being inside the C function `name`,

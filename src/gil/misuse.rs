@@ -42,9 +42,18 @@ pub fn misuse_mode() -> MisuseMode {
         MODE_ERROR => MisuseMode::Error,
         MODE_ABORT => MisuseMode::Abort,
         _ => {
-            let mode = match std::env::var(MISUSE_ENV).as_deref() {
-                Ok("abort") => MisuseMode::Abort,
-                _ => MisuseMode::Error,
+            let mode = match std::env::var(MISUSE_ENV) {
+                Ok(value) if value == "abort" => MisuseMode::Abort,
+                Ok(value) if value == "error" || value.is_empty() => MisuseMode::Error,
+                Ok(value) => {
+                    // Read once (the mode is then set), so warned once.
+                    crate::stderr_println!(
+                        "gilscope: warning: {MISUSE_ENV}={value:?} is not recognised (accepted: \
+                         error, abort); misuse returns errors"
+                    );
+                    MisuseMode::Error
+                }
+                Err(_) => MisuseMode::Error,
             };
             set_misuse_mode(mode);
             mode

@@ -468,12 +468,28 @@ impl ThreadCtx {
         self.depth.set(saved.depth);
     }
 
-    /// Take the lock back at `depth` after C returned without it: whatever
-    /// C saved and never restored is forgotten.
-    pub(crate) fn retake_at(&self, depth: u32) {
+    /// How many `gs_ensure` are open on the thread.
+    pub(crate) fn open_ensures(&self) -> usize {
+        self.ensures.borrow().len()
+    }
+
+    /// How many saved depths are put aside.
+    pub(crate) fn saved_count(&self) -> usize {
+        self.saved.borrow().len()
+    }
+
+    /// Put the thread back as it was when the interpreter called into C,
+    /// after C returned unbalanced: the `gs_ensure` and saves C opened and
+    /// left open are forgotten, the lock is taken back only if the thread
+    /// no longer holds it (never waited for while held), and the depth is
+    /// `depth` again.
+    pub(crate) fn rebalance_after_c(&self, depth: u32, ensures: usize, saves: usize) {
         let _busy = InLockCode::enter();
-        self.forget_saved();
-        self.acquire();
+        self.ensures.borrow_mut().truncate(ensures);
+        self.saved.borrow_mut().truncate(saves);
+        if self.depth.get() == 0 {
+            self.acquire();
+        }
         self.depth.set(depth);
     }
 

@@ -25,7 +25,7 @@ use std::thread::JoinHandle;
 
 use parking_lot::{Condvar, Mutex};
 
-use super::error::{RtError, RtKind};
+use super::error::{RtError, RtKind, TraceLine};
 use super::machine::{Program, Vm};
 use super::message::Message;
 use super::value::{
@@ -197,12 +197,16 @@ impl Running {
 
 /// Start an interpreter thread of `program` running `f(args)`; the
 /// thread object, or an error if `f` is not a function or the OS refuses.
+/// `spawned_at` is the spawning thread's stack at the `spawn` call: the
+/// place an error is reported at when it has no place of its own in the
+/// new thread (`f` is a native or extension function, called directly).
 pub(crate) fn start_thread(
     program: &Arc<Program>,
     token: Token<'_>,
     name: Option<String>,
     f: &Value,
     args: &[Value],
+    spawned_at: Vec<TraceLine>,
 ) -> Result<Value, RtError> {
     if !matches!(f, Value::Obj(r) if matches!(r.get(), Obj::Closure(_) | Obj::Native(_))) {
         return Err(RtError::new(format!("spawn() needs a function, not a {}", f.type_name())));
@@ -247,7 +251,12 @@ pub(crate) fn start_thread(
             let mut values = parcel.open(token);
             let f = values.remove(0);
             let mut vm = Vm::new(Arc::clone(&program));
-            let result = vm.call(token, f, values);
+            let result = vm.call(token, f, values).map_err(|mut e| {
+                if e.trace.is_empty() {
+                    e.trace = spawned_at;
+                }
+                e
+            });
             drop(vm);
             match result {
                 Ok(value) => Ok(Parcel::pack(token, vec![value])),

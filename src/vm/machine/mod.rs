@@ -327,7 +327,8 @@ impl NativeCtx for Vm {
         f: &Value,
         args: &[Value],
     ) -> Result<Value, RtError> {
-        super::threads::start_thread(&self.program, token, name, f, args)
+        let spawned_at = self.with_trace(RtError::new(String::new())).trace;
+        super::threads::start_thread(&self.program, token, name, f, args, spawned_at)
     }
 
     fn join(&mut self, token: Token<'_>, thread: &Value) -> Result<Value, RtError> {
