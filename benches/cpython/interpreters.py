@@ -32,7 +32,7 @@ import threading
 import time
 
 # One work unit: a read-modify-write loop, as in benches/toy/loop.toy.
-WORK_ITERATIONS = 3_000_000
+WORK_ITERATIONS = 12_000_000
 MESSAGE = [1, "ping", 2.5]
 
 

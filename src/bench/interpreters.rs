@@ -41,7 +41,7 @@ use crate::vm::{Parcel, Value as ToyValue};
 /// Runs per figure.
 pub const REPEATS: usize = 5;
 /// Iterations of one work unit (as in `benches/cpython/interpreters.py`).
-pub const WORK_ITERATIONS: i64 = 3_000_000;
+pub const WORK_ITERATIONS: i64 = 12_000_000;
 
 const WORK_SCRIPT: &str = r#"
 fn work(n) {
