@@ -20,6 +20,7 @@
 //! | `cstate.rs` | the C API's lock calls and their misuse rules, and the one check when a call into C returns |
 //! | `token.rs` | [`attach`], [`Token`], [`Token::detach`] — the safe API |
 //! | `misuse.rs` | detecting and reporting misuse |
+//! | `reentry.rs` | the mark a signal handler reads to catch a call re-entering the lock's code |
 //! | `interrupt.rs` | Ctrl+C and shutdown reaching Rust and C code |
 //! | `pending.rs` | calls queued from signal handlers (`gs_add_pending_call`), run at check points |
 //! | `fork.rs` | the `pthread_atfork` handlers that give a forked child a working lock |
@@ -66,6 +67,8 @@ mod policy;
 mod raw;
 #[cfg(not(loom))]
 pub mod recorder;
+#[cfg(not(loom))]
+mod reentry;
 #[cfg(not(loom))]
 mod registry;
 mod release_timer;

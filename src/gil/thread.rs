@@ -15,6 +15,7 @@ use super::handoff::Reason;
 use super::interp::{Interpreter, MAIN, NO_INTERPRETER};
 use super::raw::Waiter;
 use super::recorder::{self, EventKind};
+pub(crate) use super::reentry::{InLockCode, in_lock_code};
 use super::registry::{self, Whereabouts};
 use super::sync::Arc;
 
@@ -24,12 +25,6 @@ thread_local! {
     /// the lock cheaply, and it stays readable while other thread-locals are
     /// being destroyed.
     static LOCK_DEPTH: Cell<u32> = const { Cell::new(0) };
-    /// Set while the thread runs the lock's own code (a C API call, a
-    /// change of depth, a misuse report). `const`, without a destructor,
-    /// and never lazily initialised: a signal handler may read it
-    /// (async-signal-safe), which is how a re-entrant call is caught before
-    /// it touches anything the interrupted frame is using.
-    static IN_LOCK_CODE: Cell<bool> = const { Cell::new(false) };
     /// The thread's serial once known, else 0; readable from a signal
     /// handler and after the context is destroyed, to name the thread.
     static SERIAL: Cell<u64> = const { Cell::new(0) };
@@ -48,35 +43,6 @@ pub(crate) fn held_interpreter() -> u32 {
 
 fn set_held(id: u32) {
     HELD.with(|held| held.set(id));
-}
-
-/// Marks the calling thread as inside the lock's code until dropped; nests
-/// (the outer mark is put back).
-pub(crate) struct InLockCode(bool);
-
-impl InLockCode {
-    #[inline]
-    pub(crate) fn enter() -> Self {
-        InLockCode(IN_LOCK_CODE.with(|flag| flag.replace(true)))
-    }
-
-    /// Leave the lock's code for a while (to run C code from inside it, such
-    /// as a pending call); dropped, the mark is put back.
-    pub(crate) fn leave_for_a_while() -> Self {
-        InLockCode(IN_LOCK_CODE.with(|flag| flag.replace(false)))
-    }
-}
-
-impl Drop for InLockCode {
-    #[inline]
-    fn drop(&mut self) {
-        IN_LOCK_CODE.with(|flag| flag.set(self.0));
-    }
-}
-
-/// Whether the calling thread is inside the lock's code. Async-signal-safe.
-pub(crate) fn in_lock_code() -> bool {
-    IN_LOCK_CODE.with(Cell::get)
 }
 
 /// The calling thread's serial if it has one (0 if gilscope has not met it
