@@ -42,12 +42,12 @@
 //! [`Token`]).
 
 use std::cell::{RefCell, UnsafeCell};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use crate::gil::{MAX_INTERPRETERS, NO_INTERPRETER, Token, slot_of};
 use crate::vm::{Obj, Value};
+
+use super::identities::Identities;
 
 /// The high byte every handle carries. User-space pointers on the 64-bit
 /// targets gilscope runs on use at most the low 47 bits (kernel addresses
@@ -160,89 +160,6 @@ enum FreedBy {
     LastReference,
     /// The call scope that lent it closed and C owned no reference.
     ScopeClosed,
-}
-
-/// A hasher for identities (addresses): one multiply per word, as rustc's
-/// FxHash does. SipHash's resistance to chosen keys buys nothing here.
-#[derive(Default)]
-struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    fn write_u64(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_usize(&mut self, word: usize) {
-        self.write_u64(word as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// How many direct-mapped identity places a table has.
-const DIRECT: usize = 512;
-
-/// Which entry holds each object with an identity. Every identity is in
-/// exactly one place: its direct-mapped place in `direct` when that was free
-/// when it came, else `overflow`. So the usual lookup, insert and removal is
-/// one array probe, and the hash map is consulted only while it is not
-/// empty.
-struct Identities {
-    /// `(address, entry)`; address 0 marks a free place.
-    direct: Vec<(usize, u32)>,
-    overflow: HashMap<usize, u32, BuildHasherDefault<IdentityHasher>>,
-}
-
-impl Identities {
-    const fn new() -> Identities {
-        Identities { direct: Vec::new(), overflow: HashMap::with_hasher(BuildHasherDefault::new()) }
-    }
-
-    #[inline]
-    fn place(id: usize) -> usize {
-        // Objects are at least 8-byte aligned; mix in higher bits so
-        // objects allocated a fixed stride apart spread out.
-        ((id >> 4) ^ (id >> 13)) & (DIRECT - 1)
-    }
-
-    #[inline]
-    fn get(&self, id: usize) -> Option<u32> {
-        match self.direct.get(Self::place(id)) {
-            Some(&(found, index)) if found == id => Some(index),
-            _ if self.overflow.is_empty() => None,
-            _ => self.overflow.get(&id).copied(),
-        }
-    }
-
-    fn insert(&mut self, id: usize, index: u32) {
-        if self.direct.is_empty() {
-            self.direct = vec![(0, 0); DIRECT];
-        }
-        let place = &mut self.direct[Self::place(id)];
-        if place.0 == 0 {
-            *place = (id, index);
-        } else {
-            self.overflow.insert(id, index);
-        }
-    }
-
-    #[inline]
-    fn remove(&mut self, id: usize) {
-        match self.direct.get_mut(Self::place(id)) {
-            Some(place) if place.0 == id => *place = (0, 0),
-            _ => {
-                self.overflow.remove(&id);
-            }
-        }
-    }
 }
 
 struct Table {
@@ -621,110 +538,4 @@ pub fn live_handles(token: Token<'_>) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::gil::attach;
-
-    #[test]
-    fn a_handle_lives_while_c_owns_a_reference_and_is_refused_after() {
-        attach(|token| {
-            let value = Value::str(token, "kept");
-            let Value::Obj(object) = &value else { unreachable!("a string is an object") };
-            let before = object.count();
-            let handle = new_ref(token, value.clone());
-            assert_eq!(object.count(), before + 2, "the entry's reference and C's");
-            incref(token, handle).unwrap();
-            assert_eq!(object.count(), before + 3);
-            decref(token, handle).unwrap();
-            decref(token, handle).unwrap();
-            assert_eq!(object.count(), before, "freed: every reference given back");
-            assert_eq!(decref(token, handle), Err(DecrefError::Bad(BadHandle::Freed)));
-            assert!(matches!(get(token, handle), Err(BadHandle::Freed)));
-        });
-    }
-
-    #[test]
-    fn pointers_never_handed_out_are_recognised() {
-        attach(|token| {
-            let local = 0u64;
-            let foreign = std::ptr::from_ref(&local).cast_mut().cast::<GsObject>();
-            assert!(matches!(get(token, foreign), Err(BadHandle::Foreign)));
-            assert!(matches!(get(token, std::ptr::null_mut()), Err(BadHandle::Null)));
-            let past_the_table = encode(0, (INDEX_MASK - 1) as u32, 1);
-            assert!(matches!(get(token, past_the_table), Err(BadHandle::Foreign)));
-            let unused_interpreter = encode(MAX_INTERPRETERS - 1, 0, 1);
-            assert!(matches!(get(token, unused_interpreter), Err(BadHandle::Foreign)));
-        });
-    }
-
-    #[test]
-    fn one_value_one_handle_and_borrowed_ones_end_with_their_scope() {
-        attach(|token| {
-            let value = Value::list(token, Vec::new());
-            let scope = open_scope();
-            let a = borrowed(token, value.clone());
-            let b = borrowed(token, value.clone());
-            assert_eq!(a, b, "the same object gets the same handle");
-            assert_eq!(decref(token, a), Err(DecrefError::NotOwned), "borrowed, not owned");
-            let owned = new_ref(token, value.clone());
-            assert_eq!(owned, a);
-            close_scope(token, scope);
-            assert!(get(token, a).is_ok(), "C still owns one reference");
-            let taken = take_owned(token, owned).unwrap();
-            assert!(taken.equals(&value).unwrap());
-            assert!(matches!(get(token, a), Err(BadHandle::Freed)));
-        });
-    }
-
-    #[test]
-    fn a_handle_is_refused_in_another_interpreter_and_reads_as_freed_after_its_own_ended() {
-        use crate::gil::{Interpreter, attach_to};
-        let main_handle = attach(|token| new_ref(token, Value::list(token, Vec::new())));
-        let started = Interpreter::start().expect("a free interpreter slot");
-        let other = started.interpreter();
-        let (other_id, kept) = attach_to(other, |token| {
-            let refused = get(token, main_handle).map(|_| ());
-            assert_eq!(refused, Err(BadHandle::OtherInterpreter(0)));
-            (other.id(), new_ref(token, Value::list(token, Vec::new())))
-        });
-        attach(|token| {
-            assert_eq!(get(token, kept).map(|_| ()), Err(BadHandle::OtherInterpreter(other_id)));
-            decref(token, main_handle).unwrap();
-        });
-        drop(started);
-        // The next interpreter in that slot gets the table and forgets
-        // what C kept there.
-        let next = Interpreter::start().expect("a free interpreter slot");
-        let reused = next.interpreter();
-        if std::ptr::eq(reused, other) {
-            attach_to(reused, |token| {
-                assert_eq!(get(token, kept).map(|_| ()), Err(BadHandle::Freed));
-                assert_eq!(live_handles(token), 0);
-            });
-        }
-    }
-
-    #[test]
-    fn objects_colliding_in_the_direct_places_keep_their_own_handles() {
-        attach(|token| {
-            // Far more objects than direct places: many share one, and go
-            // to the overflow map.
-            let values: Vec<Value> =
-                (0..DIRECT * 3).map(|_| Value::list(token, Vec::new())).collect();
-            let mut args = vec![std::ptr::null_mut(); values.len()];
-            let scope = open_scope_with(token, &values, &mut args);
-            for (value, &handle) in values.iter().zip(&args) {
-                assert_eq!(borrowed(token, value.clone()), handle, "found again, not re-added");
-                assert_eq!(identity(&get(token, handle).unwrap()), identity(value));
-            }
-            let distinct: std::collections::HashSet<_> = args.iter().collect();
-            assert_eq!(distinct.len(), values.len());
-            close_scope(token, scope);
-            for &handle in &args {
-                // Lent, not owned: the handle is named as one kept past
-                // the call that lent it.
-                assert!(matches!(get(token, handle), Err(BadHandle::LentScopeClosed)));
-            }
-        });
-    }
-}
+mod tests;

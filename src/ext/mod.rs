@@ -9,7 +9,8 @@
 //!
 //! | file | owns |
 //! |---|---|
-//! | `handles.rs` | the handle tables (one per interpreter): what each `gs_object *` names, C's references, call scopes |
+//! | `handles.rs` | the handle tables (one per interpreter): what each `gs_object *` names, C's references, call scopes (its unit tests in `handles/tests.rs`) |
+//! | `identities.rs` | which table entry holds each object, so one object gets one handle |
 //! | `objects.rs` | the exported object functions and each thread's pending error |
 //! | `call.rs` | calling an extension function and `gs_call`'s way back into scripts |
 //! | `loader.rs` | `dlopen`, `gs_init_module`, `gs_module_add`, `gs_module_set_multiple_interpreters`, the registry of loaded modules |
@@ -21,6 +22,7 @@
 
 mod call;
 mod handles;
+mod identities;
 mod loader;
 mod objects;
 pub mod toolchain;
