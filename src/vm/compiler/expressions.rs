@@ -28,6 +28,26 @@ impl Compiler<'_, '_> {
         Ok(())
     }
 
+    /// A call: a plain built-in called with an argument count it takes
+    /// becomes `CallBuiltin` (no callee on the stack, no count to check);
+    /// anything else pushes the callee and its arguments for `Call`.
+    fn call(&mut self, callee: &Expr, args: &[Expr], pos: Pos) -> CResult<()> {
+        let direct = self.direct_builtin(callee, args.len());
+        if direct.is_none() {
+            self.expr(callee)?;
+        }
+        for arg in args {
+            self.expr(arg)?;
+        }
+        self.line = pos.line;
+        self.col = pos.col;
+        match direct {
+            Some(index) => self.emit(Op::CallBuiltin(index, args.len() as u8)),
+            None => self.emit(Op::Call(args.len() as u8)),
+        };
+        Ok(())
+    }
+
     pub(super) fn expr(&mut self, expr: &Expr) -> CResult<()> {
         match expr {
             Expr::Nil => {
@@ -97,26 +117,7 @@ impl Compiler<'_, '_> {
                 self.expr(right)?;
                 self.patch(skip);
             }
-            Expr::Call(callee, args, pos) => {
-                if let Some(index) = self.direct_builtin(callee, args.len()) {
-                    // A plain built-in called with an argument count it
-                    // takes: no callee on the stack, no count to check.
-                    for arg in args {
-                        self.expr(arg)?;
-                    }
-                    self.line = pos.line;
-                    self.col = pos.col;
-                    self.emit(Op::CallBuiltin(index, args.len() as u8));
-                    return Ok(());
-                }
-                self.expr(callee)?;
-                for arg in args {
-                    self.expr(arg)?;
-                }
-                self.line = pos.line;
-                self.col = pos.col;
-                self.emit(Op::Call(args.len() as u8));
-            }
+            Expr::Call(callee, args, pos) => self.call(callee, args, *pos)?,
             Expr::Index(obj, key, pos) => {
                 self.expr(obj)?;
                 self.expr(key)?;

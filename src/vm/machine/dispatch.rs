@@ -10,7 +10,7 @@ use super::{Vm, budget_exhausted};
 use crate::gil::Token;
 use crate::vm::bytecode::{Cmp, Op, Proto};
 use crate::vm::error::RtError;
-use crate::vm::value::Value;
+use crate::vm::value::{ObjRef, Value};
 
 impl Vm {
     #[inline(never)]
@@ -53,19 +53,13 @@ impl Vm {
                 Op::Pop => drop(self.pop()),
                 Op::GetLocal(slot) => self.get_local(base + slot as usize),
                 Op::SetLocal(slot) => self.set_local(base + slot as usize),
-                Op::GetLocal2(a, b) => {
-                    self.get_local(base + a as usize);
-                    self.get_local(base + b as usize);
-                }
+                Op::GetLocal2(a, b) => self.get_local2(base + a as usize, base + b as usize),
                 Op::GetBoxed(slot) => self.get_boxed(base + slot as usize),
                 Op::SetBoxed(slot) => self.set_boxed(base + slot as usize),
-                Op::BoxLocal(slot) => self.box_slot(token, base + slot as usize),
                 Op::GetCapture(i) => self.get_capture(base, i),
                 Op::SetCapture(i) => self.set_capture(base, i),
                 Op::GetGlobal(i) => attempt!(self.get_global(token, i)),
                 Op::SetGlobal(i) => self.set_global(token, i),
-                Op::Builtin(i) => self.builtin(token, i),
-                Op::ClearLocals(from, count) => self.clear_locals(base + from as usize, count),
                 // Arithmetic and comparison (arith.rs).
                 // One arm per operator, so each gets its own inlined copy
                 // of the number fast paths.
@@ -82,25 +76,15 @@ impl Vm {
                 Op::Gt => attempt!(self.compare_push(Cmp::Gt)),
                 Op::Ge => attempt!(self.compare_push(Cmp::Ge)),
                 Op::Eq | Op::Ne => attempt!(self.equals_push(op == Op::Eq)),
-                Op::Neg => attempt!(self.negate_top()),
-                Op::Not => self.not_top(),
-                // Control flow.
+                // Control flow, and counted loops (collections.rs).
                 Op::Jump(target) => ip = target as usize,
-                Op::JumpIfFalse(target) => {
-                    if !self.pop().truthy() {
-                        ip = target as usize;
-                    }
-                }
-                Op::JumpIfFalseKeep(target) | Op::JumpIfTrueKeep(target) => {
-                    if self.jump_keeping(matches!(op, Op::JumpIfTrueKeep(_))) {
-                        ip = target as usize;
-                    }
-                }
-                Op::CompareJump(cmp, target) => {
-                    if !attempt!(self.compare_pop(cmp)) {
-                        ip = target as usize;
-                    }
-                }
+                // One arm each, so each inlines its own copy of `next_ip`.
+                Op::JumpIfFalse(_) => ip = attempt!(self.next_ip(op, base, ip)),
+                Op::JumpIfFalseKeep(_) => ip = attempt!(self.next_ip(op, base, ip)),
+                Op::JumpIfTrueKeep(_) => ip = attempt!(self.next_ip(op, base, ip)),
+                Op::CompareJump(..) => ip = attempt!(self.next_ip(op, base, ip)),
+                Op::ForRange(..) => ip = attempt!(self.next_ip(op, base, ip)),
+                Op::ForRangeLocal(..) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::Loop(target) => {
                     ip = target as usize;
                     attempt!(check_point(token, &mut budget));
@@ -111,48 +95,19 @@ impl Vm {
                     attempt!(check_point(token, &mut budget));
                 }
                 // Iteration (collections.rs).
-                Op::ForRange(slot, exit) => {
-                    if !attempt!(self.for_range(base + slot as usize)) {
-                        ip = exit as usize;
-                    }
-                }
-                Op::ForRangeLocal(slot, exit) => {
-                    let at = base + slot as usize;
-                    if attempt!(self.for_range(at)) {
-                        self.set_local(at + 2);
-                    } else {
-                        ip = exit as usize;
-                    }
-                }
-                Op::IterInit(slot) => attempt!(self.iter_init(token, base + slot as usize)),
                 Op::IterNext(slot, exit) => {
-                    match attempt!(self.iter_next(token, base + slot as usize)) {
-                        Next::Item => {}
-                        Next::Exhausted => ip = exit as usize,
-                        Next::Resume(generator) => {
-                            self.save_ip(ip);
-                            attempt!(self.resume(generator, None, Some(exit)));
-                            (proto, ip, base) = self.top_frame();
-                        }
-                        Next::Queue(queue) => {
-                            if !attempt!(self.queue_next(token, &queue)) {
-                                ip = exit as usize;
-                            }
-                        }
+                    if let Some(generator) =
+                        attempt!(self.iter_step(token, slot, exit, base, &mut ip))
+                    {
+                        self.save_ip(ip);
+                        attempt!(self.resume(generator, None, Some(exit)));
+                        (proto, ip, base) = self.top_frame();
                     }
                 }
                 // Collections (collections.rs).
-                Op::List(n) => self.build_list(token, n),
-                Op::Map(n) => attempt!(self.build_map(token, n)),
                 Op::Index => attempt!(self.index_top(token)),
-                Op::IndexLocalInt(slot, k) => {
-                    let key = Value::Int(i64::from(k));
-                    attempt!(self.index_local(token, base + slot as usize, &key))
-                }
-                Op::IndexLocalConst(slot, i) => {
-                    let key = proto.consts.get(token, i as usize);
-                    attempt!(self.index_local(token, base + slot as usize, &key))
-                }
+                Op::IndexLocalInt(..) => attempt!(self.index_local_op(token, op, proto, base)),
+                Op::IndexLocalConst(..) => attempt!(self.index_local_op(token, op, proto, base)),
                 Op::SetIndex => attempt!(self.set_index_top()),
                 // Calls, returns, closures, generators (calls.rs).
                 Op::Call(argc) => {
@@ -161,13 +116,7 @@ impl Vm {
                     (proto, ip, base) = self.top_frame();
                 }
                 Op::CallBuiltin(index, argc) => {
-                    // Natives may call back into the interpreter: the
-                    // frame's position and the budget must be current.
-                    self.save_ip(ip);
-                    self.budget = budget;
-                    let called = self.call_builtin(token, index, argc as usize);
-                    budget = self.budget;
-                    attempt!(called);
+                    attempt!(self.call_builtin_at(token, index, argc as usize, ip, &mut budget))
                 }
                 Op::Return | Op::Yield => {
                     let finished = match op {
@@ -180,20 +129,139 @@ impl Vm {
                     }
                     (proto, ip, base) = self.top_frame();
                 }
-                Op::Closure(index) => self.make_closure(token, proto, base, index),
-                // Errors (machine/mod.rs catches them).
-                Op::Try(target) | Op::TryCleanup(target) => self.open_region(target, op),
-                Op::TryEnd => drop(self.handlers.pop()),
-                Op::Rethrow => {
-                    let error =
-                        self.caught.pop().unwrap_or_else(|| RtError::new("nothing to raise again"));
-                    attempt!(Err::<(), RtError>(error))
-                }
-                Op::DropCaught => drop(self.caught.pop()),
-                Op::Pow => attempt!(self.pow_top()),
-                Op::Slice => attempt!(self.slice_top(token)),
+                // Everything rarer, none of which moves `ip` or changes frames.
+                _ => attempt!(self.run_rare(token, op, proto, base)),
             }
         }
+    }
+
+    /// Where a conditional jump or a counted loop's step goes next: its
+    /// target if taken, else `next`.
+    #[inline(always)]
+    fn next_ip(&mut self, op: Op, base: usize, next: usize) -> Result<usize, RtError> {
+        let (taken, target) = match op {
+            Op::JumpIfFalse(target) => (!self.pop().truthy(), target),
+            Op::JumpIfFalseKeep(target) => (self.jump_keeping(false), target),
+            Op::JumpIfTrueKeep(target) => (self.jump_keeping(true), target),
+            Op::CompareJump(cmp, target) => (!self.compare_pop(cmp)?, target),
+            Op::ForRange(slot, exit) => (!self.for_range(base + slot as usize)?, exit),
+            Op::ForRangeLocal(slot, exit) => {
+                let at = base + slot as usize;
+                let more = self.for_range(at)?;
+                if more {
+                    self.set_local(at + 2);
+                }
+                (!more, exit)
+            }
+            // Not a branch: fall through.
+            _ => (false, 0),
+        };
+        Ok(if taken { target as usize } else { next })
+    }
+
+    /// Two local reads in a row.
+    #[inline(always)]
+    fn get_local2(&mut self, a: usize, b: usize) {
+        self.get_local(a);
+        self.get_local(b);
+    }
+
+    /// `IterNext`: push the next item, or set `ip` to `exit` when there is
+    /// none; a generator to resume for the item is handed back (resuming
+    /// changes frames, which is the loop's business).
+    #[inline(always)]
+    fn iter_step(
+        &mut self,
+        token: Token<'_>,
+        slot: u16,
+        exit: u32,
+        base: usize,
+        ip: &mut usize,
+    ) -> Result<Option<ObjRef>, RtError> {
+        match self.iter_next(token, base + slot as usize)? {
+            Next::Item => {}
+            Next::Exhausted => *ip = exit as usize,
+            Next::Resume(generator) => return Ok(Some(generator)),
+            Next::Queue(queue) => {
+                if !self.queue_next(token, &queue)? {
+                    *ip = exit as usize;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// `IndexLocalInt` / `IndexLocalConst`: index a local in place.
+    #[inline(always)]
+    fn index_local_op(
+        &mut self,
+        token: Token<'_>,
+        op: Op,
+        proto: &Proto,
+        base: usize,
+    ) -> Result<(), RtError> {
+        let (slot, key) = match op {
+            Op::IndexLocalInt(slot, k) => (slot, Value::Int(i64::from(k))),
+            Op::IndexLocalConst(slot, i) => (slot, proto.consts.get(token, i as usize)),
+            _ => return Ok(()),
+        };
+        self.index_local(token, base + slot as usize, &key)
+    }
+
+    /// `CallBuiltin`. Natives may call back into the interpreter: the
+    /// frame's position and the budget must be current around the call.
+    #[inline(always)]
+    fn call_builtin_at(
+        &mut self,
+        token: Token<'_>,
+        index: u16,
+        argc: usize,
+        ip: usize,
+        budget: &mut u64,
+    ) -> Result<(), RtError> {
+        self.save_ip(ip);
+        self.budget = *budget;
+        let called = self.call_builtin(token, index, argc);
+        *budget = self.budget;
+        called
+    }
+
+    /// The rarer instructions, kept out of the hot loop: none moves `ip`
+    /// or changes frames.
+    #[inline(never)]
+    fn run_rare(
+        &mut self,
+        token: Token<'_>,
+        op: Op,
+        proto: &Proto,
+        base: usize,
+    ) -> Result<(), RtError> {
+        match op {
+            Op::BoxLocal(slot) => self.box_slot(token, base + slot as usize),
+            Op::Builtin(i) => self.builtin(token, i),
+            Op::ClearLocals(from, count) => self.clear_locals(base + from as usize, count),
+            Op::Neg => return self.negate_top(),
+            Op::Not => self.not_top(),
+            Op::IterInit(slot) => return self.iter_init(token, base + slot as usize),
+            Op::List(n) => self.build_list(token, n),
+            Op::Map(n) => return self.build_map(token, n),
+            Op::Closure(index) => self.make_closure(token, proto, base, index),
+            // Errors (machine/mod.rs catches them).
+            Op::Try(target) | Op::TryCleanup(target) => self.open_region(target, op),
+            Op::TryEnd => drop(self.handlers.pop()),
+            Op::Rethrow => {
+                return Err(self
+                    .caught
+                    .pop()
+                    .unwrap_or_else(|| RtError::new("nothing to raise again")));
+            }
+            Op::DropCaught => drop(self.caught.pop()),
+            Op::Pow => return self.pow_top(),
+            Op::Slice => return self.slice_top(token),
+            // The hot loop handles every other instruction itself.
+            _ => {}
+        }
+        Ok(())
     }
 
     /// `Try` / `TryCleanup`: open a region whose errors go to `target`.
