@@ -141,7 +141,13 @@ def lock_table(args):
         if py and fair and fair[0] and py[0]:
             ratio = f"{py[0] / fair[0]:.2f}"
         rows.append([scenario, key, show(py, unit), show(fair, unit), show(gc, unit), ratio, target])
-    if args.markdown:
+    print_table(header, rows, args.markdown)
+    print(f"\nmedian (min–max) of {args.runs} runs per side; python {sys.version.split()[0]}; {os.cpu_count()} cores", file=sys.stderr)
+
+
+def print_table(header, rows, markdown):
+    """Print rows under header, as a Markdown table or aligned columns."""
+    if markdown:
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))
         for r in rows:
@@ -150,7 +156,6 @@ def lock_table(args):
         widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
         for r in [header] + rows:
             print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
-    print(f"\nmedian (min–max) of {args.runs} runs per side; python {sys.version.split()[0]}; {os.cpu_count()} cores", file=sys.stderr)
 
 
 def interpreters_table(args):
@@ -176,15 +181,7 @@ def interpreters_table(args):
 
     header = ["figure", "CPython 3.11", "gilscope", "target"]
     rows = [[key, show("cpython", key, unit), show("gilscope", key, unit), target] for key, unit, target in INTERPRETER_ROWS]
-    if args.markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "---|" * len(header))
-        for r in rows:
-            print("| " + " | ".join(r) + " |")
-    else:
-        widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-        for r in [header] + rows:
-            print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+    print_table(header, rows, args.markdown)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\nmedian (min–max) of {args.runs} runs per side; load average {load:.1f} on {os.cpu_count()} cores", file=sys.stderr)
 
