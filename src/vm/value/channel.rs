@@ -268,19 +268,25 @@ impl<T: Send> Channel<T> {
         self.shared.capacity.is_some_and(|cap| state.items.len() >= cap.get())
     }
 
+    /// Queue `item` (the caller checked the channel is open and has room),
+    /// tell a spinning receiver, then wake a sleeping one.
+    fn push(&self, mut state: MutexGuard<'_, State<T>>, item: T) {
+        state.items.push_back(item);
+        self.shared.changes.fetch_add(1, Ordering::Release);
+        drop(state);
+        self.shared.not_empty.notify_one();
+    }
+
     /// Send without waiting.
     pub fn try_send(&self, item: T) -> Result<(), SendError<T>> {
-        let mut state = self.shared.state.lock();
+        let state = self.shared.state.lock();
         if state.closed {
             return Err(SendError::Closed(item));
         }
         if self.is_full(&state) {
             return Err(SendError::Full(item));
         }
-        state.items.push_back(item);
-        self.shared.changes.fetch_add(1, Ordering::Release);
-        drop(state);
-        self.shared.not_empty.notify_one();
+        self.push(state, item);
         Ok(())
     }
 
@@ -295,10 +301,7 @@ impl<T: Send> Channel<T> {
                 return Err(SendError::Closed(item));
             }
             if !self.is_full(&state) {
-                state.items.push_back(item);
-                self.shared.changes.fetch_add(1, Ordering::Release);
-                drop(state);
-                self.shared.not_empty.notify_one();
+                self.push(state, item);
                 return Ok(());
             }
             debug_assert!(!gil::holds_lock(), "a channel send waited with the global lock held");
