@@ -315,16 +315,20 @@ impl RawGil {
         free
     }
 
-    /// Bookkeeping of a new holder. Runs while holding the lock.
+    /// Bookkeeping of a new holder. Runs while holding the lock. Returns
+    /// whether the lock changed hands (a thread re-taking the lock it let
+    /// go of is not a switch).
     #[inline]
-    fn took(&self, serial: u64) {
+    fn took(&self, serial: u64) -> bool {
         self.log.acquired();
         let previous = self.owner.load(Relaxed);
-        if previous != serial {
+        let switched = previous != serial;
+        if switched {
             self.owner.store(serial, Relaxed);
             self.switch_number.store(self.switch_number.load(Relaxed).wrapping_add(1), Relaxed);
             self.log.switched(previous, Reason::from_u8(self.last_release.load(Relaxed)));
         }
+        switched
     }
 
     /// Set a drop request on behalf of waiter `serial`.
@@ -351,8 +355,16 @@ impl RawGil {
             match self.state.compare_exchange_weak(state, state | LOCKED, Acquire, Relaxed) {
                 Ok(_) => {
                     me.releases.end_voluntary();
-                    self.clear_breaker(DROP_REQUEST);
-                    self.took(me.serial);
+                    // A waiter's drop request is served only if the lock
+                    // changed hands. The thread that let go of it a moment
+                    // ago keeps the request and honours it at its next
+                    // check point; clearing it here ate every request that
+                    // arrived during a short C call, so the waiter lost
+                    // whole switch intervals (the CPU-bound thread of the
+                    // convoy kept 0.35 of its speed instead of half).
+                    if self.took(me.serial) {
+                        self.clear_breaker(DROP_REQUEST);
+                    }
                     // Pairs with the fence in `yield_to_waiter`: either we
                     // see its count, or it sees our new switch number.
                     fence(SeqCst);
@@ -450,7 +462,7 @@ impl RawGil {
         }
         // Whatever drop request was pending has been served: the lock moved.
         self.clear_breaker(DROP_REQUEST);
-        self.took(me.serial);
+        let _ = self.took(me.serial);
         if self.yielders.load(Relaxed) > 0 {
             self.switch_cond.notify_all();
         }
@@ -539,5 +551,43 @@ impl RawGil {
         }
         self.acquire(me);
         true
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A lock held by `holder` with one thread queued and that thread's
+    /// drop request out, as after a waiter's switch interval ran out.
+    fn held_with_drop_request(holder: &Arc<Waiter>, queued: &Arc<Waiter>) -> RawGil {
+        let gil = RawGil::new();
+        gil.set_policy(Policy::Fair);
+        gil.acquire(holder);
+        gil.queue.lock().waiters.push_back(Arc::clone(queued));
+        gil.state.fetch_or(QUEUED, Relaxed);
+        gil.request_drop(queued.serial);
+        gil
+    }
+
+    #[test]
+    fn re_taking_the_lock_after_a_short_c_call_keeps_the_waiters_drop_request() {
+        let (holder, queued) = (Arc::new(Waiter::new(1)), Arc::new(Waiter::new(2)));
+        let gil = held_with_drop_request(&holder, &queued);
+        // The short C release that wakes nobody, then the holder's return.
+        gil.state.fetch_and(!LOCKED, Release);
+        assert!(gil.take_if_free(&holder));
+        assert_eq!(gil.breaker() & DROP_REQUEST, DROP_REQUEST, "the request was eaten");
+    }
+
+    #[test]
+    fn another_thread_taking_the_free_lock_serves_the_drop_request() {
+        let (holder, queued) = (Arc::new(Waiter::new(1)), Arc::new(Waiter::new(2)));
+        let other = Arc::new(Waiter::new(3));
+        let gil = held_with_drop_request(&holder, &queued);
+        gil.state.fetch_and(!LOCKED, Release);
+        assert!(gil.take_if_free(&other));
+        assert_eq!(gil.breaker() & DROP_REQUEST, 0, "the lock moved: the request is served");
+        assert_eq!(gil.holder(), Some(3));
     }
 }
