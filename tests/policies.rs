@@ -130,17 +130,26 @@ fn fair_removes_the_convoy_without_starving_anyone() {
         // 172x, gilscope's cpython policy 83x), not asserted here.
         let _ = convoy(Policy::CPython);
         let _ = convoy(Policy::Fifo);
-        let (fair_slowdown, cpu_share) = convoy(Policy::Fair);
         if instrumented() {
+            let _ = convoy(Policy::Fair);
             return;
         }
-        // Measured here: ~2-4x. The convoy is an order of magnitude larger.
-        assert!(fair_slowdown < 20.0, "fair slowdown {fair_slowdown:.1}x: the convoy is back");
-        // The CPU-bound thread keeps a real share (half would be fair).
-        assert!(
-            cpu_share > 0.15,
-            "the CPU-bound thread kept only {:.0}% of its speed",
-            cpu_share * 100.0
+        // Measured on an idle machine: slowdown ~2x, share ~0.5. A shared
+        // CI machine can deschedule either thread for a whole run (the
+        // share once came out at 0.15), so the best of three runs is
+        // asserted: a policy that starves the CPU-bound thread, or brings
+        // the convoy back, fails all three.
+        let mut runs = Vec::new();
+        for _ in 0..3 {
+            let (slowdown, share) = convoy(Policy::Fair);
+            runs.push((slowdown, share));
+            if slowdown < 20.0 && share > 0.15 {
+                return;
+            }
+        }
+        panic!(
+            "in three runs fair never kept both the caller near its speed (slowdown < 20x) \
+             and the CPU-bound thread a real share (> 15%): (slowdown, share) = {runs:.2?}"
         );
     });
 }
