@@ -66,6 +66,25 @@ fn every_policy_keeps_mutual_exclusion() {
     });
 }
 
+/// Timing ratios on a shared machine: a busy machine can deschedule a
+/// thread for a whole measurement, so the property must hold in one of
+/// three runs. A policy that really breaks it fails all three.
+fn best_of_three<T: std::fmt::Debug>(
+    broken: &str,
+    mut run: impl FnMut() -> T,
+    holds: impl Fn(&T) -> bool,
+) {
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let result = run();
+        if holds(&result) {
+            return;
+        }
+        runs.push(result);
+    }
+    panic!("in three runs {broken} = {runs:.2?}");
+}
+
 /// Calls per second of a thread making short lock-releasing C calls, alone
 /// and beside a CPU-bound thread; and the CPU-bound thread's share.
 fn convoy(policy: Policy) -> (f64, f64) {
@@ -134,22 +153,13 @@ fn fair_removes_the_convoy_without_starving_anyone() {
             let _ = convoy(Policy::Fair);
             return;
         }
-        // Measured on an idle machine: slowdown ~2x, share ~0.5. A shared
-        // CI machine can deschedule either thread for a whole run (the
-        // share once came out at 0.15), so the best of three runs is
-        // asserted: a policy that starves the CPU-bound thread, or brings
-        // the convoy back, fails all three.
-        let mut runs = Vec::new();
-        for _ in 0..3 {
-            let (slowdown, share) = convoy(Policy::Fair);
-            runs.push((slowdown, share));
-            if slowdown < 20.0 && share > 0.15 {
-                return;
-            }
-        }
-        panic!(
-            "in three runs fair never kept both the caller near its speed (slowdown < 20x) \
-             and the CPU-bound thread a real share (> 15%): (slowdown, share) = {runs:.2?}"
+        // Measured on an idle machine: slowdown ~2x, share ~0.5. CI once
+        // measured a share of 0.15 on a busy machine.
+        best_of_three(
+            "fair never kept both the caller near its speed (slowdown < 20x) and the \
+             CPU-bound thread a real share (> 15%): (slowdown, share)",
+            || convoy(Policy::Fair),
+            |&(slowdown, share)| slowdown < 20.0 && share > 0.15,
         );
     });
 }
@@ -189,14 +199,18 @@ fn fair_lets_a_thread_back_from_sleep_in_without_waiting_an_interval() {
     watchdog(120, "spinner-lag", || {
         let _serial = serial();
         // A 20 ms interval makes the difference unmistakable: under cpython
-        // each frame waits about one interval for the CPU-bound thread.
-        let cpython = spinner_lag(Policy::CPython);
-        let fair = spinner_lag(Policy::Fair);
+        // each frame waits about one interval for the CPU-bound thread. At a
+        // load average of 10 one run measured fair 16 ms against cpython 51.
         if instrumented() {
+            let _ = (spinner_lag(Policy::CPython), spinner_lag(Policy::Fair));
             return;
         }
-        assert!(cpython > 10.0, "cpython lag {cpython:.2} ms: expected about one interval");
-        assert!(fair * 4.0 < cpython, "fair lag {fair:.2} ms vs cpython {cpython:.2} ms");
+        best_of_three(
+            "the lag (ms) under cpython was not about an interval, or fair's not a \
+             quarter of it: (cpython, fair)",
+            || (spinner_lag(Policy::CPython), spinner_lag(Policy::Fair)),
+            |&(cpython, fair)| cpython > 10.0 && fair * 4.0 < cpython,
+        );
     });
 }
 
