@@ -378,20 +378,28 @@ fn a_wait_is_blamed_on_whoever_held_the_lock_during_it() {
 
 #[test]
 fn waits_on_script_locks_and_queues_are_their_own_state_in_stats_trace_and_svg() {
-    // "holder" keeps lock L1 for a while; "waiter" blocks on it. "reader"
-    // blocks on an empty queue until main puts an item.
+    // "holder" keeps lock L1 until "waiter" has started and blocked on it.
+    // "reader" blocks on an empty queue until main puts an item. Events
+    // order the steps: with sleeps alone, a machine at load 15 ran the
+    // waiter before the holder had the lock. Each thread keeps the global
+    // lock from `set` to the blocking call, so whoever waits for the event
+    // runs only once the blocking call has released it.
     let (trace, stats) = record(
         "script_waits",
         r#"
 let l = Lock()
 let q = Queue()
-fn holder() { with l { sleep(40) } }
-fn waiter() { with l { } }
-fn reader() { return get(q) }
+let held = Event()
+let started = Event()
+let ready = Event()
+fn holder() { with l { set(held); wait(started); sleep(20) } }
+fn waiter() { set(started); with l { } }
+fn reader() { set(ready); return get(q) }
 let a = spawn_named("holder", holder)
-sleep(5)
+wait(held)
 let b = spawn_named("waiter", waiter)
 let c = spawn_named("reader", reader)
+wait(ready)
 sleep(20)
 put(q, 1)
 join(a); join(b); join(c)
