@@ -42,6 +42,7 @@ pub(crate) fn held_interpreter() -> u32 {
     HELD.with(Cell::get)
 }
 
+#[inline(always)]
 fn set_held(id: u32) {
     HELD.with(|held| held.set(id));
 }
