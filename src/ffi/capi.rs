@@ -10,12 +10,12 @@
 //! These functions are safe to call from Rust too; the tests do.
 
 use std::cell::Cell;
-use std::ffi::{CStr, c_char, c_int, c_void};
+use std::ffi::{c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 use std::sync::Once;
 
-use crate::gil::cstate::{self, Ensured, GENERATION_BITS, Presented, SavedState};
+use crate::gil::cstate::{self, CName, Ensured, GENERATION_BITS, Presented, SavedState};
 use crate::gil::{self, PendingCall};
 
 /// Opaque: what `gs_save_thread` returns. Never dereferenced; the pointer's
@@ -43,15 +43,18 @@ const GENERATION_MASK: usize = (1 << GENERATION_BITS) - 1;
 const SERIAL_MASK: usize = (1 << SERIAL_BITS) - 1;
 const _: () = assert!(GENERATION_BITS + SERIAL_BITS + CHECK_BITS == usize::BITS);
 
-/// The check bits of a token naming `serial` and `generation`.
+/// The check bits of a token naming `serial` and `generation`: the top
+/// bits of their product with an odd constant (Fibonacci hashing), which
+/// every bit of both moves. One multiplication, since the fast paths of
+/// `gs_save_thread` and `gs_restore_thread` compute it on every call (a
+/// three-round mix before cost a dozen dependent instructions each way).
+#[inline(always)]
 fn token_check(serial: usize, generation: usize) -> usize {
-    let mut x = ((serial << GENERATION_BITS) | generation) as u64 ^ 0x9e37_79b9_7f4a_7c15;
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^= x >> 31;
-    (x as usize) & ((1 << CHECK_BITS) - 1)
+    let x = ((serial << GENERATION_BITS) | generation) as u64;
+    (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (u64::BITS - CHECK_BITS)) as usize
 }
 
+#[inline(always)]
 fn encode_state(state: SavedState) -> *mut GsThreadState {
     let serial = state.thread as usize & SERIAL_MASK;
     let generation = state.generation as usize & GENERATION_MASK;
@@ -169,12 +172,30 @@ fn boundary<R>(function: &'static str, error: R, body: impl FnOnce() -> R) -> R 
     guarded(function, body)
 }
 
+// The release + re-take from C (`GS_BEGIN_ALLOW_THREADS` /
+// `GS_END_ALLOW_THREADS`) has one fast path per direction, inlined here:
+// one thread-local load reaches the thread's context, a few tests find the
+// one right use with the lock uncontended and the recorder off, and the
+// lock is released or taken with one compare-exchange. Anything else —
+// every misuse, the first call on a thread, a queued waiter, the recorder
+// on, saves nested deeper than the fixed array — goes to the full path in
+// `cstate`, inside the panic boundary, which checks, reports and records
+// as before. The fast paths run outside the boundary because they cannot
+// panic: no `RefCell` borrow that can fail (`try_borrow` only), no
+// indexing that can (`get` on fixed arrays), no allocation, only
+// wrapping or saturating arithmetic, atomic loads, stores and
+// compare-exchanges, `Cell`s and the vDSO clock (`ThreadCtx::
+// try_suspend_by_c_fast` and `try_resume_fast`, `RawGil::try_release` and
+// `try_acquire`). Were one to panic anyway, an `extern "C"` function
+// aborts rather than unwind into C.
+
 /// Release the lock held by the calling thread. See `gilscope.h`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_save_thread() -> *mut GsThreadState {
-    boundary("gs_save_thread", ptr::null_mut(), || {
-        cstate::save(None).map_or(ptr::null_mut(), encode_state)
-    })
+    match cstate::try_save_fast(None) {
+        Some(state) => encode_state(state),
+        None => save_in_full(None),
+    }
 }
 
 /// `gs_save_thread`, naming where the save is made. See `gilscope.h`.
@@ -184,11 +205,22 @@ pub extern "C" fn gs_save_thread() -> *mut GsThreadState {
 /// process (a string literal or `__func__`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gs_save_thread_at(place: *const c_char) -> *mut GsThreadState {
+    // SAFETY: the caller promises a NUL-terminated string with static
+    // storage duration, or NULL. It is kept as the pointer and measured
+    // only if a message names it.
+    let place = unsafe { CName::new(place) };
+    match cstate::try_save_fast(place) {
+        Some(state) => encode_state(state),
+        None => save_in_full(place),
+    }
+}
+
+/// `gs_save_thread` when its fast path does not apply: every check, the
+/// misuse reports and the recorder, inside the panic boundary.
+#[cold]
+#[inline(never)]
+fn save_in_full(place: Option<CName>) -> *mut GsThreadState {
     boundary("gs_save_thread", ptr::null_mut(), || {
-        // SAFETY: the caller promises a NUL-terminated string with static
-        // storage duration, or NULL.
-        let place: Option<&'static CStr> =
-            (!place.is_null()).then(|| unsafe { CStr::from_ptr(place) });
         cstate::save(place).map_or(ptr::null_mut(), encode_state)
     })
 }
@@ -196,6 +228,18 @@ pub unsafe extern "C" fn gs_save_thread_at(place: *const c_char) -> *mut GsThrea
 /// Take the lock back after `gs_save_thread`. See `gilscope.h`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_restore_thread(state: *mut GsThreadState) -> c_int {
+    // The state names the innermost save if it is the token that save was
+    // handed out as: a comparison, no decoding.
+    if cstate::try_restore_fast(|innermost| encode_state(innermost) == state) {
+        return 0;
+    }
+    restore_in_full(state)
+}
+
+/// `gs_restore_thread` when its fast path does not apply.
+#[cold]
+#[inline(never)]
+fn restore_in_full(state: *mut GsThreadState) -> c_int {
     boundary("gs_restore_thread", -1, || status(cstate::restore(decode_state(state))))
 }
 

@@ -17,8 +17,10 @@ use super::raw::{DROP_REQUEST, PENDING_CALLS};
 use super::recorder::{self, EventKind};
 use super::registry::{mark_foreign, thread_info};
 pub(crate) use super::thread::known_serial;
-pub(crate) use super::thread::{Ensured, GENERATION_BITS, InLockCode, SavePlace};
-use super::thread::{ThreadCtx, in_lock_code, try_with_ctx, with_ctx};
+pub(crate) use super::thread::{CName, Ensured, GENERATION_BITS, InLockCode, SavePlace};
+use super::thread::{
+    ThreadCtx, in_lock_code, try_with_ctx, try_with_ctx_published, with_ctx, with_published_ctx,
+};
 
 /// Mark the calling thread as inside the C API for the duration of one
 /// call to `function`. `None` if it already was — the call came from a
@@ -43,7 +45,9 @@ fn with_live_ctx<R>(
     function: &str,
     body: impl FnOnce(&ThreadCtx) -> Result<R, Misuse>,
 ) -> Result<R, Misuse> {
-    try_with_ctx(body).unwrap_or_else(|| {
+    // Published: from now on this thread's saves and restores can take
+    // the fast paths ([`try_save_fast`], [`try_restore_fast`]).
+    try_with_ctx_published(body).unwrap_or_else(|| {
         Err(report(
             function,
             format_args!(
@@ -115,10 +119,51 @@ fn not_holding(ctx: &ThreadCtx, function: &str, what: &str) -> Result<(), Misuse
     }
 }
 
+/// The one right use of `gs_save_thread` / `gs_save_thread_at`, done at
+/// the cost of one thread-local load and a few tests before the lock's
+/// release: the thread's context was reached before (published), the
+/// thread is not already inside the lock's code (a signal handler that
+/// interrupted it), holds the lock, the recorder is off, the save fits the
+/// fixed array of saves and no thread is queued for the lock. Then the
+/// save is made exactly as [`save`] makes it and its state returned; if
+/// any test fails, nothing has changed and `None` sends the caller to
+/// [`save`], which makes every check, reports every misuse and records.
+///
+/// Cannot panic (`ThreadCtx::try_suspend_by_c_fast` says why), so the C
+/// API calls it outside its panic boundary.
+#[inline(always)]
+pub(crate) fn try_save_fast(place: Option<CName>) -> Option<SavedState> {
+    let busy = InLockCode::try_enter()?;
+    with_published_ctx(|ctx| {
+        let generation = ctx.try_suspend_by_c_fast(&busy, place)?;
+        Some(SavedState { thread: ctx.serial(), generation })
+    })
+}
+
+/// The one right use of `gs_restore_thread`, as [`try_save_fast`] does
+/// the save's: `presented` says whether the state C passed is the one
+/// that names this thread's innermost save (thread serial, generation).
+/// The lock is taken only if it is free; true if the restore is done,
+/// false if nothing changed and [`restore`] must run. Cannot panic if
+/// `presented` cannot.
+#[inline(always)]
+pub(crate) fn try_restore_fast(presented: impl FnOnce(SavedState) -> bool) -> bool {
+    let Some(busy) = InLockCode::try_enter() else {
+        return false;
+    };
+    with_published_ctx(|ctx| {
+        let done = ctx.try_resume_fast(&busy, |thread, generation| {
+            presented(SavedState { thread, generation })
+        });
+        Some(done)
+    })
+    .unwrap_or(false)
+}
+
 /// `gs_save_thread` / `gs_save_thread_at`: put the whole depth aside and
 /// release the lock. `place` is where C says the save is made.
 #[inline]
-pub(crate) fn save(place: Option<&'static std::ffi::CStr>) -> Result<SavedState, Misuse> {
+pub(crate) fn save(place: Option<CName>) -> Result<SavedState, Misuse> {
     const NAME: &str = "gs_save_thread";
     with_live_ctx(NAME, |ctx| {
         let what = "the thread does not hold the lock, so it cannot release it";

@@ -471,13 +471,22 @@ impl RawGil {
     /// Let go of the lock. The caller (`me`) must hold it.
     #[inline]
     pub(crate) fn release(&self, me: &Waiter, reason: Reason) {
+        if !self.try_release(me, reason) {
+            self.release_slow(me, reason);
+        }
+    }
+
+    /// Let go of the lock if no thread is queued for it (the fast path of
+    /// [`release`](Self::release), nothing else); returns whether it did.
+    /// If not, the caller still holds it and must call `release`, which
+    /// repeats the first two stores harmlessly. Cannot panic.
+    #[inline]
+    pub(crate) fn try_release(&self, me: &Waiter, reason: Reason) -> bool {
         self.last_release.store(reason as u8, Relaxed);
         if matches!(reason, Reason::ReleasedByC | Reason::Blocking) {
             me.releases.begin();
         }
-        if self.state.compare_exchange(LOCKED, 0, Release, Relaxed).is_err() {
-            self.release_slow(me, reason);
-        }
+        self.state.compare_exchange(LOCKED, 0, Release, Relaxed).is_ok()
     }
 
     /// Release with threads queued: the policy decides what happens next.

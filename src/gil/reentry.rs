@@ -26,6 +26,14 @@ impl InLockCode {
         InLockCode(IN_LOCK_CODE.with(|flag| flag.replace(true)))
     }
 
+    /// Mark the thread as inside the lock's code, unless it already is
+    /// (then `None`, and nothing changed): the check and the mark of a C
+    /// API call in one thread-local access.
+    #[inline(always)]
+    pub(crate) fn try_enter() -> Option<Self> {
+        IN_LOCK_CODE.with(|flag| if flag.replace(true) { None } else { Some(InLockCode(false)) })
+    }
+
     /// Leave the lock's code for a while (to run C code from inside it, such
     /// as a pending call); dropped, the mark is put back.
     pub(crate) fn leave_for_a_while() -> Self {

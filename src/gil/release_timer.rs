@@ -87,7 +87,10 @@ impl ReleaseTimer {
         }
         let took = monotonic_ns().saturating_sub(began);
         let avg = self.release_avg_ns.load(Relaxed);
-        let next = if avg == u64::MAX { took } else { (avg.saturating_mul(3) + took) / 4 };
+        // Saturating: this runs on the C API's fast path of
+        // `gs_restore_thread`, which must not be able to panic.
+        let next =
+            if avg == u64::MAX { took } else { avg.saturating_mul(3).saturating_add(took) / 4 };
         self.release_avg_ns.store(next, Relaxed);
         Some(Some(took))
     }

@@ -9,7 +9,8 @@
 //! only through its methods.
 
 use std::cell::{Cell, RefCell};
-use std::ffi::CString;
+use std::ffi::{CStr, CString, c_char};
+use std::ptr::{self, NonNull};
 
 use super::handoff::Reason;
 use super::interp::{Interpreter, MAIN, NO_INTERPRETER};
@@ -41,6 +42,7 @@ pub(crate) fn held_interpreter() -> u32 {
     HELD.with(Cell::get)
 }
 
+#[inline(always)]
 fn set_held(id: u32) {
     HELD.with(|held| held.set(id));
 }
@@ -86,7 +88,7 @@ pub(crate) struct ThreadCtx {
     /// Nesting depth of `attach` / `gs_ensure`; 0 when not holding the lock.
     depth: Depth,
     /// Depths put aside by `gs_save_thread` / `detach`, innermost last.
-    saved: RefCell<Vec<Saved>>,
+    saved: SavedStack,
     next_generation: Cell<u32>,
     /// Whether the generations have wrapped round (then every generation
     /// may have been handed out).
@@ -107,7 +109,7 @@ pub(crate) struct ThreadCtx {
 
 /// One depth put aside by a save.
 #[derive(Clone, Copy, Debug)]
-struct Saved {
+pub(crate) struct Saved {
     generation: u32,
     depth: u32,
     /// How many `gs_ensure` were open when it was made.
@@ -118,21 +120,158 @@ struct Saved {
     place: Option<SavePlace>,
 }
 
+impl Saved {
+    /// What an unused slot of [`SavedStack`] holds (never read as a save).
+    const UNUSED: Saved = Saved { generation: 0, depth: 0, ensures: 0, place: None };
+}
+
+/// How many saves [`SavedStack`] keeps in its fixed array; deeper ones
+/// (a save inside a `gs_ensure` inside a save, sixteen deep) go to a
+/// vector. The C API's fast paths work on the array only.
+const INLINE_SAVES: usize = 16;
+
+/// The saved depths of one thread, innermost last: the first
+/// [`INLINE_SAVES`] in a fixed array of `Cell`s (no borrow flag, no
+/// allocation, no capacity check: what the fast paths of
+/// `gs_save_thread` / `gs_restore_thread` need to be unable to panic),
+/// the rest in `overflow`.
+struct SavedStack {
+    inline: [Cell<Saved>; INLINE_SAVES],
+    /// How many saves are put aside in all (the array's, then
+    /// `overflow`'s).
+    len: Cell<usize>,
+    overflow: RefCell<Vec<Saved>>,
+}
+
+impl SavedStack {
+    fn new() -> Self {
+        SavedStack {
+            inline: [const { Cell::new(Saved::UNUSED) }; INLINE_SAVES],
+            len: Cell::new(0),
+            overflow: RefCell::new(Vec::new()),
+        }
+    }
+
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.len.get()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `index`th save from the outermost.
+    fn get(&self, index: usize) -> Option<Saved> {
+        if index >= self.len() {
+            return None;
+        }
+        match self.inline.get(index) {
+            Some(slot) => Some(slot.get()),
+            None => self.overflow.borrow().get(index - INLINE_SAVES).copied(),
+        }
+    }
+
+    fn last(&self) -> Option<Saved> {
+        self.len().checked_sub(1).and_then(|index| self.get(index))
+    }
+
+    /// The innermost save if it is in the array (the fast path's case).
+    /// Cannot panic: `get` on the array, a subtraction checked first.
+    #[inline(always)]
+    fn last_inline(&self) -> Option<Saved> {
+        let len = self.len();
+        if len == 0 {
+            return None;
+        }
+        self.inline.get(len - 1).map(Cell::get)
+    }
+
+    /// Push `saved` if there is room in the array; returns whether it did.
+    /// Cannot panic.
+    #[inline(always)]
+    fn push_inline(&self, saved: Saved) -> bool {
+        let len = self.len();
+        match self.inline.get(len) {
+            Some(slot) => {
+                slot.set(saved);
+                self.len.set(len + 1);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether a push would go to the array.
+    #[inline(always)]
+    fn has_inline_room(&self) -> bool {
+        self.len() < INLINE_SAVES
+    }
+
+    fn push(&self, saved: Saved) {
+        if !self.push_inline(saved) {
+            self.overflow.borrow_mut().push(saved);
+            self.len.set(self.len() + 1);
+        }
+    }
+
+    fn pop(&self) -> Option<Saved> {
+        let last = self.last()?;
+        self.truncate(self.len() - 1);
+        Some(last)
+    }
+
+    /// Keep the `keep` outermost saves.
+    fn truncate(&self, keep: usize) {
+        if keep < self.len() {
+            self.overflow.borrow_mut().truncate(keep.saturating_sub(INLINE_SAVES));
+            self.len.set(keep);
+        }
+    }
+
+    fn iter(&self) -> impl DoubleEndedIterator<Item = Saved> + '_ {
+        (0..self.len()).filter_map(|index| self.get(index))
+    }
+}
+
 /// Where a save was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SavePlace {
     /// Inside the C function the interpreter called by this name.
     CFunction(&'static str),
-    /// In the C function whose `__func__` C passed (a NUL-terminated
-    /// string with static storage, as `__func__` is).
-    Named(&'static std::ffi::CStr),
+    /// In the C function whose `__func__` C passed.
+    Named(CName),
+}
+
+/// The pointer C passed `gs_save_thread_at`: a NUL-terminated string with
+/// static storage (as `__func__` is), kept as the pointer and measured
+/// only when a message names it (a `strlen` on every save was a few per
+/// cent of a release + re-take).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CName(NonNull<c_char>);
+
+impl CName {
+    /// # Safety
+    /// `name` is NULL or points to a NUL-terminated string that lives and
+    /// does not change for the rest of the process.
+    #[inline(always)]
+    pub(crate) unsafe fn new(name: *const c_char) -> Option<CName> {
+        NonNull::new(name.cast_mut()).map(CName)
+    }
+
+    /// The name, measured now.
+    pub(crate) fn as_c_str(&self) -> &'static CStr {
+        // SAFETY: `CName::new`'s caller promised a NUL-terminated string
+        // that lives, unchanged, as long as the process.
+        unsafe { CStr::from_ptr(self.0.as_ptr()) }
+    }
 }
 
 impl std::fmt::Display for SavePlace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SavePlace::CFunction(name) => write!(f, "in C function {name}"),
-            SavePlace::Named(name) => write!(f, "in {}", name.to_string_lossy()),
+            SavePlace::Named(name) => write!(f, "in {}", name.as_c_str().to_string_lossy()),
         }
     }
 }
@@ -158,7 +297,7 @@ impl ThreadCtx {
             waiter: Arc::new(Waiter::new(serial)),
             interp: Cell::new(&MAIN),
             depth: Depth,
-            saved: RefCell::new(Vec::new()),
+            saved: SavedStack::new(),
             next_generation: Cell::new(1),
             generations_wrapped: Cell::new(false),
             ensures: RefCell::new(Vec::new()),
@@ -170,6 +309,7 @@ impl ThreadCtx {
         }
     }
 
+    #[inline]
     pub(crate) fn serial(&self) -> u64 {
         self.waiter.serial
     }
@@ -187,9 +327,8 @@ impl ThreadCtx {
         if std::ptr::eq(self.interp.get(), interp) {
             return true;
         }
-        let idle = self.depth.get() == 0
-            && self.saved.borrow().is_empty()
-            && self.ensures.borrow().is_empty();
+        let idle =
+            self.depth.get() == 0 && self.saved.is_empty() && self.ensures.borrow().is_empty();
         if idle {
             self.interp.set(interp);
         }
@@ -209,12 +348,12 @@ impl ThreadCtx {
     /// The generation of the innermost saved depth, if any.
     #[inline]
     pub(crate) fn innermost_saved(&self) -> Option<u32> {
-        self.saved.borrow().last().map(|saved| saved.generation)
+        self.saved.last().map(|saved| saved.generation)
     }
 
     /// Whether a saved depth named `generation` is still put aside.
     pub(crate) fn has_saved(&self, generation: u32) -> bool {
-        self.saved.borrow().iter().any(|saved| saved.generation == generation)
+        self.saved.iter().any(|saved| saved.generation == generation)
     }
 
     /// Whether this thread ever handed out the generation (a token naming
@@ -228,7 +367,7 @@ impl ThreadCtx {
     /// The innermost save, described for a message: `gs_save_thread #G
     /// (in C function F)`.
     pub(crate) fn describe_innermost_save(&self) -> Option<String> {
-        self.saved.borrow().last().map(|saved| match saved.place {
+        self.saved.last().map(|saved| match saved.place {
             Some(place) => format!("gs_save_thread #{} ({place})", saved.generation),
             None => format!("gs_save_thread #{}", saved.generation),
         })
@@ -238,7 +377,7 @@ impl ThreadCtx {
     /// and are still put aside.
     pub(crate) fn saves_inside_innermost_ensure(&self) -> usize {
         let open = self.ensures.borrow().len();
-        self.saved.borrow().iter().rev().take_while(|saved| saved.ensures >= open).count()
+        self.saved.iter().rev().take_while(|saved| saved.ensures >= open).count()
     }
 
     /// Restore, on the thread's behalf, the `count` innermost saves that
@@ -246,13 +385,9 @@ impl ThreadCtx {
     /// back at the depth the outermost of them put aside.
     pub(crate) fn restore_abandoned(&self, count: usize) {
         let _busy = InLockCode::enter();
-        let depth = {
-            let mut saved = self.saved.borrow_mut();
-            let keep = saved.len().saturating_sub(count);
-            let depth = saved.get(keep).map(|s| s.depth);
-            saved.truncate(keep);
-            depth
-        };
+        let keep = self.saved.len().saturating_sub(count);
+        let depth = self.saved.get(keep).map(|s| s.depth);
+        self.saved.truncate(keep);
         if let Some(depth) = depth {
             if self.depth.get() == 0 {
                 self.acquire();
@@ -263,7 +398,7 @@ impl ThreadCtx {
 
     /// Forget every saved depth (their restores can no longer happen).
     pub(crate) fn forget_saved(&self) {
-        self.saved.borrow_mut().clear();
+        self.saved.truncate(0);
     }
 
     /// What the innermost open `gs_ensure` found, if one is open.
@@ -332,6 +467,90 @@ impl ThreadCtx {
 
     pub(crate) fn holds_lock(&self) -> bool {
         self.depth.get() > 0
+    }
+
+    /// The fast path of `gs_save_thread`: if the thread holds the lock, the
+    /// recorder is off, the save fits the fixed array and the lock has no
+    /// waiters, put the depth aside and release the lock, exactly as
+    /// [`suspend_at`](Self::suspend_at) with [`Reason::ReleasedByC`] would,
+    /// and return the save's generation. Otherwise change nothing and
+    /// return `None`: the caller takes the full path, which makes every
+    /// check and reports every misuse.
+    ///
+    /// The caller has marked the thread as in the lock's code (`_busy`).
+    /// Cannot panic (no borrow that can fail, no indexing that can, no
+    /// allocation, no arithmetic that can overflow): it runs outside the C
+    /// API's panic boundary.
+    #[inline(always)]
+    pub(crate) fn try_suspend_by_c_fast(
+        &self,
+        _busy: &InLockCode,
+        named: Option<CName>,
+    ) -> Option<u32> {
+        let depth = self.depth.get();
+        let generation = self.next_generation.get();
+        // `generation < LAST_GENERATION`: the next one is `generation + 1`
+        // (no wrap to account for, no overflow).
+        if depth == 0
+            || generation >= LAST_GENERATION
+            || !self.saved.has_inline_room()
+            || recorder::recording()
+        {
+            return None;
+        }
+        let ensures = self.ensures.try_borrow().ok()?.len();
+        let place = match named {
+            Some(name) => Some(SavePlace::Named(name)),
+            None => self.c_function.get().map(SavePlace::CFunction),
+        };
+        let interp = self.interp.get();
+        self.depth.set(0);
+        set_held(NO_INTERPRETER);
+        if !interp.gil.try_release(&self.waiter, Reason::ReleasedByC) {
+            // Waiters queued: the full path hands the lock on.
+            self.depth.set(depth);
+            set_held(interp.id());
+            return None;
+        }
+        self.next_generation.set(generation + 1);
+        self.saved.push_inline(Saved { generation, depth, ensures, place });
+        Some(generation)
+    }
+
+    /// The fast path of `gs_restore_thread`: if the thread does not hold
+    /// the lock, its innermost save is in the fixed array and `presented`
+    /// says the state C passed names it, the recorder is off and the lock
+    /// is free, take the lock and restore the depth, exactly as
+    /// [`resume`](Self::resume) would, and return true. Otherwise change
+    /// nothing and return false (the full path checks and reports).
+    ///
+    /// Cannot panic, as [`try_suspend_by_c_fast`](Self::try_suspend_by_c_fast);
+    /// nor may `presented`.
+    #[inline(always)]
+    pub(crate) fn try_resume_fast(
+        &self,
+        _busy: &InLockCode,
+        presented: impl FnOnce(u64, u32) -> bool,
+    ) -> bool {
+        if self.depth.get() != 0 || recorder::recording() {
+            return false;
+        }
+        let Some(saved) = self.saved.last_inline() else {
+            return false;
+        };
+        if !presented(self.serial(), saved.generation) {
+            return false;
+        }
+        let interp = self.interp.get();
+        if !interp.gil.try_acquire(&self.waiter) {
+            // Held by another thread: the full path waits for it.
+            return false;
+        }
+        // `last_inline` returned a save, so the length is at least 1.
+        self.saved.len.set(self.saved.len() - 1);
+        set_held(interp.id());
+        self.depth.set(saved.depth);
+        true
     }
 
     /// Take the lock, recording it if the recorder is on.
@@ -419,7 +638,7 @@ impl ThreadCtx {
         self.next_generation.set(next);
         let ensures = self.ensures.borrow().len();
         let depth = self.depth.replace(0);
-        self.saved.borrow_mut().push(Saved { generation, depth, ensures, place });
+        self.saved.push(Saved { generation, depth, ensures, place });
         self.release(reason);
         generation
     }
@@ -429,7 +648,7 @@ impl ThreadCtx {
     #[inline]
     pub(crate) fn resume(&self) {
         let _busy = InLockCode::enter();
-        let saved = self.saved.borrow_mut().pop().expect("resume without suspend");
+        let saved = self.saved.pop().expect("resume without suspend");
         self.acquire();
         self.depth.set(saved.depth);
     }
@@ -441,7 +660,7 @@ impl ThreadCtx {
 
     /// How many saved depths are put aside.
     pub(crate) fn saved_count(&self) -> usize {
-        self.saved.borrow().len()
+        self.saved.len()
     }
 
     /// Put the thread back as it was when the interpreter called into C,
@@ -452,7 +671,7 @@ impl ThreadCtx {
     pub(crate) fn rebalance_after_c(&self, depth: u32, ensures: usize, saves: usize) {
         let _busy = InLockCode::enter();
         self.ensures.borrow_mut().truncate(ensures);
-        self.saved.borrow_mut().truncate(saves);
+        self.saved.truncate(saves);
         if self.depth.get() == 0 {
             self.acquire();
         }
@@ -484,8 +703,11 @@ impl ThreadCtx {
 
 impl Drop for ThreadCtx {
     fn drop(&mut self) {
+        // From here on the C API's fast paths find no context and take
+        // the full path, which reports the call.
+        PUBLISHED.with(|published| published.set(ptr::null()));
         let _busy = InLockCode::enter();
-        let unrestored = self.saved.borrow().len();
+        let unrestored = self.saved.len();
         if unrestored > 0 && self.depth.get() == 0 {
             let innermost = self.describe_innermost_save().unwrap_or_default();
             super::misuse::report_for(
@@ -523,14 +745,48 @@ impl Drop for ThreadCtx {
 /// again at 1, so a generation always fits the C API's saved-state token
 /// and is never 0.
 fn next_generation(generation: u32) -> u32 {
-    if generation >= (1 << GENERATION_BITS) - 1 { 1 } else { generation + 1 }
+    if generation >= LAST_GENERATION { 1 } else { generation + 1 }
 }
+
+/// The last generation before they start again at 1.
+const LAST_GENERATION: u32 = (1 << GENERATION_BITS) - 1;
 
 /// How many bits of a saved-state token name the generation.
 pub(crate) const GENERATION_BITS: u32 = 24;
 
 thread_local! {
     static CTX: ThreadCtx = ThreadCtx::new();
+    /// The address of this thread's `CTX` once the C API's full path has
+    /// reached it, null before and from the start of its destructor on.
+    /// `const` and without a destructor, so reading it is one load with
+    /// no lazy-initialisation check: how the C API's fast paths reach the
+    /// context.
+    static PUBLISHED: Cell<*const ThreadCtx> = const { Cell::new(ptr::null()) };
+}
+
+/// [`try_with_ctx`], also publishing the context for the C API's fast
+/// paths ([`with_published_ctx`]).
+#[inline]
+pub(crate) fn try_with_ctx_published<R>(f: impl FnOnce(&ThreadCtx) -> R) -> Option<R> {
+    try_with_ctx(|ctx| {
+        PUBLISHED.with(|published| published.set(ctx));
+        f(ctx)
+    })
+}
+
+/// Run `f` with the calling thread's context if the C API's full path has
+/// published it ([`try_with_ctx_published`]) and it is still alive; else
+/// `None`. One thread-local load: no lazy initialisation, no destructor
+/// state; cannot panic.
+#[inline(always)]
+pub(crate) fn with_published_ctx<R>(f: impl FnOnce(&ThreadCtx) -> Option<R>) -> Option<R> {
+    let ctx = PUBLISHED.with(Cell::get);
+    // SAFETY: a non-null `PUBLISHED` is the address of this thread's `CTX`
+    // (set only from a reference `CTX.try_with` gave), which stays where it
+    // is and alive until its destructor, whose first act is to set
+    // `PUBLISHED` back to null. Thread-locals are not shared, so nothing
+    // can change either in between.
+    unsafe { ctx.as_ref() }.and_then(f)
 }
 
 /// Run `f` with the calling thread's context. Returns `None` only while the
