@@ -21,10 +21,21 @@
 //! reference and no scope pins it.
 //!
 //! One entry per object: asking twice for the same object gives the same
-//! handle, as CPython gives the same pointer. (Numbers, booleans and nil
-//! get an entry per request: they have no identity to keep.) The object's
-//! entry is found through [`Identities`]: one direct-mapped array probe in
-//! the common case, a hash map only for collisions.
+//! handle, as CPython gives the same pointer. The object's entry is found
+//! through [`Identities`]: one direct-mapped array probe in the common
+//! case, a hash map only for collisions. (Floats, and integers too large
+//! to be immediates, get an entry per request: they have no identity to
+//! keep.)
+//!
+//! # Immediates
+//!
+//! `nil`, `true`, `false` and integers of at most 54 bits are handed to C
+//! as *immediate* handles: the value itself, packed under a tag of its own,
+//! with no table entry. Nothing about them can be misused: there is no
+//! object to free or to touch without the lock, so `gs_incref`/`gs_decref`
+//! of one do nothing, and one kept past its call still reads the same
+//! value. The pointer checks are unchanged: the tag is not a user-space
+//! address, so a stray pointer is still "never handed out".
 //!
 //! # Interpreters
 //!
@@ -63,6 +74,52 @@ const INTERPRETER_BITS: u32 = 6;
 const INDEX_BITS: u32 = PAYLOAD_BITS - GENERATION_BITS - INTERPRETER_BITS;
 const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
 const _: () = assert!(MAX_INTERPRETERS == 1 << INTERPRETER_BITS);
+
+/// The high byte of an immediate handle (see the module docs): the value's
+/// kind in the low two bits, an integer in the 54 above them.
+const IMMEDIATE_TAG: usize = 0x69 << PAYLOAD_BITS;
+const KIND_NIL: usize = 0;
+const KIND_FALSE: usize = 1;
+const KIND_TRUE: usize = 2;
+const KIND_INT: usize = 3;
+const KIND_BITS: u32 = 2;
+/// The integers that fit in an immediate: 54 bits, signed.
+const IMMEDIATE_INT_BITS: u32 = PAYLOAD_BITS - KIND_BITS;
+const IMMEDIATE_INT_MIN: i64 = -(1 << (IMMEDIATE_INT_BITS - 1));
+const IMMEDIATE_INT_MAX: i64 = (1 << (IMMEDIATE_INT_BITS - 1)) - 1;
+
+/// The immediate handle of `value`, if it has one.
+#[inline]
+fn immediate(value: &Value) -> Option<*mut GsObject> {
+    let payload = match *value {
+        Value::Nil => KIND_NIL,
+        Value::Bool(false) => KIND_FALSE,
+        Value::Bool(true) => KIND_TRUE,
+        Value::Int(i) if (IMMEDIATE_INT_MIN..=IMMEDIATE_INT_MAX).contains(&i) => {
+            ((i as usize) << KIND_BITS | KIND_INT) & !TAG_MASK
+        }
+        _ => return None,
+    };
+    Some(std::ptr::without_provenance_mut(IMMEDIATE_TAG | payload))
+}
+
+/// The value an immediate handle stands for; `None` if `handle` is not one.
+#[inline]
+fn immediate_value(handle: *mut GsObject) -> Option<Value> {
+    let bits = handle.addr();
+    if bits & TAG_MASK != IMMEDIATE_TAG {
+        return None;
+    }
+    Some(match bits & ((1 << KIND_BITS) - 1) {
+        KIND_NIL => Value::Nil,
+        KIND_FALSE => Value::Bool(false),
+        KIND_TRUE => Value::Bool(true),
+        // Sign-extend the 54-bit payload.
+        _ => Value::Int(
+            ((bits << (usize::BITS - PAYLOAD_BITS)) as i64) >> (64 - PAYLOAD_BITS + KIND_BITS),
+        ),
+    })
+}
 
 /// What C holds: an opaque handle, never dereferenced.
 #[repr(C)]
@@ -115,8 +172,8 @@ impl BadHandle {
     }
 }
 
-/// The identity a heap object's entry is found by: its address. Numbers,
-/// booleans and nil have no identity to keep: each gets an entry of its own.
+/// The identity a heap object's entry is found by: its address. Floats and
+/// large integers have no identity to keep: each gets an entry of its own.
 fn identity(value: &Value) -> Option<usize> {
     match value {
         Value::Obj(r) => Some(r.addr()),
@@ -357,6 +414,9 @@ thread_local! {
 
 /// A new reference to `value` for C: the caller owns it.
 pub fn new_ref(token: Token<'_>, value: Value) -> *mut GsObject {
+    if let Some(handle) = immediate(&value) {
+        return handle;
+    }
     with_table(token, |table| {
         let index = table.slot_for(&value);
         table.slots[index as usize].c_owned.push(value);
@@ -368,6 +428,9 @@ pub fn new_ref(token: Token<'_>, value: Value) -> *mut GsObject {
 /// scope on this thread closes (or for the rest of the process when none is
 /// open: a thread of C's own between `gs_ensure` and `gs_release`).
 pub fn borrowed(token: Token<'_>, value: Value) -> *mut GsObject {
+    if let Some(handle) = immediate(&value) {
+        return handle;
+    }
     let (index, handle) = with_table(token, |table| {
         let index = table.slot_for(&value);
         table.slots[index as usize].pins += 1;
@@ -392,6 +455,10 @@ pub fn open_scope_with(token: Token<'_>, args: &[Value], out: &mut [*mut GsObjec
         scopes.open += 1;
         with_table(token, |table| {
             for (place, arg) in out.iter_mut().zip(args) {
+                if let Some(handle) = immediate(arg) {
+                    *place = handle;
+                    continue;
+                }
                 let index = table.slot_for(arg);
                 table.slots[index as usize].pins += 1;
                 scopes.lent.push(index);
@@ -405,6 +472,9 @@ pub fn open_scope_with(token: Token<'_>, args: &[Value], out: &mut [*mut GsObjec
 /// The value `handle` names (a new interpreter reference to it).
 #[inline]
 pub fn get(token: Token<'_>, handle: *mut GsObject) -> Result<Value, BadHandle> {
+    if let Some(value) = immediate_value(handle) {
+        return Ok(value);
+    }
     with_table(token, |table| {
         let index = table.find(handle)?;
         Ok(table.slots[index as usize].value.clone().expect("a found entry is live"))
@@ -418,6 +488,9 @@ pub fn with_value<R>(
     handle: *mut GsObject,
     f: impl FnOnce(&Value) -> R,
 ) -> Result<R, BadHandle> {
+    if let Some(value) = immediate_value(handle) {
+        return Ok(f(&value));
+    }
     with_table(token, |table| {
         let index = table.find(handle)?;
         Ok(f(table.slots[index as usize].value.as_ref().expect("a found entry is live")))
@@ -426,6 +499,9 @@ pub fn with_value<R>(
 
 /// `gs_incref`: C owns one more reference.
 pub fn incref(token: Token<'_>, handle: *mut GsObject) -> Result<(), BadHandle> {
+    if immediate_value(handle).is_some() {
+        return Ok(());
+    }
     with_table(token, |table| {
         let index = table.find(handle)?;
         let slot = &mut table.slots[index as usize];
@@ -452,6 +528,9 @@ pub fn decref(token: Token<'_>, handle: *mut GsObject) -> Result<(), DecrefError
 /// Take one of C's references: for `gs_decref` (dropped) or a function's
 /// result (kept by the interpreter).
 pub fn take_owned(token: Token<'_>, handle: *mut GsObject) -> Result<Value, DecrefError> {
+    if let Some(value) = immediate_value(handle) {
+        return Ok(value);
+    }
     let (taken, freed) = with_table(token, |table| {
         let index = table.find(handle).map_err(DecrefError::Bad)?;
         let taken = table.slots[index as usize].c_owned.pop().ok_or(DecrefError::NotOwned)?;
@@ -469,6 +548,9 @@ pub fn str_text(
     token: Token<'_>,
     handle: *mut GsObject,
 ) -> Result<Option<(*const u8, usize)>, BadHandle> {
+    if immediate_value(handle).is_some() {
+        return Ok(None);
+    }
     with_table(token, |table| {
         let index = table.find(handle)?;
         let slot = &mut table.slots[index as usize];
