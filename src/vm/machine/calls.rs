@@ -13,6 +13,10 @@ use crate::vm::error::RtError;
 use crate::vm::natives;
 use crate::vm::value::{Closure, GenState, Generator, Native, NativeKind, Obj, ObjRef, Value};
 
+/// How many arguments a C extension's function is called with from an
+/// array on the Rust stack (more go through the shared argument vector).
+const FOREIGN_INLINE_ARGS: usize = 4;
+
 impl Vm {
     /// Call the value below the top `argc` values. For a closure this pushes
     /// a frame; for a built-in it runs it and pushes the result.
@@ -138,6 +142,21 @@ impl Vm {
                 };
                 self.stack.pop(); // the built-in itself
                 self.resume(generator, sent, None)
+            }
+            NativeKind::Foreign(foreign) if argc <= FOREIGN_INLINE_ARGS => {
+                // A C extension's function: its few arguments are moved
+                // into an array on the Rust stack (no vector to fill and
+                // drain), where they live until the call returns.
+                let mut args: [Value; FOREIGN_INLINE_ARGS] = Default::default();
+                for (arg, slot) in args.iter_mut().zip(&mut self.stack[base + 1..]) {
+                    *arg = std::mem::take(slot);
+                }
+                let result = foreign.call(self, token, &args[..argc]);
+                drop(args);
+                let result = result?;
+                self.stack.truncate(base);
+                self.stack.push(result);
+                Ok(())
             }
             NativeKind::Func(_) | NativeKind::Foreign(_) => {
                 let mut args = self.take_native_args(base + 1);
