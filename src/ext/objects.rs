@@ -45,8 +45,10 @@ pub fn clear_pending() {
 }
 
 /// Take (and clear) this thread's pending error.
+#[inline]
 pub fn take_pending() -> Option<String> {
-    PENDING.with(|p| p.borrow_mut().take()).map(|s| s.to_string_lossy().into_owned())
+    let pending = PENDING.with(|p| p.borrow_mut().take())?;
+    Some(pending.to_string_lossy().into_owned())
 }
 
 /// How an object function failed.
@@ -240,9 +242,27 @@ pub extern "C" fn gs_map_new() -> *mut GsObject {
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_type_name(o: *mut GsObject) -> *const c_char {
     object_fn("gs_type_name", ptr::null(), |token| {
-        let name = handles::with_value(token, o, Value::type_name)?;
-        Ok(c_type_name(name).as_ptr())
+        Ok(handles::with_value(token, o, c_type_name_of)?.as_ptr())
     })
+}
+
+/// `value`'s type name as scripts' `type()` gives it, as a C string with
+/// static storage: the common types' names straight from the value's kind.
+#[inline]
+fn c_type_name_of(value: &Value) -> &'static CStr {
+    match value {
+        Value::Nil | Value::Unset => c"nil",
+        Value::Bool(_) => c"bool",
+        Value::Int(_) => c"int",
+        Value::Float(_) => c"float",
+        Value::Obj(r) => match r.get() {
+            Obj::Str(_) => c"string",
+            Obj::Bytes(_) => c"bytes",
+            Obj::List(_) => c"list",
+            Obj::Map(_) => c"map",
+            _ => c_type_name(value.type_name()),
+        },
+    }
 }
 
 /// `name` (a type's name as scripts' `type()` gives it) as a C string with
