@@ -224,6 +224,9 @@ struct Table {
     owner: u32,
     slots: Vec<Slot>,
     free: Vec<u32>,
+    /// How many free entries are *parked* rather than on `free`: see
+    /// [`Table::release_if_unused`].
+    parked: usize,
     ids: Identities,
 }
 
@@ -241,6 +244,7 @@ static TABLES: [LockGuarded; MAX_INTERPRETERS] = [const {
         owner: NO_INTERPRETER,
         slots: Vec::new(),
         free: Vec::new(),
+        parked: 0,
         ids: Identities::new(),
     })))
 }; MAX_INTERPRETERS];
@@ -300,9 +304,12 @@ impl Table {
                 entry.text = None;
                 entry.generation = entry.generation.wrapping_add(1).max(1);
                 entry.freed_by = FreedBy::LastReference;
-                self.free.push(index as u32);
             }
         }
+        // Every entry is free now, parked ones included.
+        self.free.clear();
+        self.free.extend((0..self.slots.len() as u32).rev());
+        self.parked = 0;
         self.ids = Identities::new();
         self.owner = id;
         OWNERS[slot].store(id, Relaxed);
@@ -333,11 +340,32 @@ impl Table {
         Ok(index as u32)
     }
 
+    /// The entry for `value`: its live entry if it has one, else a new one
+    /// holding the handle's reference.
     #[inline]
     fn slot_for(&mut self, value: &Value) -> u32 {
         let id = identity(value);
-        if let Some(index) = id.and_then(|id| self.ids.get(id)) {
-            return index;
+        if let Some(id) = id {
+            if let Some(index) = self.ids.get(id) {
+                let slot = &mut self.slots[index as usize];
+                if slot.value.is_none() {
+                    // Parked under this identity: live again.
+                    slot.value = Some(value.clone());
+                    self.parked -= 1;
+                }
+                return index;
+            }
+            if let Some(index) = self.ids.direct_occupant(id) {
+                let slot = &mut self.slots[index as usize];
+                if slot.value.is_none() {
+                    // Parked under another identity in this one's place:
+                    // taken over.
+                    slot.value = Some(value.clone());
+                    self.parked -= 1;
+                    self.ids.set_direct(id, index);
+                    return index;
+                }
+            }
         }
         let index = match self.free.pop() {
             Some(index) => {
@@ -379,6 +407,14 @@ impl Table {
 
     /// Free the entry if nothing keeps it (`by` says why it is let go);
     /// returns the value to drop.
+    ///
+    /// An object's entry found through its direct-mapped identity place is
+    /// *parked* there, not put on the free list: the next request for the
+    /// same object (the same argument passed again, call after call) takes
+    /// it back with one probe, and a request for another object whose
+    /// place it holds takes it over. Freed either way: the value's
+    /// reference is dropped and the generation moves on, so old handles
+    /// read as freed.
     #[inline]
     fn release_if_unused(&mut self, index: u32, by: FreedBy) -> Option<Value> {
         let slot = &mut self.slots[index as usize];
@@ -392,10 +428,14 @@ impl Table {
         slot.freed_generation = slot.generation;
         slot.freed_by = by;
         slot.generation = slot.generation.wrapping_add(1).max(1);
-        if let Some(id) = identity(&value) {
-            self.ids.remove(id);
+        match identity(&value) {
+            Some(id) if self.ids.is_direct(id) => self.parked += 1,
+            Some(id) => {
+                self.ids.remove(id);
+                self.free.push(index);
+            }
+            None => self.free.push(index),
         }
-        self.free.push(index);
         Some(value)
     }
 }
@@ -448,6 +488,7 @@ pub fn borrowed(token: Token<'_>, value: Value) -> *mut GsObject {
 /// Lend `args` to C in a new call scope on this thread, writing their
 /// handles to `out` (as long as `args`); [`close_scope`] ends it. One
 /// borrow of the table and of the scopes for the lot.
+#[inline]
 pub fn open_scope_with(token: Token<'_>, args: &[Value], out: &mut [*mut GsObject]) -> Scope {
     SCOPES.with(|scopes| {
         let mut scopes = scopes.borrow_mut();
@@ -527,6 +568,7 @@ pub fn decref(token: Token<'_>, handle: *mut GsObject) -> Result<(), DecrefError
 
 /// Take one of C's references: for `gs_decref` (dropped) or a function's
 /// result (kept by the interpreter).
+#[inline]
 pub fn take_owned(token: Token<'_>, handle: *mut GsObject) -> Result<Value, DecrefError> {
     if let Some(value) = immediate_value(handle) {
         return Ok(value);
@@ -595,6 +637,7 @@ pub fn open_scope() -> Scope {
 
 /// Close `scope`, the innermost call scope: every entry it lent is
 /// unpinned, and freed if C owns no reference to it.
+#[inline]
 pub fn close_scope(token: Token<'_>, scope: Scope) {
     SCOPES.with(|scopes| {
         let mut scopes = scopes.borrow_mut();
@@ -616,7 +659,7 @@ pub fn close_scope(token: Token<'_>, scope: Scope) {
 /// How many handles are live in the calling thread's interpreter (for
 /// tests: a balanced extension leaves none).
 pub fn live_handles(token: Token<'_>) -> usize {
-    with_table(token, |table| table.slots.len() - table.free.len())
+    with_table(token, |table| table.slots.len() - table.free.len() - table.parked)
 }
 
 #[cfg(test)]

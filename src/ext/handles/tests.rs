@@ -154,3 +154,47 @@ fn shown(value: &Value) -> String {
         other => other.type_name().to_owned(),
     }
 }
+
+#[test]
+fn an_argument_lent_call_after_call_gets_a_fresh_handle_each_time_and_leaves_nothing_live() {
+    attach(|token| {
+        let before = live_handles(token);
+        let values: Vec<Value> = (0..3).map(|_| Value::list(token, Vec::new())).collect();
+        let mut earlier: Vec<*mut GsObject> = Vec::new();
+        for _ in 0..3 {
+            let mut args = vec![std::ptr::null_mut(); values.len()];
+            let scope = open_scope_with(token, &values, &mut args);
+            assert_eq!(live_handles(token), before + values.len());
+            for (value, &handle) in values.iter().zip(&args) {
+                assert_eq!(borrowed(token, value.clone()), handle, "one object, one handle");
+                assert!(!earlier.contains(&handle), "a handle of an earlier call is never reused");
+            }
+            for &handle in &earlier {
+                // The last call's are named as borrowed ones kept too long;
+                // older ones (their entry freed twice since) as freed.
+                assert!(matches!(
+                    get(token, handle),
+                    Err(BadHandle::LentScopeClosed | BadHandle::Freed)
+                ));
+            }
+            for &handle in earlier.iter().rev().take(values.len()) {
+                assert!(matches!(get(token, handle), Err(BadHandle::LentScopeClosed)));
+            }
+            close_scope(token, scope);
+            assert_eq!(live_handles(token), before, "the entries are free again");
+            earlier.extend(args);
+        }
+        // An entry left behind by one object is taken by others, and an
+        // owned reference to it still works as before.
+        let others: Vec<Value> = (0..DIRECT * 2).map(|_| Value::list(token, Vec::new())).collect();
+        let owned: Vec<_> = others.iter().map(|v| new_ref(token, v.clone())).collect();
+        assert_eq!(live_handles(token), before + others.len());
+        for (value, &handle) in others.iter().zip(&owned) {
+            assert_eq!(identity(&take_owned(token, handle).unwrap()), identity(value));
+        }
+        assert_eq!(live_handles(token), before);
+        for &handle in &earlier {
+            assert!(get(token, handle).is_err(), "still refused");
+        }
+    });
+}
