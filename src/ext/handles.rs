@@ -52,7 +52,7 @@
 //! touched only with its interpreter's lock held (callers prove it with a
 //! [`Token`]).
 
-use std::cell::{RefCell, UnsafeCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use crate::gil::{MAX_INTERPRETERS, NO_INTERPRETER, Token, slot_of};
@@ -181,16 +181,19 @@ fn identity(value: &Value) -> Option<usize> {
     }
 }
 
-struct Scopes {
-    /// The entries lent by the open scopes, innermost scope's last.
-    lent: Vec<u32>,
-    /// How many scopes are open.
-    open: usize,
-}
+/// How many of a call's arguments a [`Scope`] records itself; the
+/// entries of any more go to the thread's list of lent entries.
+const SCOPE_ARGS: usize = 8;
+/// No entry: an immediate argument, or none.
+const NO_ENTRY: u32 = u32::MAX;
 
-/// An open call scope: where its entries start in the thread's list.
+/// An open call scope: the entries of the arguments it lent (the first
+/// [`SCOPE_ARGS`]), and where its other entries start in the thread's list.
 #[must_use = "a scope is closed with close_scope"]
-pub struct Scope(usize);
+pub struct Scope {
+    args: [u32; SCOPE_ARGS],
+    start: usize,
+}
 
 struct Slot {
     /// The value and the handle's own reference to it; `None` when free.
@@ -295,7 +298,7 @@ impl Table {
     /// after the interpreter that used this slot ended).
     #[cold]
     fn adopt(&mut self, slot: usize, id: u32) {
-        for (index, entry) in self.slots.iter_mut().enumerate() {
+        for entry in &mut self.slots {
             if let Some(value) = entry.value.take() {
                 // Objects of an ended interpreter: see the module docs.
                 std::mem::forget(value);
@@ -405,6 +408,14 @@ impl Table {
         encode(slot_of(self.owner), index, self.slots[index as usize].generation)
     }
 
+    /// A call scope that lent entry `index` closes: one pin less, and the
+    /// entry freed if nothing else keeps it.
+    #[inline]
+    fn unpin(&mut self, index: u32) {
+        self.slots[index as usize].pins -= 1;
+        drop(self.release_if_unused(index, FreedBy::ScopeClosed));
+    }
+
     /// Free the entry if nothing keeps it (`by` says why it is let go);
     /// returns the value to drop.
     ///
@@ -441,22 +452,46 @@ impl Table {
 }
 
 thread_local! {
-    /// This thread's open call scopes: the entries they lent, innermost
-    /// scope's last (each [`Scope`] says where its own start), in one flat
-    /// list, so a call allocates nothing once it has grown. (A thread
-    /// holds one interpreter's lock at a time and changes interpreter only
-    /// with no lock held, so every entry here is in its interpreter's
-    /// table.)
-    static SCOPES: RefCell<Scopes> = const {
-        RefCell::new(Scopes { lent: Vec::new(), open: 0 })
-    };
+    /// How many call scopes are open on this thread.
+    static OPEN_SCOPES: Cell<usize> = const { Cell::new(0) };
+    /// The entries the open call scopes lent beyond their arguments
+    /// (`gs_list_get`/`gs_map_get` results, arguments past the first
+    /// [`SCOPE_ARGS`]), innermost scope's last (each [`Scope`] says where
+    /// its own start), in one flat list, so a call allocates nothing once
+    /// it has grown. (A thread holds one interpreter's lock at a time and
+    /// changes interpreter only with no lock held, so every entry here is
+    /// in its interpreter's table.)
+    static LENT: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+    /// `LENT`'s length, readable without touching the list: a call that
+    /// lent nothing beyond its arguments closes with one load.
+    static LENT_LEN: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Add `index` to the innermost open scope's list.
+fn lend_beyond_args(index: u32) {
+    LENT.with(|lent| lent.borrow_mut().push(index));
+    LENT_LEN.with(|len| len.set(len.get() + 1));
+}
+
+/// Open a call scope on this thread: what is lent to C from now on stays
+/// valid until [`close_scope`].
+#[inline]
+fn open_scope_on_thread() -> Scope {
+    OPEN_SCOPES.with(|open| open.set(open.get() + 1));
+    Scope { args: [NO_ENTRY; SCOPE_ARGS], start: LENT_LEN.with(Cell::get) }
 }
 
 /// A new reference to `value` for C: the caller owns it.
+#[inline]
 pub fn new_ref(token: Token<'_>, value: Value) -> *mut GsObject {
-    if let Some(handle) = immediate(&value) {
-        return handle;
+    match immediate(&value) {
+        Some(handle) => handle,
+        None => new_entry_ref(token, value),
     }
+}
+
+#[inline(never)]
+fn new_entry_ref(token: Token<'_>, value: Value) -> *mut GsObject {
     with_table(token, |table| {
         let index = table.slot_for(&value);
         table.slots[index as usize].c_owned.push(value);
@@ -476,38 +511,36 @@ pub fn borrowed(token: Token<'_>, value: Value) -> *mut GsObject {
         table.slots[index as usize].pins += 1;
         (index, table.handle(index))
     });
-    SCOPES.with(|scopes| {
-        let mut scopes = scopes.borrow_mut();
-        if scopes.open > 0 {
-            scopes.lent.push(index);
-        }
-    });
+    if OPEN_SCOPES.with(Cell::get) > 0 {
+        lend_beyond_args(index);
+    }
     handle
 }
 
 /// Lend `args` to C in a new call scope on this thread, writing their
 /// handles to `out` (as long as `args`); [`close_scope`] ends it. One
-/// borrow of the table and of the scopes for the lot.
+/// borrow of the table for the lot; the scope itself records which entries
+/// the arguments took (never read back from `out`, which C may scribble
+/// on).
 #[inline]
 pub fn open_scope_with(token: Token<'_>, args: &[Value], out: &mut [*mut GsObject]) -> Scope {
-    SCOPES.with(|scopes| {
-        let mut scopes = scopes.borrow_mut();
-        let start = scopes.lent.len();
-        scopes.open += 1;
-        with_table(token, |table| {
-            for (place, arg) in out.iter_mut().zip(args) {
-                if let Some(handle) = immediate(arg) {
-                    *place = handle;
-                    continue;
-                }
-                let index = table.slot_for(arg);
-                table.slots[index as usize].pins += 1;
-                scopes.lent.push(index);
-                *place = table.handle(index);
+    let mut scope = open_scope_on_thread();
+    with_table(token, |table| {
+        for (position, (place, arg)) in out.iter_mut().zip(args).enumerate() {
+            if let Some(handle) = immediate(arg) {
+                *place = handle;
+                continue;
             }
-        });
-        Scope(start)
-    })
+            let index = table.slot_for(arg);
+            table.slots[index as usize].pins += 1;
+            *place = table.handle(index);
+            match scope.args.get_mut(position) {
+                Some(entry) => *entry = index,
+                None => lend_beyond_args(index),
+            }
+        }
+    });
+    scope
 }
 
 /// The value `handle` names (a new interpreter reference to it).
@@ -570,9 +603,14 @@ pub fn decref(token: Token<'_>, handle: *mut GsObject) -> Result<(), DecrefError
 /// result (kept by the interpreter).
 #[inline]
 pub fn take_owned(token: Token<'_>, handle: *mut GsObject) -> Result<Value, DecrefError> {
-    if let Some(value) = immediate_value(handle) {
-        return Ok(value);
+    match immediate_value(handle) {
+        Some(value) => Ok(value),
+        None => take_owned_entry(token, handle),
     }
+}
+
+#[inline(never)]
+fn take_owned_entry(token: Token<'_>, handle: *mut GsObject) -> Result<Value, DecrefError> {
     let (taken, freed) = with_table(token, |table| {
         let index = table.find(handle).map_err(DecrefError::Bad)?;
         let taken = table.slots[index as usize].c_owned.pop().ok_or(DecrefError::NotOwned)?;
@@ -628,31 +666,32 @@ pub fn bytes_data(
 /// valid until [`close_scope`].
 #[cfg(test)]
 pub fn open_scope() -> Scope {
-    SCOPES.with(|scopes| {
-        let mut scopes = scopes.borrow_mut();
-        scopes.open += 1;
-        Scope(scopes.lent.len())
-    })
+    open_scope_on_thread()
 }
 
 /// Close `scope`, the innermost call scope: every entry it lent is
 /// unpinned, and freed if C owns no reference to it.
 #[inline]
 pub fn close_scope(token: Token<'_>, scope: Scope) {
-    SCOPES.with(|scopes| {
-        let mut scopes = scopes.borrow_mut();
-        scopes.open -= 1;
-        let Scope(start) = scope;
-        with_table(token, |table| {
-            for &index in &scopes.lent[start..] {
-                table.slots[index as usize].pins -= 1;
-                // Dropped here, with both borrows held: freeing an object
-                // runs no script and no C (the language has no
-                // destructors), so nothing re-enters the table.
-                drop(table.release_if_unused(index, FreedBy::ScopeClosed));
-            }
-        });
-        scopes.lent.truncate(start);
+    OPEN_SCOPES.with(|open| open.set(open.get() - 1));
+    let beyond_args = LENT_LEN.with(Cell::get) > scope.start;
+    with_table(token, |table| {
+        // Each value is dropped here, with the table borrowed: freeing an
+        // object runs no script and no C (the language has no
+        // destructors), so nothing re-enters the table.
+        for &index in scope.args.iter().filter(|&&index| index != NO_ENTRY) {
+            table.unpin(index);
+        }
+        if beyond_args {
+            LENT.with(|lent| {
+                let mut lent = lent.borrow_mut();
+                for &index in &lent[scope.start..] {
+                    table.unpin(index);
+                }
+                lent.truncate(scope.start);
+            });
+            LENT_LEN.with(|len| len.set(scope.start));
+        }
     });
 }
 

@@ -12,7 +12,7 @@
 //!
 //! This file owns each thread's pending error.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::ptr;
 
@@ -24,22 +24,33 @@ thread_local! {
     /// This thread's pending error (`gs_raise`), like CPython's current
     /// exception.
     static PENDING: RefCell<Option<CString>> = const { RefCell::new(None) };
+    /// Whether `PENDING` may hold an error: one load for every call into C
+    /// to see that none is pending (`PENDING` has a destructor, so
+    /// reaching it costs more).
+    static MAYBE_PENDING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Set this thread's pending error.
 pub fn set_pending(message: &str) {
     let text = CString::new(message.replace('\0', "\\0")).expect("NULs were replaced");
     PENDING.with(|p| *p.borrow_mut() = Some(text));
+    MAYBE_PENDING.with(|maybe| maybe.set(true));
 }
 
 /// Clear this thread's pending error, if any.
 #[inline]
 pub fn clear_pending() {
+    if MAYBE_PENDING.with(Cell::get) {
+        clear_pending_slow();
+    }
+}
+
+#[cold]
+fn clear_pending_slow() {
     PENDING.with(|p| {
         if let Ok(mut pending) = p.try_borrow_mut() {
-            if pending.is_some() {
-                *pending = None;
-            }
+            *pending = None;
+            MAYBE_PENDING.with(|maybe| maybe.set(false));
         }
     });
 }
@@ -47,8 +58,17 @@ pub fn clear_pending() {
 /// Take (and clear) this thread's pending error.
 #[inline]
 pub fn take_pending() -> Option<String> {
-    let pending = PENDING.with(|p| p.borrow_mut().take())?;
-    Some(pending.to_string_lossy().into_owned())
+    if !MAYBE_PENDING.with(Cell::get) {
+        return None;
+    }
+    take_pending_slow()
+}
+
+#[cold]
+fn take_pending_slow() -> Option<String> {
+    let pending = PENDING.with(|p| p.borrow_mut().take());
+    MAYBE_PENDING.with(|maybe| maybe.set(false));
+    Some(pending?.to_string_lossy().into_owned())
 }
 
 /// How an object function failed.
