@@ -152,7 +152,9 @@ impl Vm {
                     *arg = std::mem::take(slot);
                 }
                 let result = foreign.call(self, token, &args[..argc]);
-                drop(args);
+                // Only the first `argc` hold anything to drop.
+                args[..argc].iter_mut().for_each(|arg| drop(std::mem::take(arg)));
+                std::mem::forget(args);
                 let result = result?;
                 self.stack.truncate(base);
                 self.stack.push(result);
