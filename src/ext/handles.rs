@@ -192,6 +192,8 @@ const NO_ENTRY: u32 = u32::MAX;
 #[must_use = "a scope is closed with close_scope"]
 pub struct Scope {
     args: [u32; SCOPE_ARGS],
+    /// How many of `args` are used.
+    arg_count: usize,
     start: usize,
 }
 
@@ -478,7 +480,7 @@ fn lend_beyond_args(index: u32) {
 #[inline]
 fn open_scope_on_thread() -> Scope {
     OPEN_SCOPES.with(|open| open.set(open.get() + 1));
-    Scope { args: [NO_ENTRY; SCOPE_ARGS], start: LENT_LEN.with(Cell::get) }
+    Scope { args: [NO_ENTRY; SCOPE_ARGS], arg_count: 0, start: LENT_LEN.with(Cell::get) }
 }
 
 /// A new reference to `value` for C: the caller owns it.
@@ -525,6 +527,7 @@ pub fn borrowed(token: Token<'_>, value: Value) -> *mut GsObject {
 #[inline]
 pub fn open_scope_with(token: Token<'_>, args: &[Value], out: &mut [*mut GsObject]) -> Scope {
     let mut scope = open_scope_on_thread();
+    scope.arg_count = args.len().min(SCOPE_ARGS);
     with_table(token, |table| {
         for (position, (place, arg)) in out.iter_mut().zip(args).enumerate() {
             if let Some(handle) = immediate(arg) {
@@ -679,8 +682,10 @@ pub fn close_scope(token: Token<'_>, scope: Scope) {
         // Each value is dropped here, with the table borrowed: freeing an
         // object runs no script and no C (the language has no
         // destructors), so nothing re-enters the table.
-        for &index in scope.args.iter().filter(|&&index| index != NO_ENTRY) {
-            table.unpin(index);
+        for &index in &scope.args[..scope.arg_count] {
+            if index != NO_ENTRY {
+                table.unpin(index);
+            }
         }
         if beyond_args {
             LENT.with(|lent| {
