@@ -156,8 +156,16 @@ impl Vm {
                 args[..argc].iter_mut().for_each(|arg| drop(std::mem::take(arg)));
                 std::mem::forget(args);
                 let result = result?;
-                self.stack.truncate(base);
-                self.stack.push(result);
+                // The argument slots hold nil now; the result takes the
+                // callee's slot.
+                if self.stack.len() != base + 1 + argc {
+                    // Not reached: a native leaves the stack as it found it.
+                    self.stack.truncate(base + 1);
+                }
+                for _ in 0..self.stack.len() - base - 1 {
+                    self.stack.pop();
+                }
+                self.stack[base] = result;
                 Ok(())
             }
             NativeKind::Func(_) | NativeKind::Foreign(_) => {
