@@ -21,10 +21,21 @@
 //! reference and no scope pins it.
 //!
 //! One entry per object: asking twice for the same object gives the same
-//! handle, as CPython gives the same pointer. (Numbers, booleans and nil
-//! get an entry per request: they have no identity to keep.) The object's
-//! entry is found through [`Identities`]: one direct-mapped array probe in
-//! the common case, a hash map only for collisions.
+//! handle, as CPython gives the same pointer. The object's entry is found
+//! through [`Identities`]: one direct-mapped array probe in the common
+//! case, a hash map only for collisions. (Floats, and integers too large
+//! to be immediates, get an entry per request: they have no identity to
+//! keep.)
+//!
+//! # Immediates
+//!
+//! `nil`, `true`, `false` and integers of at most 54 bits are handed to C
+//! as *immediate* handles: the value itself, packed under a tag of its own,
+//! with no table entry. Nothing about them can be misused: there is no
+//! object to free or to touch without the lock, so `gs_incref`/`gs_decref`
+//! of one do nothing, and one kept past its call still reads the same
+//! value. The pointer checks are unchanged: the tag is not a user-space
+//! address, so a stray pointer is still "never handed out".
 //!
 //! # Interpreters
 //!
@@ -41,7 +52,7 @@
 //! touched only with its interpreter's lock held (callers prove it with a
 //! [`Token`]).
 
-use std::cell::{RefCell, UnsafeCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use crate::gil::{MAX_INTERPRETERS, NO_INTERPRETER, Token, slot_of};
@@ -63,6 +74,52 @@ const INTERPRETER_BITS: u32 = 6;
 const INDEX_BITS: u32 = PAYLOAD_BITS - GENERATION_BITS - INTERPRETER_BITS;
 const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
 const _: () = assert!(MAX_INTERPRETERS == 1 << INTERPRETER_BITS);
+
+/// The high byte of an immediate handle (see the module docs): the value's
+/// kind in the low two bits, an integer in the 54 above them.
+const IMMEDIATE_TAG: usize = 0x69 << PAYLOAD_BITS;
+const KIND_NIL: usize = 0;
+const KIND_FALSE: usize = 1;
+const KIND_TRUE: usize = 2;
+const KIND_INT: usize = 3;
+const KIND_BITS: u32 = 2;
+/// The integers that fit in an immediate: 54 bits, signed.
+const IMMEDIATE_INT_BITS: u32 = PAYLOAD_BITS - KIND_BITS;
+const IMMEDIATE_INT_MIN: i64 = -(1 << (IMMEDIATE_INT_BITS - 1));
+const IMMEDIATE_INT_MAX: i64 = (1 << (IMMEDIATE_INT_BITS - 1)) - 1;
+
+/// The immediate handle of `value`, if it has one.
+#[inline]
+fn immediate(value: &Value) -> Option<*mut GsObject> {
+    let payload = match *value {
+        Value::Nil => KIND_NIL,
+        Value::Bool(false) => KIND_FALSE,
+        Value::Bool(true) => KIND_TRUE,
+        Value::Int(i) if (IMMEDIATE_INT_MIN..=IMMEDIATE_INT_MAX).contains(&i) => {
+            ((i as usize) << KIND_BITS | KIND_INT) & !TAG_MASK
+        }
+        _ => return None,
+    };
+    Some(std::ptr::without_provenance_mut(IMMEDIATE_TAG | payload))
+}
+
+/// The value an immediate handle stands for; `None` if `handle` is not one.
+#[inline]
+fn immediate_value(handle: *mut GsObject) -> Option<Value> {
+    let bits = handle.addr();
+    if bits & TAG_MASK != IMMEDIATE_TAG {
+        return None;
+    }
+    Some(match bits & ((1 << KIND_BITS) - 1) {
+        KIND_NIL => Value::Nil,
+        KIND_FALSE => Value::Bool(false),
+        KIND_TRUE => Value::Bool(true),
+        // Sign-extend the 54-bit payload.
+        _ => Value::Int(
+            ((bits << (usize::BITS - PAYLOAD_BITS)) as i64) >> (64 - PAYLOAD_BITS + KIND_BITS),
+        ),
+    })
+}
 
 /// What C holds: an opaque handle, never dereferenced.
 #[repr(C)]
@@ -115,8 +172,8 @@ impl BadHandle {
     }
 }
 
-/// The identity a heap object's entry is found by: its address. Numbers,
-/// booleans and nil have no identity to keep: each gets an entry of its own.
+/// The identity a heap object's entry is found by: its address. Floats and
+/// large integers have no identity to keep: each gets an entry of its own.
 fn identity(value: &Value) -> Option<usize> {
     match value {
         Value::Obj(r) => Some(r.addr()),
@@ -124,16 +181,21 @@ fn identity(value: &Value) -> Option<usize> {
     }
 }
 
-struct Scopes {
-    /// The entries lent by the open scopes, innermost scope's last.
-    lent: Vec<u32>,
-    /// How many scopes are open.
-    open: usize,
-}
+/// How many of a call's arguments a [`Scope`] records itself; the
+/// entries of any more go to the thread's list of lent entries.
+const SCOPE_ARGS: usize = 8;
+/// No entry: an immediate argument, or none.
+const NO_ENTRY: u32 = u32::MAX;
 
-/// An open call scope: where its entries start in the thread's list.
+/// An open call scope: the entries of the arguments it lent (the first
+/// [`SCOPE_ARGS`]), and where its other entries start in the thread's list.
 #[must_use = "a scope is closed with close_scope"]
-pub struct Scope(usize);
+pub struct Scope {
+    args: [u32; SCOPE_ARGS],
+    /// How many of `args` are used.
+    arg_count: usize,
+    start: usize,
+}
 
 struct Slot {
     /// The value and the handle's own reference to it; `None` when free.
@@ -167,6 +229,9 @@ struct Table {
     owner: u32,
     slots: Vec<Slot>,
     free: Vec<u32>,
+    /// How many free entries are *parked* rather than on `free`: see
+    /// [`Table::release_if_unused`].
+    parked: usize,
     ids: Identities,
 }
 
@@ -184,6 +249,7 @@ static TABLES: [LockGuarded; MAX_INTERPRETERS] = [const {
         owner: NO_INTERPRETER,
         slots: Vec::new(),
         free: Vec::new(),
+        parked: 0,
         ids: Identities::new(),
     })))
 }; MAX_INTERPRETERS];
@@ -234,7 +300,7 @@ impl Table {
     /// after the interpreter that used this slot ended).
     #[cold]
     fn adopt(&mut self, slot: usize, id: u32) {
-        for (index, entry) in self.slots.iter_mut().enumerate() {
+        for entry in &mut self.slots {
             if let Some(value) = entry.value.take() {
                 // Objects of an ended interpreter: see the module docs.
                 std::mem::forget(value);
@@ -243,9 +309,12 @@ impl Table {
                 entry.text = None;
                 entry.generation = entry.generation.wrapping_add(1).max(1);
                 entry.freed_by = FreedBy::LastReference;
-                self.free.push(index as u32);
             }
         }
+        // Every entry is free now, parked ones included.
+        self.free.clear();
+        self.free.extend((0..self.slots.len() as u32).rev());
+        self.parked = 0;
         self.ids = Identities::new();
         self.owner = id;
         OWNERS[slot].store(id, Relaxed);
@@ -276,11 +345,32 @@ impl Table {
         Ok(index as u32)
     }
 
+    /// The entry for `value`: its live entry if it has one, else a new one
+    /// holding the handle's reference.
     #[inline]
     fn slot_for(&mut self, value: &Value) -> u32 {
         let id = identity(value);
-        if let Some(index) = id.and_then(|id| self.ids.get(id)) {
-            return index;
+        if let Some(id) = id {
+            if let Some(index) = self.ids.get(id) {
+                let slot = &mut self.slots[index as usize];
+                if slot.value.is_none() {
+                    // Parked under this identity: live again.
+                    slot.value = Some(value.clone());
+                    self.parked -= 1;
+                }
+                return index;
+            }
+            if let Some(index) = self.ids.direct_occupant(id) {
+                let slot = &mut self.slots[index as usize];
+                if slot.value.is_none() {
+                    // Parked under another identity in this one's place:
+                    // taken over.
+                    slot.value = Some(value.clone());
+                    self.parked -= 1;
+                    self.ids.set_direct(id, index);
+                    return index;
+                }
+            }
         }
         let index = match self.free.pop() {
             Some(index) => {
@@ -320,8 +410,24 @@ impl Table {
         encode(slot_of(self.owner), index, self.slots[index as usize].generation)
     }
 
+    /// A call scope that lent entry `index` closes: one pin less, and the
+    /// entry freed if nothing else keeps it.
+    #[inline]
+    fn unpin(&mut self, index: u32) {
+        self.slots[index as usize].pins -= 1;
+        drop(self.release_if_unused(index, FreedBy::ScopeClosed));
+    }
+
     /// Free the entry if nothing keeps it (`by` says why it is let go);
     /// returns the value to drop.
+    ///
+    /// An object's entry found through its direct-mapped identity place is
+    /// *parked* there, not put on the free list: the next request for the
+    /// same object (the same argument passed again, call after call) takes
+    /// it back with one probe, and a request for another object whose
+    /// place it holds takes it over. Freed either way: the value's
+    /// reference is dropped and the generation moves on, so old handles
+    /// read as freed.
     #[inline]
     fn release_if_unused(&mut self, index: u32, by: FreedBy) -> Option<Value> {
         let slot = &mut self.slots[index as usize];
@@ -335,28 +441,59 @@ impl Table {
         slot.freed_generation = slot.generation;
         slot.freed_by = by;
         slot.generation = slot.generation.wrapping_add(1).max(1);
-        if let Some(id) = identity(&value) {
-            self.ids.remove(id);
+        match identity(&value) {
+            Some(id) if self.ids.is_direct(id) => self.parked += 1,
+            Some(id) => {
+                self.ids.remove(id);
+                self.free.push(index);
+            }
+            None => self.free.push(index),
         }
-        self.free.push(index);
         Some(value)
     }
 }
 
 thread_local! {
-    /// This thread's open call scopes: the entries they lent, innermost
-    /// scope's last (each [`Scope`] says where its own start), in one flat
-    /// list, so a call allocates nothing once it has grown. (A thread
-    /// holds one interpreter's lock at a time and changes interpreter only
-    /// with no lock held, so every entry here is in its interpreter's
-    /// table.)
-    static SCOPES: RefCell<Scopes> = const {
-        RefCell::new(Scopes { lent: Vec::new(), open: 0 })
-    };
+    /// How many call scopes are open on this thread.
+    static OPEN_SCOPES: Cell<usize> = const { Cell::new(0) };
+    /// The entries the open call scopes lent beyond their arguments
+    /// (`gs_list_get`/`gs_map_get` results, arguments past the first
+    /// [`SCOPE_ARGS`]), innermost scope's last (each [`Scope`] says where
+    /// its own start), in one flat list, so a call allocates nothing once
+    /// it has grown. (A thread holds one interpreter's lock at a time and
+    /// changes interpreter only with no lock held, so every entry here is
+    /// in its interpreter's table.)
+    static LENT: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+    /// `LENT`'s length, readable without touching the list: a call that
+    /// lent nothing beyond its arguments closes with one load.
+    static LENT_LEN: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Add `index` to the innermost open scope's list.
+fn lend_beyond_args(index: u32) {
+    LENT.with(|lent| lent.borrow_mut().push(index));
+    LENT_LEN.with(|len| len.set(len.get() + 1));
+}
+
+/// Open a call scope on this thread: what is lent to C from now on stays
+/// valid until [`close_scope`].
+#[inline]
+fn open_scope_on_thread() -> Scope {
+    OPEN_SCOPES.with(|open| open.set(open.get() + 1));
+    Scope { args: [NO_ENTRY; SCOPE_ARGS], arg_count: 0, start: LENT_LEN.with(Cell::get) }
 }
 
 /// A new reference to `value` for C: the caller owns it.
+#[inline]
 pub fn new_ref(token: Token<'_>, value: Value) -> *mut GsObject {
+    match immediate(&value) {
+        Some(handle) => handle,
+        None => new_entry_ref(token, value),
+    }
+}
+
+#[inline(never)]
+fn new_entry_ref(token: Token<'_>, value: Value) -> *mut GsObject {
     with_table(token, |table| {
         let index = table.slot_for(&value);
         table.slots[index as usize].c_owned.push(value);
@@ -368,43 +505,53 @@ pub fn new_ref(token: Token<'_>, value: Value) -> *mut GsObject {
 /// scope on this thread closes (or for the rest of the process when none is
 /// open: a thread of C's own between `gs_ensure` and `gs_release`).
 pub fn borrowed(token: Token<'_>, value: Value) -> *mut GsObject {
+    if let Some(handle) = immediate(&value) {
+        return handle;
+    }
     let (index, handle) = with_table(token, |table| {
         let index = table.slot_for(&value);
         table.slots[index as usize].pins += 1;
         (index, table.handle(index))
     });
-    SCOPES.with(|scopes| {
-        let mut scopes = scopes.borrow_mut();
-        if scopes.open > 0 {
-            scopes.lent.push(index);
-        }
-    });
+    if OPEN_SCOPES.with(Cell::get) > 0 {
+        lend_beyond_args(index);
+    }
     handle
 }
 
 /// Lend `args` to C in a new call scope on this thread, writing their
 /// handles to `out` (as long as `args`); [`close_scope`] ends it. One
-/// borrow of the table and of the scopes for the lot.
+/// borrow of the table for the lot; the scope itself records which entries
+/// the arguments took (never read back from `out`, which C may scribble
+/// on).
+#[inline]
 pub fn open_scope_with(token: Token<'_>, args: &[Value], out: &mut [*mut GsObject]) -> Scope {
-    SCOPES.with(|scopes| {
-        let mut scopes = scopes.borrow_mut();
-        let start = scopes.lent.len();
-        scopes.open += 1;
-        with_table(token, |table| {
-            for (place, arg) in out.iter_mut().zip(args) {
-                let index = table.slot_for(arg);
-                table.slots[index as usize].pins += 1;
-                scopes.lent.push(index);
-                *place = table.handle(index);
+    let mut scope = open_scope_on_thread();
+    scope.arg_count = args.len().min(SCOPE_ARGS);
+    with_table(token, |table| {
+        for (position, (place, arg)) in out.iter_mut().zip(args).enumerate() {
+            if let Some(handle) = immediate(arg) {
+                *place = handle;
+                continue;
             }
-        });
-        Scope(start)
-    })
+            let index = table.slot_for(arg);
+            table.slots[index as usize].pins += 1;
+            *place = table.handle(index);
+            match scope.args.get_mut(position) {
+                Some(entry) => *entry = index,
+                None => lend_beyond_args(index),
+            }
+        }
+    });
+    scope
 }
 
 /// The value `handle` names (a new interpreter reference to it).
 #[inline]
 pub fn get(token: Token<'_>, handle: *mut GsObject) -> Result<Value, BadHandle> {
+    if let Some(value) = immediate_value(handle) {
+        return Ok(value);
+    }
     with_table(token, |table| {
         let index = table.find(handle)?;
         Ok(table.slots[index as usize].value.clone().expect("a found entry is live"))
@@ -418,6 +565,9 @@ pub fn with_value<R>(
     handle: *mut GsObject,
     f: impl FnOnce(&Value) -> R,
 ) -> Result<R, BadHandle> {
+    if let Some(value) = immediate_value(handle) {
+        return Ok(f(&value));
+    }
     with_table(token, |table| {
         let index = table.find(handle)?;
         Ok(f(table.slots[index as usize].value.as_ref().expect("a found entry is live")))
@@ -426,6 +576,9 @@ pub fn with_value<R>(
 
 /// `gs_incref`: C owns one more reference.
 pub fn incref(token: Token<'_>, handle: *mut GsObject) -> Result<(), BadHandle> {
+    if immediate_value(handle).is_some() {
+        return Ok(());
+    }
     with_table(token, |table| {
         let index = table.find(handle)?;
         let slot = &mut table.slots[index as usize];
@@ -451,7 +604,16 @@ pub fn decref(token: Token<'_>, handle: *mut GsObject) -> Result<(), DecrefError
 
 /// Take one of C's references: for `gs_decref` (dropped) or a function's
 /// result (kept by the interpreter).
+#[inline]
 pub fn take_owned(token: Token<'_>, handle: *mut GsObject) -> Result<Value, DecrefError> {
+    match immediate_value(handle) {
+        Some(value) => Ok(value),
+        None => take_owned_entry(token, handle),
+    }
+}
+
+#[inline(never)]
+fn take_owned_entry(token: Token<'_>, handle: *mut GsObject) -> Result<Value, DecrefError> {
     let (taken, freed) = with_table(token, |table| {
         let index = table.find(handle).map_err(DecrefError::Bad)?;
         let taken = table.slots[index as usize].c_owned.pop().ok_or(DecrefError::NotOwned)?;
@@ -469,6 +631,9 @@ pub fn str_text(
     token: Token<'_>,
     handle: *mut GsObject,
 ) -> Result<Option<(*const u8, usize)>, BadHandle> {
+    if immediate_value(handle).is_some() {
+        return Ok(None);
+    }
     with_table(token, |table| {
         let index = table.find(handle)?;
         let slot = &mut table.slots[index as usize];
@@ -504,37 +669,41 @@ pub fn bytes_data(
 /// valid until [`close_scope`].
 #[cfg(test)]
 pub fn open_scope() -> Scope {
-    SCOPES.with(|scopes| {
-        let mut scopes = scopes.borrow_mut();
-        scopes.open += 1;
-        Scope(scopes.lent.len())
-    })
+    open_scope_on_thread()
 }
 
 /// Close `scope`, the innermost call scope: every entry it lent is
 /// unpinned, and freed if C owns no reference to it.
+#[inline]
 pub fn close_scope(token: Token<'_>, scope: Scope) {
-    SCOPES.with(|scopes| {
-        let mut scopes = scopes.borrow_mut();
-        scopes.open -= 1;
-        let Scope(start) = scope;
-        with_table(token, |table| {
-            for &index in &scopes.lent[start..] {
-                table.slots[index as usize].pins -= 1;
-                // Dropped here, with both borrows held: freeing an object
-                // runs no script and no C (the language has no
-                // destructors), so nothing re-enters the table.
-                drop(table.release_if_unused(index, FreedBy::ScopeClosed));
+    OPEN_SCOPES.with(|open| open.set(open.get() - 1));
+    let beyond_args = LENT_LEN.with(Cell::get) > scope.start;
+    with_table(token, |table| {
+        // Each value is dropped here, with the table borrowed: freeing an
+        // object runs no script and no C (the language has no
+        // destructors), so nothing re-enters the table.
+        for &index in &scope.args[..scope.arg_count] {
+            if index != NO_ENTRY {
+                table.unpin(index);
             }
-        });
-        scopes.lent.truncate(start);
+        }
+        if beyond_args {
+            LENT.with(|lent| {
+                let mut lent = lent.borrow_mut();
+                for &index in &lent[scope.start..] {
+                    table.unpin(index);
+                }
+                lent.truncate(scope.start);
+            });
+            LENT_LEN.with(|len| len.set(scope.start));
+        }
     });
 }
 
 /// How many handles are live in the calling thread's interpreter (for
 /// tests: a balanced extension leaves none).
 pub fn live_handles(token: Token<'_>) -> usize {
-    with_table(token, |table| table.slots.len() - table.free.len())
+    with_table(token, |table| table.slots.len() - table.free.len() - table.parked)
 }
 
 #[cfg(test)]

@@ -41,7 +41,9 @@ pub(super) const DIRECT: usize = 512;
 /// exactly one place: its direct-mapped place in `direct` when that was free
 /// when it came, else `overflow`. So the usual lookup, insert and removal is
 /// one array probe, and the hash map is consulted only while it is not
-/// empty.
+/// empty. A direct place may also keep a freed entry *parked* under the
+/// last identity it held (`handles.rs` says when): found again by that
+/// identity, or taken over by another one mapped to the same place.
 pub(super) struct Identities {
     /// `(address, entry)`; address 0 marks a free place.
     direct: Vec<(usize, u32)>,
@@ -69,6 +71,29 @@ impl Identities {
         }
     }
 
+    /// The entry in `id`'s direct-mapped place, whoever's identity it is
+    /// (`None` if the place is free).
+    #[inline]
+    pub(super) fn direct_occupant(&self, id: usize) -> Option<u32> {
+        match self.direct.get(Self::place(id)) {
+            Some(&(found, index)) if found != 0 => Some(index),
+            _ => None,
+        }
+    }
+
+    /// Give `id`'s direct-mapped place (and the entry in it) to `id`.
+    #[inline]
+    pub(super) fn set_direct(&mut self, id: usize, index: u32) {
+        self.direct[Self::place(id)] = (id, index);
+    }
+
+    /// Whether `id` is in its direct-mapped place.
+    #[inline]
+    pub(super) fn is_direct(&self, id: usize) -> bool {
+        matches!(self.direct.get(Self::place(id)), Some(&(found, _)) if found == id)
+    }
+
+    #[inline]
     pub(super) fn insert(&mut self, id: usize, index: u32) {
         if self.direct.is_empty() {
             self.direct = vec![(0, 0); DIRECT];

@@ -12,7 +12,7 @@
 //!
 //! This file owns each thread's pending error.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::ptr;
 
@@ -24,29 +24,51 @@ thread_local! {
     /// This thread's pending error (`gs_raise`), like CPython's current
     /// exception.
     static PENDING: RefCell<Option<CString>> = const { RefCell::new(None) };
+    /// Whether `PENDING` may hold an error: one load for every call into C
+    /// to see that none is pending (`PENDING` has a destructor, so
+    /// reaching it costs more).
+    static MAYBE_PENDING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Set this thread's pending error.
 pub fn set_pending(message: &str) {
     let text = CString::new(message.replace('\0', "\\0")).expect("NULs were replaced");
     PENDING.with(|p| *p.borrow_mut() = Some(text));
+    MAYBE_PENDING.with(|maybe| maybe.set(true));
 }
 
 /// Clear this thread's pending error, if any.
 #[inline]
 pub fn clear_pending() {
+    if MAYBE_PENDING.with(Cell::get) {
+        clear_pending_slow();
+    }
+}
+
+#[cold]
+fn clear_pending_slow() {
     PENDING.with(|p| {
         if let Ok(mut pending) = p.try_borrow_mut() {
-            if pending.is_some() {
-                *pending = None;
-            }
+            *pending = None;
+            MAYBE_PENDING.with(|maybe| maybe.set(false));
         }
     });
 }
 
 /// Take (and clear) this thread's pending error.
+#[inline]
 pub fn take_pending() -> Option<String> {
-    PENDING.with(|p| p.borrow_mut().take()).map(|s| s.to_string_lossy().into_owned())
+    if !MAYBE_PENDING.with(Cell::get) {
+        return None;
+    }
+    take_pending_slow()
+}
+
+#[cold]
+fn take_pending_slow() -> Option<String> {
+    let pending = PENDING.with(|p| p.borrow_mut().take());
+    MAYBE_PENDING.with(|maybe| maybe.set(false));
+    Some(pending?.to_string_lossy().into_owned())
 }
 
 /// How an object function failed.
@@ -240,9 +262,27 @@ pub extern "C" fn gs_map_new() -> *mut GsObject {
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_type_name(o: *mut GsObject) -> *const c_char {
     object_fn("gs_type_name", ptr::null(), |token| {
-        let name = handles::with_value(token, o, Value::type_name)?;
-        Ok(c_type_name(name).as_ptr())
+        Ok(handles::with_value(token, o, c_type_name_of)?.as_ptr())
     })
+}
+
+/// `value`'s type name as scripts' `type()` gives it, as a C string with
+/// static storage: the common types' names straight from the value's kind.
+#[inline]
+fn c_type_name_of(value: &Value) -> &'static CStr {
+    match value {
+        Value::Nil | Value::Unset => c"nil",
+        Value::Bool(_) => c"bool",
+        Value::Int(_) => c"int",
+        Value::Float(_) => c"float",
+        Value::Obj(r) => match r.get() {
+            Obj::Str(_) => c"string",
+            Obj::Bytes(_) => c"bytes",
+            Obj::List(_) => c"list",
+            Obj::Map(_) => c"map",
+            _ => c_type_name(value.type_name()),
+        },
+    }
 }
 
 /// `name` (a type's name as scripts' `type()` gives it) as a C string with

@@ -359,10 +359,19 @@ pub(crate) fn call_c<R>(
     name: &'static str,
     call: impl FnOnce() -> R,
 ) -> Result<R, Misuse> {
-    let entry = with_ctx(|ctx| (ctx.depth(), ctx.open_ensures(), ctx.saved_count(), ctx.misuses()));
+    // One visit to the thread's context on the way in (what the lock looks
+    // like, and the mark that attributes a release inside C to `name`) and
+    // one on the way out (the mark undone, then the check).
+    let (entry, outer) = with_ctx(|ctx| {
+        let entry = (ctx.depth(), ctx.open_ensures(), ctx.saved_count(), ctx.misuses());
+        (entry, enter_c_function(ctx, name))
+    });
     let (depth, ensures, saves, misuses) = entry;
-    let result = in_c_function(name, call);
+    let restore = RestoreCFunction(outer);
+    let result = call();
+    std::mem::forget(restore);
     with_ctx(|ctx| {
+        leave_c_function(ctx, outer);
         let unbalanced =
             ctx.depth() != depth || ctx.open_ensures() != ensures || ctx.saved_count() != saves;
         if unbalanced {
@@ -372,6 +381,35 @@ pub(crate) fn call_c<R>(
         }
         if ctx.misuses() == misuses { Ok(result) } else { Err(Misuse::last_of(ctx)) }
     })
+}
+
+/// Mark the thread as being inside the C function `name` (so a release
+/// from C is attributed to it); returns the mark it replaced.
+#[inline]
+fn enter_c_function(ctx: &ThreadCtx, name: &'static str) -> Option<&'static str> {
+    if recorder::recording() {
+        recorder::record(ctx.serial(), ctx.interpreter().id(), EventKind::CallC, Some(name));
+    }
+    ctx.replace_c_function(Some(name))
+}
+
+/// Put back the mark [`enter_c_function`] replaced.
+#[inline]
+fn leave_c_function(ctx: &ThreadCtx, outer: Option<&'static str>) {
+    if recorder::recording() {
+        recorder::record(ctx.serial(), ctx.interpreter().id(), EventKind::ReturnC, None);
+    }
+    ctx.replace_c_function(outer);
+}
+
+/// Undoes [`enter_c_function`] if the call unwinds (a panic in the Rust
+/// code a C function called back into); the normal return does it itself.
+struct RestoreCFunction(Option<&'static str>);
+
+impl Drop for RestoreCFunction {
+    fn drop(&mut self) {
+        with_ctx(|ctx| leave_c_function(ctx, self.0));
+    }
 }
 
 /// What a C function that returned unbalanced left behind, for the report
@@ -413,35 +451,6 @@ fn describe_unbalanced(ctx: &ThreadCtx, ensures_at_entry: usize, saves_at_entry:
         );
     }
     problems.join("; ")
-}
-
-/// Run `call` with the thread marked as being inside the C function `name`,
-/// so a release from C is attributed to it; the mark is undone even if
-/// `call` panics.
-fn in_c_function<R>(name: &'static str, call: impl FnOnce() -> R) -> R {
-    struct Restore(Option<&'static str>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            with_ctx(|ctx| {
-                if recorder::recording() {
-                    recorder::record(
-                        ctx.serial(),
-                        ctx.interpreter().id(),
-                        EventKind::ReturnC,
-                        None,
-                    );
-                }
-                ctx.replace_c_function(self.0);
-            });
-        }
-    }
-    let _restore = Restore(with_ctx(|ctx| {
-        if recorder::recording() {
-            recorder::record(ctx.serial(), ctx.interpreter().id(), EventKind::CallC, Some(name));
-        }
-        ctx.replace_c_function(Some(name))
-    }));
-    call()
 }
 
 #[cfg(test)]

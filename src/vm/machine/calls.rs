@@ -13,6 +13,10 @@ use crate::vm::error::RtError;
 use crate::vm::natives;
 use crate::vm::value::{Closure, GenState, Generator, Native, NativeKind, Obj, ObjRef, Value};
 
+/// How many arguments a C extension's function is called with from an
+/// array on the Rust stack (more go through the shared argument vector).
+const FOREIGN_INLINE_ARGS: usize = 4;
+
 impl Vm {
     /// Call the value below the top `argc` values. For a closure this pushes
     /// a frame; for a built-in it runs it and pushes the result.
@@ -138,6 +142,31 @@ impl Vm {
                 };
                 self.stack.pop(); // the built-in itself
                 self.resume(generator, sent, None)
+            }
+            NativeKind::Foreign(foreign) if argc <= FOREIGN_INLINE_ARGS => {
+                // A C extension's function: its few arguments are moved
+                // into an array on the Rust stack (no vector to fill and
+                // drain), where they live until the call returns.
+                let mut args: [Value; FOREIGN_INLINE_ARGS] = Default::default();
+                for (arg, slot) in args.iter_mut().zip(&mut self.stack[base + 1..]) {
+                    *arg = std::mem::take(slot);
+                }
+                let result = foreign.call(self, token, &args[..argc]);
+                // Only the first `argc` hold anything to drop.
+                args[..argc].iter_mut().for_each(|arg| drop(std::mem::take(arg)));
+                std::mem::forget(args);
+                let result = result?;
+                // The argument slots hold nil now; the result takes the
+                // callee's slot.
+                if self.stack.len() != base + 1 + argc {
+                    // Not reached: a native leaves the stack as it found it.
+                    self.stack.truncate(base + 1);
+                }
+                for _ in 0..self.stack.len() - base - 1 {
+                    self.stack.pop();
+                }
+                self.stack[base] = result;
+                Ok(())
             }
             NativeKind::Func(_) | NativeKind::Foreign(_) => {
                 let mut args = self.take_native_args(base + 1);
