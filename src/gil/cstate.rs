@@ -19,7 +19,7 @@ use super::registry::{mark_foreign, thread_info};
 pub(crate) use super::thread::known_serial;
 pub(crate) use super::thread::{CName, Ensured, GENERATION_BITS, InLockCode, SavePlace};
 use super::thread::{
-    ThreadCtx, in_lock_code, try_with_ctx, try_with_ctx_published, with_ctx, with_published_ctx,
+    ThreadCtx, in_lock_code, try_with_ctx, try_with_ctx_published, with_ctx, with_ctx_fast, with_published_ctx,
 };
 
 /// Mark the calling thread as inside the C API for the duration of one
@@ -362,7 +362,7 @@ pub(crate) fn call_c<R>(
     // One visit to the thread's context on the way in (what the lock looks
     // like, and the mark that attributes a release inside C to `name`) and
     // one on the way out (the mark undone, then the check).
-    let (entry, outer) = with_ctx(|ctx| {
+    let (entry, outer) = with_ctx_fast(|ctx| {
         let entry = (ctx.depth(), ctx.open_ensures(), ctx.saved_count(), ctx.misuses());
         (entry, enter_c_function(ctx, name))
     });
@@ -370,7 +370,7 @@ pub(crate) fn call_c<R>(
     let restore = RestoreCFunction(outer);
     let result = call();
     std::mem::forget(restore);
-    with_ctx(|ctx| {
+    with_ctx_fast(|ctx| {
         leave_c_function(ctx, outer);
         let unbalanced =
             ctx.depth() != depth || ctx.open_ensures() != ensures || ctx.saved_count() != saves;

@@ -796,6 +796,25 @@ pub(crate) fn try_with_ctx<R>(f: impl FnOnce(&ThreadCtx) -> R) -> Option<R> {
     CTX.try_with(f).ok()
 }
 
+/// Run `f` with the calling thread's context, through the published
+/// pointer when there is one (one load), else through the thread-local,
+/// publishing it. For hot paths that run once per call into C (the
+/// return-from-C check, a C function's lock check). Panics, as
+/// [`with_ctx`] does, only while the thread is being torn down.
+#[inline(always)]
+pub(crate) fn with_ctx_fast<R>(f: impl FnOnce(&ThreadCtx) -> R) -> R {
+    let ctx = PUBLISHED.with(Cell::get);
+    // SAFETY: as in `with_published_ctx`: a non-null `PUBLISHED` is this
+    // thread's live `CTX`, cleared first thing in its destructor.
+    match unsafe { ctx.as_ref() } {
+        Some(ctx) => f(ctx),
+        None => CTX.with(|ctx| {
+            PUBLISHED.with(|published| published.set(ctx));
+            f(ctx)
+        }),
+    }
+}
+
 /// Run `f` with the calling thread's context.
 ///
 /// # Panics

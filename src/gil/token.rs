@@ -82,7 +82,7 @@ use std::marker::PhantomData;
 use super::handoff::Reason;
 use super::interp::Interpreter;
 use super::raw::{DROP_REQUEST, INTERRUPT, PENDING_CALLS};
-use super::thread::{ThreadCtx, with_ctx};
+use super::thread::{ThreadCtx, with_ctx, with_ctx_fast};
 
 /// Proof that the calling thread holds the lock, valid for `'g`.
 ///
@@ -158,7 +158,7 @@ where
     // changes interpreter only while it holds no lock), and keeps holding
     // it while `f` runs: a release inside `f` (`detach`, `gs_save_thread`)
     // gives it back before returning, as inside `attach`.
-    let interp = with_ctx(ThreadCtx::interpreter);
+    let interp = with_ctx_fast(ThreadCtx::interpreter);
     Some(f(Token { interp, _not_send: PhantomData }))
 }
 
