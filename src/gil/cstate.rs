@@ -19,7 +19,8 @@ use super::registry::{mark_foreign, thread_info};
 pub(crate) use super::thread::known_serial;
 pub(crate) use super::thread::{CName, Ensured, GENERATION_BITS, InLockCode, SavePlace};
 use super::thread::{
-    ThreadCtx, in_lock_code, try_with_ctx, try_with_ctx_published, with_ctx, with_ctx_fast, with_published_ctx,
+    ThreadCtx, in_lock_code, try_with_ctx, try_with_ctx_published, with_ctx, with_ctx_fast,
+    with_published_ctx,
 };
 
 /// Mark the calling thread as inside the C API for the duration of one

@@ -10,7 +10,8 @@ use crate::gil::Token;
 use crate::vm::error::RtError;
 use crate::vm::natives;
 use crate::vm::value::{
-    Key, KeyRef, Obj, ObjRef, SyncObj, Value, find, map_table, reserve, reserve_to_grow,
+    Key, KeyRef, Obj, ObjRef, SyncObj, Value, find, find_adopting, map_table, reserve,
+    reserve_to_grow,
 };
 
 /// What `IterNext` found.
@@ -65,8 +66,10 @@ impl Vm {
             }
             (Value::Obj(r), Value::Obj(k)) => {
                 if let (Obj::Map(map), Obj::Str(text)) = (r.get(), k.get()) {
-                    let table = map.borrow();
-                    if let Some(at) = find(&table, &KeyRef::Str(k, text)) {
+                    // Mutable, to adopt the key string (`find_adopting`);
+                    // nothing else holds the table during an index.
+                    let mut table = map.borrow_mut();
+                    if let Some(at) = find_adopting(&mut table, &KeyRef::Str(k, text)) {
                         let item = table[at].clone();
                         drop(table);
                         self.stack.push(item);
@@ -286,8 +289,8 @@ fn index(token: Token<'_>, obj: &Value, key: &Value) -> Result<Value, RtError> {
             }
             Obj::Map(map) => {
                 let k = KeyRef::from_value(key)?;
-                let table = map.borrow();
-                return match find(&table, &k) {
+                let mut table = map.borrow_mut();
+                return match find_adopting(&mut table, &k) {
                     Some(at) => Ok(table[at].clone()),
                     None => Err(RtError::new(format!("key {} not found", key.repr()))),
                 };

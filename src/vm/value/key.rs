@@ -57,6 +57,35 @@ pub fn find(table: &MapTable, key: &KeyRef<'_>) -> Option<usize> {
     table.get_index_of(key)
 }
 
+/// [`find`], and in a small map whose string key was found by content
+/// rather than identity, the stored key becomes the probe's string: the
+/// same characters, so the same hash, equality and order, but the next
+/// lookup with the probe (a script's constant, say) is found by identity.
+/// This is what makes `z.crc32` cheap on a C extension's module, whose
+/// keys were made by the loader, not by the script: one hashed lookup,
+/// then pointer compares. Two scripts' constants for the same name would
+/// take turns being adopted; each turn costs one hashed lookup, as every
+/// lookup did before.
+#[inline(always)]
+pub fn find_adopting(table: &mut MapTable, key: &KeyRef<'_>) -> Option<usize> {
+    use indexmap::map::MutableKeys;
+    let KeyRef::Str(probe, _) = key else {
+        return table.get_index_of(key);
+    };
+    if table.len() > SCAN {
+        return table.get_index_of(key);
+    }
+    if let found @ Some(_) = table.keys().position(|k| matches!(k, Key::Str(s) if s.ptr_eq(probe)))
+    {
+        return found;
+    }
+    let (at, stored, _) = table.get_full_mut2(key)?;
+    // Equal content (the lookup compared it), so the table's hash of this
+    // entry stays right.
+    *stored = Key::Str((*probe).clone());
+    Some(at)
+}
+
 /// A map key: the hashable values.
 #[derive(Clone)]
 pub enum Key {

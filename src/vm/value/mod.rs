@@ -65,7 +65,7 @@ pub use heap::{
 pub use heap::{
     DEFAULT_MEMORY_LIMIT, live_bytes, memory_limit, reserve, reserve_to_grow, set_memory_limit,
 };
-pub use key::{Key, KeyRef, MapTable, find, map_table};
+pub use key::{Key, KeyRef, MapTable, find, find_adopting, map_table};
 pub use list::List;
 pub use native::{Callback, ForeignFn, Native, NativeCtx, NativeFn, NativeKind};
 pub use shared::{LockedCells, Parcel};
