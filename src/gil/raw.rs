@@ -91,6 +91,12 @@ struct Queue {
     waiters: VecDeque<Arc<Waiter>>,
 }
 
+/// The queue mutex of a lock, held across `fork()` by the fork handlers
+/// (`fork.rs`): made by [`RawGil::before_fork`], given back to the same
+/// lock.
+#[cfg(not(loom))]
+pub(crate) struct ForkHold(MutexGuard<'static, Queue>);
+
 /// The lock itself. One lives in a static; see [`super::GIL`].
 pub(crate) struct RawGil {
     /// See the table in the module docs.
@@ -247,40 +253,36 @@ impl RawGil {
         }
     }
 
-    /// Before `fork()`: take the queue mutex and keep it (the guard is
-    /// forgotten), so the address space is never copied while another
-    /// thread is half-way through changing the queue. Followed by
+    /// Before `fork()`: take the queue mutex and keep it until
     /// [`after_fork_in_parent`](Self::after_fork_in_parent) or
-    /// [`after_fork_in_child`](Self::after_fork_in_child) on the same
-    /// thread. Not modelled by loom: fork is outside its world.
+    /// [`after_fork_in_child`](Self::after_fork_in_child) gives the hold
+    /// back, so the address space is never copied while another thread is
+    /// half-way through changing the queue. Not modelled by loom: fork is
+    /// outside its world.
     #[cfg(not(loom))]
-    pub(crate) fn before_fork(&self) {
-        std::mem::forget(self.queue.lock());
+    pub(crate) fn before_fork(&'static self) -> ForkHold {
+        ForkHold(self.queue.lock())
     }
 
     /// In the parent after `fork()`: give back the queue mutex
     /// [`before_fork`](Self::before_fork) took.
     #[cfg(not(loom))]
-    pub(crate) fn after_fork_in_parent(&self) {
-        // SAFETY: `before_fork` locked the mutex on this thread and forgot
-        // the guard; nobody else can have unlocked it.
-        unsafe { self.queue.force_unlock() };
+    pub(crate) fn after_fork_in_parent(&self, hold: ForkHold) {
+        drop(hold);
     }
 
     /// In the child after `fork()`, where only the forking thread exists:
     /// start the lock again as CPython re-creates its GIL in a child. The
     /// queue is emptied (its threads do not exist here), forced switching
     /// is reset, and the lock is held by `holder` — the forking thread, if
-    /// it held the lock in the parent — or free.
+    /// it held the lock in the parent — or free. Then the queue mutex is
+    /// unlocked. That is all its re-initialising: the mutex and the
+    /// condition variables (`sync.rs`) are futex words inside this object,
+    /// with no record anywhere of the parent's sleeping threads.
     #[cfg(not(loom))]
-    pub(crate) fn after_fork_in_child(&self, holder: Option<u64>) {
-        {
-            // SAFETY: `before_fork` locked the queue mutex on this thread
-            // before the fork, so the child's copy of it is locked by us and
-            // no other thread exists in the child to race with.
-            let queue = unsafe { &mut *self.queue.data_ptr() };
-            queue.waiters.clear();
-        }
+    pub(crate) fn after_fork_in_child(&self, hold: ForkHold, holder: Option<u64>) {
+        let ForkHold(mut queue) = hold;
+        queue.waiters.clear();
         self.yielders.store(0, Relaxed);
         self.clear_breaker(DROP_REQUEST);
         match holder {
@@ -290,9 +292,7 @@ impl RawGil {
             }
             None => self.state.store(0, Release),
         }
-        // SAFETY: as above: locked by this thread in `before_fork`, and
-        // the child has no other thread.
-        unsafe { super::fork::reset_mutex_in_child(&self.queue) };
+        drop(queue);
     }
 
     /// Take the lock, waiting as long as it takes.
