@@ -19,4 +19,12 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/miri}"
 # The interpreter thread's 256 MiB stack request is fine: Miri does not
 # reserve real memory for it.
 cargo +nightly miri test --test pure_rust "$@"
-cargo +nightly miri test --lib "$@" -- gil::raw:: gil::ring:: ext::handles::
+unit_tests=(gil::raw:: gil::ring:: ext::handles::)
+# One handle test ends an interpreter while C still owns an object of it:
+# the next interpreter in the slot forgets that object on purpose (its heap
+# has no lock any more; src/ext/handles.rs), which Miri's leak check
+# reports. It runs alone, with the leak check off; everything else with it on.
+leaks_by_design=a_handle_is_refused_in_another_interpreter_and_reads_as_freed_after_its_own_ended
+cargo +nightly miri test --lib "$@" -- "${unit_tests[@]}" --skip "$leaks_by_design"
+MIRIFLAGS="-Zmiri-ignore-leaks ${MIRIFLAGS:-}" \
+    cargo +nightly miri test --lib "$@" -- "$leaks_by_design"
