@@ -5,7 +5,11 @@
 # under ThreadSanitizer. The C library is instrumented too: build.rs adds
 # -fsanitize=thread to it when the Rust build is sanitized. The set-up
 # shared with ci/tsan-extension.sh (nightly with rust-src, installed if
-# missing; flags; target/tsan) is ci/tsan-setup.sh.
+# missing; flags; target/tsan) is ci/tsan-setup.sh. Extension calls run
+# here in the soak; tests/fork.rs does not run here: its children start
+# threads after a multi-threaded fork, which TSan does not support (it
+# kills such a child, "starting new threads after multi-threaded fork is
+# not supported", or, told not to, stops checking in it).
 #
 #   bash ci/tsan.sh
 set -euo pipefail

@@ -9,8 +9,8 @@
 //! states), `pthread_atfork` handlers registered when gilscope first meets
 //! a thread:
 //!
-//! - before the fork, take the lock's queue mutex and the thread registry's
-//!   mutexes, so neither is copied half-changed;
+//! - before the fork, take the lock's queue mutex, the thread registry's
+//!   mutexes and the recording's, so none is copied half-changed;
 //! - in the parent, give them back;
 //! - in the child, re-initialise the lock — held by the forking thread if
 //!   it held it in the parent, free otherwise — with an empty queue, and
@@ -24,14 +24,42 @@
 //! back (a leak the child lives with, as CPython's child leaks the states
 //! of the threads it forgets).
 //!
-//! This file owns only the registration and the order of those steps; the
-//! lock's part is `raw.rs`'s, the registry's part `registry.rs`'s.
+//! The handlers hold the mutexes from the prepare handler to the parent's
+//! or the child's handler as guards (in [`HOLD`]), and the child's handler
+//! re-initialises with the guards in hand, then drops them. The mutexes and
+//! condition variables are `std`'s, one futex word each inside the object
+//! (`sync.rs` says why not `parking_lot`'s, whose process-wide table of
+//! sleeping threads made children that start threads hang or crash), so
+//! unlocking them in the child leaves no trace of the parent's waiters.
+//!
+//! This file owns only the registration, the held guards between the
+//! handlers, and the order of those steps; the lock's part is `raw.rs`'s,
+//! the registry's part `registry.rs`'s, the recording's `recorder.rs`'s.
 
 use std::sync::Once;
+use std::sync::atomic::{AtomicPtr, Ordering::AcqRel};
 
-use super::interp::every_slot;
-use super::registry::{registry_after_fork, registry_before_fork};
+use super::interp::{Interpreter, every_slot};
+use super::raw::ForkHold;
+use super::recorder::{SessionForkHold, session_before_fork};
+use super::registry::{RegistryForkHold, registry_after_fork, registry_before_fork};
 use super::thread::{held_interpreter, known_serial};
+
+/// Everything the prepare handler locked, for the parent's or the child's
+/// handler to give back.
+struct Held {
+    /// Each interpreter's queue mutex, in slot order.
+    gils: Vec<(&'static Interpreter, ForkHold)>,
+    registry: RegistryForkHold,
+    session: SessionForkHold,
+}
+
+/// The [`Held`] of the fork in progress, boxed, or null. Only the thread
+/// that holds every mutex in it (the forking thread, between its prepare
+/// handler and its parent or child handler) stores or takes it, so two
+/// threads forking at once cannot mix theirs up: the second one's prepare
+/// handler waits for the first interpreter's queue mutex.
+static HOLD: AtomicPtr<Held> = AtomicPtr::new(std::ptr::null_mut());
 
 /// Register the fork handlers, once per process.
 pub(crate) fn register_handlers() {
@@ -52,51 +80,42 @@ pub(crate) fn register_handlers() {
 extern "C" fn prepare() {
     // Every slot, in slot order (the same order everywhere, so two forking
     // threads cannot deadlock on the queue mutexes).
-    for interp in every_slot() {
-        interp.gil.before_fork();
-    }
-    registry_before_fork();
+    let gils = every_slot().map(|interp| (interp, interp.gil.before_fork())).collect();
+    let registry = registry_before_fork();
+    let session = session_before_fork();
+    let held = Box::into_raw(Box::new(Held { gils, registry, session }));
+    let previous = HOLD.swap(held, AcqRel);
+    debug_assert!(previous.is_null(), "two forks held the lock's mutexes at once");
+}
+
+/// Take the [`Held`] the prepare handler stored, if any.
+fn take_held() -> Option<Box<Held>> {
+    let held = HOLD.swap(std::ptr::null_mut(), AcqRel);
+    // SAFETY: a non-null pointer in `HOLD` came from `Box::into_raw` in
+    // `prepare` on this thread, and the swap took it out, so it is freed
+    // once.
+    (!held.is_null()).then(|| unsafe { Box::from_raw(held) })
 }
 
 extern "C" fn parent() {
-    registry_after_fork(None);
-    for interp in every_slot() {
-        interp.gil.after_fork_in_parent();
+    let Some(held) = take_held() else { return };
+    let Held { gils, registry, session } = *held;
+    drop(session);
+    registry_after_fork(registry, None);
+    for (interp, hold) in gils {
+        interp.gil.after_fork_in_parent(hold);
     }
 }
 
 extern "C" fn child() {
+    let Some(held) = take_held() else { return };
+    let Held { gils, registry, session } = *held;
     let me = known_serial();
-    let held = held_interpreter();
-    registry_after_fork(Some(me));
-    for interp in every_slot() {
-        let holder = (interp.id() == held && me != 0).then_some(me);
-        interp.gil.after_fork_in_child(holder);
-    }
-}
-
-/// In the child after `fork()`: make `mutex` — locked by this thread in
-/// the prepare handler — free, with no record of parked waiters.
-///
-/// Unlocking it (`force_unlock`) is not enough: if other threads were
-/// parked on the mutex at the fork, its state word has the "parked" bit,
-/// and unlocking then asks `parking_lot` to wake one of them. Its table of
-/// sleeping threads is a copy too, so it finds a thread that does not
-/// exist in the child and, when the unlock is a fair one, hands it the
-/// mutex: the child's next `lock()` waits for ever (the soak's forks found
-/// this, about one child in ten). Writing a fresh state word forgets them.
-///
-/// # Safety
-/// Only in the child, where no other thread exists, and only for a mutex
-/// this thread locked before the fork (so no guard of it is alive).
-pub(crate) unsafe fn reset_mutex_in_child<T>(mutex: &parking_lot::Mutex<T>) {
-    use parking_lot::lock_api::RawMutex as _;
-    // SAFETY: the caller guarantees nobody else can touch the mutex. A
-    // `RawMutex` is only an atomic byte, all of it interior-mutable, so
-    // writing through a pointer derived from the shared reference is
-    // allowed.
-    unsafe {
-        let raw: *const parking_lot::RawMutex = mutex.raw();
-        raw.cast_mut().write(parking_lot::RawMutex::INIT);
+    let held_id = held_interpreter();
+    drop(session);
+    registry_after_fork(registry, Some(me));
+    for (interp, hold) in gils {
+        let holder = (interp.id() == held_id && me != 0).then_some(me);
+        interp.gil.after_fork_in_child(hold, holder);
     }
 }

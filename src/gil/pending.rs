@@ -27,7 +27,7 @@ use std::ffi::c_void;
 use std::fmt;
 
 use super::raw::RawGil;
-use super::sync::{AtomicBool, AtomicUsize, Ordering, spin_hint};
+use super::sync::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, spin_hint};
 
 /// A function to run with the lock held, given the argument it was
 /// queued with (`void (*)(void *)` in C).
@@ -52,8 +52,11 @@ struct Slot {
     /// `position` when free for the producer at `position`; `position + 1`
     /// once that producer published; `position + N` once consumed.
     sequence: AtomicUsize,
-    function: AtomicUsize,
-    argument: AtomicUsize,
+    /// The call's function and argument, as pointers: they keep their
+    /// provenance, so the consumer calls exactly the pointer the producer
+    /// stored (no integer-to-pointer cast for Miri to lose track of).
+    function: AtomicPtr<()>,
+    argument: AtomicPtr<c_void>,
 }
 
 /// A bounded queue of `N` pending calls; `N` must be at least 2 (with one
@@ -90,8 +93,8 @@ impl<const N: usize> PendingQueue<N> {
         let mut slots = [const {
             Slot {
                 sequence: AtomicUsize::new(0),
-                function: AtomicUsize::new(0),
-                argument: AtomicUsize::new(0),
+                function: AtomicPtr::new(std::ptr::null_mut()),
+                argument: AtomicPtr::new(std::ptr::null_mut()),
             }
         }; N];
         let mut index = 0;
@@ -107,8 +110,8 @@ impl<const N: usize> PendingQueue<N> {
         assert!(N >= 2, "a pending-call queue needs at least two slots");
         new_queue!(std::array::from_fn(|index| Slot {
             sequence: AtomicUsize::new(index),
-            function: AtomicUsize::new(0),
-            argument: AtomicUsize::new(0),
+            function: AtomicPtr::new(std::ptr::null_mut()),
+            argument: AtomicPtr::new(std::ptr::null_mut()),
         }))
     }
 
@@ -137,13 +140,12 @@ impl<const N: usize> PendingQueue<N> {
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => {
-                        // Exposed, like the argument: a fn pointer made back
-                        // from a bare integer has no provenance (Miri flagged
-                        // the call as undefined behaviour when it was stored
+                        // Stored as a pointer: a fn pointer made back from a
+                        // bare integer has no provenance (Miri flagged the
+                        // call as undefined behaviour when it was stored
                         // with `as usize` and transmuted back).
-                        let function = (function as *const ()).expose_provenance();
-                        slot.function.store(function, Ordering::Relaxed);
-                        slot.argument.store(argument.expose_provenance(), Ordering::Relaxed);
+                        slot.function.store(function as *mut (), Ordering::Relaxed);
+                        slot.argument.store(argument, Ordering::Relaxed);
                         slot.sequence.store(position.wrapping_add(1), Ordering::Release);
                         gil.signal_pending_calls();
                         return Ok(());
@@ -171,13 +173,11 @@ impl<const N: usize> PendingQueue<N> {
         let argument = slot.argument.load(Ordering::Relaxed);
         self.head.store(position.wrapping_add(1), Ordering::Relaxed);
         slot.sequence.store(position.wrapping_add(N), Ordering::Release);
-        let function: *const () = std::ptr::with_exposed_provenance(function);
-        // SAFETY: a published slot's `function` was exposed from a
-        // `PendingCall` by `push`; taking the exposed provenance back gives
-        // a pointer to that function, and fn pointers and `*const ()` have
-        // the same size.
-        let function = unsafe { std::mem::transmute::<*const (), PendingCall>(function) };
-        Some((function, std::ptr::with_exposed_provenance_mut(argument)))
+        // SAFETY: a published slot's `function` is a `PendingCall` that
+        // `push` stored as a pointer, provenance and all; fn pointers and
+        // `*mut ()` have the same size.
+        let function = unsafe { std::mem::transmute::<*mut (), PendingCall>(function) };
+        Some((function, argument))
     }
 
     /// Run the calls waiting now, oldest first. The caller holds `gil`.

@@ -67,6 +67,12 @@ pub(crate) struct Waiter {
     cond: Condvar,
     /// Set by a releaser that handed the lock straight to this waiter.
     granted: AtomicBool,
+    /// Whether the thread is in its condition-variable wait (or on its way
+    /// back from it). Written and read only under the queue mutex, so a
+    /// releaser wakes only a thread that sleeps: a thread that is awake
+    /// checks the lock itself before it sleeps, and a notification nobody
+    /// waits for still costs a system call.
+    sleeping: AtomicBool,
     /// What the `fair` policy has learned about the thread's releases.
     releases: ReleaseTimer,
     /// When this thread started waiting in the queue (monotonic ns), or 0;
@@ -80,6 +86,7 @@ impl Waiter {
             serial,
             cond: Condvar::new(),
             granted: AtomicBool::new(false),
+            sleeping: AtomicBool::new(false),
             releases: ReleaseTimer::new(),
             waiting_since_ns: AtomicU64::new(0),
         }
@@ -90,6 +97,12 @@ struct Queue {
     /// Threads waiting for the lock, oldest first.
     waiters: VecDeque<Arc<Waiter>>,
 }
+
+/// The queue mutex of a lock, held across `fork()` by the fork handlers
+/// (`fork.rs`): made by [`RawGil::before_fork`], given back to the same
+/// lock.
+#[cfg(not(loom))]
+pub(crate) struct ForkHold(MutexGuard<'static, Queue>);
 
 /// The lock itself. One lives in a static; see [`super::GIL`].
 pub(crate) struct RawGil {
@@ -247,40 +260,36 @@ impl RawGil {
         }
     }
 
-    /// Before `fork()`: take the queue mutex and keep it (the guard is
-    /// forgotten), so the address space is never copied while another
-    /// thread is half-way through changing the queue. Followed by
+    /// Before `fork()`: take the queue mutex and keep it until
     /// [`after_fork_in_parent`](Self::after_fork_in_parent) or
-    /// [`after_fork_in_child`](Self::after_fork_in_child) on the same
-    /// thread. Not modelled by loom: fork is outside its world.
+    /// [`after_fork_in_child`](Self::after_fork_in_child) gives the hold
+    /// back, so the address space is never copied while another thread is
+    /// half-way through changing the queue. Not modelled by loom: fork is
+    /// outside its world.
     #[cfg(not(loom))]
-    pub(crate) fn before_fork(&self) {
-        std::mem::forget(self.queue.lock());
+    pub(crate) fn before_fork(&'static self) -> ForkHold {
+        ForkHold(self.queue.lock())
     }
 
     /// In the parent after `fork()`: give back the queue mutex
     /// [`before_fork`](Self::before_fork) took.
     #[cfg(not(loom))]
-    pub(crate) fn after_fork_in_parent(&self) {
-        // SAFETY: `before_fork` locked the mutex on this thread and forgot
-        // the guard; nobody else can have unlocked it.
-        unsafe { self.queue.force_unlock() };
+    pub(crate) fn after_fork_in_parent(&self, hold: ForkHold) {
+        drop(hold);
     }
 
     /// In the child after `fork()`, where only the forking thread exists:
     /// start the lock again as CPython re-creates its GIL in a child. The
     /// queue is emptied (its threads do not exist here), forced switching
     /// is reset, and the lock is held by `holder` — the forking thread, if
-    /// it held the lock in the parent — or free.
+    /// it held the lock in the parent — or free. Then the queue mutex is
+    /// unlocked. That is all its re-initialising: the mutex and the
+    /// condition variables (`sync.rs`) are futex words inside this object,
+    /// with no record anywhere of the parent's sleeping threads.
     #[cfg(not(loom))]
-    pub(crate) fn after_fork_in_child(&self, holder: Option<u64>) {
-        {
-            // SAFETY: `before_fork` locked the queue mutex on this thread
-            // before the fork, so the child's copy of it is locked by us and
-            // no other thread exists in the child to race with.
-            let queue = unsafe { &mut *self.queue.data_ptr() };
-            queue.waiters.clear();
-        }
+    pub(crate) fn after_fork_in_child(&self, hold: ForkHold, holder: Option<u64>) {
+        let ForkHold(mut queue) = hold;
+        queue.waiters.clear();
         self.yielders.store(0, Relaxed);
         self.clear_breaker(DROP_REQUEST);
         match holder {
@@ -290,9 +299,7 @@ impl RawGil {
             }
             None => self.state.store(0, Release),
         }
-        // SAFETY: as above: locked by this thread in `before_fork`, and
-        // the child has no other thread.
-        unsafe { super::fork::reset_mutex_in_child(&self.queue) };
+        drop(queue);
     }
 
     /// Take the lock, waiting as long as it takes.
@@ -370,7 +377,11 @@ impl RawGil {
                     fence(SeqCst);
                     if self.yielders.load(Relaxed) > 0 {
                         // A holder waits for the lock to change hands.
-                        let _queue = self.queue.lock();
+                        // Taking the queue mutex (and letting it go before
+                        // the notification, so the holder wakes to a free
+                        // mutex) waits out a holder between its check of
+                        // the switch number and its sleep.
+                        drop(self.queue.lock());
                         self.switch_cond.notify_all();
                     }
                     return true;
@@ -433,7 +444,9 @@ impl RawGil {
             // would bound what a wrongly predicted short C release costs a
             // waiter under `fair`, but measured here it made every hand-off
             // ten times slower (2 µs to 20 µs).
+            me.sleeping.store(true, Relaxed);
             me.cond.wait_for(&mut queue, left);
+            me.sleeping.store(false, Relaxed);
             let now_seen = self.switch_number.load(Relaxed);
             let waited = Duration::from_nanos(monotonic_ns().saturating_sub(since));
             if now_seen != seen {
@@ -463,7 +476,12 @@ impl RawGil {
         // Whatever drop request was pending has been served: the lock moved.
         self.clear_breaker(DROP_REQUEST);
         let _ = self.took(me.serial);
-        if self.yielders.load(Relaxed) > 0 {
+        let yielders = self.yielders.load(Relaxed) > 0;
+        drop(queue);
+        // After letting go of the queue mutex, so the yielder wakes to a
+        // free mutex (see `release_slow`); it checks the switch number
+        // under the mutex before it sleeps, so it cannot miss this.
+        if yielders {
             self.switch_cond.notify_all();
         }
     }
@@ -508,13 +526,29 @@ impl RawGil {
             return;
         }
         let mut queue = self.queue.lock();
-        self.release_locked(&mut queue, short_c);
+        let to_wake = self.release_locked(&mut queue, short_c);
+        drop(queue);
+        // Woken after the queue mutex is let go: a waiter woken while it
+        // is held would only wake to wait for the mutex (`std`'s condition
+        // variable does not move it to the mutex's queue as `parking_lot`'s
+        // did). Nothing is missed: the waiter checks `granted` and `state`
+        // under the mutex before it sleeps, and a notification after its
+        // check but before its sleep ends that sleep at once.
+        if let Some(next) = to_wake {
+            next.cond.notify_one();
+        }
     }
 
     /// Hand the lock on, with the queue mutex held: directly to the oldest
-    /// waiter (`fifo`), or by clearing `LOCKED` and, unless the policy
-    /// defers it, waking the first waiter.
-    fn release_locked(&self, queue: &mut MutexGuard<'_, Queue>, short_c_release: bool) {
+    /// waiter (`fifo`), or by clearing `LOCKED`. Returns the waiter to wake
+    /// (the one handed the lock, or the first one unless the policy defers
+    /// it), for the caller to notify.
+    #[must_use]
+    fn release_locked(
+        &self,
+        queue: &mut MutexGuard<'_, Queue>,
+        short_c_release: bool,
+    ) -> Option<Arc<Waiter>> {
         let policy = self.policy();
         if policy.direct_handoff() {
             if let Some(next) = queue.waiters.pop_front() {
@@ -522,15 +556,17 @@ impl RawGil {
                     self.state.fetch_and(!QUEUED, Relaxed);
                 }
                 next.granted.store(true, Release);
-                next.cond.notify_one();
-                return;
+                return next.sleeping.load(Relaxed).then_some(next);
             }
         }
         self.state.fetch_and(!LOCKED, Release);
-        if let Some(next) = queue.waiters.front() {
-            if policy.wake_on_release(short_c_release) {
-                next.cond.notify_one();
+        match queue.waiters.front() {
+            Some(next)
+                if policy.wake_on_release(short_c_release) && next.sleeping.load(Relaxed) =>
+            {
+                Some(Arc::clone(next))
             }
+            _ => None,
         }
     }
 
@@ -547,7 +583,9 @@ impl RawGil {
             }
             let before = self.switch_number.load(Relaxed);
             self.last_release.store(Reason::SwitchInterval as u8, Relaxed);
-            self.release_locked(&mut queue, false);
+            if let Some(next) = self.release_locked(&mut queue, false) {
+                next.cond.notify_one();
+            }
             self.yielders.fetch_add(1, Relaxed);
             // Pairs with the fence in `take_if_free`, which changes
             // hands without the queue mutex.

@@ -25,7 +25,7 @@ use once_cell::sync::Lazy;
 use super::handoff::Reason;
 use super::interp::NO_INTERPRETER;
 use super::ring::{CHUNKS, Clock, EPOCH, RawEvent, Ring, USE_TSC};
-use super::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering::Relaxed};
+use super::sync::{Arc, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering::Relaxed};
 
 /// Whether the recorder is on. Read with one relaxed load on the hot path.
 pub(crate) static RECORDING: AtomicBool = AtomicBool::new(false);
@@ -243,6 +243,17 @@ static SESSION_NUMBER: AtomicU64 = AtomicU64::new(0);
 static SESSION: Lazy<Mutex<Session>> = Lazy::new(|| {
     Mutex::new(Session { number: 0, rings: Vec::new(), late: Vec::new(), live: HashMap::new() })
 });
+
+/// The recording's mutex, held across `fork()` by the fork handlers
+/// (`fork.rs`), so a child never starts with it held by a thread it does
+/// not have (the child's threads take it to make their rings).
+pub(crate) struct SessionForkHold(#[allow(dead_code)] MutexGuard<'static, Session>);
+
+/// Before `fork()`: take the recording's mutex; dropping the hold, in the
+/// parent or the child, gives it back.
+pub(crate) fn session_before_fork() -> SessionForkHold {
+    SessionForkHold(SESSION.lock())
+}
 
 thread_local! {
     /// The calling thread's ring for the current recording.

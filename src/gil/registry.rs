@@ -6,11 +6,11 @@
 //! itself through [`register`] when its context is built (`thread.rs`) and
 //! marks itself gone through [`mark_exited`]; other threads (the deadlock
 //! watchdog, misuse messages, the demo) only read. The fork handlers
-//! (`fork.rs`) take and give back its mutexes around `fork()`.
+//! (`fork.rs`) hold its mutexes across `fork()`.
 
 use once_cell::sync::Lazy;
 
-use super::sync::{Arc, AtomicU64, Mutex, Ordering::Relaxed};
+use super::sync::{Arc, AtomicU64, Mutex, MutexGuard, Ordering::Relaxed};
 
 /// A thread as the registry knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,38 +108,33 @@ fn is_process_main_thread() -> bool {
     unsafe { libc::gettid() == libc::getpid() }
 }
 
-/// Before `fork()`: take the registry's mutexes and keep them (guards
-/// forgotten) until [`registry_after_fork`] on the same thread.
-pub(crate) fn registry_before_fork() {
-    std::mem::forget(REGISTRY.lock());
-    std::mem::forget(PUBLISHED.lock());
+/// The registry's mutexes, held across `fork()` by the fork handlers.
+pub(crate) struct RegistryForkHold {
+    registry: MutexGuard<'static, Vec<ThreadInfo>>,
+    published: MutexGuard<'static, Published>,
+}
+
+/// Before `fork()`: take the registry's mutexes and keep them until
+/// [`registry_after_fork`] gives the hold back.
+pub(crate) fn registry_before_fork() -> RegistryForkHold {
+    RegistryForkHold { registry: REGISTRY.lock(), published: PUBLISHED.lock() }
 }
 
 /// After `fork()`: give the mutexes back. In the child (`child` is the
 /// forking thread's serial, 0 if gilscope never met it), first mark every
-/// other thread as gone: they do not exist in the child.
-pub(crate) fn registry_after_fork(child: Option<u64>) {
+/// other thread as gone: they do not exist in the child. Unlocking is all
+/// the mutexes need in the child (`sync.rs`: no process-wide record of
+/// their waiters).
+pub(crate) fn registry_after_fork(hold: RegistryForkHold, child: Option<u64>) {
+    let RegistryForkHold { mut registry, mut published } = hold;
     if let Some(me) = child {
-        // SAFETY: `registry_before_fork` locked both mutexes on this thread
-        // before the fork; in the child no other thread exists.
-        let (registry, published) =
-            unsafe { (&mut *REGISTRY.data_ptr(), &mut *PUBLISHED.data_ptr()) };
         for info in registry.iter_mut().filter(|t| t.serial != me) {
             info.alive = false;
         }
         published.retain(|(serial, _)| *serial == me);
     }
-    // SAFETY: both were locked by `registry_before_fork` on this thread and
-    // the guards forgotten; in the child no other thread exists.
-    unsafe {
-        if child.is_some() {
-            super::fork::reset_mutex_in_child(&PUBLISHED);
-            super::fork::reset_mutex_in_child(&REGISTRY);
-        } else {
-            PUBLISHED.force_unlock();
-            REGISTRY.force_unlock();
-        }
-    }
+    drop(published);
+    drop(registry);
 }
 
 /// What gilscope sets up for the process when it first meets a thread:
