@@ -7,7 +7,7 @@
 
 use super::Vm;
 use crate::gil::Token;
-use crate::vm::bytecode::{Cmp, Op};
+use crate::vm::bytecode::{Arith, Cmp, Op};
 use crate::vm::error::RtError;
 use crate::vm::value::{Obj, Text, Value, reserve};
 
@@ -96,6 +96,65 @@ impl Vm {
         };
         self.stack.push(v);
         Ok(())
+    }
+
+    /// `ArithLocals`: push `local a (op) local b`, both read in place.
+    #[inline(always)]
+    pub(super) fn arith_locals(
+        &mut self,
+        token: Token<'_>,
+        kind: Arith,
+        a: usize,
+        b: usize,
+    ) -> Result<(), RtError> {
+        let op = kind.op();
+        let v = match (&self.stack[a], &self.stack[b]) {
+            (Value::Int(x), Value::Int(y)) => Value::Int(int_arith(op, *x, *y)?),
+            (Value::Float(x), Value::Float(y)) => match float_arith(op, *x, *y) {
+                Some(r) => Value::Float(r),
+                None => arith(token, op, &self.stack[a], &self.stack[b])?,
+            },
+            (x, y) => arith(token, op, x, y)?,
+        };
+        self.stack.push(v);
+        Ok(())
+    }
+
+    /// `ArithInt`: the top value `(op)` the small integer `k`, in place.
+    #[inline(always)]
+    pub(super) fn arith_int(
+        &mut self,
+        token: Token<'_>,
+        kind: Arith,
+        k: i32,
+    ) -> Result<(), RtError> {
+        let op = kind.op();
+        let top = self.stack.last_mut().expect("the compiler balances the stack");
+        let result = match top {
+            Value::Int(x) => int_arith(op, *x, i64::from(k))?,
+            _ => {
+                // Anything else as the plain instruction would do it.
+                self.stack.push(Value::Int(i64::from(k)));
+                return self.arith_top_slow(token, op);
+            }
+        };
+        *top = Value::Int(result);
+        Ok(())
+    }
+
+    /// `CompareLocalsJump`: whether `local a cmp local b` holds.
+    #[inline(always)]
+    pub(super) fn compare_locals(&self, cmp: Cmp, a: usize, b: usize) -> Result<bool, RtError> {
+        compare(&self.stack[a], &self.stack[b], cmp)
+    }
+
+    /// `CompareLocalIntJump`: whether `local a cmp k` holds.
+    #[inline(always)]
+    pub(super) fn compare_local_int(&self, cmp: Cmp, a: usize, k: i8) -> Result<bool, RtError> {
+        match &self.stack[a] {
+            Value::Int(x) => Ok(cmp.holds(x.cmp(&i64::from(k)))),
+            other => compare(other, &Value::Int(i64::from(k)), cmp),
+        }
     }
 
     /// Pop two values and compare them.

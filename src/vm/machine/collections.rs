@@ -101,27 +101,16 @@ impl Vm {
         let value = self.pop();
         let key = self.pop();
         let obj = self.pop();
-        // The common case inline: a list, an integer in range, and an item
-        // its storage already holds.
-        if let (Value::Obj(r), Value::Int(i)) = (&obj, &key) {
-            if let Obj::List(items) = r.get() {
-                let mut items = items.borrow_mut();
-                if let Ok(at) = usize::try_from(*i) {
-                    if at < items.len() {
-                        let old = items.set_in_place(at, value);
-                        drop(items);
-                        return match old {
-                            Ok(old) => {
-                                drop(old);
-                                Ok(())
-                            }
-                            Err(value) => set_index(&obj, &key, value),
-                        };
-                    }
-                }
-            }
-        }
-        set_index(&obj, &key, value)
+        store_index(&obj, &key, value)
+    }
+
+    /// `SetIndexLocals`: pop the value; store it into the collection in
+    /// slot `obj_at` under the key in slot `key_at`, both read in place
+    /// (no count traffic for them).
+    #[inline(always)]
+    pub(super) fn set_index_locals(&mut self, obj_at: usize, key_at: usize) -> Result<(), RtError> {
+        let value = self.pop();
+        store_index(&self.stack[obj_at], &self.stack[key_at], value)
     }
 
     /// `ForRange`: the counter in slot `at`, the end in `at + 1`. Pushes
@@ -303,6 +292,31 @@ fn index(token: Token<'_>, obj: &Value, key: &Value) -> Result<Value, RtError> {
         }
     }
     Err(RtError::new(format!("cannot index a {}", obj.type_name())))
+}
+
+/// `obj[key] = value`. The common case inline: a list, an integer in
+/// range, and an item its storage already holds.
+#[inline(always)]
+fn store_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
+    if let (Value::Obj(r), Value::Int(i)) = (obj, key) {
+        if let Obj::List(items) = r.get() {
+            let mut items = items.borrow_mut();
+            if let Ok(at) = usize::try_from(*i) {
+                if at < items.len() {
+                    let old = items.set_in_place(at, value);
+                    drop(items);
+                    return match old {
+                        Ok(old) => {
+                            drop(old);
+                            Ok(())
+                        }
+                        Err(value) => set_index(obj, key, value),
+                    };
+                }
+            }
+        }
+    }
+    set_index(obj, key, value)
 }
 
 /// `obj[key] = value`.

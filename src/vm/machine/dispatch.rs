@@ -71,6 +71,10 @@ impl Vm {
                 Op::AddLocalInt(slot, k) | Op::SubLocalInt(slot, k) => {
                     attempt!(self.arith_local(token, op, base + slot as usize, k))
                 }
+                Op::ArithLocals(kind, a, b) => {
+                    attempt!(self.arith_locals(token, kind, base + a as usize, base + b as usize))
+                }
+                Op::ArithInt(kind, k) => attempt!(self.arith_int(token, kind, k)),
                 Op::Lt => attempt!(self.compare_push(Cmp::Lt)),
                 Op::Le => attempt!(self.compare_push(Cmp::Le)),
                 Op::Gt => attempt!(self.compare_push(Cmp::Gt)),
@@ -83,6 +87,8 @@ impl Vm {
                 Op::JumpIfFalseKeep(_) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::JumpIfTrueKeep(_) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::CompareJump(..) => ip = attempt!(self.next_ip(op, base, ip)),
+                Op::CompareLocalsJump(..) => ip = attempt!(self.next_ip(op, base, ip)),
+                Op::CompareLocalIntJump(..) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::ForRange(..) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::ForRangeLocal(..) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::Loop(target) => {
@@ -109,6 +115,9 @@ impl Vm {
                 Op::IndexLocalInt(..) => attempt!(self.index_local_op(token, op, proto, base)),
                 Op::IndexLocalConst(..) => attempt!(self.index_local_op(token, op, proto, base)),
                 Op::SetIndex => attempt!(self.set_index_top()),
+                Op::SetIndexLocals(obj, key) => {
+                    attempt!(self.set_index_locals(base + obj as usize, base + key as usize))
+                }
                 // Calls, returns, closures, generators (calls.rs).
                 Op::Call(argc) => {
                     self.save_ip(ip);
@@ -144,6 +153,12 @@ impl Vm {
             Op::JumpIfFalseKeep(target) => (self.jump_keeping(false), target),
             Op::JumpIfTrueKeep(target) => (self.jump_keeping(true), target),
             Op::CompareJump(cmp, target) => (!self.compare_pop(cmp)?, target),
+            Op::CompareLocalsJump(cmp, a, b, target) => {
+                (!self.compare_locals(cmp, base + a as usize, base + b as usize)?, target)
+            }
+            Op::CompareLocalIntJump(cmp, a, k, target) => {
+                (!self.compare_local_int(cmp, base + a as usize, k)?, target)
+            }
             Op::ForRange(slot, exit) => (!self.for_range(base + slot as usize)?, exit),
             Op::ForRangeLocal(slot, exit) => {
                 let at = base + slot as usize;
