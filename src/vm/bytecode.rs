@@ -162,6 +162,19 @@ pub enum Op {
     /// The top value `(op)` a small integer `k`, in place (fused
     /// `SmallInt` and an arithmetic operator: `x % 8`, `n * 3`).
     ArithInt(Arith, i32),
+    /// Pop; jump to `n` if the value is true (fused `Not`, `JumpIfFalse`:
+    /// `if not x`).
+    JumpIfTrue(u32),
+    /// Pop; jump to `n` if the value is `nil` (fused `Nil`, `Ne`,
+    /// `JumpIfFalse`: `while p != nil`).
+    JumpIfNil(u32),
+    /// Pop; jump to `n` unless the value is `nil` (fused `Nil`, `Eq`,
+    /// `JumpIfFalse`: `if p == nil`).
+    JumpIfNotNil(u32),
+    /// Pop; jump to `n` unless whether the value equals the small integer
+    /// `k` is `want` (fused `SmallInt`, `Eq` or `Ne` (`want` false),
+    /// `JumpIfFalse`: `if k == 0`).
+    EqualIntJump(bool, i16, u32),
     /// `local a[local b] = top`: pop the value and store it (compiled for
     /// an assignment whose collection and index are plain locals; the
     /// value is computed first, which nothing can observe, since no code

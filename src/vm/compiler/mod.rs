@@ -273,6 +273,23 @@ impl<'s> Compiler<'s, '_> {
                 };
                 (n - 3, None, Op::CompareLocalIntJump(compare_of(last)?, a, k, target))
             }
+            (Op::JumpIfFalse(target), [.., Op::Not]) if fused_at(1) => {
+                (n - 1, None, Op::JumpIfTrue(target))
+            }
+            // `x != nil`, `x == nil` (never an error) and `x == k`, `x != k`.
+            (Op::JumpIfFalse(target), [.., Op::Nil, Op::Ne]) if fused_at(2) => {
+                (n - 2, None, Op::JumpIfNil(target))
+            }
+            (Op::JumpIfFalse(target), [.., Op::Nil, Op::Eq]) if fused_at(2) => {
+                (n - 2, None, Op::JumpIfNotNil(target))
+            }
+            (Op::JumpIfFalse(target), [.., Op::SmallInt(k), eq @ (Op::Eq | Op::Ne)])
+                if fused_at(2) && i16::try_from(*k).is_ok() =>
+            {
+                at = Some(n - 1);
+                let k = i16::try_from(*k).ok()?;
+                (n - 2, None, Op::EqualIntJump(*eq == Op::Eq, k, target))
+            }
             (Op::JumpIfFalse(target), [.., last]) if fused_at(1) => {
                 (n - 1, None, Op::CompareJump(compare_of(last)?, target))
             }
@@ -320,6 +337,10 @@ impl<'s> Compiler<'s, '_> {
             Op::Jump(_) => Op::Jump(target),
             Op::JumpIfFalse(_) => Op::JumpIfFalse(target),
             Op::CompareJump(cmp, _) => Op::CompareJump(cmp, target),
+            Op::JumpIfTrue(_) => Op::JumpIfTrue(target),
+            Op::JumpIfNil(_) => Op::JumpIfNil(target),
+            Op::JumpIfNotNil(_) => Op::JumpIfNotNil(target),
+            Op::EqualIntJump(want, k, _) => Op::EqualIntJump(want, k, target),
             Op::CompareLocalsJump(cmp, a, b, _) => Op::CompareLocalsJump(cmp, a, b, target),
             Op::CompareLocalIntJump(cmp, a, k, _) => Op::CompareLocalIntJump(cmp, a, k, target),
             Op::JumpIfFalseKeep(_) => Op::JumpIfFalseKeep(target),

@@ -86,6 +86,10 @@ impl Vm {
                 Op::JumpIfFalse(_) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::JumpIfFalseKeep(_) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::JumpIfTrueKeep(_) => ip = attempt!(self.next_ip(op, base, ip)),
+                Op::JumpIfTrue(_) => ip = attempt!(self.next_ip(op, base, ip)),
+                Op::JumpIfNil(_) => ip = attempt!(self.next_ip(op, base, ip)),
+                Op::JumpIfNotNil(_) => ip = attempt!(self.next_ip(op, base, ip)),
+                Op::EqualIntJump(..) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::CompareJump(..) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::CompareLocalsJump(..) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::CompareLocalIntJump(..) => ip = attempt!(self.next_ip(op, base, ip)),
@@ -152,6 +156,10 @@ impl Vm {
             Op::JumpIfFalse(target) => (!self.pop().truthy(), target),
             Op::JumpIfFalseKeep(target) => (self.jump_keeping(false), target),
             Op::JumpIfTrueKeep(target) => (self.jump_keeping(true), target),
+            Op::JumpIfTrue(target) => (self.pop().truthy(), target),
+            Op::JumpIfNil(target) => (matches!(self.pop(), Value::Nil), target),
+            Op::JumpIfNotNil(target) => (!matches!(self.pop(), Value::Nil), target),
+            Op::EqualIntJump(want, k, target) => (self.pop_equals_int(k)? != want, target),
             Op::CompareJump(cmp, target) => (!self.compare_pop(cmp)?, target),
             Op::CompareLocalsJump(cmp, a, b, target) => {
                 (!self.compare_locals(cmp, base + a as usize, base + b as usize)?, target)
