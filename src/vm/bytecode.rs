@@ -120,6 +120,8 @@ pub enum Op {
     /// `local[k]` for a small integer `k` (fused `GetLocal`, `SmallInt`,
     /// `Index`): the collection is read in its slot, not copied out.
     IndexLocalInt(u16, i32),
+    /// `local a[local b]` (fused `GetLocal2`, `Index`): both read in place.
+    IndexLocals(u16, u16),
     /// `local[constant n]` (fused `GetLocal`, `Const`, `Index`).
     IndexLocalConst(u16, u32),
     /// [`Op::ForRange`] followed by storing the value into local `n+2`, the
@@ -171,10 +173,6 @@ pub enum Op {
     /// Pop; jump to `n` unless the value is `nil` (fused `Nil`, `Eq`,
     /// `JumpIfFalse`: `if p == nil`).
     JumpIfNotNil(u32),
-    /// Pop; jump to `n` unless whether the value equals the small integer
-    /// `k` is `want` (fused `SmallInt`, `Eq` or `Ne` (`want` false),
-    /// `JumpIfFalse`: `if k == 0`).
-    EqualIntJump(bool, i16, u32),
     /// `local a[local b] = top`: pop the value and store it (compiled for
     /// an assignment whose collection and index are plain locals; the
     /// value is computed first, which nothing can observe, since no code

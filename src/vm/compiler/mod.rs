@@ -225,6 +225,10 @@ impl<'s> Compiler<'s, '_> {
                 at_op = true;
                 (n - 2, Some(Op::GetLocal(*a)), Op::IndexLocalConst(*b, *c))
             }
+            (Op::Index, [.., Op::GetLocal2(a, b)]) if fused_at(1) => {
+                at_op = true;
+                (n - 1, None, Op::IndexLocals(*a, *b))
+            }
             // `a op b` on two locals, and `top op k`.
             (Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Mod, [.., Op::GetLocal2(a, b)])
                 if fused_at(1) =>
@@ -276,19 +280,12 @@ impl<'s> Compiler<'s, '_> {
             (Op::JumpIfFalse(target), [.., Op::Not]) if fused_at(1) => {
                 (n - 1, None, Op::JumpIfTrue(target))
             }
-            // `x != nil`, `x == nil` (never an error) and `x == k`, `x != k`.
+            // `x != nil`, `x == nil` (never an error).
             (Op::JumpIfFalse(target), [.., Op::Nil, Op::Ne]) if fused_at(2) => {
                 (n - 2, None, Op::JumpIfNil(target))
             }
             (Op::JumpIfFalse(target), [.., Op::Nil, Op::Eq]) if fused_at(2) => {
                 (n - 2, None, Op::JumpIfNotNil(target))
-            }
-            (Op::JumpIfFalse(target), [.., Op::SmallInt(k), eq @ (Op::Eq | Op::Ne)])
-                if fused_at(2) && i16::try_from(*k).is_ok() =>
-            {
-                at = Some(n - 1);
-                let k = i16::try_from(*k).ok()?;
-                (n - 2, None, Op::EqualIntJump(*eq == Op::Eq, k, target))
             }
             (Op::JumpIfFalse(target), [.., last]) if fused_at(1) => {
                 (n - 1, None, Op::CompareJump(compare_of(last)?, target))
@@ -340,7 +337,6 @@ impl<'s> Compiler<'s, '_> {
             Op::JumpIfTrue(_) => Op::JumpIfTrue(target),
             Op::JumpIfNil(_) => Op::JumpIfNil(target),
             Op::JumpIfNotNil(_) => Op::JumpIfNotNil(target),
-            Op::EqualIntJump(want, k, _) => Op::EqualIntJump(want, k, target),
             Op::CompareLocalsJump(cmp, a, b, _) => Op::CompareLocalsJump(cmp, a, b, target),
             Op::CompareLocalIntJump(cmp, a, k, _) => Op::CompareLocalIntJump(cmp, a, k, target),
             Op::JumpIfFalseKeep(_) => Op::JumpIfFalseKeep(target),

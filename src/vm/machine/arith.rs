@@ -183,15 +183,6 @@ impl Vm {
         Ok(())
     }
 
-    /// `EqualIntJump`: pop a value; whether it equals the integer `k`.
-    #[inline(always)]
-    pub(super) fn pop_equals_int(&mut self, k: i16) -> Result<bool, RtError> {
-        match self.pop() {
-            Value::Int(x) => Ok(x == i64::from(k)),
-            other => other.equals(&Value::Int(i64::from(k))),
-        }
-    }
-
     /// `Not`.
     #[inline(always)]
     pub(super) fn not_top(&mut self) {

@@ -95,6 +95,19 @@ impl Vm {
         Ok(())
     }
 
+    /// `IndexLocals`: push `local[local]`, both read in their slots.
+    #[inline(always)]
+    pub(super) fn index_locals(
+        &mut self,
+        token: Token<'_>,
+        at: usize,
+        key_at: usize,
+    ) -> Result<(), RtError> {
+        let v = index(token, &self.stack[at], &self.stack[key_at])?;
+        self.stack.push(v);
+        Ok(())
+    }
+
     /// `SetIndex`: pop the object, the key and the value; store it.
     #[inline(always)]
     pub(super) fn set_index_top(&mut self) -> Result<(), RtError> {

@@ -89,7 +89,6 @@ impl Vm {
                 Op::JumpIfTrue(_) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::JumpIfNil(_) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::JumpIfNotNil(_) => ip = attempt!(self.next_ip(op, base, ip)),
-                Op::EqualIntJump(..) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::CompareJump(..) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::CompareLocalsJump(..) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::CompareLocalIntJump(..) => ip = attempt!(self.next_ip(op, base, ip)),
@@ -118,6 +117,7 @@ impl Vm {
                 Op::Index => attempt!(self.index_top(token)),
                 Op::IndexLocalInt(..) => attempt!(self.index_local_op(token, op, proto, base)),
                 Op::IndexLocalConst(..) => attempt!(self.index_local_op(token, op, proto, base)),
+                Op::IndexLocals(..) => attempt!(self.index_local_op(token, op, proto, base)),
                 Op::SetIndex => attempt!(self.set_index_top()),
                 Op::SetIndexLocals(obj, key) => {
                     attempt!(self.set_index_locals(base + obj as usize, base + key as usize))
@@ -159,7 +159,6 @@ impl Vm {
             Op::JumpIfTrue(target) => (self.pop().truthy(), target),
             Op::JumpIfNil(target) => (matches!(self.pop(), Value::Nil), target),
             Op::JumpIfNotNil(target) => (!matches!(self.pop(), Value::Nil), target),
-            Op::EqualIntJump(want, k, target) => (self.pop_equals_int(k)? != want, target),
             Op::CompareJump(cmp, target) => (!self.compare_pop(cmp)?, target),
             Op::CompareLocalsJump(cmp, a, b, target) => {
                 (!self.compare_locals(cmp, base + a as usize, base + b as usize)?, target)
@@ -214,7 +213,8 @@ impl Vm {
         Ok(None)
     }
 
-    /// `IndexLocalInt` / `IndexLocalConst`: index a local in place.
+    /// `IndexLocalInt` / `IndexLocalConst` / `IndexLocals`: index a local in
+    /// place.
     #[inline(always)]
     fn index_local_op(
         &mut self,
@@ -226,6 +226,9 @@ impl Vm {
         let (slot, key) = match op {
             Op::IndexLocalInt(slot, k) => (slot, Value::Int(i64::from(k))),
             Op::IndexLocalConst(slot, i) => (slot, proto.consts.get(token, i as usize)),
+            Op::IndexLocals(slot, key) => {
+                return self.index_locals(token, base + slot as usize, base + key as usize);
+            }
             _ => return Ok(()),
         };
         self.index_local(token, base + slot as usize, &key)
