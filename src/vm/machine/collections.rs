@@ -50,31 +50,9 @@ impl Vm {
     pub(super) fn index_top(&mut self, token: Token<'_>) -> Result<(), RtError> {
         let key = self.pop();
         let obj = self.pop();
-        // The common cases inline: a list and an integer in range, a map
-        // and a string key it has.
-        match (&obj, &key) {
-            (Value::Obj(r), Value::Int(i)) => {
-                if let Obj::List(items) = r.get() {
-                    if let Some(item) =
-                        usize::try_from(*i).ok().and_then(|at| items.borrow().get(at))
-                    {
-                        self.stack.push(item);
-                        return Ok(());
-                    }
-                }
-            }
-            (Value::Obj(r), Value::Obj(k)) => {
-                if let (Obj::Map(map), Obj::Str(text)) = (r.get(), k.get()) {
-                    let table = map.borrow();
-                    if let Some(at) = find(&table, &KeyRef::Str(k, text)) {
-                        let item = table[at].clone();
-                        drop(table);
-                        self.stack.push(item);
-                        return Ok(());
-                    }
-                }
-            }
-            _ => {}
+        if let Some(item) = index_fast(&obj, &key) {
+            self.stack.push(item);
+            return Ok(());
         }
         let v = index(token, &obj, &key)?;
         self.stack.push(v);
@@ -103,7 +81,11 @@ impl Vm {
         at: usize,
         key_at: usize,
     ) -> Result<(), RtError> {
-        let v = index(token, &self.stack[at], &self.stack[key_at])?;
+        let (obj, key) = (&self.stack[at], &self.stack[key_at]);
+        let v = match index_fast(obj, key) {
+            Some(item) => item,
+            None => index(token, obj, key)?,
+        };
         self.stack.push(v);
         Ok(())
     }
@@ -305,6 +287,26 @@ fn index(token: Token<'_>, obj: &Value, key: &Value) -> Result<Value, RtError> {
         }
     }
     Err(RtError::new(format!("cannot index a {}", obj.type_name())))
+}
+
+/// The common cases of `obj[key]`, inline: a list and an integer in
+/// range, a map and a string key it has. `None`: ask [`index`].
+#[inline(always)]
+fn index_fast(obj: &Value, key: &Value) -> Option<Value> {
+    match (obj, key) {
+        (Value::Obj(r), Value::Int(i)) => match r.get() {
+            Obj::List(items) => usize::try_from(*i).ok().and_then(|at| items.borrow().get(at)),
+            _ => None,
+        },
+        (Value::Obj(r), Value::Obj(k)) => match (r.get(), k.get()) {
+            (Obj::Map(map), Obj::Str(text)) => {
+                let table = map.borrow();
+                find(&table, &KeyRef::Str(k, text)).map(|at| table[at].clone())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// `obj[key] = value`. The common case inline: a list, an integer in
