@@ -173,6 +173,10 @@ pub enum Op {
     /// Pop; jump to `n` unless the value is `nil` (fused `Nil`, `Eq`,
     /// `JumpIfFalse`: `if p == nil`).
     JumpIfNotNil(u32),
+    /// Pop two values and store their sum into local `n` (fused `Add`,
+    /// `SetLocal`: `s += t`, `total = total + x * y`). A string that only
+    /// that local and the stack hold is appended to in place.
+    AddSetLocal(u16),
     /// `local a[local b] = top`: pop the value and store it (compiled for
     /// an assignment whose collection and index are plain locals; the
     /// value is computed first, which nothing can observe, since no code

@@ -245,6 +245,11 @@ impl<'s> Compiler<'s, '_> {
             (Op::GetLocal(b), [.., Op::GetLocal(a)]) if fused_at(1) => {
                 (n - 1, None, Op::GetLocal2(*a, b))
             }
+            // `s = s + t`: the store joins the `+`, which may then append
+            // in place.
+            (Op::SetLocal(slot), [.., Op::Add]) if fused_at(1) => {
+                (n - 1, None, Op::AddSetLocal(slot))
+            }
             // A counting loop's variable lives two slots above its state
             // (the compiler declares it right after): the loop stores it.
             (Op::SetLocal(var), [.., Op::ForRange(state, exit)])

@@ -68,6 +68,7 @@ impl Vm {
                 Op::Mul => attempt!(self.arith_top(token, Op::Mul)),
                 Op::Div => attempt!(self.arith_top(token, Op::Div)),
                 Op::Mod => attempt!(self.arith_top(token, Op::Mod)),
+                Op::AddSetLocal(slot) => attempt!(self.add_set_local(token, base + slot as usize)),
                 Op::AddLocalInt(slot, k) | Op::SubLocalInt(slot, k) => {
                     attempt!(self.arith_local(token, op, base + slot as usize, k))
                 }
