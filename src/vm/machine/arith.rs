@@ -52,8 +52,8 @@ impl Vm {
     }
 
     /// `AddSetLocal`: `Add`, then store the sum into local `slot`. Out of
-    /// line: an inline copy made the dispatch loop spill `ip` (counted:
-    /// +4 % instructions on the plain loop).
+    /// line, to keep the dispatch loop small: its register allocation
+    /// shifts with every arm (docs/performance.md counts it).
     ///
     /// `s = s + t` (or `s += t`) on a string that only the local and the
     /// stack hold appends `t` in place instead: the local lets go of its
