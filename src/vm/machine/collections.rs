@@ -68,7 +68,11 @@ impl Vm {
         at: usize,
         key: &Value,
     ) -> Result<(), RtError> {
-        let v = index(token, &self.stack[at], key)?;
+        let obj = &self.stack[at];
+        let v = match index_fast(obj, key) {
+            Some(item) => item,
+            None => index(token, obj, key)?,
+        };
         self.stack.push(v);
         Ok(())
     }
