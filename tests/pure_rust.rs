@@ -160,6 +160,21 @@ fn growing_a_string_stops_at_the_heap_limit() {
     }
 }
 
+#[test]
+fn appending_in_place_is_counted_against_the_heap_limit() {
+    // `s += t` on a string only `s` holds grows it in place: its growth
+    // must still count, so 10 MB of appends stop at a 1 MiB limit.
+    let before = vm::memory_limit();
+    vm::set_memory_limit(1 << 20);
+    let script = "fn grow() {\n    let s = \"x\"\n    for i in range(1000000) { s += \"0123456789\" }\n    return len(s)\n}\nprint(grow())\n";
+    let outcome = vm::run_here("append.toy", script, &[]);
+    vm::set_memory_limit(before);
+    match outcome {
+        Outcome::RuntimeError(message) => assert!(message.contains("out of memory"), "{message}"),
+        other => panic!("expected out of memory, got {other:?}"),
+    }
+}
+
 static PENDING_RAN_WITH_LOCK: AtomicUsize = AtomicUsize::new(0);
 
 unsafe extern "C" fn count_pending(_: *mut std::ffi::c_void) {

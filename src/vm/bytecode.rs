@@ -120,6 +120,8 @@ pub enum Op {
     /// `local[k]` for a small integer `k` (fused `GetLocal`, `SmallInt`,
     /// `Index`): the collection is read in its slot, not copied out.
     IndexLocalInt(u16, i32),
+    /// `local a[local b]` (fused `GetLocal2`, `Index`): both read in place.
+    IndexLocals(u16, u16),
     /// `local[constant n]` (fused `GetLocal`, `Const`, `Index`).
     IndexLocalConst(u16, u32),
     /// [`Op::ForRange`] followed by storing the value into local `n+2`, the
@@ -148,10 +150,88 @@ pub enum Op {
     /// `a[start:end]`: pop the object and both bounds (`nil`: omitted),
     /// push the slice.
     Slice,
+    /// Compare locals `a` and `b` and jump to `n` unless the comparison
+    /// holds (fused `GetLocal2`, `CompareJump`: `while j < n`). Slots
+    /// above 255 are not fused, so the instruction stays 8 bytes.
+    CompareLocalsJump(Cmp, u8, u8, u32),
+    /// Compare local `a` with a small integer `k` and jump to `n` unless
+    /// the comparison holds (fused `GetLocal`, `SmallInt`, `CompareJump`:
+    /// `if n < 2`). Fused only for slots below 256 and `k` in `-128..=127`.
+    CompareLocalIntJump(Cmp, u8, i8, u32),
+    /// Push `local a (op) local b` (fused `GetLocal2` and an arithmetic
+    /// operator: `j + i`, `dx * dx`).
+    ArithLocals(Arith, u16, u16),
+    /// The top value `(op)` a small integer `k`, in place (fused
+    /// `SmallInt` and an arithmetic operator: `x % 8`, `n * 3`).
+    ArithInt(Arith, i32),
+    /// Pop; jump to `n` if the value is true (fused `Not`, `JumpIfFalse`:
+    /// `if not x`).
+    JumpIfTrue(u32),
+    /// Pop; jump to `n` if the value is `nil` (fused `Nil`, `Ne`,
+    /// `JumpIfFalse`: `while p != nil`).
+    JumpIfNil(u32),
+    /// Pop; jump to `n` unless the value is `nil` (fused `Nil`, `Eq`,
+    /// `JumpIfFalse`: `if p == nil`).
+    JumpIfNotNil(u32),
+    /// Pop two values and store their sum into local `n` (fused `Add`,
+    /// `SetLocal`: `s += t`, `total = total + x * y`). A string that only
+    /// that local and the stack hold is appended to in place.
+    AddSetLocal(u16),
+    /// `local a[local b] = top`: pop the value and store it (compiled for
+    /// an assignment whose collection and index are plain locals; the
+    /// value is computed first, which nothing can observe, since no code
+    /// but the running function's can change its plain locals).
+    SetIndexLocals(u16, u16),
     /// Forget the error the innermost cleanup handler kept aside: a
     /// `finally` run for an error was left by `return`, `break` or
     /// `continue`, which (as in Python) drops the error.
     DropCaught,
+}
+
+/// An instruction is one 8-byte word: the fused instructions squeeze their
+/// operands to fit (a wider one would cost cache on every other).
+const _: () = assert!(std::mem::size_of::<Op>() == 8);
+
+/// The arithmetic of a fused instruction ([`Op::ArithLocals`],
+/// [`Op::ArithInt`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arith {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `%`
+    Mod,
+}
+
+impl Arith {
+    /// The fused operator, if `op` is one of `+ - * / %`.
+    pub fn of(op: Op) -> Option<Arith> {
+        Some(match op {
+            Op::Add => Arith::Add,
+            Op::Sub => Arith::Sub,
+            Op::Mul => Arith::Mul,
+            Op::Div => Arith::Div,
+            Op::Mod => Arith::Mod,
+            _ => return None,
+        })
+    }
+
+    /// The plain instruction it stands for.
+    #[inline(always)]
+    pub fn op(self) -> Op {
+        match self {
+            Arith::Add => Op::Add,
+            Arith::Sub => Op::Sub,
+            Arith::Mul => Op::Mul,
+            Arith::Div => Op::Div,
+            Arith::Mod => Op::Mod,
+        }
+    }
 }
 
 /// The comparison of a [`Op::CompareJump`].

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::ast::*;
-use super::bytecode::{CaptureFrom, Cmp, Op, Proto};
+use super::bytecode::{Arith, CaptureFrom, Cmp, Op, Proto};
 use super::error::SyntaxError;
 use super::natives;
 use super::value::{LockedCells, Value};
@@ -106,6 +106,17 @@ pub fn compile(token: Token<'_>, script: &Script) -> CResult<Arc<Proto>> {
     Ok(Arc::new(c.finish()))
 }
 
+/// The comparison `op` makes, if it is one a `CompareJump` can fuse.
+fn compare_of(op: &Op) -> Option<Cmp> {
+    Some(match op {
+        Op::Lt => Cmp::Lt,
+        Op::Le => Cmp::Le,
+        Op::Gt => Cmp::Gt,
+        Op::Ge => Cmp::Ge,
+        _ => return None,
+    })
+}
+
 fn err<T>(pos: Pos, message: impl Into<String>) -> CResult<T> {
     Err(SyntaxError { line: pos.line, col: pos.col, message: message.into() })
 }
@@ -177,27 +188,29 @@ impl<'s> Compiler<'s, '_> {
         let f = self.f();
         let n = f.code.len();
         let fused_at = |k: usize| n >= k && f.last_target <= n - k;
-        // Fusions whose error (if any) belongs to `op`'s position take it;
-        // the others keep the first instruction's.
+        // Fusions whose error (if any) belongs to `op`'s position take it
+        // (`at_op`), or the position of one of the fused instructions
+        // (`at`); the others keep the first instruction's.
         let mut at_op = false;
-        let (start, first, fused) = match (op, &f.code[n.saturating_sub(2)..]) {
-            (Op::Add, [Op::GetLocal(slot), Op::SmallInt(k)]) if fused_at(2) => {
+        let mut at = None;
+        let (start, first, fused) = match (op, &f.code[n.saturating_sub(3)..]) {
+            (Op::Add, [.., Op::GetLocal(slot), Op::SmallInt(k)]) if fused_at(2) => {
                 (n - 2, None, Op::AddLocalInt(*slot, *k))
             }
-            (Op::Sub, [Op::GetLocal(slot), Op::SmallInt(k)]) if fused_at(2) => {
+            (Op::Sub, [.., Op::GetLocal(slot), Op::SmallInt(k)]) if fused_at(2) => {
                 (n - 2, None, Op::SubLocalInt(*slot, *k))
             }
-            (Op::Index, [Op::GetLocal(slot), Op::SmallInt(k)]) if fused_at(2) => {
+            (Op::Index, [.., Op::GetLocal(slot), Op::SmallInt(k)]) if fused_at(2) => {
                 at_op = true;
                 (n - 2, None, Op::IndexLocalInt(*slot, *k))
             }
-            (Op::Index, [Op::GetLocal(slot), Op::Const(c)]) if fused_at(2) => {
+            (Op::Index, [.., Op::GetLocal(slot), Op::Const(c)]) if fused_at(2) => {
                 at_op = true;
                 (n - 2, None, Op::IndexLocalConst(*slot, *c))
             }
             // `a` and then `b + k`, `b - k`, `b[k]`: the pair of reads is
             // split so the second joins the operation.
-            (Op::Add | Op::Sub | Op::Index, [Op::GetLocal2(a, b), Op::SmallInt(k)])
+            (Op::Add | Op::Sub | Op::Index, [.., Op::GetLocal2(a, b), Op::SmallInt(k)])
                 if fused_at(2) =>
             {
                 at_op = true;
@@ -208,12 +221,34 @@ impl<'s> Compiler<'s, '_> {
                 };
                 (n - 2, Some(Op::GetLocal(*a)), fused)
             }
-            (Op::Index, [Op::GetLocal2(a, b), Op::Const(c)]) if fused_at(2) => {
+            (Op::Index, [.., Op::GetLocal2(a, b), Op::Const(c)]) if fused_at(2) => {
                 at_op = true;
                 (n - 2, Some(Op::GetLocal(*a)), Op::IndexLocalConst(*b, *c))
             }
+            (Op::Index, [.., Op::GetLocal2(a, b)]) if fused_at(1) => {
+                at_op = true;
+                (n - 1, None, Op::IndexLocals(*a, *b))
+            }
+            // `a op b` on two locals, and `top op k`.
+            (Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Mod, [.., Op::GetLocal2(a, b)])
+                if fused_at(1) =>
+            {
+                at_op = true;
+                (n - 1, None, Op::ArithLocals(Arith::of(op)?, *a, *b))
+            }
+            (Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Mod, [.., Op::SmallInt(k)])
+                if fused_at(1) =>
+            {
+                at_op = true;
+                (n - 1, None, Op::ArithInt(Arith::of(op)?, *k))
+            }
             (Op::GetLocal(b), [.., Op::GetLocal(a)]) if fused_at(1) => {
                 (n - 1, None, Op::GetLocal2(*a, b))
+            }
+            // `s = s + t`: the store joins the `+`, which may then append
+            // in place.
+            (Op::SetLocal(slot), [.., Op::Add]) if fused_at(1) => {
+                (n - 1, None, Op::AddSetLocal(slot))
             }
             // A counting loop's variable lives two slots above its state
             // (the compiler declares it right after): the loop stores it.
@@ -226,18 +261,43 @@ impl<'s> Compiler<'s, '_> {
             (Op::Loop(target), [.., Op::SetLocal(slot)]) if fused_at(1) => {
                 (n - 1, None, Op::SetLocalLoop(*slot, target))
             }
-            (Op::JumpIfFalse(target), [.., last]) if fused_at(1) => {
-                let cmp = match last {
-                    Op::Lt => Cmp::Lt,
-                    Op::Le => Cmp::Le,
-                    Op::Gt => Cmp::Gt,
-                    Op::Ge => Cmp::Ge,
-                    _ => return None,
+            // `while j < n`, `if n < 2`: the reads join the compare and
+            // branch when their operands fit its 8 bytes; an error is the
+            // comparison's.
+            (Op::JumpIfFalse(target), [.., Op::GetLocal2(a, b), last])
+                if fused_at(2) && compare_of(last).is_some() =>
+            {
+                at = Some(n - 1);
+                let (Ok(a), Ok(b)) = (u8::try_from(*a), u8::try_from(*b)) else {
+                    return self.fuse_compare(target);
                 };
-                (n - 1, None, Op::CompareJump(cmp, target))
+                (n - 2, None, Op::CompareLocalsJump(compare_of(last)?, a, b, target))
+            }
+            (Op::JumpIfFalse(target), [Op::GetLocal(a), Op::SmallInt(k), last])
+                if fused_at(3) && compare_of(last).is_some() =>
+            {
+                at = Some(n - 1);
+                let (Ok(a), Ok(k)) = (u8::try_from(*a), i8::try_from(*k)) else {
+                    return self.fuse_compare(target);
+                };
+                (n - 3, None, Op::CompareLocalIntJump(compare_of(last)?, a, k, target))
+            }
+            (Op::JumpIfFalse(target), [.., Op::Not]) if fused_at(1) => {
+                (n - 1, None, Op::JumpIfTrue(target))
+            }
+            // `x != nil`, `x == nil` (never an error).
+            (Op::JumpIfFalse(target), [.., Op::Nil, Op::Ne]) if fused_at(2) => {
+                (n - 2, None, Op::JumpIfNil(target))
+            }
+            (Op::JumpIfFalse(target), [.., Op::Nil, Op::Eq]) if fused_at(2) => {
+                (n - 2, None, Op::JumpIfNotNil(target))
+            }
+            (Op::JumpIfFalse(target), [.., last]) if fused_at(1) => {
+                (n - 1, None, Op::CompareJump(compare_of(last)?, target))
             }
             _ => return None,
         };
+        let at = at.map(|i| (f.lines[i], f.cols[i]));
         f.code.truncate(start);
         f.lines.truncate(start + 1);
         f.cols.truncate(start + 1);
@@ -248,8 +308,20 @@ impl<'s> Compiler<'s, '_> {
         } else if at_op {
             f.lines[start] = line;
             f.cols[start] = col;
+        } else if let Some((line, col)) = at {
+            f.lines[start] = line;
+            f.cols[start] = col;
         }
         f.code.push(fused);
+        Some(f.code.len() - 1)
+    }
+
+    /// A comparison and `JumpIfFalse(target)` as one `CompareJump`, for
+    /// when its reads cannot join it too.
+    fn fuse_compare(&mut self, target: u32) -> Option<usize> {
+        let f = self.f();
+        let cmp = compare_of(f.code.last()?)?;
+        *f.code.last_mut()? = Op::CompareJump(cmp, target);
         Some(f.code.len() - 1)
     }
 
@@ -267,6 +339,11 @@ impl<'s> Compiler<'s, '_> {
             Op::Jump(_) => Op::Jump(target),
             Op::JumpIfFalse(_) => Op::JumpIfFalse(target),
             Op::CompareJump(cmp, _) => Op::CompareJump(cmp, target),
+            Op::JumpIfTrue(_) => Op::JumpIfTrue(target),
+            Op::JumpIfNil(_) => Op::JumpIfNil(target),
+            Op::JumpIfNotNil(_) => Op::JumpIfNotNil(target),
+            Op::CompareLocalsJump(cmp, a, b, _) => Op::CompareLocalsJump(cmp, a, b, target),
+            Op::CompareLocalIntJump(cmp, a, k, _) => Op::CompareLocalIntJump(cmp, a, k, target),
             Op::JumpIfFalseKeep(_) => Op::JumpIfFalseKeep(target),
             Op::JumpIfTrueKeep(_) => Op::JumpIfTrueKeep(target),
             Op::ForRange(slot, _) => Op::ForRange(slot, target),

@@ -76,6 +76,20 @@ impl Compiler<'_, '_> {
                 self.store_name(res, name, *pos)?;
             }
             Target::Index(obj, key, pos) => {
+                if let (None, Some(obj_slot), Some(key_slot)) =
+                    (op, self.plain_local(obj), self.plain_local(key))
+                {
+                    // `a[i] = v` with `a` and `i` plain locals: `v` first,
+                    // then one instruction reads both in place. Nothing
+                    // `v` runs can change them (a local an inner function
+                    // captures is boxed, so not plain), so the order does
+                    // not show.
+                    self.expr(value)?;
+                    self.line = pos.line;
+                    self.col = pos.col;
+                    self.emit(Op::SetIndexLocals(obj_slot, key_slot));
+                    return Ok(());
+                }
                 self.expr(obj)?;
                 self.expr(key)?;
                 if let Some(op) = op {
@@ -102,5 +116,16 @@ impl Compiler<'_, '_> {
             }
         }
         Ok(())
+    }
+
+    /// The slot of `expr` if it names a local of this function that no
+    /// inner function captures (read with a plain `GetLocal`).
+    fn plain_local(&mut self, expr: &Expr) -> Option<u16> {
+        match expr {
+            Expr::Name(Res::Local(decl), ..) if !self.captured(*decl) => {
+                self.f().locals.get(decl).copied()
+            }
+            _ => None,
+        }
     }
 }

@@ -7,7 +7,7 @@
 
 use super::Vm;
 use crate::gil::Token;
-use crate::vm::bytecode::{Cmp, Op};
+use crate::vm::bytecode::{Arith, Cmp, Op};
 use crate::vm::error::RtError;
 use crate::vm::value::{Obj, Text, Value, reserve};
 
@@ -49,6 +49,53 @@ impl Vm {
         let v = arith(token, op, &a, &b)?;
         self.stack.push(v);
         Ok(())
+    }
+
+    /// `AddSetLocal`: `Add`, then store the sum into local `slot`. Out of
+    /// line, to keep the dispatch loop small: its register allocation
+    /// shifts with every arm (docs/performance.md counts it).
+    ///
+    /// `s = s + t` (or `s += t`) on a string that only the local and the
+    /// stack hold appends `t` in place instead: the local lets go of its
+    /// reference first, so the string's count is one — what CPython 3.11
+    /// does for `s += t` (`unicode_concatenate` in ceval.c). Nothing can
+    /// see the difference: no other reference exists.
+    #[inline(never)]
+    pub(super) fn add_set_local(&mut self, token: Token<'_>, slot: usize) -> Result<(), RtError> {
+        if !self.append_in_place(slot)? {
+            self.arith_top(token, Op::Add)?;
+        }
+        self.set_local(slot);
+        Ok(())
+    }
+
+    /// [`Vm::add_set_local`]'s string case: true if it appended.
+    #[inline(always)]
+    fn append_in_place(&mut self, slot: usize) -> Result<bool, RtError> {
+        let n = self.stack.len();
+        let (Value::Obj(held), Value::Obj(left), Value::Obj(right)) =
+            (&self.stack[slot], &self.stack[n - 2], &self.stack[n - 1])
+        else {
+            return Ok(false);
+        };
+        if !held.ptr_eq(left) || left.count() != 2 {
+            return Ok(false);
+        }
+        let (Obj::Str(_), Obj::Str(tail)) = (left.get(), right.get()) else {
+            return Ok(false);
+        };
+        reserve(tail.len())?;
+        let right = self.pop();
+        self.stack[slot] = Value::Nil;
+        let (Some(Value::Obj(left)), Value::Obj(right)) = (self.stack.last_mut(), &right) else {
+            unreachable!("checked above");
+        };
+        let Obj::Str(tail) = right.get() else { unreachable!("checked above") };
+        if let Some(Obj::Str(text)) = left.get_unique() {
+            text.push_text(tail);
+        }
+        left.resized();
+        Ok(true)
     }
 
     /// `Pow`: `a ** b`. Integers stay integers for a non-negative integer
@@ -96,6 +143,65 @@ impl Vm {
         };
         self.stack.push(v);
         Ok(())
+    }
+
+    /// `ArithLocals`: push `local a (op) local b`, both read in place.
+    #[inline(always)]
+    pub(super) fn arith_locals(
+        &mut self,
+        token: Token<'_>,
+        kind: Arith,
+        a: usize,
+        b: usize,
+    ) -> Result<(), RtError> {
+        let op = kind.op();
+        let v = match (&self.stack[a], &self.stack[b]) {
+            (Value::Int(x), Value::Int(y)) => Value::Int(int_arith(op, *x, *y)?),
+            (Value::Float(x), Value::Float(y)) => match float_arith(op, *x, *y) {
+                Some(r) => Value::Float(r),
+                None => arith(token, op, &self.stack[a], &self.stack[b])?,
+            },
+            (x, y) => arith(token, op, x, y)?,
+        };
+        self.stack.push(v);
+        Ok(())
+    }
+
+    /// `ArithInt`: the top value `(op)` the small integer `k`, in place.
+    #[inline(always)]
+    pub(super) fn arith_int(
+        &mut self,
+        token: Token<'_>,
+        kind: Arith,
+        k: i32,
+    ) -> Result<(), RtError> {
+        let op = kind.op();
+        let top = self.stack.last_mut().expect("the compiler balances the stack");
+        let result = match top {
+            Value::Int(x) => int_arith(op, *x, i64::from(k))?,
+            _ => {
+                // Anything else as the plain instruction would do it.
+                self.stack.push(Value::Int(i64::from(k)));
+                return self.arith_top_slow(token, op);
+            }
+        };
+        *top = Value::Int(result);
+        Ok(())
+    }
+
+    /// `CompareLocalsJump`: whether `local a cmp local b` holds.
+    #[inline(always)]
+    pub(super) fn compare_locals(&self, cmp: Cmp, a: usize, b: usize) -> Result<bool, RtError> {
+        compare(&self.stack[a], &self.stack[b], cmp)
+    }
+
+    /// `CompareLocalIntJump`: whether `local a cmp k` holds.
+    #[inline(always)]
+    pub(super) fn compare_local_int(&self, cmp: Cmp, a: usize, k: i8) -> Result<bool, RtError> {
+        match &self.stack[a] {
+            Value::Int(x) => Ok(cmp.holds(x.cmp(&i64::from(k)))),
+            other => compare(other, &Value::Int(i64::from(k)), cmp),
+        }
     }
 
     /// Pop two values and compare them.

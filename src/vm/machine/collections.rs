@@ -51,33 +51,9 @@ impl Vm {
     pub(super) fn index_top(&mut self, token: Token<'_>) -> Result<(), RtError> {
         let key = self.pop();
         let obj = self.pop();
-        // The common cases inline: a list and an integer in range, a map
-        // and a string key it has.
-        match (&obj, &key) {
-            (Value::Obj(r), Value::Int(i)) => {
-                if let Obj::List(items) = r.get() {
-                    if let Some(item) =
-                        usize::try_from(*i).ok().and_then(|at| items.borrow().get(at))
-                    {
-                        self.stack.push(item);
-                        return Ok(());
-                    }
-                }
-            }
-            (Value::Obj(r), Value::Obj(k)) => {
-                if let (Obj::Map(map), Obj::Str(text)) = (r.get(), k.get()) {
-                    // Mutable, to adopt the key string (`find_adopting`);
-                    // nothing else holds the table during an index.
-                    let mut table = map.borrow_mut();
-                    if let Some(at) = find_adopting(&mut table, &KeyRef::Str(k, text)) {
-                        let item = table[at].clone();
-                        drop(table);
-                        self.stack.push(item);
-                        return Ok(());
-                    }
-                }
-            }
-            _ => {}
+        if let Some(item) = index_fast(&obj, &key) {
+            self.stack.push(item);
+            return Ok(());
         }
         let v = index(token, &obj, &key)?;
         self.stack.push(v);
@@ -93,7 +69,28 @@ impl Vm {
         at: usize,
         key: &Value,
     ) -> Result<(), RtError> {
-        let v = index(token, &self.stack[at], key)?;
+        let obj = &self.stack[at];
+        let v = match index_fast(obj, key) {
+            Some(item) => item,
+            None => index(token, obj, key)?,
+        };
+        self.stack.push(v);
+        Ok(())
+    }
+
+    /// `IndexLocals`: push `local[local]`, both read in their slots.
+    #[inline(always)]
+    pub(super) fn index_locals(
+        &mut self,
+        token: Token<'_>,
+        at: usize,
+        key_at: usize,
+    ) -> Result<(), RtError> {
+        let (obj, key) = (&self.stack[at], &self.stack[key_at]);
+        let v = match index_fast(obj, key) {
+            Some(item) => item,
+            None => index(token, obj, key)?,
+        };
         self.stack.push(v);
         Ok(())
     }
@@ -104,27 +101,16 @@ impl Vm {
         let value = self.pop();
         let key = self.pop();
         let obj = self.pop();
-        // The common case inline: a list, an integer in range, and an item
-        // its storage already holds.
-        if let (Value::Obj(r), Value::Int(i)) = (&obj, &key) {
-            if let Obj::List(items) = r.get() {
-                let mut items = items.borrow_mut();
-                if let Ok(at) = usize::try_from(*i) {
-                    if at < items.len() {
-                        let old = items.set_in_place(at, value);
-                        drop(items);
-                        return match old {
-                            Ok(old) => {
-                                drop(old);
-                                Ok(())
-                            }
-                            Err(value) => set_index(&obj, &key, value),
-                        };
-                    }
-                }
-            }
-        }
-        set_index(&obj, &key, value)
+        store_index(&obj, &key, value)
+    }
+
+    /// `SetIndexLocals`: pop the value; store it into the collection in
+    /// slot `obj_at` under the key in slot `key_at`, both read in place
+    /// (no count traffic for them).
+    #[inline(always)]
+    pub(super) fn set_index_locals(&mut self, obj_at: usize, key_at: usize) -> Result<(), RtError> {
+        let value = self.pop();
+        store_index(&self.stack[obj_at], &self.stack[key_at], value)
     }
 
     /// `ForRange`: the counter in slot `at`, the end in `at + 1`. Pushes
@@ -306,6 +292,53 @@ fn index(token: Token<'_>, obj: &Value, key: &Value) -> Result<Value, RtError> {
         }
     }
     Err(RtError::new(format!("cannot index a {}", obj.type_name())))
+}
+
+/// The common cases of `obj[key]`, inline: a list and an integer in
+/// range, a map and a string key it has. `None`: ask [`index`].
+#[inline(always)]
+fn index_fast(obj: &Value, key: &Value) -> Option<Value> {
+    match (obj, key) {
+        (Value::Obj(r), Value::Int(i)) => match r.get() {
+            Obj::List(items) => usize::try_from(*i).ok().and_then(|at| items.borrow().get(at)),
+            _ => None,
+        },
+        (Value::Obj(r), Value::Obj(k)) => match (r.get(), k.get()) {
+            (Obj::Map(map), Obj::Str(text)) => {
+                // Mutable, to adopt the key string (`find_adopting`);
+                // nothing else holds the table during an index.
+                let mut table = map.borrow_mut();
+                find_adopting(&mut table, &KeyRef::Str(k, text)).map(|at| table[at].clone())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `obj[key] = value`. The common case inline: a list, an integer in
+/// range, and an item its storage already holds.
+#[inline(always)]
+fn store_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
+    if let (Value::Obj(r), Value::Int(i)) = (obj, key) {
+        if let Obj::List(items) = r.get() {
+            let mut items = items.borrow_mut();
+            if let Ok(at) = usize::try_from(*i) {
+                if at < items.len() {
+                    let old = items.set_in_place(at, value);
+                    drop(items);
+                    return match old {
+                        Ok(old) => {
+                            drop(old);
+                            Ok(())
+                        }
+                        Err(value) => set_index(obj, key, value),
+                    };
+                }
+            }
+        }
+    }
+    set_index(obj, key, value)
 }
 
 /// `obj[key] = value`.

@@ -68,9 +68,14 @@ impl Vm {
                 Op::Mul => attempt!(self.arith_top(token, Op::Mul)),
                 Op::Div => attempt!(self.arith_top(token, Op::Div)),
                 Op::Mod => attempt!(self.arith_top(token, Op::Mod)),
+                Op::AddSetLocal(slot) => attempt!(self.add_set_local(token, base + slot as usize)),
                 Op::AddLocalInt(slot, k) | Op::SubLocalInt(slot, k) => {
                     attempt!(self.arith_local(token, op, base + slot as usize, k))
                 }
+                Op::ArithLocals(kind, a, b) => {
+                    attempt!(self.arith_locals(token, kind, base + a as usize, base + b as usize))
+                }
+                Op::ArithInt(kind, k) => attempt!(self.arith_int(token, kind, k)),
                 Op::Lt => attempt!(self.compare_push(Cmp::Lt)),
                 Op::Le => attempt!(self.compare_push(Cmp::Le)),
                 Op::Gt => attempt!(self.compare_push(Cmp::Gt)),
@@ -82,7 +87,12 @@ impl Vm {
                 Op::JumpIfFalse(_) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::JumpIfFalseKeep(_) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::JumpIfTrueKeep(_) => ip = attempt!(self.next_ip(op, base, ip)),
+                Op::JumpIfTrue(_) => ip = attempt!(self.next_ip(op, base, ip)),
+                Op::JumpIfNil(_) => ip = attempt!(self.next_ip(op, base, ip)),
+                Op::JumpIfNotNil(_) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::CompareJump(..) => ip = attempt!(self.next_ip(op, base, ip)),
+                Op::CompareLocalsJump(..) => ip = attempt!(self.next_ip(op, base, ip)),
+                Op::CompareLocalIntJump(..) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::ForRange(..) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::ForRangeLocal(..) => ip = attempt!(self.next_ip(op, base, ip)),
                 Op::Loop(target) => {
@@ -108,7 +118,11 @@ impl Vm {
                 Op::Index => attempt!(self.index_top(token)),
                 Op::IndexLocalInt(..) => attempt!(self.index_local_op(token, op, proto, base)),
                 Op::IndexLocalConst(..) => attempt!(self.index_local_op(token, op, proto, base)),
+                Op::IndexLocals(..) => attempt!(self.index_local_op(token, op, proto, base)),
                 Op::SetIndex => attempt!(self.set_index_top()),
+                Op::SetIndexLocals(obj, key) => {
+                    attempt!(self.set_index_locals(base + obj as usize, base + key as usize))
+                }
                 // Calls, returns, closures, generators (calls.rs).
                 Op::Call(argc) => {
                     self.save_ip(ip);
@@ -143,7 +157,16 @@ impl Vm {
             Op::JumpIfFalse(target) => (!self.pop().truthy(), target),
             Op::JumpIfFalseKeep(target) => (self.jump_keeping(false), target),
             Op::JumpIfTrueKeep(target) => (self.jump_keeping(true), target),
+            Op::JumpIfTrue(target) => (self.pop().truthy(), target),
+            Op::JumpIfNil(target) => (matches!(self.pop(), Value::Nil), target),
+            Op::JumpIfNotNil(target) => (!matches!(self.pop(), Value::Nil), target),
             Op::CompareJump(cmp, target) => (!self.compare_pop(cmp)?, target),
+            Op::CompareLocalsJump(cmp, a, b, target) => {
+                (!self.compare_locals(cmp, base + a as usize, base + b as usize)?, target)
+            }
+            Op::CompareLocalIntJump(cmp, a, k, target) => {
+                (!self.compare_local_int(cmp, base + a as usize, k)?, target)
+            }
             Op::ForRange(slot, exit) => (!self.for_range(base + slot as usize)?, exit),
             Op::ForRangeLocal(slot, exit) => {
                 let at = base + slot as usize;
@@ -191,7 +214,8 @@ impl Vm {
         Ok(None)
     }
 
-    /// `IndexLocalInt` / `IndexLocalConst`: index a local in place.
+    /// `IndexLocalInt` / `IndexLocalConst` / `IndexLocals`: index a local in
+    /// place.
     #[inline(always)]
     fn index_local_op(
         &mut self,
@@ -203,6 +227,9 @@ impl Vm {
         let (slot, key) = match op {
             Op::IndexLocalInt(slot, k) => (slot, Value::Int(i64::from(k))),
             Op::IndexLocalConst(slot, i) => (slot, proto.consts.get(token, i as usize)),
+            Op::IndexLocals(slot, key) => {
+                return self.index_locals(token, base + slot as usize, base + key as usize);
+            }
             _ => return Ok(()),
         };
         self.index_local(token, base + slot as usize, &key)

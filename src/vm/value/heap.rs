@@ -91,7 +91,8 @@ struct ObjBox {
 
 /// A heap object.
 pub enum Obj {
-    /// An immutable string: short ones inside the object ([`Text`]).
+    /// A string, immutable to scripts: short ones inside the object
+    /// ([`Text`]; `+=` appends in place to a string nothing else holds).
     Str(Text),
     /// An immutable byte string (compressed data, digests: not text).
     Bytes(Box<[u8]>),
@@ -353,6 +354,19 @@ impl ObjRef {
         let boxed = unsafe { self.0.as_ref() };
         assert_owner("reading an interpreter object", boxed.owner);
         &boxed.obj
+    }
+
+    /// The object, to change in place, if this is its only reference
+    /// (`None` otherwise): with a count of one and `&mut self`, nothing
+    /// else can see the change. Call [`ObjRef::resized`] after a change
+    /// of size.
+    #[inline]
+    pub fn get_unique(&mut self) -> Option<&mut Obj> {
+        // SAFETY: as in `get`; a count of one means `self` is the box's
+        // only reference, and `&mut self` makes this borrow the only one.
+        let boxed = unsafe { self.0.as_mut() };
+        assert_owner("changing an interpreter object", boxed.owner);
+        (count_get(&boxed.count) == 1).then_some(&mut boxed.obj)
     }
 
     /// Whether two references name the same object.

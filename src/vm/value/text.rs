@@ -19,12 +19,22 @@ use std::ops::Deref;
 /// The most bytes kept inside the object.
 pub const INLINE: usize = 69;
 
-/// A string's text (immutable).
+/// A string's text: immutable to scripts. The one change is
+/// [`Text::push_text`], which the VM makes only to a string nothing else
+/// holds (`s += x` on a string only `s` refers to), so no one can see it.
 pub struct Text(Repr);
 
 enum Repr {
-    Inline { len: u8, ascii: bool, bytes: [u8; INLINE] },
-    Heap { ascii: bool, text: Box<str> },
+    Inline {
+        len: u8,
+        ascii: bool,
+        bytes: [u8; INLINE],
+    },
+    /// Made with exactly its length; appending grows it by doubling.
+    Heap {
+        ascii: bool,
+        text: String,
+    },
 }
 
 impl Text {
@@ -53,7 +63,33 @@ impl Text {
     pub fn heap_bytes(&self) -> usize {
         match &self.0 {
             Repr::Inline { .. } => 0,
-            Repr::Heap { text, .. } => text.len(),
+            Repr::Heap { text, .. } => text.capacity(),
+        }
+    }
+
+    /// Append `tail` in place (see [`Text`] for when this is allowed):
+    /// inside the object while it fits, else on the heap, whose capacity
+    /// doubles as CPython's in-place `+=` does, so a loop of appends
+    /// copies each byte a bounded number of times.
+    pub fn push_text(&mut self, tail: &Text) {
+        let ascii = self.is_ascii() && tail.is_ascii();
+        let len = self.len() + tail.len();
+        match &mut self.0 {
+            Repr::Inline { len: short, ascii: flag, bytes } if len <= INLINE => {
+                bytes[*short as usize..len].copy_from_slice(tail.as_bytes());
+                *short = len as u8;
+                *flag = ascii;
+            }
+            Repr::Heap { ascii: flag, text } => {
+                text.push_str(tail);
+                *flag = ascii;
+            }
+            Repr::Inline { .. } => {
+                let mut text = String::with_capacity(len * 2);
+                text.push_str(self.as_str());
+                text.push_str(tail);
+                self.0 = Repr::Heap { ascii, text };
+            }
         }
     }
 
@@ -77,7 +113,7 @@ impl Text {
         let mut joined = String::with_capacity(len);
         joined.push_str(x);
         joined.push_str(y);
-        Text(Repr::Heap { ascii, text: joined.into_boxed_str() })
+        Text(Repr::Heap { ascii, text: joined })
     }
 
     /// The character at `at` (counted in characters), as a string slice:
@@ -100,7 +136,7 @@ impl From<&str> for Text {
             bytes[..s.len()].copy_from_slice(s.as_bytes());
             return Text(Repr::Inline { len: s.len() as u8, ascii, bytes });
         }
-        Text(Repr::Heap { ascii, text: s.into() })
+        Text(Repr::Heap { ascii, text: s.to_owned() })
     }
 }
 
@@ -109,7 +145,7 @@ impl From<String> for Text {
         if s.len() <= INLINE {
             return Text::from(s.as_str());
         }
-        Text(Repr::Heap { ascii: s.is_ascii(), text: s.into_boxed_str() })
+        Text(Repr::Heap { ascii: s.is_ascii(), text: s.into_boxed_str().into_string() })
     }
 }
 
@@ -118,7 +154,7 @@ impl From<Box<str>> for Text {
         if s.len() <= INLINE {
             return Text::from(&*s);
         }
-        Text(Repr::Heap { ascii: s.is_ascii(), text: s })
+        Text(Repr::Heap { ascii: s.is_ascii(), text: s.into_string() })
     }
 }
 
@@ -163,6 +199,26 @@ mod tests {
         assert_eq!(joined.char_count(), 5 + INLINE + 1);
         let small = Text::concat(&Text::from("ab"), &Text::from("c"));
         assert_eq!((&*small, small.heap_bytes(), small.is_ascii()), ("abc", 0, true));
+    }
+
+    #[test]
+    fn appending_in_place_matches_concatenation() {
+        let mut text = Text::from("ab");
+        let mut expected = String::from("ab");
+        for piece in ["c", "é", &"x".repeat(INLINE), "yz"] {
+            let tail = Text::from(piece);
+            let joined = Text::concat(&text, &tail);
+            text.push_text(&tail);
+            expected.push_str(piece);
+            assert_eq!(&*text, expected);
+            assert!(text == joined);
+            assert_eq!(text.is_ascii(), joined.is_ascii());
+            assert_eq!(text.char_count(), expected.chars().count());
+        }
+        assert!(text.heap_bytes() >= text.len());
+        let mut short = Text::from("a");
+        short.push_text(&Text::from("b"));
+        assert_eq!((&*short, short.heap_bytes(), short.is_ascii()), ("ab", 0, true));
     }
 
     #[test]
