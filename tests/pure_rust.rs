@@ -148,12 +148,22 @@ join(f)
     }
 }
 
-#[test]
-fn growing_a_string_stops_at_the_heap_limit() {
+/// Run `script` under a 1 MiB heap limit. The limit is process-wide and
+/// the tests of this file run in parallel, so the tests that set it take
+/// turns: one test restoring the old limit let the other's script grow
+/// unchecked, and fail.
+fn run_with_one_mib_limit(file: &str, script: &str) -> Outcome {
+    let _serial = common::serial();
     let before = vm::memory_limit();
     vm::set_memory_limit(1 << 20);
-    let outcome = vm::run_here("grow.toy", "let s = \"x\"\nwhile true { s = s + s }\n", &[]);
+    let outcome = vm::run_here(file, script, &[]);
     vm::set_memory_limit(before);
+    outcome
+}
+
+#[test]
+fn growing_a_string_stops_at_the_heap_limit() {
+    let outcome = run_with_one_mib_limit("grow.toy", "let s = \"x\"\nwhile true { s = s + s }\n");
     match outcome {
         Outcome::RuntimeError(message) => assert!(message.contains("out of memory"), "{message}"),
         other => panic!("expected out of memory, got {other:?}"),
@@ -164,11 +174,8 @@ fn growing_a_string_stops_at_the_heap_limit() {
 fn appending_in_place_is_counted_against_the_heap_limit() {
     // `s += t` on a string only `s` holds grows it in place: its growth
     // must still count, so 10 MB of appends stop at a 1 MiB limit.
-    let before = vm::memory_limit();
-    vm::set_memory_limit(1 << 20);
     let script = "fn grow() {\n    let s = \"x\"\n    for i in range(1000000) { s += \"0123456789\" }\n    return len(s)\n}\nprint(grow())\n";
-    let outcome = vm::run_here("append.toy", script, &[]);
-    vm::set_memory_limit(before);
+    let outcome = run_with_one_mib_limit("append.toy", script);
     match outcome {
         Outcome::RuntimeError(message) => assert!(message.contains("out of memory"), "{message}"),
         other => panic!("expected out of memory, got {other:?}"),
