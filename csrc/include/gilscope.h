@@ -140,7 +140,11 @@ const char *gs_last_error(void);
  *
  * fork(): the child gets a working lock, held by the forking thread if it
  * held it in the parent and free otherwise; the other threads do not exist
- * in the child and are forgotten.
+ * in the child and are forgotten. The child may start threads that use the
+ * lock through this API. A child that goes on running scripts with several
+ * threads is not covered: the interpreter's own script locks, queues and
+ * channels may be left held by threads that do not exist in it. Call exec
+ * in such a child, as POSIX advises for multi-threaded programs.
  *
  * From a thread-exit destructor (pthread_key_create) or an atexit handler,
  * after gilscope's own state for the thread is gone, every call is a
