@@ -9,8 +9,8 @@
 //! only through its methods.
 
 use std::cell::{Cell, RefCell};
-use std::ffi::{CStr, CString, c_char};
-use std::ptr::{self, NonNull};
+use std::ffi::CString;
+use std::ptr;
 
 use super::handoff::Reason;
 use super::interp::{Interpreter, MAIN, NO_INTERPRETER};
@@ -19,6 +19,12 @@ use super::recorder::{self, EventKind};
 pub(crate) use super::reentry::{InLockCode, in_lock_code};
 use super::registry::{self, Whereabouts};
 use super::sync::Arc;
+
+mod fast;
+mod saved;
+
+use saved::SavedStack;
+pub(crate) use saved::{CName, SavePlace, Saved};
 
 thread_local! {
     /// The calling thread's nesting depth. A `const` thread-local with no
@@ -105,175 +111,6 @@ pub(crate) struct ThreadCtx {
     /// Whether the thread has ever held the lock (a thread that first shows
     /// up in `gs_ensure` is a foreign one).
     entered_before: Cell<bool>,
-}
-
-/// One depth put aside by a save.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Saved {
-    generation: u32,
-    depth: u32,
-    /// How many `gs_ensure` were open when it was made.
-    ensures: usize,
-    /// Where it was made: the C function the interpreter called, or the
-    /// name C gave `gs_save_thread_at` (`GS_BEGIN_ALLOW_THREADS` passes
-    /// `__func__`).
-    place: Option<SavePlace>,
-}
-
-impl Saved {
-    /// What an unused slot of [`SavedStack`] holds (never read as a save).
-    const UNUSED: Saved = Saved { generation: 0, depth: 0, ensures: 0, place: None };
-}
-
-/// How many saves [`SavedStack`] keeps in its fixed array; deeper ones
-/// (a save inside a `gs_ensure` inside a save, sixteen deep) go to a
-/// vector. The C API's fast paths work on the array only.
-const INLINE_SAVES: usize = 16;
-
-/// The saved depths of one thread, innermost last: the first
-/// [`INLINE_SAVES`] in a fixed array of `Cell`s (no borrow flag, no
-/// allocation, no capacity check: what the fast paths of
-/// `gs_save_thread` / `gs_restore_thread` need to be unable to panic),
-/// the rest in `overflow`.
-struct SavedStack {
-    inline: [Cell<Saved>; INLINE_SAVES],
-    /// How many saves are put aside in all (the array's, then
-    /// `overflow`'s).
-    len: Cell<usize>,
-    overflow: RefCell<Vec<Saved>>,
-}
-
-impl SavedStack {
-    fn new() -> Self {
-        SavedStack {
-            inline: [const { Cell::new(Saved::UNUSED) }; INLINE_SAVES],
-            len: Cell::new(0),
-            overflow: RefCell::new(Vec::new()),
-        }
-    }
-
-    #[inline(always)]
-    fn len(&self) -> usize {
-        self.len.get()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The `index`th save from the outermost.
-    fn get(&self, index: usize) -> Option<Saved> {
-        if index >= self.len() {
-            return None;
-        }
-        match self.inline.get(index) {
-            Some(slot) => Some(slot.get()),
-            None => self.overflow.borrow().get(index - INLINE_SAVES).copied(),
-        }
-    }
-
-    fn last(&self) -> Option<Saved> {
-        self.len().checked_sub(1).and_then(|index| self.get(index))
-    }
-
-    /// The innermost save if it is in the array (the fast path's case).
-    /// Cannot panic: `get` on the array, a subtraction checked first.
-    #[inline(always)]
-    fn last_inline(&self) -> Option<Saved> {
-        let len = self.len();
-        if len == 0 {
-            return None;
-        }
-        self.inline.get(len - 1).map(Cell::get)
-    }
-
-    /// Push `saved` if there is room in the array; returns whether it did.
-    /// Cannot panic.
-    #[inline(always)]
-    fn push_inline(&self, saved: Saved) -> bool {
-        let len = self.len();
-        match self.inline.get(len) {
-            Some(slot) => {
-                slot.set(saved);
-                self.len.set(len + 1);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Whether a push would go to the array.
-    #[inline(always)]
-    fn has_inline_room(&self) -> bool {
-        self.len() < INLINE_SAVES
-    }
-
-    fn push(&self, saved: Saved) {
-        if !self.push_inline(saved) {
-            self.overflow.borrow_mut().push(saved);
-            self.len.set(self.len() + 1);
-        }
-    }
-
-    fn pop(&self) -> Option<Saved> {
-        let last = self.last()?;
-        self.truncate(self.len() - 1);
-        Some(last)
-    }
-
-    /// Keep the `keep` outermost saves.
-    fn truncate(&self, keep: usize) {
-        if keep < self.len() {
-            self.overflow.borrow_mut().truncate(keep.saturating_sub(INLINE_SAVES));
-            self.len.set(keep);
-        }
-    }
-
-    fn iter(&self) -> impl DoubleEndedIterator<Item = Saved> + '_ {
-        (0..self.len()).filter_map(|index| self.get(index))
-    }
-}
-
-/// Where a save was made.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SavePlace {
-    /// Inside the C function the interpreter called by this name.
-    CFunction(&'static str),
-    /// In the C function whose `__func__` C passed.
-    Named(CName),
-}
-
-/// The pointer C passed `gs_save_thread_at`: a NUL-terminated string with
-/// static storage (as `__func__` is), kept as the pointer and measured
-/// only when a message names it (a `strlen` on every save was a few per
-/// cent of a release + re-take).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct CName(NonNull<c_char>);
-
-impl CName {
-    /// # Safety
-    /// `name` is NULL or points to a NUL-terminated string that lives and
-    /// does not change for the rest of the process.
-    #[inline(always)]
-    pub(crate) unsafe fn new(name: *const c_char) -> Option<CName> {
-        NonNull::new(name.cast_mut()).map(CName)
-    }
-
-    /// The name, measured now.
-    pub(crate) fn as_c_str(&self) -> &'static CStr {
-        // SAFETY: `CName::new`'s caller promised a NUL-terminated string
-        // that lives, unchanged, as long as the process.
-        unsafe { CStr::from_ptr(self.0.as_ptr()) }
-    }
-}
-
-impl std::fmt::Display for SavePlace {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SavePlace::CFunction(name) => write!(f, "in C function {name}"),
-            SavePlace::Named(name) => write!(f, "in {}", name.as_c_str().to_string_lossy()),
-        }
-    }
 }
 
 /// What a `gs_ensure` found: the numbers are the values `gilscope.h`
@@ -467,90 +304,6 @@ impl ThreadCtx {
 
     pub(crate) fn holds_lock(&self) -> bool {
         self.depth.get() > 0
-    }
-
-    /// The fast path of `gs_save_thread`: if the thread holds the lock, the
-    /// recorder is off, the save fits the fixed array and the lock has no
-    /// waiters, put the depth aside and release the lock, exactly as
-    /// [`suspend_at`](Self::suspend_at) with [`Reason::ReleasedByC`] would,
-    /// and return the save's generation. Otherwise change nothing and
-    /// return `None`: the caller takes the full path, which makes every
-    /// check and reports every misuse.
-    ///
-    /// The caller has marked the thread as in the lock's code (`_busy`).
-    /// Cannot panic (no borrow that can fail, no indexing that can, no
-    /// allocation, no arithmetic that can overflow): it runs outside the C
-    /// API's panic boundary.
-    #[inline(always)]
-    pub(crate) fn try_suspend_by_c_fast(
-        &self,
-        _busy: &InLockCode,
-        named: Option<CName>,
-    ) -> Option<u32> {
-        let depth = self.depth.get();
-        let generation = self.next_generation.get();
-        // `generation < LAST_GENERATION`: the next one is `generation + 1`
-        // (no wrap to account for, no overflow).
-        if depth == 0
-            || generation >= LAST_GENERATION
-            || !self.saved.has_inline_room()
-            || recorder::recording()
-        {
-            return None;
-        }
-        let ensures = self.ensures.try_borrow().ok()?.len();
-        let place = match named {
-            Some(name) => Some(SavePlace::Named(name)),
-            None => self.c_function.get().map(SavePlace::CFunction),
-        };
-        let interp = self.interp.get();
-        self.depth.set(0);
-        set_held(NO_INTERPRETER);
-        if !interp.gil.try_release(&self.waiter, Reason::ReleasedByC) {
-            // Waiters queued: the full path hands the lock on.
-            self.depth.set(depth);
-            set_held(interp.id());
-            return None;
-        }
-        self.next_generation.set(generation + 1);
-        self.saved.push_inline(Saved { generation, depth, ensures, place });
-        Some(generation)
-    }
-
-    /// The fast path of `gs_restore_thread`: if the thread does not hold
-    /// the lock, its innermost save is in the fixed array and `presented`
-    /// says the state C passed names it, the recorder is off and the lock
-    /// is free, take the lock and restore the depth, exactly as
-    /// [`resume`](Self::resume) would, and return true. Otherwise change
-    /// nothing and return false (the full path checks and reports).
-    ///
-    /// Cannot panic, as [`try_suspend_by_c_fast`](Self::try_suspend_by_c_fast);
-    /// nor may `presented`.
-    #[inline(always)]
-    pub(crate) fn try_resume_fast(
-        &self,
-        _busy: &InLockCode,
-        presented: impl FnOnce(u64, u32) -> bool,
-    ) -> bool {
-        if self.depth.get() != 0 || recorder::recording() {
-            return false;
-        }
-        let Some(saved) = self.saved.last_inline() else {
-            return false;
-        };
-        if !presented(self.serial(), saved.generation) {
-            return false;
-        }
-        let interp = self.interp.get();
-        if !interp.gil.try_acquire(&self.waiter) {
-            // Held by another thread: the full path waits for it.
-            return false;
-        }
-        // `last_inline` returned a save, so the length is at least 1.
-        self.saved.len.set(self.saved.len() - 1);
-        set_held(interp.id());
-        self.depth.set(saved.depth);
-        true
     }
 
     /// Take the lock, recording it if the recorder is on.
