@@ -29,13 +29,8 @@
 //!
 //! # Immediates
 //!
-//! `nil`, `true`, `false` and integers of at most 54 bits are handed to C
-//! as *immediate* handles: the value itself, packed under a tag of its own,
-//! with no table entry. Nothing about them can be misused: there is no
-//! object to free or to touch without the lock, so `gs_incref`/`gs_decref`
-//! of one do nothing, and one kept past its call still reads the same
-//! value. The pointer checks are unchanged: the tag is not a user-space
-//! address, so a stray pointer is still "never handed out".
+//! `nil`, booleans and small integers cross as *immediate* handles with no
+//! table entry: see `handles/immediates.rs`.
 //!
 //! # Interpreters
 //!
@@ -56,9 +51,19 @@ use std::cell::{Cell, RefCell, UnsafeCell};
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use crate::gil::{MAX_INTERPRETERS, NO_INTERPRETER, Token, slot_of};
-use crate::vm::{Obj, Value};
+use crate::vm::Value;
 
 use super::identities::Identities;
+
+mod contents;
+mod errors;
+mod immediates;
+
+pub use contents::{bytes_data, str_text};
+pub use errors::{BadHandle, DecrefError};
+#[cfg(test)]
+use immediates::{IMMEDIATE_INT_MAX, IMMEDIATE_INT_MIN};
+use immediates::{immediate, immediate_value};
 
 /// The high byte every handle carries. User-space pointers on the 64-bit
 /// targets gilscope runs on use at most the low 47 bits (kernel addresses
@@ -75,101 +80,10 @@ const INDEX_BITS: u32 = PAYLOAD_BITS - GENERATION_BITS - INTERPRETER_BITS;
 const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
 const _: () = assert!(MAX_INTERPRETERS == 1 << INTERPRETER_BITS);
 
-/// The high byte of an immediate handle (see the module docs): the value's
-/// kind in the low two bits, an integer in the 54 above them.
-const IMMEDIATE_TAG: usize = 0x69 << PAYLOAD_BITS;
-const KIND_NIL: usize = 0;
-const KIND_FALSE: usize = 1;
-const KIND_TRUE: usize = 2;
-const KIND_INT: usize = 3;
-const KIND_BITS: u32 = 2;
-/// The integers that fit in an immediate: 54 bits, signed.
-const IMMEDIATE_INT_BITS: u32 = PAYLOAD_BITS - KIND_BITS;
-const IMMEDIATE_INT_MIN: i64 = -(1 << (IMMEDIATE_INT_BITS - 1));
-const IMMEDIATE_INT_MAX: i64 = (1 << (IMMEDIATE_INT_BITS - 1)) - 1;
-
-/// The immediate handle of `value`, if it has one.
-#[inline]
-fn immediate(value: &Value) -> Option<*mut GsObject> {
-    let payload = match *value {
-        Value::Nil => KIND_NIL,
-        Value::Bool(false) => KIND_FALSE,
-        Value::Bool(true) => KIND_TRUE,
-        Value::Int(i) if (IMMEDIATE_INT_MIN..=IMMEDIATE_INT_MAX).contains(&i) => {
-            ((i as usize) << KIND_BITS | KIND_INT) & !TAG_MASK
-        }
-        _ => return None,
-    };
-    Some(std::ptr::without_provenance_mut(IMMEDIATE_TAG | payload))
-}
-
-/// The value an immediate handle stands for; `None` if `handle` is not one.
-#[inline]
-fn immediate_value(handle: *mut GsObject) -> Option<Value> {
-    let bits = handle.addr();
-    if bits & TAG_MASK != IMMEDIATE_TAG {
-        return None;
-    }
-    Some(match bits & ((1 << KIND_BITS) - 1) {
-        KIND_NIL => Value::Nil,
-        KIND_FALSE => Value::Bool(false),
-        KIND_TRUE => Value::Bool(true),
-        // Sign-extend the 54-bit payload.
-        _ => Value::Int(
-            ((bits << (usize::BITS - PAYLOAD_BITS)) as i64) >> (64 - PAYLOAD_BITS + KIND_BITS),
-        ),
-    })
-}
-
 /// What C holds: an opaque handle, never dereferenced.
 #[repr(C)]
 pub struct GsObject {
     _opaque: [u8; 0],
-}
-
-/// Why a handle does not name a live object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BadHandle {
-    /// NULL.
-    Null,
-    /// A pointer this library never handed out.
-    Foreign,
-    /// A handle whose object was freed (its last reference given back).
-    Freed,
-    /// A borrowed handle used after the call scope that lent it closed
-    /// (the object itself may well be alive: the handle is not).
-    LentScopeClosed,
-    /// A live handle of another interpreter (its id), used by a thread
-    /// holding another interpreter's lock.
-    OtherInterpreter(u32),
-}
-
-impl BadHandle {
-    /// The message, for misuse reports.
-    pub fn describe(self) -> String {
-        match self {
-            BadHandle::Null => "the object is NULL".to_owned(),
-            BadHandle::Foreign => "the pointer is not an object this library handed out \
-                                  (never dereferenced)"
-                .to_owned(),
-            BadHandle::Freed => "the object was already freed: its last reference was given \
-                                back (a double gs_decref, or a reference used after gs_decref)"
-                .to_owned(),
-            BadHandle::LentScopeClosed => "the reference was borrowed, and the call that lent it \
-                                          has returned (an argument, or a gs_list_get or \
-                                          gs_map_get result, is valid only until the call it \
-                                          was lent to returns; gs_incref it to keep it longer)"
-                .to_owned(),
-            BadHandle::OtherInterpreter(owner) => {
-                let here = crate::gil::current_interpreter().id();
-                format!(
-                    "the object belongs to interpreter {owner}, but this thread runs in \
-                     interpreter {here}: objects never cross between interpreters (keep one \
-                     per interpreter, or send copies)"
-                )
-            }
-        }
-    }
 }
 
 /// The identity a heap object's entry is found by: its address. Floats and
@@ -588,15 +502,6 @@ pub fn incref(token: Token<'_>, handle: *mut GsObject) -> Result<(), BadHandle> 
     })
 }
 
-/// Why `gs_decref` (or taking a returned reference) failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DecrefError {
-    /// Not a live handle.
-    Bad(BadHandle),
-    /// Live, but C owns no reference to it (only borrowed it).
-    NotOwned,
-}
-
 /// `gs_decref`: C gives one reference back.
 pub fn decref(token: Token<'_>, handle: *mut GsObject) -> Result<(), DecrefError> {
     take_owned(token, handle).map(drop)
@@ -623,46 +528,6 @@ fn take_owned_entry(token: Token<'_>, handle: *mut GsObject) -> Result<Value, De
     // the table borrowed.
     drop(freed);
     Ok(taken)
-}
-
-/// A NUL-terminated copy of a string's text, kept in the entry while it
-/// lives; `None` if `handle` is not a string.
-pub fn str_text(
-    token: Token<'_>,
-    handle: *mut GsObject,
-) -> Result<Option<(*const u8, usize)>, BadHandle> {
-    if immediate_value(handle).is_some() {
-        return Ok(None);
-    }
-    with_table(token, |table| {
-        let index = table.find(handle)?;
-        let slot = &mut table.slots[index as usize];
-        let value = slot.value.as_ref().expect("a found entry is live");
-        let Value::Obj(r) = value else { return Ok(None) };
-        let Obj::Str(s) = r.get() else { return Ok(None) };
-        let len = s.len();
-        let text = slot.text.get_or_insert_with(|| {
-            let mut bytes = Vec::with_capacity(len + 1);
-            bytes.extend_from_slice(s.as_bytes());
-            bytes.push(0);
-            bytes.into_boxed_slice()
-        });
-        Ok(Some((text.as_ptr(), len)))
-    })
-}
-
-/// The bytes of a bytes object, in place (valid while the entry lives: it
-/// holds a reference and bytes never change); `None` if not bytes.
-#[inline]
-pub fn bytes_data(
-    token: Token<'_>,
-    handle: *mut GsObject,
-) -> Result<Option<(*const u8, usize)>, BadHandle> {
-    with_value(token, handle, |value| {
-        let Value::Obj(r) = value else { return None };
-        let Obj::Bytes(b) = r.get() else { return None };
-        Some((b.as_ptr(), b.len()))
-    })
 }
 
 /// Open a call scope on this thread: what is lent to C from now on stays
