@@ -98,12 +98,6 @@ struct Queue {
     waiters: VecDeque<Arc<Waiter>>,
 }
 
-/// The queue mutex of a lock, held across `fork()` by the fork handlers
-/// (`fork.rs`): made by [`RawGil::before_fork`], given back to the same
-/// lock.
-#[cfg(not(loom))]
-pub(crate) struct ForkHold(MutexGuard<'static, Queue>);
-
 /// The lock itself. One lives in a static; see [`super::GIL`].
 pub(crate) struct RawGil {
     /// See the table in the module docs.
@@ -258,48 +252,6 @@ impl RawGil {
         if self.breaker() & bits != 0 {
             self.eval_breaker.fetch_and(!bits, Relaxed);
         }
-    }
-
-    /// Before `fork()`: take the queue mutex and keep it until
-    /// [`after_fork_in_parent`](Self::after_fork_in_parent) or
-    /// [`after_fork_in_child`](Self::after_fork_in_child) gives the hold
-    /// back, so the address space is never copied while another thread is
-    /// half-way through changing the queue. Not modelled by loom: fork is
-    /// outside its world.
-    #[cfg(not(loom))]
-    pub(crate) fn before_fork(&'static self) -> ForkHold {
-        ForkHold(self.queue.lock())
-    }
-
-    /// In the parent after `fork()`: give back the queue mutex
-    /// [`before_fork`](Self::before_fork) took.
-    #[cfg(not(loom))]
-    pub(crate) fn after_fork_in_parent(&self, hold: ForkHold) {
-        drop(hold);
-    }
-
-    /// In the child after `fork()`, where only the forking thread exists:
-    /// start the lock again as CPython re-creates its GIL in a child. The
-    /// queue is emptied (its threads do not exist here), forced switching
-    /// is reset, and the lock is held by `holder` — the forking thread, if
-    /// it held the lock in the parent — or free. Then the queue mutex is
-    /// unlocked. That is all its re-initialising: the mutex and the
-    /// condition variables (`sync.rs`) are futex words inside this object,
-    /// with no record anywhere of the parent's sleeping threads.
-    #[cfg(not(loom))]
-    pub(crate) fn after_fork_in_child(&self, hold: ForkHold, holder: Option<u64>) {
-        let ForkHold(mut queue) = hold;
-        queue.waiters.clear();
-        self.yielders.store(0, Relaxed);
-        self.clear_breaker(DROP_REQUEST);
-        match holder {
-            Some(serial) => {
-                self.owner.store(serial, Relaxed);
-                self.state.store(LOCKED, Release);
-            }
-            None => self.state.store(0, Release),
-        }
-        drop(queue);
     }
 
     /// Take the lock, waiting as long as it takes.
@@ -601,40 +553,10 @@ impl RawGil {
     }
 }
 
+#[cfg(not(loom))]
+mod fork;
+#[cfg(not(loom))]
+pub(crate) use fork::ForkHold;
+
 #[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-
-    /// A lock held by `holder` with one thread queued and that thread's
-    /// drop request out, as after a waiter's switch interval ran out.
-    fn held_with_drop_request(holder: &Arc<Waiter>, queued: &Arc<Waiter>) -> RawGil {
-        let gil = RawGil::new();
-        gil.set_policy(Policy::Fair);
-        gil.acquire(holder);
-        gil.queue.lock().waiters.push_back(Arc::clone(queued));
-        gil.state.fetch_or(QUEUED, Relaxed);
-        gil.request_drop(queued.serial);
-        gil
-    }
-
-    #[test]
-    fn re_taking_the_lock_after_a_short_c_call_keeps_the_waiters_drop_request() {
-        let (holder, queued) = (Arc::new(Waiter::new(1)), Arc::new(Waiter::new(2)));
-        let gil = held_with_drop_request(&holder, &queued);
-        // The short C release that wakes nobody, then the holder's return.
-        gil.state.fetch_and(!LOCKED, Release);
-        assert!(gil.take_if_free(&holder));
-        assert_eq!(gil.breaker() & DROP_REQUEST, DROP_REQUEST, "the request was eaten");
-    }
-
-    #[test]
-    fn another_thread_taking_the_free_lock_serves_the_drop_request() {
-        let (holder, queued) = (Arc::new(Waiter::new(1)), Arc::new(Waiter::new(2)));
-        let other = Arc::new(Waiter::new(3));
-        let gil = held_with_drop_request(&holder, &queued);
-        gil.state.fetch_and(!LOCKED, Release);
-        assert!(gil.take_if_free(&other));
-        assert_eq!(gil.breaker() & DROP_REQUEST, 0, "the lock moved: the request is served");
-        assert_eq!(gil.holder(), Some(3));
-    }
-}
+mod tests;
