@@ -297,7 +297,22 @@ impl<'s> Compiler<'s, '_> {
             }
             _ => return None,
         };
-        let at = at.map(|i| (f.lines[i], f.cols[i]));
+        let at = if at_op { Some((line, col)) } else { at.map(|i| (f.lines[i], f.cols[i])) };
+        Some(self.replace_tail(start, first, fused, at))
+    }
+
+    /// Replace the code from `start` on by `first` (if any, at the current
+    /// position) and `fused`, whose position is `at` or, if `None`, the
+    /// replaced first instruction's. Returns the index of `fused`.
+    fn replace_tail(
+        &mut self,
+        start: usize,
+        first: Option<Op>,
+        fused: Op,
+        at: Option<(u32, u32)>,
+    ) -> usize {
+        let (line, col) = (self.line, self.col);
+        let f = self.f();
         f.code.truncate(start);
         f.lines.truncate(start + 1);
         f.cols.truncate(start + 1);
@@ -305,15 +320,12 @@ impl<'s> Compiler<'s, '_> {
             f.code.push(first);
             f.lines.push(line);
             f.cols.push(col);
-        } else if at_op {
-            f.lines[start] = line;
-            f.cols[start] = col;
         } else if let Some((line, col)) = at {
             f.lines[start] = line;
             f.cols[start] = col;
         }
         f.code.push(fused);
-        Some(f.code.len() - 1)
+        f.code.len() - 1
     }
 
     /// A comparison and `JumpIfFalse(target)` as one `CompareJump`, for

@@ -145,15 +145,18 @@ impl Vm {
         Ok(())
     }
 
-    /// `ArithLocals`: push `local a (op) local b`, both read in place.
+    /// `ArithLocals`: push `local a (op) local b` (slots of the frame at
+    /// `base`), both read in place.
     #[inline(always)]
     pub(super) fn arith_locals(
         &mut self,
         token: Token<'_>,
         kind: Arith,
-        a: usize,
-        b: usize,
+        base: usize,
+        a: u16,
+        b: u16,
     ) -> Result<(), RtError> {
+        let (a, b) = (base + a as usize, base + b as usize);
         let op = kind.op();
         let v = match (&self.stack[a], &self.stack[b]) {
             (Value::Int(x), Value::Int(y)) => Value::Int(int_arith(op, *x, *y)?),

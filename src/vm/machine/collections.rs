@@ -108,7 +108,13 @@ impl Vm {
     /// slot `obj_at` under the key in slot `key_at`, both read in place
     /// (no count traffic for them).
     #[inline(always)]
-    pub(super) fn set_index_locals(&mut self, obj_at: usize, key_at: usize) -> Result<(), RtError> {
+    pub(super) fn set_index_locals(
+        &mut self,
+        base: usize,
+        obj: u16,
+        key: u16,
+    ) -> Result<(), RtError> {
+        let (obj_at, key_at) = (base + obj as usize, base + key as usize);
         let value = self.pop();
         store_index(&self.stack[obj_at], &self.stack[key_at], value)
     }
