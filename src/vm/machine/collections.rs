@@ -69,11 +69,7 @@ impl Vm {
         at: usize,
         key: &Value,
     ) -> Result<(), RtError> {
-        let obj = &self.stack[at];
-        let v = match index_fast(obj, key) {
-            Some(item) => item,
-            None => index(token, obj, key)?,
-        };
+        let v = index_value(token, &self.stack[at], key)?;
         self.stack.push(v);
         Ok(())
     }
@@ -86,11 +82,7 @@ impl Vm {
         at: usize,
         key_at: usize,
     ) -> Result<(), RtError> {
-        let (obj, key) = (&self.stack[at], &self.stack[key_at]);
-        let v = match index_fast(obj, key) {
-            Some(item) => item,
-            None => index(token, obj, key)?,
-        };
+        let v = index_value(token, &self.stack[at], &self.stack[key_at])?;
         self.stack.push(v);
         Ok(())
     }
@@ -298,6 +290,15 @@ fn index(token: Token<'_>, obj: &Value, key: &Value) -> Result<Value, RtError> {
         }
     }
     Err(RtError::new(format!("cannot index a {}", obj.type_name())))
+}
+
+/// `obj[key]`: the inline fast path, else the general one.
+#[inline(always)]
+fn index_value(token: Token<'_>, obj: &Value, key: &Value) -> Result<Value, RtError> {
+    match index_fast(obj, key) {
+        Some(item) => Ok(item),
+        None => index(token, obj, key),
+    }
 }
 
 /// The common cases of `obj[key]`, inline: a list and an integer in
