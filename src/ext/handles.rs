@@ -261,7 +261,7 @@ impl Table {
 
     /// The entry for `value`: its live entry if it has one, else a new one
     /// holding the handle's reference.
-    #[inline]
+    #[inline(always)]
     fn slot_for(&mut self, value: &Value) -> u32 {
         let id = identity(value);
         if let Some(id) = id {
@@ -342,7 +342,7 @@ impl Table {
     /// place it holds takes it over. Freed either way: the value's
     /// reference is dropped and the generation moves on, so old handles
     /// read as freed.
-    #[inline]
+    #[inline(always)]
     fn release_if_unused(&mut self, index: u32, by: FreedBy) -> Option<Value> {
         let slot = &mut self.slots[index as usize];
         if !slot.c_owned.is_empty() || slot.pins > 0 {
