@@ -48,13 +48,19 @@ const SCAN: usize = 8;
 pub fn find(table: &MapTable, key: &KeyRef<'_>) -> Option<usize> {
     if let KeyRef::Str(probe, _) = key {
         if table.len() <= SCAN {
-            let found = table.keys().position(|k| matches!(k, Key::Str(s) if s.ptr_eq(probe)));
-            if found.is_some() {
+            if let found @ Some(_) = position_of_identical(table, probe) {
                 return found;
             }
         }
     }
     table.get_index_of(key)
+}
+
+/// Where the string key that is `probe` itself (the same object) sits:
+/// pointer compares only, for small maps.
+#[inline(always)]
+fn position_of_identical(table: &MapTable, probe: &ObjRef) -> Option<usize> {
+    table.keys().position(|k| matches!(k, Key::Str(s) if s.ptr_eq(probe)))
 }
 
 /// [`find`], and in a small map whose string key was found by content
@@ -75,8 +81,7 @@ pub fn find_adopting(table: &mut MapTable, key: &KeyRef<'_>) -> Option<usize> {
     if table.len() > SCAN {
         return table.get_index_of(key);
     }
-    if let found @ Some(_) = table.keys().position(|k| matches!(k, Key::Str(s) if s.ptr_eq(probe)))
-    {
+    if let found @ Some(_) = position_of_identical(table, probe) {
         return found;
     }
     let (at, stored, _) = table.get_full_mut2(key)?;
