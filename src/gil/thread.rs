@@ -10,7 +10,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::ffi::CString;
-use std::ptr;
 
 use super::handoff::Reason;
 use super::interp::{Interpreter, MAIN, NO_INTERPRETER};
@@ -20,8 +19,14 @@ pub(crate) use super::reentry::{InLockCode, in_lock_code};
 use super::registry::{self, Whereabouts};
 use super::sync::Arc;
 
+mod access;
 mod fast;
 mod saved;
+
+pub use access::current_serial;
+pub(crate) use access::{
+    try_with_ctx, try_with_ctx_published, with_ctx, with_ctx_fast, with_published_ctx,
+};
 
 use saved::SavedStack;
 pub(crate) use saved::{CName, SavePlace, Saved};
@@ -458,7 +463,7 @@ impl Drop for ThreadCtx {
     fn drop(&mut self) {
         // From here on the C API's fast paths find no context and take
         // the full path, which reports the call.
-        PUBLISHED.with(|published| published.set(ptr::null()));
+        access::unpublish();
         let _busy = InLockCode::enter();
         let unrestored = self.saved.len();
         if unrestored > 0 && self.depth.get() == 0 {
@@ -506,81 +511,6 @@ const LAST_GENERATION: u32 = (1 << GENERATION_BITS) - 1;
 
 /// How many bits of a saved-state token name the generation.
 pub(crate) const GENERATION_BITS: u32 = 24;
-
-thread_local! {
-    static CTX: ThreadCtx = ThreadCtx::new();
-    /// The address of this thread's `CTX` once the C API's full path has
-    /// reached it, null before and from the start of its destructor on.
-    /// `const` and without a destructor, so reading it is one load with
-    /// no lazy-initialisation check: how the C API's fast paths reach the
-    /// context.
-    static PUBLISHED: Cell<*const ThreadCtx> = const { Cell::new(ptr::null()) };
-}
-
-/// [`try_with_ctx`], also publishing the context for the C API's fast
-/// paths ([`with_published_ctx`]).
-#[inline]
-pub(crate) fn try_with_ctx_published<R>(f: impl FnOnce(&ThreadCtx) -> R) -> Option<R> {
-    try_with_ctx(|ctx| {
-        PUBLISHED.with(|published| published.set(ctx));
-        f(ctx)
-    })
-}
-
-/// Run `f` with the calling thread's context if the C API's full path has
-/// published it ([`try_with_ctx_published`]) and it is still alive; else
-/// `None`. One thread-local load: no lazy initialisation, no destructor
-/// state; cannot panic.
-#[inline(always)]
-pub(crate) fn with_published_ctx<R>(f: impl FnOnce(&ThreadCtx) -> Option<R>) -> Option<R> {
-    let ctx = PUBLISHED.with(Cell::get);
-    // SAFETY: a non-null `PUBLISHED` is the address of this thread's `CTX`
-    // (set only from a reference `CTX.try_with` gave), which stays where it
-    // is and alive until its destructor, whose first act is to set
-    // `PUBLISHED` back to null. Thread-locals are not shared, so nothing
-    // can change either in between.
-    unsafe { ctx.as_ref() }.and_then(f)
-}
-
-/// Run `f` with the calling thread's context. Returns `None` only while the
-/// thread is being torn down and its context is gone.
-#[inline]
-pub(crate) fn try_with_ctx<R>(f: impl FnOnce(&ThreadCtx) -> R) -> Option<R> {
-    CTX.try_with(f).ok()
-}
-
-/// Run `f` with the calling thread's context, through the published
-/// pointer when there is one (one load), else through the thread-local,
-/// publishing it. For hot paths that run once per call into C (the
-/// return-from-C check, a C function's lock check). Panics, as
-/// [`with_ctx`] does, only while the thread is being torn down.
-#[inline(always)]
-pub(crate) fn with_ctx_fast<R>(f: impl FnOnce(&ThreadCtx) -> R) -> R {
-    let ctx = PUBLISHED.with(Cell::get);
-    // SAFETY: as in `with_published_ctx`: a non-null `PUBLISHED` is this
-    // thread's live `CTX`, cleared first thing in its destructor.
-    match unsafe { ctx.as_ref() } {
-        Some(ctx) => f(ctx),
-        None => CTX.with(|ctx| {
-            PUBLISHED.with(|published| published.set(ctx));
-            f(ctx)
-        }),
-    }
-}
-
-/// Run `f` with the calling thread's context.
-///
-/// # Panics
-/// If called from a thread-local destructor after the context was dropped.
-#[inline]
-pub(crate) fn with_ctx<R>(f: impl FnOnce(&ThreadCtx) -> R) -> R {
-    CTX.with(f)
-}
-
-/// The calling thread's serial number (registering it if new).
-pub fn current_serial() -> u64 {
-    with_ctx(|ctx| ctx.serial())
-}
 
 #[cfg(test)]
 mod tests {
