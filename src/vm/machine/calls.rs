@@ -273,7 +273,7 @@ impl Vm {
     pub(super) fn return_from(&mut self, depth: usize) -> Option<Value> {
         let result = self.pop();
         let done = self.frames.pop().expect("a frame");
-        self.stack.truncate(done.base);
+        self.drop_frame_slots(done.base);
         let mut push_result = true;
         if let Some(generator) = &done.generator {
             if let Obj::Generator(g) = generator.get() {
@@ -291,6 +291,19 @@ impl Vm {
             self.stack.push(result);
         }
         None
+    }
+
+    /// Drop the returning frame's slots, down to `base`, one at a time in
+    /// line: a frame has few slots, most hold no object, and `truncate`'s
+    /// out-of-line `drop_in_place` over the slice cost about 36
+    /// instructions per return in `fib`.
+    #[inline(always)]
+    fn drop_frame_slots(&mut self, base: usize) {
+        while self.stack.len() > base {
+            if let Some(Value::Obj(object)) = self.stack.pop() {
+                drop(object);
+            }
+        }
     }
 
     /// `Yield` at `ip`: suspend the running generator frame. The value, if
