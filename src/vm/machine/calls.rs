@@ -20,12 +20,39 @@ const FOREIGN_INLINE_ARGS: usize = 4;
 impl Vm {
     /// Call the value below the top `argc` values. For a closure this pushes
     /// a frame; for a built-in it runs it and pushes the result.
+    #[inline(always)]
     pub(super) fn call_value(&mut self, token: Token<'_>, argc: usize) -> Result<(), RtError> {
         token.check_point().map_err(|_| RtError::interrupted())?;
         if !self.spend() {
             return Err(budget_exhausted());
         }
         let base = self.stack.len() - argc - 1;
+        // The fast path: a script function (not a generator, no captured
+        // parameters) called with its arity, below the depth limit. Every
+        // other call, and every error, goes through `call_other`, whose
+        // checks are the same ones in full.
+        if let Value::Obj(r) = &self.stack[base]
+            && let Obj::Closure(closure) = r.get()
+            && closure.proto.arity as usize == argc
+            && !closure.proto.is_generator
+            && closure.proto.boxed_params.is_empty()
+            && self.frames.len() < MAX_FRAMES
+        {
+            let proto: *const Proto = &*closure.proto;
+            for _ in argc + 1..closure.proto.slots as usize {
+                self.stack.push(Value::Nil);
+            }
+            self.frames.push(Frame { proto, ip: 0, base, generator: None, for_exit: None });
+            return Ok(());
+        }
+        self.call_other(token, base, argc)
+    }
+
+    /// Every call but the fast path's: a closure needing more than a frame
+    /// push (a generator, captured parameters, a wrong argument count, too
+    /// deep), a native, or something that cannot be called.
+    #[inline(never)]
+    fn call_other(&mut self, token: Token<'_>, base: usize, argc: usize) -> Result<(), RtError> {
         let callee: *const Obj = match &self.stack[base] {
             Value::Obj(r) => r.get(),
             other => return Err(RtError::new(format!("cannot call a {}", other.type_name()))),
