@@ -335,6 +335,9 @@ impl Vm {
 
     /// `Yield` at `ip`: suspend the running generator frame. The value, if
     /// that ends the run.
+    /// Out of line: inlined, it shifted the dispatch loop's register
+    /// allocation (`fib`, which never yields, +3.3 % instructions).
+    #[inline(never)]
     pub(super) fn yield_from(&mut self, depth: usize, ip: usize) -> Option<Value> {
         let value = self.pop();
         let done = self.frames.pop().expect("a frame");
@@ -343,7 +346,23 @@ impl Vm {
             let mut g = g.borrow_mut();
             // Into the vector `resume` emptied, which kept its capacity:
             // a suspension allocates nothing.
-            g.stack.extend(self.stack.drain(done.base..));
+            // The frame's values move as one block of bytes, not one at a
+            // time through `drain` (about 40 instructions per `yield`).
+            let count = self.stack.len() - done.base;
+            g.stack.reserve(count);
+            // SAFETY: `g.stack` has room for `count` more values (reserved
+            // above) and is a different allocation from `self.stack`; the
+            // `count` values from `done.base` up are initialised. They are
+            // moved, not copied: `self.stack`'s length drops below them
+            // before anything can read or drop them there, and `g.stack`'s
+            // length grows over them, so each is owned exactly once.
+            unsafe {
+                let from = self.stack.as_ptr().add(done.base);
+                let len = g.stack.len();
+                std::ptr::copy_nonoverlapping(from, g.stack.as_mut_ptr().add(len), count);
+                self.stack.set_len(done.base);
+                g.stack.set_len(len + count);
+            }
             g.ip = ip;
             g.state = GenState::Suspended;
         }
