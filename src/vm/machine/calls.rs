@@ -20,12 +20,39 @@ const FOREIGN_INLINE_ARGS: usize = 4;
 impl Vm {
     /// Call the value below the top `argc` values. For a closure this pushes
     /// a frame; for a built-in it runs it and pushes the result.
+    #[inline(always)]
     pub(super) fn call_value(&mut self, token: Token<'_>, argc: usize) -> Result<(), RtError> {
         token.check_point().map_err(|_| RtError::interrupted())?;
         if !self.spend() {
             return Err(budget_exhausted());
         }
         let base = self.stack.len() - argc - 1;
+        // The fast path: a script function (not a generator, no captured
+        // parameters) called with its arity, below the depth limit. Every
+        // other call, and every error, goes through `call_other`, whose
+        // checks are the same ones in full.
+        if let Value::Obj(r) = &self.stack[base]
+            && let Obj::Closure(closure) = r.get()
+            && closure.proto.arity as usize == argc
+            && !closure.proto.is_generator
+            && closure.proto.boxed_params.is_empty()
+            && self.frames.len() < MAX_FRAMES
+        {
+            let proto: *const Proto = &*closure.proto;
+            for _ in argc + 1..closure.proto.slots as usize {
+                self.stack.push(Value::Nil);
+            }
+            self.frames.push(Frame { proto, ip: 0, base, generator: None, for_exit: None });
+            return Ok(());
+        }
+        self.call_other(token, base, argc)
+    }
+
+    /// Every call but the fast path's: a closure needing more than a frame
+    /// push (a generator, captured parameters, a wrong argument count, too
+    /// deep), a native, or something that cannot be called.
+    #[inline(never)]
+    fn call_other(&mut self, token: Token<'_>, base: usize, argc: usize) -> Result<(), RtError> {
         let callee: *const Obj = match &self.stack[base] {
             Value::Obj(r) => r.get(),
             other => return Err(RtError::new(format!("cannot call a {}", other.type_name()))),
@@ -273,7 +300,7 @@ impl Vm {
     pub(super) fn return_from(&mut self, depth: usize) -> Option<Value> {
         let result = self.pop();
         let done = self.frames.pop().expect("a frame");
-        self.stack.truncate(done.base);
+        self.drop_frame_slots(done.base);
         let mut push_result = true;
         if let Some(generator) = &done.generator {
             if let Obj::Generator(g) = generator.get() {
@@ -293,8 +320,24 @@ impl Vm {
         None
     }
 
+    /// Drop the returning frame's slots, down to `base`, one at a time in
+    /// line: a frame has few slots, most hold no object, and `truncate`'s
+    /// out-of-line `drop_in_place` over the slice cost about 36
+    /// instructions per return in `fib`.
+    #[inline(always)]
+    fn drop_frame_slots(&mut self, base: usize) {
+        while self.stack.len() > base {
+            if let Some(Value::Obj(object)) = self.stack.pop() {
+                drop(object);
+            }
+        }
+    }
+
     /// `Yield` at `ip`: suspend the running generator frame. The value, if
     /// that ends the run.
+    /// Out of line: inlined, it shifted the dispatch loop's register
+    /// allocation (`fib`, which never yields, +3.3 % instructions).
+    #[inline(never)]
     pub(super) fn yield_from(&mut self, depth: usize, ip: usize) -> Option<Value> {
         let value = self.pop();
         let done = self.frames.pop().expect("a frame");
@@ -303,7 +346,23 @@ impl Vm {
             let mut g = g.borrow_mut();
             // Into the vector `resume` emptied, which kept its capacity:
             // a suspension allocates nothing.
-            g.stack.extend(self.stack.drain(done.base..));
+            // The frame's values move as one block of bytes, not one at a
+            // time through `drain` (about 40 instructions per `yield`).
+            let count = self.stack.len() - done.base;
+            g.stack.reserve(count);
+            // SAFETY: `g.stack` has room for `count` more values (reserved
+            // above) and is a different allocation from `self.stack`; the
+            // `count` values from `done.base` up are initialised. They are
+            // moved, not copied: `self.stack`'s length drops below them
+            // before anything can read or drop them there, and `g.stack`'s
+            // length grows over them, so each is owned exactly once.
+            unsafe {
+                let from = self.stack.as_ptr().add(done.base);
+                let len = g.stack.len();
+                std::ptr::copy_nonoverlapping(from, g.stack.as_mut_ptr().add(len), count);
+                self.stack.set_len(done.base);
+                g.stack.set_len(len + count);
+            }
             g.ip = ip;
             g.state = GenState::Suspended;
         }
