@@ -39,13 +39,28 @@ impl Vm {
             && self.frames.len() < MAX_FRAMES
         {
             let proto: *const Proto = &*closure.proto;
-            for _ in argc + 1..closure.proto.slots as usize {
-                self.stack.push(Value::Nil);
-            }
-            self.frames.push(Frame { proto, ip: 0, base, generator: None, for_exit: None });
+            self.push_nil_locals(closure.proto.slots as usize - 1 - argc);
+            self.push_frame(proto, base);
             return Ok(());
         }
         self.call_other(token, base, argc)
+    }
+
+    /// A called script function's locals beyond its parameters (the
+    /// callee's slot and `argc` arguments are already on the stack) start
+    /// as `nil`. Pushed one at a time: most functions have none or a few,
+    /// and a loop costs them less than a call into `extend`.
+    #[inline(always)]
+    fn push_nil_locals(&mut self, count: usize) {
+        for _ in 0..count {
+            self.stack.push(Value::Nil);
+        }
+    }
+
+    /// Enter a script function whose callee slot is at `base`.
+    #[inline(always)]
+    fn push_frame(&mut self, proto: *const Proto, base: usize) {
+        self.frames.push(Frame { proto, ip: 0, base, generator: None, for_exit: None });
     }
 
     /// Every call but the fast path's: a closure needing more than a frame
@@ -79,12 +94,7 @@ impl Vm {
                         "stack overflow: more than {MAX_FRAMES} nested calls (runaway recursion?)"
                     )));
                 }
-                let extra = proto.slots as usize - 1 - argc;
-                if extra > 0 {
-                    // Most small functions have no locals beyond their
-                    // parameters: skip the call into `extend` for them.
-                    self.stack.extend(std::iter::repeat_n(Value::Nil, extra));
-                }
+                self.push_nil_locals(proto.slots as usize - 1 - argc);
                 for &slot in &proto.boxed_params {
                     self.box_slot(token, base + slot as usize);
                 }
@@ -103,14 +113,7 @@ impl Vm {
                     self.stack.push(value);
                     return Ok(());
                 }
-                let proto_ptr: *const Proto = proto;
-                self.frames.push(Frame {
-                    proto: proto_ptr,
-                    ip: 0,
-                    base,
-                    generator: None,
-                    for_exit: None,
-                });
+                self.push_frame(proto, base);
                 Ok(())
             }
             Obj::Native(native) => self.call_native(token, native, base, argc),
@@ -335,6 +338,7 @@ impl Vm {
 
     /// `Yield` at `ip`: suspend the running generator frame. The value, if
     /// that ends the run.
+    ///
     /// Out of line: inlined, it shifted the dispatch loop's register
     /// allocation (`fib`, which never yields, +3.3 % instructions).
     #[inline(never)]
