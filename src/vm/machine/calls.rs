@@ -39,7 +39,9 @@ impl Vm {
             && self.frames.len() < MAX_FRAMES
         {
             let proto: *const Proto = &*closure.proto;
-            self.push_nil_locals(closure.proto.slots as usize - 1 - argc);
+            let (slots, max_stack) = (closure.proto.slots, closure.proto.max_stack);
+            self.stack.reserve_frame(base, max_stack);
+            self.push_nil_locals(slots as usize - 1 - argc);
             self.push_frame(proto, base);
             return Ok(());
         }
@@ -94,6 +96,7 @@ impl Vm {
                         "stack overflow: more than {MAX_FRAMES} nested calls (runaway recursion?)"
                     )));
                 }
+                self.stack.reserve_frame(base, proto.max_stack);
                 self.push_nil_locals(proto.slots as usize - 1 - argc);
                 for &slot in &proto.boxed_params {
                     self.box_slot(token, base + slot as usize);
@@ -158,17 +161,16 @@ impl Vm {
                     self.stack.push(Value::Nil);
                     return Ok(());
                 }
-                let sent = if argc == 2 { self.stack.pop() } else { None };
+                let sent = if argc == 2 { Some(self.stack.pop()) } else { None };
                 let generator = match self.stack.pop() {
-                    Some(Value::Obj(r)) if matches!(r.get(), Obj::Generator(_)) => r,
-                    Some(other) => {
+                    Value::Obj(r) if matches!(r.get(), Obj::Generator(_)) => r,
+                    other => {
                         return Err(RtError::new(format!(
                             "{}() needs a generator, not a {}",
                             native.name,
                             other.type_name()
                         )));
                     }
-                    None => unreachable!("argument count checked"),
                 };
                 self.stack.pop(); // the built-in itself
                 self.resume(generator, sent, None)
@@ -280,10 +282,12 @@ impl Vm {
             )));
         }
         let base = self.stack.len();
+        let proto: *const Proto = &*closure_of(&g.closure).proto;
+        // SAFETY: `g.closure` holds the proto for as long as `g` lives.
+        self.stack.reserve_frame(base, unsafe { &*proto }.max_stack);
         self.stack.append(&mut g.stack);
         g.state = GenState::Running;
         let ip = g.ip;
-        let proto: *const Proto = &*closure_of(&g.closure).proto;
         drop(g);
         self.frames.push(Frame { proto, ip, base, generator: Some(generator), for_exit });
         if was == GenState::Suspended {
@@ -330,7 +334,7 @@ impl Vm {
     #[inline(always)]
     fn drop_frame_slots(&mut self, base: usize) {
         while self.stack.len() > base {
-            if let Some(Value::Obj(object)) = self.stack.pop() {
+            if let Value::Obj(object) = self.stack.pop() {
                 drop(object);
             }
         }
@@ -352,21 +356,7 @@ impl Vm {
             // a suspension allocates nothing.
             // The frame's values move as one block of bytes, not one at a
             // time through `drain` (about 40 instructions per `yield`).
-            let count = self.stack.len() - done.base;
-            g.stack.reserve(count);
-            // SAFETY: `g.stack` has room for `count` more values (reserved
-            // above) and is a different allocation from `self.stack`; the
-            // `count` values from `done.base` up are initialised. They are
-            // moved, not copied: `self.stack`'s length drops below them
-            // before anything can read or drop them there, and `g.stack`'s
-            // length grows over them, so each is owned exactly once.
-            unsafe {
-                let from = self.stack.as_ptr().add(done.base);
-                let len = g.stack.len();
-                std::ptr::copy_nonoverlapping(from, g.stack.as_mut_ptr().add(len), count);
-                self.stack.set_len(done.base);
-                g.stack.set_len(len + count);
-            }
+            self.stack.move_top_into(done.base, &mut g.stack);
             g.ip = ip;
             g.state = GenState::Suspended;
         }

@@ -48,6 +48,15 @@ impl Vm {
         }
 
         loop {
+            // The deepest stack the compiler computed for this function
+            // (`bytecode::verify`) is what its frame reserved: pushes rely
+            // on it (`stack.rs`). Every test run checks it here.
+            debug_assert!(
+                self.stack.len() <= base + proto.max_stack as usize,
+                "{}() went past its computed stack depth {} at instruction {ip}",
+                proto.name,
+                proto.max_stack
+            );
             let op = proto.code[ip];
             ip += 1;
             match op {

@@ -17,6 +17,7 @@
 //! | `arith.rs` | arithmetic and comparison (one comparison helper) |
 //! | `calls.rs` | calls, returns, closures, generators and `yield` |
 //! | `collections.rs` | lists, maps, indexing and `for` iteration |
+//! | `stack.rs` | the value stack: pushes and pops into room reserved per frame |
 //!
 //! Owns: each thread's stack and frames, and the hand-off of values to
 //! natives through [`NativeCtx`]. May not touch: object internals (only the
@@ -28,8 +29,10 @@ mod arith;
 mod calls;
 mod collections;
 mod dispatch;
+mod stack;
 mod variables;
 
+use self::stack::Stack;
 use super::bytecode::Proto;
 use super::error::{RtError, TraceLine};
 use super::value::{Callback, Closure, GenState, LockedCells, NativeCtx, Obj, ObjRef, Value};
@@ -89,7 +92,7 @@ struct Frame {
 pub struct Vm {
     /// The program it runs.
     pub program: Arc<Program>,
-    stack: Vec<Value>,
+    stack: Stack,
     frames: Vec<Frame>,
     reentry: u32,
     /// Check points left before the run stops with an error (`u64::MAX`:
@@ -138,7 +141,7 @@ impl Vm {
         let budget = program.budget;
         Vm {
             program,
-            stack: Vec::with_capacity(256),
+            stack: Stack::with_capacity(256),
             frames: Vec::with_capacity(16),
             reentry: 0,
             budget,
@@ -179,12 +182,13 @@ impl Vm {
         self.reentry += 1;
         let depth = self.frames.len();
         let base = self.stack.len();
+        self.stack.reserve(1 + args.len());
         self.stack.push(callee);
         let argc = args.len();
         self.stack.extend(args);
         let result = match self.call_value(token, argc) {
             Ok(()) if self.frames.len() > depth => self.run(token, depth),
-            Ok(()) => Ok(self.stack.pop().unwrap_or_default()),
+            Ok(()) => Ok(self.stack.pop()),
             Err(e) => Err(self.with_trace(e)),
         };
         if result.is_err() {
