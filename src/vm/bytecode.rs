@@ -288,12 +288,8 @@ pub struct Proto {
     pub arity: u8,
     /// Stack slots it needs for locals, slot 0 included.
     pub slots: u16,
-    /// The most values its frame ever holds: its `slots` and the deepest
-    /// its temporaries go ([`verify`] computes it). A call reserves this
-    /// much room once, and pushes inside the frame need no capacity check.
-    pub max_stack: u32,
-    /// The instructions.
-    pub code: Vec<Op>,
+    /// The instructions, checked.
+    pub code: Code,
     /// The source line of each instruction.
     pub lines: Vec<u32>,
     /// The source column of each instruction (of the operator, call or
@@ -309,6 +305,36 @@ pub struct Proto {
     pub boxed_params: Vec<u16>,
     /// Whether calling it makes a generator.
     pub is_generator: bool,
+}
+
+/// A function's instructions, checked by [`verify`] when they were made
+/// (the only way to make one), with the deepest stack they reach.
+pub struct Code {
+    ops: Box<[Op]>,
+    max_stack: u32,
+}
+
+impl Code {
+    /// `ops`, for a function with `slots` local slots, if [`verify`]
+    /// accepts them.
+    pub fn verified(ops: Vec<Op>, slots: u16) -> Result<Code, String> {
+        let max_stack = verify(&ops, slots)?;
+        Ok(Code { ops: ops.into_boxed_slice(), max_stack })
+    }
+
+    /// The instructions.
+    #[inline(always)]
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// The most values a frame running this code ever holds: its slots
+    /// and the deepest its temporaries go. A call reserves this much room
+    /// once, and pushes inside the frame need no capacity check.
+    #[inline(always)]
+    pub fn max_stack(&self) -> u32 {
+        self.max_stack
+    }
 }
 
 /// How one instruction uses the operand stack (the temporaries above a
@@ -468,7 +494,7 @@ impl Op {
 }
 
 /// Check a function's code once, when it is built, and compute its
-/// [`Proto::max_stack`]: every path from the first instruction ends in a
+/// [`Code::max_stack`]: every path from the first instruction ends in a
 /// `Return` (or raises) without running off the end of the code, every
 /// jump lands inside it, every local slot named is below `slots`, no
 /// instruction pops a value its frame's temporaries do not hold, and
@@ -479,7 +505,7 @@ impl Op {
 ///
 /// An error here is a compiler bug, never a script's: it names the
 /// function and the instruction.
-pub fn verify(code: &[Op], slots: u16) -> Result<u32, String> {
+fn verify(code: &[Op], slots: u16) -> Result<u32, String> {
     if code.is_empty() {
         return Err("no instructions".into());
     }

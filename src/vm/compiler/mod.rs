@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::ast::*;
-use super::bytecode::{Arith, CaptureFrom, Cmp, Op, Proto, verify};
+use super::bytecode::{Arith, CaptureFrom, Cmp, Code, Op, Proto};
 use super::error::SyntaxError;
 use super::natives;
 use super::value::{LockedCells, Value};
@@ -148,12 +148,12 @@ impl<'s> Compiler<'s, '_> {
         });
     }
 
-    /// The function being built, checked ([`verify`]) and with its
+    /// The function being built, checked ([`Code::verified`]) and with its
     /// deepest stack computed.
     fn finish(&mut self) -> CResult<Proto> {
         let f = self.fns.pop().expect("a function being compiled");
-        let max_stack = match verify(&f.code, f.max_slots) {
-            Ok(max_stack) => max_stack,
+        let code = match Code::verified(f.code, f.max_slots) {
+            Ok(code) => code,
             Err(problem) => {
                 return Err(SyntaxError {
                     line: self.line,
@@ -166,8 +166,7 @@ impl<'s> Compiler<'s, '_> {
             name: f.name,
             arity: f.arity,
             slots: f.max_slots,
-            max_stack,
-            code: f.code,
+            code,
             lines: f.lines,
             cols: f.cols,
             consts: LockedCells::new(self.token, f.consts),

@@ -39,7 +39,7 @@ impl Vm {
             && self.frames.len() < MAX_FRAMES
         {
             let proto: *const Proto = &*closure.proto;
-            let (slots, max_stack) = (closure.proto.slots, closure.proto.max_stack);
+            let (slots, max_stack) = (closure.proto.slots, closure.proto.code.max_stack());
             self.stack.reserve_frame(base, max_stack);
             self.push_nil_locals(slots as usize - 1 - argc);
             self.push_frame(proto, base);
@@ -96,7 +96,7 @@ impl Vm {
                         "stack overflow: more than {MAX_FRAMES} nested calls (runaway recursion?)"
                     )));
                 }
-                self.stack.reserve_frame(base, proto.max_stack);
+                self.stack.reserve_frame(base, proto.code.max_stack());
                 self.push_nil_locals(proto.slots as usize - 1 - argc);
                 for &slot in &proto.boxed_params {
                     self.box_slot(token, base + slot as usize);
@@ -284,7 +284,7 @@ impl Vm {
         let base = self.stack.len();
         let proto: *const Proto = &*closure_of(&g.closure).proto;
         // SAFETY: `g.closure` holds the proto for as long as `g` lives.
-        self.stack.reserve_frame(base, unsafe { &*proto }.max_stack);
+        self.stack.reserve_frame(base, unsafe { &*proto }.code.max_stack());
         self.stack.append(&mut g.stack);
         g.state = GenState::Running;
         let ip = g.ip;

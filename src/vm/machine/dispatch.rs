@@ -52,12 +52,12 @@ impl Vm {
             // (`bytecode::verify`) is what its frame reserved: pushes rely
             // on it (`stack.rs`). Every test run checks it here.
             debug_assert!(
-                self.stack.len() <= base + proto.max_stack as usize,
+                self.stack.len() <= base + proto.code.max_stack() as usize,
                 "{}() went past its computed stack depth {} at instruction {ip}",
                 proto.name,
-                proto.max_stack
+                proto.code.max_stack()
             );
-            let op = proto.code[ip];
+            let op = proto.code.ops()[ip];
             ip += 1;
             match op {
                 // Constants and variables (variables.rs).

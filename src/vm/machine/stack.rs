@@ -6,7 +6,7 @@
 //! checked once per function and once per call instead:
 //!
 //! - the compiler computes each function's deepest stack
-//!   ([`crate::vm::bytecode::verify`], which also proves that no
+//!   ([`crate::vm::bytecode::Code::verified`], which also proves that no
 //!   instruction pops what its frame's temporaries do not hold), and
 //! - entering a frame reserves that much room above the frame's base
 //!   ([`Stack::reserve_frame`]); anything pushed outside a frame (a call's
@@ -34,7 +34,7 @@ impl Stack {
     }
 
     /// Make room for a frame at `base` that holds at most `depth` values
-    /// (its [`crate::vm::bytecode::Proto::max_stack`]). One comparison
+    /// (its [`crate::vm::bytecode::Code::max_stack`]). One comparison
     /// when the room is there, which it nearly always is.
     #[inline(always)]
     pub(super) fn reserve_frame(&mut self, base: usize, depth: u32) {
