@@ -91,6 +91,48 @@ impl Stack {
         }
     }
 
+    /// The value in slot `at` of the running frame (its base plus a slot
+    /// an instruction names), read without a bounds check.
+    ///
+    /// `Code::verified` proved that every slot an instruction names is
+    /// below its function's `slots`, and a frame's slots stay on the
+    /// stack for as long as it runs (no instruction pops below its
+    /// temporaries; a handler cuts the stack back only to a height inside
+    /// the frame's temporaries): `at` is below the length.
+    #[inline(always)]
+    pub(super) fn local(&self, at: usize) -> &Value {
+        debug_assert!(at < self.values.len(), "slot {at} is not on the stack");
+        // SAFETY: `at < len` (see above), an initialised value.
+        unsafe { self.values.get_unchecked(at) }
+    }
+
+    /// Slot `at` of the running frame to write, as [`Stack::local`].
+    #[inline(always)]
+    pub(super) fn local_mut(&mut self, at: usize) -> &mut Value {
+        debug_assert!(at < self.values.len(), "slot {at} is not on the stack");
+        // SAFETY: `at < len`, as in `local`.
+        unsafe { self.values.get_unchecked_mut(at) }
+    }
+
+    /// The top value, which is there (as for [`Stack::pop`]).
+    #[inline(always)]
+    pub(super) fn top_mut(&mut self) -> &mut Value {
+        let len = self.values.len();
+        debug_assert!(len > 0, "the top of an empty stack");
+        // SAFETY: `len > 0` (see `pop`), so `len - 1` is initialised.
+        unsafe { self.values.get_unchecked_mut(len - 1) }
+    }
+
+    /// The two top values, below and top, which are there: an instruction
+    /// that reads two pops two (`Code::verified` proved they are there).
+    #[inline(always)]
+    pub(super) fn top2(&self) -> (&Value, &Value) {
+        let len = self.values.len();
+        debug_assert!(len > 1, "fewer than two values on the stack");
+        // SAFETY: `len > 1` (see above), so both are initialised.
+        unsafe { (self.values.get_unchecked(len - 2), self.values.get_unchecked(len - 1)) }
+    }
+
     /// Drop every value from `len` up.
     #[inline(always)]
     pub(super) fn truncate(&mut self, len: usize) {

@@ -28,26 +28,26 @@ impl Vm {
 
     #[inline(always)]
     pub(super) fn get_local(&mut self, at: usize) {
-        let v = self.stack[at].clone();
+        let v = self.stack.local(at).clone();
         self.stack.push(v);
     }
 
     #[inline(always)]
     pub(super) fn set_local(&mut self, at: usize) {
         let v = self.pop();
-        self.stack[at] = v;
+        *self.stack.local_mut(at) = v;
     }
 
     #[inline(always)]
     pub(super) fn get_boxed(&mut self, at: usize) {
-        let v = cell_get(&self.stack[at]);
+        let v = cell_get(self.stack.local(at));
         self.stack.push(v);
     }
 
     #[inline(always)]
     pub(super) fn set_boxed(&mut self, at: usize) {
         let v = self.pop();
-        cell_set(&self.stack[at], v);
+        cell_set(self.stack.local(at), v);
     }
 
     #[inline(always)]
