@@ -243,7 +243,7 @@ impl Vm {
     #[inline(always)]
     fn take_native_args(&mut self, from: usize) -> Vec<Value> {
         let mut args = std::mem::take(&mut self.native_args);
-        args.extend(self.stack.drain(from..));
+        self.stack.move_top_into(from, &mut args);
         args
     }
 
