@@ -237,8 +237,8 @@ impl Vm {
     /// `Not`.
     #[inline(always)]
     pub(super) fn not_top(&mut self) {
-        let v = self.pop();
-        self.stack.push(Value::Bool(!v.truthy()));
+        let top = self.stack.top_mut();
+        *top = Value::Bool(!top.truthy());
     }
 
     /// `Neg`.

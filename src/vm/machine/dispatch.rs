@@ -120,6 +120,7 @@ impl Vm {
                 Op::Le => attempt!(self.compare_push(Cmp::Le)),
                 Op::Gt => attempt!(self.compare_push(Cmp::Gt)),
                 Op::Ge => attempt!(self.compare_push(Cmp::Ge)),
+                Op::Not => self.not_top(),
                 Op::Eq => attempt!(self.equals_push(true)),
                 Op::Ne => attempt!(self.equals_push(false)),
                 // Control flow, and counted loops (collections.rs).
@@ -232,7 +233,6 @@ impl Vm {
                 | Op::Builtin(_)
                 | Op::ClearLocals(..)
                 | Op::Neg
-                | Op::Not
                 | Op::IterInit(_)
                 | Op::List(_)
                 | Op::Map(_)
@@ -358,7 +358,6 @@ impl Vm {
             Op::Builtin(i) => self.builtin(token, i),
             Op::ClearLocals(from, count) => self.clear_locals(base + from as usize, count),
             Op::Neg => return self.negate_top(),
-            Op::Not => self.not_top(),
             Op::IterInit(slot) => return self.iter_init(token, base + slot as usize),
             Op::List(n) => self.build_list(token, n),
             Op::Map(n) => return self.build_map(token, n),
