@@ -31,7 +31,7 @@ impl Vm {
         // parameters) called with its arity, below the depth limit. Every
         // other call, and every error, goes through `call_other`, whose
         // checks are the same ones in full.
-        if let Value::Obj(r) = &self.stack[base]
+        if let Value::Obj(r) = self.stack.local(base)
             && let Obj::Closure(closure) = r.get()
             && closure.proto.arity as usize == argc
             && !closure.proto.is_generator
@@ -333,11 +333,7 @@ impl Vm {
     /// instructions per return in `fib`.
     #[inline(always)]
     fn drop_frame_slots(&mut self, base: usize) {
-        while self.stack.len() > base {
-            if let Value::Obj(object) = self.stack.pop() {
-                drop(object);
-            }
-        }
+        self.stack.pop_down_to(base);
     }
 
     /// `Yield` at `ip`: suspend the running generator frame. The value, if

@@ -180,6 +180,22 @@ impl Stack {
         }
     }
 
+    /// Pop and drop every value from `len` up, one at a time in line (a
+    /// returning frame's few slots, most of which hold no object: cheaper
+    /// than `truncate`'s out-of-line drop of a slice).
+    #[inline(always)]
+    pub(super) fn pop_down_to(&mut self, len: usize) {
+        debug_assert!(len <= self.len(), "popping down to above the top");
+        // SAFETY: `len <= self.len()`, so the pointer is inside the
+        // allocation, at or below `top`.
+        let end = unsafe { self.storage.as_mut_ptr().add(len) };
+        while self.top > end {
+            if let Value::Obj(object) = self.pop() {
+                drop(object);
+            }
+        }
+    }
+
     /// Take the values from `at` up, in order.
     pub(super) fn split_off(&mut self, at: usize) -> Vec<Value> {
         let mut taken = Vec::new();
