@@ -62,7 +62,7 @@ impl Vm {
     /// Enter a script function whose callee slot is at `base`.
     #[inline(always)]
     fn push_frame(&mut self, proto: *const Proto, base: usize) {
-        self.frames.push(Frame { proto, ip: 0, base, generator: None, for_exit: None });
+        self.frames.push(Frame::new(proto, 0, base, None, None));
     }
 
     /// Every call but the fast path's: a closure needing more than a frame
@@ -263,7 +263,7 @@ impl Vm {
             GenState::Done => {
                 return match for_exit {
                     Some(exit) => {
-                        self.frames.last_mut().expect("a loop's frame").ip = exit as usize;
+                        self.frames.last_mut().expect("a loop's frame").go_to(exit as usize);
                         Ok(())
                     }
                     None => Err(RtError::new("generator is exhausted")),
@@ -289,7 +289,7 @@ impl Vm {
         g.state = GenState::Running;
         let ip = g.ip;
         drop(g);
-        self.frames.push(Frame { proto, ip, base, generator: Some(generator), for_exit });
+        self.frames.push(Frame::new(proto, ip, base, Some(generator), for_exit));
         if was == GenState::Suspended {
             self.stack.push(sent.unwrap_or_default());
         }
@@ -314,7 +314,7 @@ impl Vm {
                 g.borrow_mut().state = GenState::Done;
             }
             if let Some(exit) = done.for_exit {
-                self.frames.last_mut().expect("the loop's frame").ip = exit as usize;
+                self.frames.last_mut().expect("the loop's frame").go_to(exit as usize);
                 push_result = false;
             }
         }

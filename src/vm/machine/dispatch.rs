@@ -55,7 +55,7 @@ impl Vm {
                 match $step {
                     Ok(v) => v,
                     Err(e) => {
-                        self.fail(token, depth, pos!(), budget, e)?;
+                        self.fail(token, depth, ip, budget, e)?;
                         (proto, ip, base) = self.top_frame();
                         budget = self.budget;
                         continue;
@@ -194,7 +194,7 @@ impl Vm {
                     Step::Item => {}
                     Step::Exit => ip = at!(exit),
                     Step::Resume(generator) => {
-                        self.save_ip(pos!());
+                        self.save_ip(ip);
                         attempt!(self.resume(generator, None, Some(exit)));
                         (proto, ip, base) = self.top_frame();
                     }
@@ -208,12 +208,12 @@ impl Vm {
                 Op::SetIndexLocals(obj, key) => attempt!(self.set_index_locals(base, obj, key)),
                 // Calls, returns, closures, generators (calls.rs).
                 Op::Call(argc) => {
-                    self.save_ip(pos!());
+                    self.save_ip(ip);
                     attempt!(self.call_spending(token, argc as usize, &mut budget));
                     (proto, ip, base) = self.top_frame();
                 }
                 Op::CallBuiltin(index, argc) => {
-                    attempt!(self.call_builtin_at(token, index, argc as usize, pos!(), &mut budget))
+                    attempt!(self.call_builtin_at(token, index, argc as usize, ip, &mut budget))
                 }
                 Op::Return | Op::Yield => {
                     let finished = match op {
@@ -333,7 +333,7 @@ impl Vm {
         token: Token<'_>,
         index: u16,
         argc: usize,
-        ip: usize,
+        ip: *const Op,
         budget: &mut u64,
     ) -> Result<(), RtError> {
         self.save_ip(ip);
@@ -400,7 +400,7 @@ impl Vm {
         &mut self,
         token: Token<'_>,
         depth: usize,
-        ip: usize,
+        ip: *const Op,
         budget: u64,
         error: RtError,
     ) -> Result<(), RtError> {
@@ -411,7 +411,7 @@ impl Vm {
     /// Leave the loop with `error`: write the frame's position and the
     /// budget back.
     #[cold]
-    fn leave(&mut self, ip: usize, budget: u64, error: RtError) -> RtError {
+    fn leave(&mut self, ip: *const Op, budget: u64, error: RtError) -> RtError {
         self.save_ip(ip);
         self.budget = budget;
         error
@@ -440,16 +440,12 @@ impl Vm {
         // (see `Frame::proto`); `run_loop` reloads it whenever the top frame
         // changes, before using it again, so a popped frame's proto is never
         // read.
-        let proto: &Proto = unsafe { &*frame.proto };
-        debug_assert!(frame.ip < proto.code.ops().len(), "a frame's position is in its code");
-        // SAFETY: a frame's position is always an instruction of its code
-        // (see the fetch in `run_loop`).
-        (proto, unsafe { proto.code.ops().as_ptr().add(frame.ip) }, frame.base)
+        (unsafe { &*frame.proto }, frame.ip, frame.base)
     }
 
     /// Write the running frame's position back.
     #[inline(always)]
-    fn save_ip(&mut self, ip: usize) {
+    fn save_ip(&mut self, ip: *const Op) {
         self.frames.last_mut().expect("a frame").ip = ip;
     }
 
