@@ -126,16 +126,16 @@ impl Vm {
         Ok(())
     }
 
-    /// `AddLocalInt` / `SubLocalInt`: local `at` plus or minus `k`.
+    /// `AddLocalInt` / `SubLocalInt`: local `at` plus or minus `k` (`op`
+    /// is `Add` or `Sub`, a constant in each arm of the dispatch loop).
     #[inline(always)]
     pub(super) fn arith_local(
         &mut self,
         token: Token<'_>,
-        fused: Op,
+        op: Op,
         at: usize,
         k: i32,
     ) -> Result<(), RtError> {
-        let op = if matches!(fused, Op::AddLocalInt(..)) { Op::Add } else { Op::Sub };
         let v = match self.stack.local(at) {
             Value::Int(v) => Value::Int(int_arith(op, *v, i64::from(k))?),
             other => arith(token, op, &other.clone(), &Value::Int(i64::from(k)))?,

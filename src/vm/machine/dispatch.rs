@@ -111,8 +111,11 @@ impl Vm {
                 Op::Div => attempt!(self.arith_top(token, Op::Div)),
                 Op::Mod => attempt!(self.arith_top(token, Op::Mod)),
                 Op::AddSetLocal(slot) => attempt!(self.add_set_local(token, base + slot as usize)),
-                Op::AddLocalInt(slot, k) | Op::SubLocalInt(slot, k) => {
-                    attempt!(self.arith_local(token, op, base + slot as usize, k))
+                Op::AddLocalInt(slot, k) => {
+                    attempt!(self.arith_local(token, Op::Add, base + slot as usize, k))
+                }
+                Op::SubLocalInt(slot, k) => {
+                    attempt!(self.arith_local(token, Op::Sub, base + slot as usize, k))
                 }
                 Op::ArithLocals(kind, a, b) => attempt!(self.arith_locals(token, kind, base, a, b)),
                 Op::ArithInt(kind, k) => attempt!(self.arith_int(token, kind, k)),
