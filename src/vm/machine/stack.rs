@@ -54,6 +54,12 @@ impl Stack {
         unsafe { self.top.offset_from(self.storage.as_ptr()) as usize }
     }
 
+    /// Whether it holds no value.
+    #[inline(always)]
+    pub(super) fn is_empty(&self) -> bool {
+        self.top.cast_const() == self.storage.as_ptr()
+    }
+
     /// Make room for a frame at `base` that holds at most `depth` values
     /// (its [`crate::vm::bytecode::Code::max_stack`]). One comparison
     /// when the room is there, which it nearly always is.
@@ -112,7 +118,7 @@ impl Stack {
     /// below them lie the frame's own slots.
     #[inline(always)]
     pub(super) fn pop(&mut self) -> Value {
-        debug_assert!(self.len() > 0, "a pop from an empty stack");
+        debug_assert!(!self.is_empty(), "a pop from an empty stack");
         // SAFETY: the stack is not empty (see above; a frame's slot 0, its
         // closure, is never popped by its own code), so `top - 1` is an
         // initialised value. `top` moves below it first, so it is moved out
@@ -149,7 +155,7 @@ impl Stack {
     /// The top value, which is there (as for [`Stack::pop`]).
     #[inline(always)]
     pub(super) fn top_mut(&mut self) -> &mut Value {
-        debug_assert!(self.len() > 0, "the top of an empty stack");
+        debug_assert!(!self.is_empty(), "the top of an empty stack");
         // SAFETY: not empty (see `pop`), so `top - 1` is initialised;
         // `&mut self` makes the reference unique.
         unsafe { &mut *self.top.sub(1) }
