@@ -288,8 +288,8 @@ pub struct Proto {
     pub arity: u8,
     /// Stack slots it needs for locals, slot 0 included.
     pub slots: u16,
-    /// The instructions.
-    pub code: Vec<Op>,
+    /// The instructions, checked.
+    pub code: Code,
     /// The source line of each instruction.
     pub lines: Vec<u32>,
     /// The source column of each instruction (of the operator, call or
@@ -305,4 +305,317 @@ pub struct Proto {
     pub boxed_params: Vec<u16>,
     /// Whether calling it makes a generator.
     pub is_generator: bool,
+}
+
+/// A function's instructions, checked by [`verify`] when they were made
+/// (the only way to make one), with the deepest stack they reach.
+pub struct Code {
+    ops: Box<[Op]>,
+    max_stack: u32,
+}
+
+impl Code {
+    /// `ops`, for a function with `slots` local slots, if [`verify`]
+    /// accepts them.
+    pub fn verified(ops: Vec<Op>, slots: u16) -> Result<Code, String> {
+        let max_stack = verify(&ops, slots)?;
+        Ok(Code { ops: ops.into_boxed_slice(), max_stack })
+    }
+
+    /// The instructions.
+    #[inline(always)]
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// The most values a frame running this code ever holds: its slots
+    /// and the deepest its temporaries go. A call reserves this much room
+    /// once, and pushes inside the frame need no capacity check.
+    #[inline(always)]
+    pub fn max_stack(&self) -> u32 {
+        self.max_stack
+    }
+}
+
+/// How one instruction uses the operand stack (the temporaries above a
+/// frame's locals) and where it goes next.
+struct StackUse {
+    /// Values it pops, which must be there.
+    needs: u32,
+    /// How far above its starting height it goes while it runs, at most.
+    peak: u32,
+    /// The height change when it falls through to the next instruction
+    /// (`None`: it never does).
+    next: Option<i32>,
+    /// A jump: its target and the height change when it is taken.
+    jump: Option<(u32, i32)>,
+}
+
+impl Op {
+    /// How this instruction uses the operand stack, as the machine runs it
+    /// (`machine/`). Kept beside the instructions so that a new one cannot
+    /// be added without saying what it pushes.
+    fn stack_use(self) -> StackUse {
+        // Most instructions pop `needs`, then push, then fall through.
+        let plain = |needs: u32, pushes: u32| StackUse {
+            needs,
+            peak: pushes.saturating_sub(needs),
+            next: Some(pushes as i32 - needs as i32),
+            jump: None,
+        };
+        // A branch: pops `needs` either way.
+        let branch = |needs: u32, target: u32| StackUse {
+            needs,
+            peak: 0,
+            next: Some(-(needs as i32)),
+            jump: Some((target, -(needs as i32))),
+        };
+        match self {
+            Op::Const(_)
+            | Op::SmallInt(_)
+            | Op::Nil
+            | Op::True
+            | Op::False
+            | Op::GetLocal(_)
+            | Op::GetBoxed(_)
+            | Op::GetCapture(_)
+            | Op::GetGlobal(_)
+            | Op::Builtin(_)
+            | Op::Closure(_)
+            | Op::AddLocalInt(..)
+            | Op::SubLocalInt(..)
+            | Op::IndexLocalInt(..)
+            | Op::IndexLocals(..)
+            | Op::IndexLocalConst(..)
+            | Op::ArithLocals(..) => plain(0, 1),
+            Op::GetLocal2(..) => plain(0, 2),
+            Op::Pop | Op::SetLocal(_) | Op::SetBoxed(_) | Op::SetCapture(_) | Op::SetGlobal(_) => {
+                plain(1, 0)
+            }
+            Op::IterInit(_) | Op::SetIndexLocals(..) => plain(1, 0),
+            Op::BoxLocal(_) | Op::ClearLocals(..) | Op::TryEnd | Op::DropCaught => plain(0, 0),
+            Op::Neg | Op::Not => plain(1, 1),
+            // Its slow path pushes `k` and runs the plain operator.
+            Op::ArithInt(..) => StackUse { needs: 1, peak: 1, next: Some(0), jump: None },
+            Op::Add
+            | Op::Sub
+            | Op::Mul
+            | Op::Div
+            | Op::Mod
+            | Op::Pow
+            | Op::Eq
+            | Op::Ne
+            | Op::Lt
+            | Op::Le
+            | Op::Gt
+            | Op::Ge
+            | Op::Index => plain(2, 1),
+            Op::AddSetLocal(_) => plain(2, 0),
+            Op::SetIndex => plain(3, 0),
+            Op::Slice => plain(3, 1),
+            Op::List(n) => plain(n, 1),
+            Op::Map(n) => plain(n.saturating_mul(2), 1),
+            Op::Call(argc) => plain(u32::from(argc) + 1, 1),
+            Op::CallBuiltin(_, argc) => plain(u32::from(argc), 1),
+            // The value goes to the caller; a resumed generator finds the
+            // sent value in its place.
+            Op::Yield => plain(1, 1),
+            Op::Jump(target) | Op::Loop(target) => {
+                StackUse { needs: 0, peak: 0, next: None, jump: Some((target, 0)) }
+            }
+            Op::SetLocalLoop(_, target) => {
+                StackUse { needs: 1, peak: 0, next: None, jump: Some((target, -1)) }
+            }
+            Op::Return => StackUse { needs: 1, peak: 0, next: None, jump: None },
+            Op::Rethrow => StackUse { needs: 0, peak: 0, next: None, jump: None },
+            Op::JumpIfFalse(target)
+            | Op::JumpIfTrue(target)
+            | Op::JumpIfNil(target)
+            | Op::JumpIfNotNil(target) => branch(1, target),
+            Op::CompareJump(_, target) => branch(2, target),
+            Op::CompareLocalsJump(.., target) | Op::CompareLocalIntJump(.., target) => {
+                branch(0, target)
+            }
+            // `and` / `or`: taken, the value stays; else it is popped.
+            Op::JumpIfFalseKeep(target) | Op::JumpIfTrueKeep(target) => {
+                StackUse { needs: 1, peak: 0, next: Some(-1), jump: Some((target, 0)) }
+            }
+            // The next value is pushed; past the end, the loop exits.
+            Op::ForRange(_, exit) | Op::IterNext(_, exit) => {
+                StackUse { needs: 0, peak: 1, next: Some(1), jump: Some((exit, 0)) }
+            }
+            // Pushed, then stored into the loop's variable.
+            Op::ForRangeLocal(_, exit) => {
+                StackUse { needs: 0, peak: 1, next: Some(0), jump: Some((exit, 0)) }
+            }
+            // An error inside the region goes to the handler with the
+            // stack cut back to its height here, plus the error as a map
+            // (`Try`) or nothing (`TryCleanup`).
+            Op::Try(handler) => {
+                StackUse { needs: 0, peak: 0, next: Some(0), jump: Some((handler, 1)) }
+            }
+            Op::TryCleanup(handler) => {
+                StackUse { needs: 0, peak: 0, next: Some(0), jump: Some((handler, 0)) }
+            }
+        }
+    }
+
+    /// The highest local slot the instruction reads or writes, if any.
+    fn highest_slot(self) -> Option<u32> {
+        let slot = |s: u16| Some(u32::from(s));
+        match self {
+            Op::GetLocal(s)
+            | Op::SetLocal(s)
+            | Op::GetBoxed(s)
+            | Op::SetBoxed(s)
+            | Op::BoxLocal(s)
+            | Op::AddLocalInt(s, _)
+            | Op::SubLocalInt(s, _)
+            | Op::IndexLocalInt(s, _)
+            | Op::IndexLocalConst(s, _)
+            | Op::SetLocalLoop(s, _)
+            | Op::AddSetLocal(s) => slot(s),
+            Op::GetLocal2(a, b)
+            | Op::IndexLocals(a, b)
+            | Op::ArithLocals(_, a, b)
+            | Op::SetIndexLocals(a, b) => slot(a.max(b)),
+            Op::CompareLocalsJump(_, a, b, _) => slot(u16::from(a.max(b))),
+            Op::CompareLocalIntJump(_, a, ..) => slot(u16::from(a)),
+            // The counter and the end (and the variable the fused loop
+            // stores into).
+            Op::ForRange(s, _) | Op::IterInit(s) | Op::IterNext(s, _) => Some(u32::from(s) + 1),
+            Op::ForRangeLocal(s, _) => Some(u32::from(s) + 2),
+            Op::ClearLocals(from, count) if count > 0 => {
+                Some(u32::from(from) + u32::from(count) - 1)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Check a function's code once, when it is built, and compute its
+/// [`Code::max_stack`]: every path from the first instruction ends in a
+/// `Return` (or raises) without running off the end of the code, every
+/// jump lands inside it, every local slot named is below `slots`, no
+/// instruction pops a value its frame's temporaries do not hold, and
+/// every instruction is reached with one stack height whichever way it is
+/// reached. The machine relies on all of it: it fetches instructions,
+/// pushes and pops without checks (`machine/dispatch.rs`,
+/// `machine/stack.rs`).
+///
+/// An error here is a compiler bug, never a script's: it names the
+/// function and the instruction.
+fn verify(code: &[Op], slots: u16) -> Result<u32, String> {
+    if code.is_empty() {
+        return Err("no instructions".into());
+    }
+    // The temporaries' height before each instruction, once reached.
+    let mut height: Vec<Option<u32>> = vec![None; code.len()];
+    height[0] = Some(0);
+    let mut work = vec![0usize];
+    let mut deepest = 0u32;
+    while let Some(at) = work.pop() {
+        let op = code[at];
+        let before = height[at].expect("queued instructions have a height");
+        if let Some(slot) = op.highest_slot()
+            && slot >= u32::from(slots)
+        {
+            return Err(format!("instruction {at} ({op:?}) names slot {slot} of {slots}"));
+        }
+        let used = op.stack_use();
+        if before < used.needs {
+            return Err(format!(
+                "instruction {at} ({op:?}) pops {} values but only {before} are there",
+                used.needs
+            ));
+        }
+        deepest = deepest.max(before + used.peak);
+        let next = used.next.map(|change| (at + 1, change));
+        let jump = used.jump.map(|(target, change)| (target as usize, change));
+        for (to, change) in next.into_iter().chain(jump) {
+            if to >= code.len() {
+                return Err(format!(
+                    "instruction {at} ({op:?}) goes to {to}, past the end ({} instructions)",
+                    code.len()
+                ));
+            }
+            let after = before.checked_add_signed(change).expect("pops checked above");
+            match height[to] {
+                None => {
+                    height[to] = Some(after);
+                    work.push(to);
+                }
+                Some(known) if known == after => {}
+                Some(known) => {
+                    return Err(format!(
+                        "instruction {to} is reached with {known} and with {after} values on the stack"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(u32::from(slots) + deepest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn well_formed_code_gets_its_deepest_stack() {
+        // f(a, b): return a + b * 2, with a branch and a `try` in between.
+        let code = [
+            Op::GetLocal2(1, 2), // 2
+            Op::SmallInt(2),     // 3
+            Op::Mul,             // 2
+            Op::Add,             // 1
+            Op::JumpIfFalse(6),  // 0
+            Op::Try(9),          // 0 (the handler: 1)
+            Op::GetLocal(1),     // 1
+            Op::TryEnd,          // 1
+            Op::Return,          //
+            Op::Return,          // the error map
+        ];
+        assert_eq!(verify(&code, 3), Ok(3 + 3));
+        // A counted loop's transient push, and `ArithInt`'s slow path.
+        let code = [
+            Op::ForRangeLocal(1, 2),
+            Op::Loop(0),
+            Op::Nil,
+            Op::ArithInt(Arith::Add, 1),
+            Op::Return,
+        ];
+        assert_eq!(verify(&code, 4), Ok(4 + 2));
+    }
+
+    #[test]
+    fn malformed_code_is_rejected() {
+        let rejected = |code: &[Op], slots: u16, why: &str| {
+            let problem = verify(code, slots).expect_err(why);
+            assert!(problem.contains(why), "{problem:?} should say {why:?}");
+        };
+        rejected(&[], 1, "no instructions");
+        // Runs off the end instead of returning.
+        rejected(&[Op::Nil, Op::Pop], 1, "past the end");
+        rejected(&[Op::Nil, Op::JumpIfFalse(0)], 1, "past the end");
+        // A jump outside the code.
+        rejected(&[Op::Jump(7), Op::Nil, Op::Return], 1, "goes to 7");
+        rejected(&[Op::Nil, Op::Try(3), Op::Return], 1, "goes to 3");
+        // A pop of a value that is not there (it would take a local).
+        rejected(&[Op::Pop, Op::Nil, Op::Return], 2, "pops 1 values but only 0");
+        rejected(&[Op::Nil, Op::Add, Op::Return], 1, "pops 2 values but only 1");
+        // A local beyond the frame's slots.
+        rejected(&[Op::GetLocal(3), Op::Return], 3, "names slot 3 of 3");
+        rejected(&[Op::ForRangeLocal(1, 2), Op::Loop(0), Op::Nil, Op::Return], 3, "names slot 3");
+        // One instruction reached with two heights: a loop that grows the
+        // stack on every turn.
+        rejected(&[Op::Nil, Op::Loop(0)], 1, "reached with 0 and with 1");
+    }
+
+    #[test]
+    fn unreachable_code_is_not_checked() {
+        // After a `return`, a statement the compiler still emitted.
+        let code = [Op::Nil, Op::Return, Op::Pop, Op::Pop];
+        assert_eq!(verify(&code, 1), Ok(2));
+    }
 }

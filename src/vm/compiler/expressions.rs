@@ -18,7 +18,7 @@ impl Compiler<'_, '_> {
         self.block(&def.body)?;
         self.emit(Op::Nil);
         self.emit(Op::Return);
-        let proto = self.finish();
+        let proto = self.finish()?;
         self.line = def.pos.line;
         self.col = def.pos.col;
         let f = self.f();

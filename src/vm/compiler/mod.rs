@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::ast::*;
-use super::bytecode::{Arith, CaptureFrom, Cmp, Op, Proto};
+use super::bytecode::{Arith, CaptureFrom, Cmp, Code, Op, Proto};
 use super::error::SyntaxError;
 use super::natives;
 use super::value::{LockedCells, Value};
@@ -103,7 +103,7 @@ pub fn compile(token: Token<'_>, script: &Script) -> CResult<Arc<Proto>> {
     c.block(&script.body)?;
     c.emit(Op::Nil);
     c.emit(Op::Return);
-    Ok(Arc::new(c.finish()))
+    Ok(Arc::new(c.finish()?))
 }
 
 /// The comparison `op` makes, if it is one a `CompareJump` can fuse.
@@ -148,13 +148,25 @@ impl<'s> Compiler<'s, '_> {
         });
     }
 
-    fn finish(&mut self) -> Proto {
+    /// The function being built, checked ([`Code::verified`]) and with its
+    /// deepest stack computed.
+    fn finish(&mut self) -> CResult<Proto> {
         let f = self.fns.pop().expect("a function being compiled");
-        Proto {
+        let code = match Code::verified(f.code, f.max_slots) {
+            Ok(code) => code,
+            Err(problem) => {
+                return Err(SyntaxError {
+                    line: self.line,
+                    col: self.col,
+                    message: format!("internal compiler error in {}(): {problem}", f.name),
+                });
+            }
+        };
+        Ok(Proto {
             name: f.name,
             arity: f.arity,
             slots: f.max_slots,
-            code: f.code,
+            code,
             lines: f.lines,
             cols: f.cols,
             consts: LockedCells::new(self.token, f.consts),
@@ -162,7 +174,7 @@ impl<'s> Compiler<'s, '_> {
             captures: f.captures.into_iter().map(|(_, from)| from).collect(),
             boxed_params: f.boxed_params,
             is_generator: f.is_generator,
-        }
+        })
     }
 
     fn emit(&mut self, op: Op) -> usize {

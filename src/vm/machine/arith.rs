@@ -18,8 +18,7 @@ impl Vm {
     /// passes `op` as a constant, so each arm is specialised); anything
     /// else goes to [`Vm::arith_top_slow`].
     pub(super) fn arith_top(&mut self, token: Token<'_>, op: Op) -> Result<(), RtError> {
-        let n = self.stack.len();
-        let result = match (&self.stack[n - 2], &self.stack[n - 1]) {
+        let result = match self.stack.top2() {
             (Value::Int(a), Value::Int(b)) => Value::Int(int_arith(op, *a, *b)?),
             (Value::Float(x), Value::Float(y)) => match float_arith(op, *x, *y) {
                 Some(r) => Value::Float(r),
@@ -37,7 +36,7 @@ impl Vm {
         };
         // Numbers own nothing: overwriting them drops nothing.
         self.stack.pop();
-        self.stack[n - 2] = result;
+        *self.stack.top_mut() = result;
         Ok(())
     }
 
@@ -127,17 +126,17 @@ impl Vm {
         Ok(())
     }
 
-    /// `AddLocalInt` / `SubLocalInt`: local `at` plus or minus `k`.
+    /// `AddLocalInt` / `SubLocalInt`: local `at` plus or minus `k` (`op`
+    /// is `Add` or `Sub`, a constant in each arm of the dispatch loop).
     #[inline(always)]
     pub(super) fn arith_local(
         &mut self,
         token: Token<'_>,
-        fused: Op,
+        op: Op,
         at: usize,
         k: i32,
     ) -> Result<(), RtError> {
-        let op = if matches!(fused, Op::AddLocalInt(..)) { Op::Add } else { Op::Sub };
-        let v = match &self.stack[at] {
+        let v = match self.stack.local(at) {
             Value::Int(v) => Value::Int(int_arith(op, *v, i64::from(k))?),
             other => arith(token, op, &other.clone(), &Value::Int(i64::from(k)))?,
         };
@@ -158,11 +157,11 @@ impl Vm {
     ) -> Result<(), RtError> {
         let (a, b) = (base + a as usize, base + b as usize);
         let op = kind.op();
-        let v = match (&self.stack[a], &self.stack[b]) {
+        let v = match (self.stack.local(a), self.stack.local(b)) {
             (Value::Int(x), Value::Int(y)) => Value::Int(int_arith(op, *x, *y)?),
             (Value::Float(x), Value::Float(y)) => match float_arith(op, *x, *y) {
                 Some(r) => Value::Float(r),
-                None => arith(token, op, &self.stack[a], &self.stack[b])?,
+                None => arith(token, op, self.stack.local(a), self.stack.local(b))?,
             },
             (x, y) => arith(token, op, x, y)?,
         };
@@ -179,7 +178,7 @@ impl Vm {
         k: i32,
     ) -> Result<(), RtError> {
         let op = kind.op();
-        let top = self.stack.last_mut().expect("the compiler balances the stack");
+        let top = self.stack.top_mut();
         let result = match top {
             Value::Int(x) => int_arith(op, *x, i64::from(k))?,
             _ => {
@@ -195,13 +194,13 @@ impl Vm {
     /// `CompareLocalsJump`: whether `local a cmp local b` holds.
     #[inline(always)]
     pub(super) fn compare_locals(&self, cmp: Cmp, a: usize, b: usize) -> Result<bool, RtError> {
-        compare(&self.stack[a], &self.stack[b], cmp)
+        compare(self.stack.local(a), self.stack.local(b), cmp)
     }
 
     /// `CompareLocalIntJump`: whether `local a cmp k` holds.
     #[inline(always)]
     pub(super) fn compare_local_int(&self, cmp: Cmp, a: usize, k: i8) -> Result<bool, RtError> {
-        match &self.stack[a] {
+        match self.stack.local(a) {
             Value::Int(x) => Ok(cmp.holds(x.cmp(&i64::from(k)))),
             other => compare(other, &Value::Int(i64::from(k)), cmp),
         }
@@ -210,9 +209,11 @@ impl Vm {
     /// Pop two values and compare them.
     #[inline(always)]
     pub(super) fn compare_pop(&mut self, cmp: Cmp) -> Result<bool, RtError> {
-        let n = self.stack.len();
-        let holds = compare(&self.stack[n - 2], &self.stack[n - 1], cmp)?;
-        self.stack.truncate(n - 2);
+        let (a, b) = self.stack.top2();
+        let holds = compare(a, b, cmp)?;
+        // Whatever they were, they are dropped.
+        drop(self.stack.pop());
+        drop(self.stack.pop());
         Ok(holds)
     }
 
@@ -236,8 +237,8 @@ impl Vm {
     /// `Not`.
     #[inline(always)]
     pub(super) fn not_top(&mut self) {
-        let v = self.pop();
-        self.stack.push(Value::Bool(!v.truthy()));
+        let top = self.stack.top_mut();
+        *top = Value::Bool(!top.truthy());
     }
 
     /// `Neg`.

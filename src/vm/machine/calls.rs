@@ -31,7 +31,7 @@ impl Vm {
         // parameters) called with its arity, below the depth limit. Every
         // other call, and every error, goes through `call_other`, whose
         // checks are the same ones in full.
-        if let Value::Obj(r) = &self.stack[base]
+        if let Value::Obj(r) = self.stack.local(base)
             && let Obj::Closure(closure) = r.get()
             && closure.proto.arity as usize == argc
             && !closure.proto.is_generator
@@ -39,7 +39,9 @@ impl Vm {
             && self.frames.len() < MAX_FRAMES
         {
             let proto: *const Proto = &*closure.proto;
-            self.push_nil_locals(closure.proto.slots as usize - 1 - argc);
+            let (slots, max_stack) = (closure.proto.slots, closure.proto.code.max_stack());
+            self.stack.reserve_frame(base, max_stack);
+            self.push_nil_locals(slots as usize - 1 - argc);
             self.push_frame(proto, base);
             return Ok(());
         }
@@ -60,7 +62,7 @@ impl Vm {
     /// Enter a script function whose callee slot is at `base`.
     #[inline(always)]
     fn push_frame(&mut self, proto: *const Proto, base: usize) {
-        self.frames.push(Frame { proto, ip: 0, base, generator: None, for_exit: None });
+        self.frames.push(Frame::new(proto, 0, base, None, None));
     }
 
     /// Every call but the fast path's: a closure needing more than a frame
@@ -94,6 +96,7 @@ impl Vm {
                         "stack overflow: more than {MAX_FRAMES} nested calls (runaway recursion?)"
                     )));
                 }
+                self.stack.reserve_frame(base, proto.code.max_stack());
                 self.push_nil_locals(proto.slots as usize - 1 - argc);
                 for &slot in &proto.boxed_params {
                     self.box_slot(token, base + slot as usize);
@@ -158,17 +161,16 @@ impl Vm {
                     self.stack.push(Value::Nil);
                     return Ok(());
                 }
-                let sent = if argc == 2 { self.stack.pop() } else { None };
+                let sent = if argc == 2 { Some(self.stack.pop()) } else { None };
                 let generator = match self.stack.pop() {
-                    Some(Value::Obj(r)) if matches!(r.get(), Obj::Generator(_)) => r,
-                    Some(other) => {
+                    Value::Obj(r) if matches!(r.get(), Obj::Generator(_)) => r,
+                    other => {
                         return Err(RtError::new(format!(
                             "{}() needs a generator, not a {}",
                             native.name,
                             other.type_name()
                         )));
                     }
-                    None => unreachable!("argument count checked"),
                 };
                 self.stack.pop(); // the built-in itself
                 self.resume(generator, sent, None)
@@ -241,7 +243,7 @@ impl Vm {
     #[inline(always)]
     fn take_native_args(&mut self, from: usize) -> Vec<Value> {
         let mut args = std::mem::take(&mut self.native_args);
-        args.extend(self.stack.drain(from..));
+        self.stack.move_top_into(from, &mut args);
         args
     }
 
@@ -261,7 +263,7 @@ impl Vm {
             GenState::Done => {
                 return match for_exit {
                     Some(exit) => {
-                        self.frames.last_mut().expect("a loop's frame").ip = exit as usize;
+                        self.frames.last_mut().expect("a loop's frame").go_to(exit as usize);
                         Ok(())
                     }
                     None => Err(RtError::new("generator is exhausted")),
@@ -280,12 +282,14 @@ impl Vm {
             )));
         }
         let base = self.stack.len();
+        let proto: *const Proto = &*closure_of(&g.closure).proto;
+        // SAFETY: `g.closure` holds the proto for as long as `g` lives.
+        self.stack.reserve_frame(base, unsafe { &*proto }.code.max_stack());
         self.stack.append(&mut g.stack);
         g.state = GenState::Running;
         let ip = g.ip;
-        let proto: *const Proto = &*closure_of(&g.closure).proto;
         drop(g);
-        self.frames.push(Frame { proto, ip, base, generator: Some(generator), for_exit });
+        self.frames.push(Frame::new(proto, ip, base, Some(generator), for_exit));
         if was == GenState::Suspended {
             self.stack.push(sent.unwrap_or_default());
         }
@@ -310,7 +314,7 @@ impl Vm {
                 g.borrow_mut().state = GenState::Done;
             }
             if let Some(exit) = done.for_exit {
-                self.frames.last_mut().expect("the loop's frame").ip = exit as usize;
+                self.frames.last_mut().expect("the loop's frame").go_to(exit as usize);
                 push_result = false;
             }
         }
@@ -329,11 +333,7 @@ impl Vm {
     /// instructions per return in `fib`.
     #[inline(always)]
     fn drop_frame_slots(&mut self, base: usize) {
-        while self.stack.len() > base {
-            if let Some(Value::Obj(object)) = self.stack.pop() {
-                drop(object);
-            }
-        }
+        self.stack.pop_down_to(base);
     }
 
     /// `Yield` at `ip`: suspend the running generator frame. The value, if
@@ -352,21 +352,7 @@ impl Vm {
             // a suspension allocates nothing.
             // The frame's values move as one block of bytes, not one at a
             // time through `drain` (about 40 instructions per `yield`).
-            let count = self.stack.len() - done.base;
-            g.stack.reserve(count);
-            // SAFETY: `g.stack` has room for `count` more values (reserved
-            // above) and is a different allocation from `self.stack`; the
-            // `count` values from `done.base` up are initialised. They are
-            // moved, not copied: `self.stack`'s length drops below them
-            // before anything can read or drop them there, and `g.stack`'s
-            // length grows over them, so each is owned exactly once.
-            unsafe {
-                let from = self.stack.as_ptr().add(done.base);
-                let len = g.stack.len();
-                std::ptr::copy_nonoverlapping(from, g.stack.as_mut_ptr().add(len), count);
-                self.stack.set_len(done.base);
-                g.stack.set_len(len + count);
-            }
+            self.stack.move_top_into(done.base, &mut g.stack);
             g.ip = ip;
             g.state = GenState::Suspended;
         }

@@ -69,7 +69,7 @@ impl Vm {
         at: usize,
         key: &Value,
     ) -> Result<(), RtError> {
-        let v = index_value(token, &self.stack[at], key)?;
+        let v = index_value(token, self.stack.local(at), key)?;
         self.stack.push(v);
         Ok(())
     }
@@ -82,7 +82,7 @@ impl Vm {
         at: usize,
         key_at: usize,
     ) -> Result<(), RtError> {
-        let v = index_value(token, &self.stack[at], &self.stack[key_at])?;
+        let v = index_value(token, self.stack.local(at), self.stack.local(key_at))?;
         self.stack.push(v);
         Ok(())
     }
@@ -108,21 +108,22 @@ impl Vm {
     ) -> Result<(), RtError> {
         let (obj_at, key_at) = (base + obj as usize, base + key as usize);
         let value = self.pop();
-        store_index(&self.stack[obj_at], &self.stack[key_at], value)
+        store_index(self.stack.local(obj_at), self.stack.local(key_at), value)
     }
 
     /// `ForRange`: the counter in slot `at`, the end in `at + 1`. Pushes
     /// the next value; false when the loop is over.
     #[inline(always)]
     pub(super) fn for_range(&mut self, at: usize) -> Result<bool, RtError> {
-        let (Value::Int(next), Value::Int(end)) = (&self.stack[at], &self.stack[at + 1]) else {
+        let (Value::Int(next), Value::Int(end)) = (self.stack.local(at), self.stack.local(at + 1))
+        else {
             return Err(range_error(&self.stack[at], &self.stack[at + 1]));
         };
         let (next, end) = (*next, *end);
         if next >= end {
             return Ok(false);
         }
-        self.stack[at] = Value::Int(next + 1);
+        *self.stack.local_mut(at) = Value::Int(next + 1);
         self.stack.push(Value::Int(next));
         Ok(true)
     }
@@ -139,14 +140,14 @@ impl Vm {
     /// `IterNext`: the next item of the iteration in slots `at`, `at + 1`.
     #[inline(always)]
     pub(super) fn iter_next(&mut self, token: Token<'_>, at: usize) -> Result<Next, RtError> {
-        let Value::Obj(state) = &self.stack[at] else { unreachable!("set by IterInit") };
+        let Value::Obj(state) = self.stack.local(at) else { unreachable!("set by IterInit") };
         Ok(match state.get() {
             Obj::List(items) => {
-                let Value::Int(i) = self.stack[at + 1] else { unreachable!("an index") };
+                let Value::Int(i) = *self.stack.local(at + 1) else { unreachable!("an index") };
                 let item = items.borrow().get(i as usize);
                 match item {
                     Some(item) => {
-                        self.stack[at + 1] = Value::Int(i + 1);
+                        *self.stack.local_mut(at + 1) = Value::Int(i + 1);
                         self.stack.push(item);
                         Next::Item
                     }

@@ -33,6 +33,23 @@ impl Vm {
         let (mut proto, mut ip, mut base) = self.top_frame();
         let mut budget = self.budget;
 
+        // `ip` points at the next instruction, inside `proto`'s code (see
+        // the fetch below); `at!(n)` is instruction `n`, `pos!()` the
+        // index `ip` stands at, for the frame.
+        macro_rules! at {
+            ($target:expr) => {
+                // SAFETY: every jump target, handler and loop exit in the
+                // code is inside it (`Code::verified`).
+                unsafe { proto.code.ops().as_ptr().add($target as usize) }
+            };
+        }
+        macro_rules! pos {
+            () => {
+                // SAFETY: `ip` and the code's start point into the same
+                // allocation (the fetch below).
+                unsafe { ip.offset_from(proto.code.ops().as_ptr()) as usize }
+            };
+        }
         macro_rules! attempt {
             ($step:expr) => {
                 match $step {
@@ -48,8 +65,28 @@ impl Vm {
         }
 
         loop {
-            let op = proto.code[ip];
-            ip += 1;
+            // The deepest stack the compiler computed for this function
+            // (`bytecode::verify`) is what its frame reserved: pushes rely
+            // on it (`stack.rs`). Every test run checks it here.
+            debug_assert!(
+                self.stack.len() <= base + proto.code.max_stack() as usize,
+                "{}() went past its computed stack depth {} at instruction {}",
+                proto.name,
+                proto.code.max_stack(),
+                pos!()
+            );
+            debug_assert!(pos!() < proto.code.ops().len(), "ran off the code");
+            // SAFETY: `ip` is inside the running function's code: a frame
+            // starts at its first instruction, and `Code::verified` proved
+            // that every instruction reachable from there either jumps
+            // inside the code or is followed by another (the last one
+            // always returns, raises or jumps); every place `ip` is set
+            // from — a jump's target, a handler, a loop's exit, a saved
+            // position after a call or a `yield` — is one of those.
+            let op = unsafe { *ip };
+            // SAFETY: at most one past the fetched instruction, inside the
+            // allocation or at its end.
+            ip = unsafe { ip.add(1) };
             match op {
                 // Constants and variables (variables.rs).
                 Op::Const(i) => self.stack.push(proto.consts.get(token, i as usize)),
@@ -74,8 +111,11 @@ impl Vm {
                 Op::Div => attempt!(self.arith_top(token, Op::Div)),
                 Op::Mod => attempt!(self.arith_top(token, Op::Mod)),
                 Op::AddSetLocal(slot) => attempt!(self.add_set_local(token, base + slot as usize)),
-                Op::AddLocalInt(slot, k) | Op::SubLocalInt(slot, k) => {
-                    attempt!(self.arith_local(token, op, base + slot as usize, k))
+                Op::AddLocalInt(slot, k) => {
+                    attempt!(self.arith_local(token, Op::Add, base + slot as usize, k))
+                }
+                Op::SubLocalInt(slot, k) => {
+                    attempt!(self.arith_local(token, Op::Sub, base + slot as usize, k))
                 }
                 Op::ArithLocals(kind, a, b) => attempt!(self.arith_locals(token, kind, base, a, b)),
                 Op::ArithInt(kind, k) => attempt!(self.arith_int(token, kind, k)),
@@ -83,40 +123,85 @@ impl Vm {
                 Op::Le => attempt!(self.compare_push(Cmp::Le)),
                 Op::Gt => attempt!(self.compare_push(Cmp::Gt)),
                 Op::Ge => attempt!(self.compare_push(Cmp::Ge)),
+                Op::Not => self.not_top(),
                 Op::Eq => attempt!(self.equals_push(true)),
                 Op::Ne => attempt!(self.equals_push(false)),
                 // Control flow, and counted loops (collections.rs).
-                Op::Jump(target) => ip = target as usize,
-                Op::JumpIfFalse(_) => ip = attempt!(self.next_ip(op, base, ip)),
-                Op::JumpIfFalseKeep(_) => ip = attempt!(self.next_ip(op, base, ip)),
-                Op::JumpIfTrueKeep(_) => ip = attempt!(self.next_ip(op, base, ip)),
-                Op::JumpIfTrue(_) => ip = attempt!(self.next_ip(op, base, ip)),
-                Op::JumpIfNil(_) => ip = attempt!(self.next_ip(op, base, ip)),
-                Op::JumpIfNotNil(_) => ip = attempt!(self.next_ip(op, base, ip)),
-                Op::CompareJump(..) => ip = attempt!(self.next_ip(op, base, ip)),
-                Op::CompareLocalsJump(..) => ip = attempt!(self.next_ip(op, base, ip)),
-                Op::CompareLocalIntJump(..) => ip = attempt!(self.next_ip(op, base, ip)),
-                Op::ForRange(..) => ip = attempt!(self.next_ip(op, base, ip)),
-                Op::ForRangeLocal(..) => ip = attempt!(self.next_ip(op, base, ip)),
+                Op::Jump(target) => ip = at!(target),
+                Op::JumpIfFalse(_) => {
+                    if let Some(target) = attempt!(self.branch(op, base)) {
+                        ip = at!(target);
+                    }
+                }
+                Op::JumpIfFalseKeep(_) => {
+                    if let Some(target) = attempt!(self.branch(op, base)) {
+                        ip = at!(target);
+                    }
+                }
+                Op::JumpIfTrueKeep(_) => {
+                    if let Some(target) = attempt!(self.branch(op, base)) {
+                        ip = at!(target);
+                    }
+                }
+                Op::JumpIfTrue(_) => {
+                    if let Some(target) = attempt!(self.branch(op, base)) {
+                        ip = at!(target);
+                    }
+                }
+                Op::JumpIfNil(_) => {
+                    if let Some(target) = attempt!(self.branch(op, base)) {
+                        ip = at!(target);
+                    }
+                }
+                Op::JumpIfNotNil(_) => {
+                    if let Some(target) = attempt!(self.branch(op, base)) {
+                        ip = at!(target);
+                    }
+                }
+                Op::CompareJump(..) => {
+                    if let Some(target) = attempt!(self.branch(op, base)) {
+                        ip = at!(target);
+                    }
+                }
+                Op::CompareLocalsJump(..) => {
+                    if let Some(target) = attempt!(self.branch(op, base)) {
+                        ip = at!(target);
+                    }
+                }
+                Op::CompareLocalIntJump(..) => {
+                    if let Some(target) = attempt!(self.branch(op, base)) {
+                        ip = at!(target);
+                    }
+                }
+                Op::ForRange(..) => {
+                    if let Some(target) = attempt!(self.branch(op, base)) {
+                        ip = at!(target);
+                    }
+                }
+                Op::ForRangeLocal(..) => {
+                    if let Some(target) = attempt!(self.branch(op, base)) {
+                        ip = at!(target);
+                    }
+                }
                 Op::Loop(target) => {
-                    ip = target as usize;
+                    ip = at!(target);
                     attempt!(check_point(token, &mut budget));
                 }
                 Op::SetLocalLoop(slot, target) => {
                     self.set_local(base + slot as usize);
-                    ip = target as usize;
+                    ip = at!(target);
                     attempt!(check_point(token, &mut budget));
                 }
                 // Iteration (collections.rs).
-                Op::IterNext(slot, exit) => {
-                    if let Some(generator) =
-                        attempt!(self.iter_step(token, slot, exit, base, &mut ip))
-                    {
+                Op::IterNext(slot, exit) => match attempt!(self.iter_step(token, slot, base)) {
+                    Step::Item => {}
+                    Step::Exit => ip = at!(exit),
+                    Step::Resume(generator) => {
                         self.save_ip(ip);
                         attempt!(self.resume(generator, None, Some(exit)));
                         (proto, ip, base) = self.top_frame();
                     }
-                }
+                },
                 // Collections (collections.rs).
                 Op::Index => attempt!(self.index_top(token)),
                 Op::IndexLocalInt(..) => attempt!(self.index_local_op(token, op, proto, base)),
@@ -136,7 +221,7 @@ impl Vm {
                 Op::Return | Op::Yield => {
                     let finished = match op {
                         Op::Return => self.return_from(depth),
-                        _ => self.yield_from(depth, ip),
+                        _ => self.yield_from(depth, pos!()),
                     };
                     if let Some(value) = finished {
                         self.budget = budget;
@@ -144,16 +229,32 @@ impl Vm {
                     }
                     (proto, ip, base) = self.top_frame();
                 }
-                // Everything rarer, none of which moves `ip` or changes frames.
-                _ => attempt!(self.run_rare(token, op, proto, base)),
+                // Everything rarer, none of which moves `ip` or changes
+                // frames. Named, not `_`: with every instruction covered,
+                // the jump needs no range check first.
+                Op::BoxLocal(_)
+                | Op::Builtin(_)
+                | Op::ClearLocals(..)
+                | Op::Neg
+                | Op::IterInit(_)
+                | Op::List(_)
+                | Op::Map(_)
+                | Op::Closure(_)
+                | Op::Try(_)
+                | Op::TryCleanup(_)
+                | Op::TryEnd
+                | Op::Rethrow
+                | Op::DropCaught
+                | Op::Pow
+                | Op::Slice => attempt!(self.run_rare(token, op, proto, base)),
             }
         }
     }
 
-    /// Where a conditional jump or a counted loop's step goes next: its
-    /// target if taken, else `next`.
+    /// Whether a conditional jump or a counted loop's step is taken: its
+    /// target if so.
     #[inline(always)]
-    fn next_ip(&mut self, op: Op, base: usize, next: usize) -> Result<usize, RtError> {
+    fn branch(&mut self, op: Op, base: usize) -> Result<Option<u32>, RtError> {
         let (taken, target) = match op {
             Op::JumpIfFalse(target) => (!self.pop().truthy(), target),
             Op::JumpIfFalseKeep(target) => (self.jump_keeping(false), target),
@@ -180,7 +281,7 @@ impl Vm {
             // Not a branch: fall through.
             _ => (false, 0),
         };
-        Ok(if taken { target as usize } else { next })
+        Ok(taken.then_some(target))
     }
 
     /// Two local reads in a row.
@@ -190,29 +291,20 @@ impl Vm {
         self.get_local(b);
     }
 
-    /// `IterNext`: push the next item, or set `ip` to `exit` when there is
-    /// none; a generator to resume for the item is handed back (resuming
-    /// changes frames, which is the loop's business).
+    /// `IterNext`: push the next item, or say the loop exits; a generator
+    /// to resume for the item is handed back (resuming changes frames,
+    /// which is the loop's business).
     #[inline(always)]
-    fn iter_step(
-        &mut self,
-        token: Token<'_>,
-        slot: u16,
-        exit: u32,
-        base: usize,
-        ip: &mut usize,
-    ) -> Result<Option<ObjRef>, RtError> {
-        match self.iter_next(token, base + slot as usize)? {
-            Next::Item => {}
-            Next::Exhausted => *ip = exit as usize,
-            Next::Resume(generator) => return Ok(Some(generator)),
-            Next::Queue(queue) => {
-                if !self.queue_next(token, &queue)? {
-                    *ip = exit as usize;
-                }
-            }
-        }
-        Ok(None)
+    fn iter_step(&mut self, token: Token<'_>, slot: u16, base: usize) -> Result<Step, RtError> {
+        Ok(match self.iter_next(token, base + slot as usize)? {
+            Next::Item => Step::Item,
+            Next::Exhausted => Step::Exit,
+            Next::Resume(generator) => Step::Resume(generator),
+            Next::Queue(queue) => match self.queue_next(token, &queue)? {
+                true => Step::Item,
+                false => Step::Exit,
+            },
+        })
     }
 
     /// `IndexLocalInt` / `IndexLocalConst` / `IndexLocals`: index a local in
@@ -244,7 +336,7 @@ impl Vm {
         token: Token<'_>,
         index: u16,
         argc: usize,
-        ip: usize,
+        ip: *const Op,
         budget: &mut u64,
     ) -> Result<(), RtError> {
         self.save_ip(ip);
@@ -269,7 +361,6 @@ impl Vm {
             Op::Builtin(i) => self.builtin(token, i),
             Op::ClearLocals(from, count) => self.clear_locals(base + from as usize, count),
             Op::Neg => return self.negate_top(),
-            Op::Not => self.not_top(),
             Op::IterInit(slot) => return self.iter_init(token, base + slot as usize),
             Op::List(n) => self.build_list(token, n),
             Op::Map(n) => return self.build_map(token, n),
@@ -312,7 +403,7 @@ impl Vm {
         &mut self,
         token: Token<'_>,
         depth: usize,
-        ip: usize,
+        ip: *const Op,
         budget: u64,
         error: RtError,
     ) -> Result<(), RtError> {
@@ -323,7 +414,7 @@ impl Vm {
     /// Leave the loop with `error`: write the frame's position and the
     /// budget back.
     #[cold]
-    fn leave(&mut self, ip: usize, budget: u64, error: RtError) -> RtError {
+    fn leave(&mut self, ip: *const Op, budget: u64, error: RtError) -> RtError {
         self.save_ip(ip);
         self.budget = budget;
         error
@@ -343,9 +434,10 @@ impl Vm {
         called
     }
 
-    /// The running frame's code, position and stack base.
+    /// The running frame's code, position (a pointer to its next
+    /// instruction) and stack base.
     #[inline(always)]
-    fn top_frame<'p>(&self) -> (&'p Proto, usize, usize) {
+    fn top_frame<'p>(&self) -> (&'p Proto, *const Op, usize) {
         let frame = self.frames.last().expect("a frame to run");
         // SAFETY: a frame's proto stays valid for the frame's whole life
         // (see `Frame::proto`); `run_loop` reloads it whenever the top frame
@@ -356,7 +448,7 @@ impl Vm {
 
     /// Write the running frame's position back.
     #[inline(always)]
-    fn save_ip(&mut self, ip: usize) {
+    fn save_ip(&mut self, ip: *const Op) {
         self.frames.last_mut().expect("a frame").ip = ip;
     }
 
@@ -371,6 +463,16 @@ impl Vm {
             false
         }
     }
+}
+
+/// What `IterNext` does next.
+enum Step {
+    /// The item is pushed.
+    Item,
+    /// There is none: the loop exits.
+    Exit,
+    /// A generator to resume for the item.
+    Resume(ObjRef),
 }
 
 /// A backward jump's check point: hand the lock over if asked, stop on an

@@ -17,6 +17,7 @@
 //! | `arith.rs` | arithmetic and comparison (one comparison helper) |
 //! | `calls.rs` | calls, returns, closures, generators and `yield` |
 //! | `collections.rs` | lists, maps, indexing and `for` iteration |
+//! | `stack.rs` | the value stack: pushes and pops into room reserved per frame |
 //!
 //! Owns: each thread's stack and frames, and the hand-off of values to
 //! natives through [`NativeCtx`]. May not touch: object internals (only the
@@ -28,9 +29,11 @@ mod arith;
 mod calls;
 mod collections;
 mod dispatch;
+mod stack;
 mod variables;
 
-use super::bytecode::Proto;
+use self::stack::Stack;
+use super::bytecode::{Op, Proto};
 use super::error::{RtError, TraceLine};
 use super::value::{Callback, Closure, GenState, LockedCells, NativeCtx, Obj, ObjRef, Value};
 use crate::gil::Token;
@@ -77,7 +80,9 @@ struct Frame {
     /// slot `base` holds the closure (slot 0 is never assigned), and the
     /// closure holds the proto.
     proto: *const Proto,
-    ip: usize,
+    /// The next instruction: a pointer into the proto's code, so that the
+    /// dispatch loop saves and restores it with no arithmetic.
+    ip: *const Op,
     base: usize,
     generator: Option<ObjRef>,
     /// For a generator resumed by a `for` loop: where the loop exits when
@@ -85,11 +90,53 @@ struct Frame {
     for_exit: Option<u32>,
 }
 
+impl Frame {
+    /// A frame running `proto` from instruction `at`, which must be one a
+    /// frame can stand at: the first, a jump's target, or the one after a
+    /// `yield` (`Code::verified` proved each is inside the code).
+    #[inline(always)]
+    fn new(
+        proto: *const Proto,
+        at: usize,
+        base: usize,
+        generator: Option<ObjRef>,
+        for_exit: Option<u32>,
+    ) -> Frame {
+        let mut frame = Frame { proto, ip: std::ptr::null(), base, generator, for_exit };
+        frame.go_to(at);
+        frame
+    }
+
+    /// The running function's code.
+    #[inline(always)]
+    fn code(&self) -> &[Op] {
+        // SAFETY: `proto` is valid while the frame lives (see above).
+        unsafe { &*self.proto }.code.ops()
+    }
+
+    /// Go on at instruction `at` (see [`Frame::new`] for which).
+    #[inline(always)]
+    fn go_to(&mut self, at: usize) {
+        let code = self.code();
+        debug_assert!(at < code.len(), "a frame's position is in its code");
+        // SAFETY: `at` is inside the code (see `Frame::new`).
+        self.ip = unsafe { code.as_ptr().add(at) };
+    }
+
+    /// The index of the next instruction.
+    #[inline(always)]
+    fn position(&self) -> usize {
+        // SAFETY: `ip` points into the code's allocation (`go_to`, and the
+        // dispatch loop, which moves it only inside the code).
+        unsafe { self.ip.offset_from(self.code().as_ptr()) as usize }
+    }
+}
+
 /// One thread's interpreter: its value stack and call frames.
 pub struct Vm {
     /// The program it runs.
     pub program: Arc<Program>,
-    stack: Vec<Value>,
+    stack: Stack,
     frames: Vec<Frame>,
     reentry: u32,
     /// Check points left before the run stops with an error (`u64::MAX`:
@@ -138,7 +185,7 @@ impl Vm {
         let budget = program.budget;
         Vm {
             program,
-            stack: Vec::with_capacity(256),
+            stack: Stack::with_capacity(256),
             frames: Vec::with_capacity(16),
             reentry: 0,
             budget,
@@ -179,12 +226,13 @@ impl Vm {
         self.reentry += 1;
         let depth = self.frames.len();
         let base = self.stack.len();
+        self.stack.reserve(1 + args.len());
         self.stack.push(callee);
         let argc = args.len();
         self.stack.extend(args);
         let result = match self.call_value(token, argc) {
             Ok(()) if self.frames.len() > depth => self.run(token, depth),
-            Ok(()) => Ok(self.stack.pop().unwrap_or_default()),
+            Ok(()) => Ok(self.stack.pop()),
             Err(e) => Err(self.with_trace(e)),
         };
         if result.is_err() {
@@ -225,7 +273,8 @@ impl Vm {
                 .map(|f| {
                     // SAFETY: `proto` is valid while the frame holds its closure.
                     let proto = unsafe { &*f.proto };
-                    let at = f.ip.saturating_sub(1).min(proto.lines.len().saturating_sub(1));
+                    let at =
+                        f.position().saturating_sub(1).min(proto.lines.len().saturating_sub(1));
                     TraceLine {
                         function: proto.name.clone(),
                         line: proto.lines.get(at).copied().unwrap_or(0),
@@ -260,7 +309,7 @@ impl Vm {
         }
         self.stack.truncate(handler.stack);
         self.caught.truncate(handler.caught);
-        self.frames.last_mut().expect("the handler's frame").ip = handler.target as usize;
+        self.frames.last_mut().expect("the handler's frame").go_to(handler.target as usize);
         if handler.catches {
             let map = self.error_map(token, &error);
             self.stack.push(map);

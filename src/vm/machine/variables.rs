@@ -10,10 +10,11 @@ use crate::vm::error::RtError;
 use crate::vm::value::{Obj, ObjRef, Value};
 
 impl Vm {
-    /// Pop the top value; the compiler balances the stack.
+    /// Pop the top value; the compiler balances the stack (and
+    /// `bytecode::verify` proves it).
     #[inline(always)]
     pub(super) fn pop(&mut self) -> Value {
-        self.stack.pop().expect("the compiler balances the stack")
+        self.stack.pop()
     }
 
     /// The running closure's captures: slot `base` holds the closure.
@@ -27,26 +28,26 @@ impl Vm {
 
     #[inline(always)]
     pub(super) fn get_local(&mut self, at: usize) {
-        let v = self.stack[at].clone();
+        let v = self.stack.local(at).clone();
         self.stack.push(v);
     }
 
     #[inline(always)]
     pub(super) fn set_local(&mut self, at: usize) {
         let v = self.pop();
-        self.stack[at] = v;
+        *self.stack.local_mut(at) = v;
     }
 
     #[inline(always)]
     pub(super) fn get_boxed(&mut self, at: usize) {
-        let v = cell_get(&self.stack[at]);
+        let v = cell_get(self.stack.local(at));
         self.stack.push(v);
     }
 
     #[inline(always)]
     pub(super) fn set_boxed(&mut self, at: usize) {
         let v = self.pop();
-        cell_set(&self.stack[at], v);
+        cell_set(self.stack.local(at), v);
     }
 
     #[inline(always)]
