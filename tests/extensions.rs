@@ -399,6 +399,28 @@ fn gs_as_data_reads_bytes_and_strings_and_refuses_the_rest() {
 }
 
 #[test]
+fn gs_as_data_without_the_lock_is_reported() {
+    assert_misuse(
+        "load({o}).data_without_lock(bytes(\"x\"))",
+        ("o", &objects()),
+        "gs_as_data",
+        "the thread does not hold the lock; interpreter objects may be touched only with it held",
+        "error: objects.data_without_lock: gilscope: misuse of gs_as_data on thread",
+    );
+}
+
+#[test]
+fn gs_as_data_of_a_pointer_never_handed_out_is_reported() {
+    assert_misuse(
+        "load({o}).data_foreign()",
+        ("o", &objects()),
+        "gs_as_data",
+        "the pointer is not an object this library handed out (never dereferenced)",
+        "error: objects.data_foreign: gilscope: misuse of gs_as_data on thread",
+    );
+}
+
+#[test]
 fn gs_as_data_after_free_is_reported() {
     assert_misuse(
         "load({o}).data_after_free()",
