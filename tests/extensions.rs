@@ -376,6 +376,63 @@ fn decref_of_a_borrowed_reference_is_reported() {
 }
 
 #[test]
+fn gs_as_data_reads_bytes_and_strings_and_refuses_the_rest() {
+    let out = run(
+        r#"
+        let o = load({objects})
+        print(o.data(bytes("ab")), o.data("héllo", true), o.data("", true), o.data(bytes("")))
+        for x in [5, nil, [1], {"k": 1}, 2.5] {
+            try { o.data(x) } catch e { print(e.message) }
+        }
+        "#,
+        &[("objects", &objects())],
+    );
+    assert_eq!(
+        assert_ok(&out),
+        "2:ab 6:héllo:nul 0::nul 0:\n\
+         objects.data: expected bytes or a string, got int\n\
+         objects.data: expected bytes or a string, got nil\n\
+         objects.data: expected bytes or a string, got list\n\
+         objects.data: expected bytes or a string, got map\n\
+         objects.data: expected bytes or a string, got float\n"
+    );
+}
+
+#[test]
+fn gs_as_data_without_the_lock_is_reported() {
+    assert_misuse(
+        "load({o}).data_without_lock(bytes(\"x\"))",
+        ("o", &objects()),
+        "gs_as_data",
+        "the thread does not hold the lock; interpreter objects may be touched only with it held",
+        "error: objects.data_without_lock: gilscope: misuse of gs_as_data on thread",
+    );
+}
+
+#[test]
+fn gs_as_data_of_a_pointer_never_handed_out_is_reported() {
+    assert_misuse(
+        "load({o}).data_foreign()",
+        ("o", &objects()),
+        "gs_as_data",
+        "the pointer is not an object this library handed out (never dereferenced)",
+        "error: objects.data_foreign: gilscope: misuse of gs_as_data on thread",
+    );
+}
+
+#[test]
+fn gs_as_data_after_free_is_reported() {
+    assert_misuse(
+        "load({o}).data_after_free()",
+        ("o", &objects()),
+        "gs_as_data",
+        "the object was already freed: its last reference was given back (a double gs_decref, \
+         or a reference used after gs_decref)",
+        "error: objects.data_after_free: gilscope: misuse of gs_as_data on thread",
+    );
+}
+
+#[test]
 fn use_after_free_is_reported() {
     assert_misuse(
         "load({o}).use_after_free()",

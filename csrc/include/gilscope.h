@@ -260,6 +260,17 @@ int gs_as_float(gs_object *o, double *out);
 const char *gs_as_str(gs_object *o, size_t *len);
 const void *gs_as_bytes(gs_object *o, size_t *len);
 
+/* The contents of a bytes object or of a string (its UTF-8, NUL-terminated
+ * as gs_as_str's) in one call, for functions that take either, as
+ * CPython's functions taking a buffer (zlib.crc32) accept any bytes-like
+ * object without testing its type first. `len` may be NULL. Returns NULL
+ * on error: any other type ("expected bytes or a string, got int"),
+ * misuse. Requires the lock, as every object function. The memory belongs
+ * to the object and stays valid as gs_as_str's and gs_as_bytes's does: as
+ * long as you hold a reference to `o`, and it may be read with the lock
+ * released. Not async-signal-safe (no object function is). */
+const void *gs_as_data(gs_object *o, size_t *len);
+
 /* Lists. gs_list_len returns the length, or -1 on error.
  * gs_list_get returns a BORROWED reference to item `index` (0-based; valid
  * until the extension function call it was obtained in returns -- one used

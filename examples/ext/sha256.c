@@ -21,18 +21,7 @@
 #define GIL_MINSIZE 2048
 
 static const unsigned char *data_arg(gs_object *o, size_t *len) {
-    const char *type = gs_type_name(o);
-    if (type == NULL) {
-        return NULL;
-    }
-    if (strcmp(type, "bytes") == 0) {
-        return gs_as_bytes(o, len);
-    }
-    if (strcmp(type, "string") == 0) {
-        return (const unsigned char *)gs_as_str(o, len);
-    }
-    gs_raise("expected bytes or a string, got %s", type);
-    return NULL;
+    return gs_as_data(o, len);
 }
 
 /* Hash args[0] into `md`; 0, or -1 with an error set. */

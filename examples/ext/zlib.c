@@ -22,20 +22,10 @@
 
 #define CRC32_RELEASE_MIN (5 * 1024)
 
-/* The bytes of a bytes or string argument. */
+/* The bytes of a bytes or string argument ("expected bytes or a string,
+ * got T" otherwise). */
 static const unsigned char *data_arg(gs_object *o, size_t *len) {
-    const char *type = gs_type_name(o);
-    if (type == NULL) {
-        return NULL;
-    }
-    if (strcmp(type, "bytes") == 0) {
-        return gs_as_bytes(o, len);
-    }
-    if (strcmp(type, "string") == 0) {
-        return (const unsigned char *)gs_as_str(o, len);
-    }
-    gs_raise("expected bytes or a string, got %s", type);
-    return NULL;
+    return gs_as_data(o, len);
 }
 
 /* An optional true/false argument at `index`; 1 if absent. -1 on error. */

@@ -59,7 +59,7 @@ mod contents;
 mod errors;
 mod immediates;
 
-pub use contents::{bytes_data, str_text};
+pub use contents::{bytes_data, data, str_text};
 pub use errors::{BadHandle, DecrefError};
 #[cfg(test)]
 use immediates::{IMMEDIATE_INT_MAX, IMMEDIATE_INT_MIN};

@@ -60,6 +60,7 @@ static C_API: Symbols = Symbols(&[
     objects::gs_as_float as *const (),
     objects::gs_as_str as *const (),
     objects::gs_as_bytes as *const (),
+    objects::gs_as_data as *const (),
     objects::gs_list_len as *const (),
     objects::gs_list_get as *const (),
     objects::gs_list_append as *const (),

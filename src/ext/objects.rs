@@ -382,6 +382,20 @@ pub extern "C" fn gs_as_bytes(o: *mut GsObject, len: *mut usize) -> *const c_voi
     })
 }
 
+/// `const void *gs_as_data(gs_object *o, size_t *len)`: a bytes object's
+/// bytes or a string's UTF-8 (NUL-terminated), in one call — what CPython's
+/// `Py_buffer` arguments (`zlib.crc32`'s) accept without a type test in C.
+#[unsafe(no_mangle)]
+pub extern "C" fn gs_as_data(o: *mut GsObject, len: *mut usize) -> *const c_void {
+    object_fn("gs_as_data", ptr::null(), |token| match handles::data(token, o)? {
+        Some((data, n)) => {
+            store_len(len, n);
+            Ok(data.cast())
+        }
+        None => Err(wrong_type("bytes or a string", &get(token, o)?)),
+    })
+}
+
 /// `int64_t gs_list_len(gs_object *list)`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_list_len(list: *mut GsObject) -> i64 {

@@ -82,6 +82,60 @@ static gs_object *describe(gs_object *const *args, int nargs) {
     return gs_str(out, len < sizeof out ? len : sizeof out - 1);
 }
 
+/* data(x [, nul]) -> "LEN:TEXT", read with gs_as_data (bytes or a
+ * string); with `nul` true (pass it only for a string) ":nul" is added
+ * when the byte after the text is a NUL, as gs_as_str promises. */
+static gs_object *data(gs_object *const *args, int nargs) {
+    size_t n = 0;
+    const char *d = gs_as_data(args[0], &n);
+    int64_t nul = 0;
+    char out[256];
+    size_t len;
+    if (d == NULL || (nargs > 1 && gs_as_int(args[1], &nul) < 0)) {
+        return NULL;
+    }
+    len = (size_t)snprintf(out, sizeof out, "%zu:%.*s%s", n, (int)(n < 64 ? n : 64), d,
+                           nul && d[n] == '\0' ? ":nul" : "");
+    return gs_str(out, len < sizeof out ? len : sizeof out - 1);
+}
+
+/* WRONG: reads an object with gs_as_data after giving back its only
+ * reference. */
+static gs_object *data_after_free(gs_object *const *args, int nargs) {
+    gs_object *o = gs_str("gone", 4);
+    (void)args;
+    (void)nargs;
+    gs_decref(o);
+    if (gs_as_data(o, NULL) == NULL) {
+        return NULL;
+    }
+    return gs_nil();
+}
+
+/* data_without_lock(x): gs_as_data with the lock released (a misuse) */
+static gs_object *data_without_lock(gs_object *const *args, int nargs) {
+    const void *data;
+    (void)nargs;
+    GS_BEGIN_ALLOW_THREADS
+    data = gs_as_data(args[0], NULL);
+    GS_END_ALLOW_THREADS
+    if (data == NULL) {
+        return NULL;
+    }
+    return gs_nil();
+}
+
+/* data_foreign(): gs_as_data of an address gilscope never handed out */
+static gs_object *data_foreign(gs_object *const *args, int nargs) {
+    static long not_an_object[4];
+    (void)args;
+    (void)nargs;
+    if (gs_as_data((gs_object *)(void *)not_an_object, NULL) == NULL) {
+        return NULL;
+    }
+    return gs_nil();
+}
+
 /* get(map, key) -> the value or nil (gs_map_get is borrowed: incref it) */
 static gs_object *get(gs_object *const *args, int nargs) {
     gs_object *found = gs_map_get(args[0], args[1]);
@@ -179,6 +233,10 @@ int gs_init_module(gs_module *m) {
     saved_module = m;
     if (gs_module_add(m, "make", make, 0, 0) < 0 ||
         gs_module_add(m, "describe", describe, 1, 1) < 0 ||
+        gs_module_add(m, "data", data, 1, 2) < 0 ||
+        gs_module_add(m, "data_after_free", data_after_free, 0, 0) < 0 ||
+        gs_module_add(m, "data_without_lock", data_without_lock, 1, 1) < 0 ||
+        gs_module_add(m, "data_foreign", data_foreign, 0, 0) < 0 ||
         gs_module_add(m, "get", get, 2, 2) < 0 || gs_module_add(m, "item", item, 2, 2) < 0 ||
         gs_module_add(m, "call", call, 2, 2) < 0 || gs_module_add(m, "as_int", as_int, 1, 1) < 0 ||
         gs_module_add(m, "bad_utf8", bad_utf8, 0, 0) < 0 ||

@@ -1,5 +1,5 @@
 //! What C reads out of a string or bytes object in place: the pointers
-//! `gs_as_str` and `gs_as_bytes` return.
+//! `gs_as_str`, `gs_as_bytes` and `gs_as_data` return.
 //!
 //! This file owns nothing: a string's NUL-terminated copy lives in its
 //! table entry (the parent's, `handles.rs`), so the pointer stays valid
@@ -24,14 +24,50 @@ pub fn str_text(
         let value = slot.value.as_ref().expect("a found entry is live");
         let Value::Obj(r) = value else { return Ok(None) };
         let Obj::Str(s) = r.get() else { return Ok(None) };
-        let len = s.len();
-        let text = slot.text.get_or_insert_with(|| {
-            let mut bytes = Vec::with_capacity(len + 1);
-            bytes.extend_from_slice(s.as_bytes());
-            bytes.push(0);
-            bytes.into_boxed_slice()
-        });
-        Ok(Some((text.as_ptr(), len)))
+        Ok(Some((nul_terminated(&mut slot.text, s.as_bytes()), s.len())))
+    })
+}
+
+/// The entry's NUL-terminated copy of `text`, made on first use (kept in
+/// the entry: the pointer stays valid while it lives).
+#[inline]
+fn nul_terminated(copy: &mut Option<Box<[u8]>>, text: &[u8]) -> *const u8 {
+    match copy {
+        Some(made) => made.as_ptr(),
+        None => make_nul_terminated(copy, text),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn make_nul_terminated(copy: &mut Option<Box<[u8]>>, text: &[u8]) -> *const u8 {
+    let mut bytes = Vec::with_capacity(text.len() + 1);
+    bytes.extend_from_slice(text);
+    bytes.push(0);
+    copy.insert(bytes.into_boxed_slice()).as_ptr()
+}
+
+/// The contents of a bytes object (in place) or of a string (its
+/// NUL-terminated copy, as [`str_text`]) with one table lookup: what
+/// `gs_as_data` returns. `None` if `handle` is neither.
+#[inline]
+pub fn data(
+    token: Token<'_>,
+    handle: *mut GsObject,
+) -> Result<Option<(*const u8, usize)>, BadHandle> {
+    if immediate_value(handle).is_some() {
+        return Ok(None);
+    }
+    with_table(token, |table| {
+        let index = table.find(handle)?;
+        let slot = &mut table.slots[index as usize];
+        let value = slot.value.as_ref().expect("a found entry is live");
+        let Value::Obj(r) = value else { return Ok(None) };
+        match r.get() {
+            Obj::Bytes(b) => Ok(Some((b.as_ptr(), b.len()))),
+            Obj::Str(s) => Ok(Some((nul_terminated(&mut slot.text, s.as_bytes()), s.len()))),
+            _ => Ok(None),
+        }
     })
 }
 
