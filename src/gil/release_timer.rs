@@ -7,7 +7,7 @@
 //! loads and stores do; `raw.rs` keeps one in each waiter and asks it.
 
 use super::policy::SHORT_RELEASE;
-use super::sync::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use super::sync::{AtomicU64, Ordering::Relaxed};
 
 /// One thread's release timing.
 pub(crate) struct ReleaseTimer {
