@@ -20,12 +20,54 @@ const FOREIGN_INLINE_ARGS: usize = 4;
 impl Vm {
     /// Call the value below the top `argc` values. For a closure this pushes
     /// a frame; for a built-in it runs it and pushes the result.
+    #[inline(always)]
     pub(super) fn call_value(&mut self, token: Token<'_>, argc: usize) -> Result<(), RtError> {
         token.check_point().map_err(|_| RtError::interrupted())?;
         if !self.spend() {
             return Err(budget_exhausted());
         }
         let base = self.stack.len() - argc - 1;
+        // The fast path: a script function (not a generator, no captured
+        // parameters) called with its arity, below the depth limit. Every
+        // other call, and every error, goes through `call_other`, whose
+        // checks are the same ones in full.
+        if let Value::Obj(r) = &self.stack[base]
+            && let Obj::Closure(closure) = r.get()
+            && closure.proto.arity as usize == argc
+            && !closure.proto.is_generator
+            && closure.proto.boxed_params.is_empty()
+            && self.frames.len() < MAX_FRAMES
+        {
+            let proto: *const Proto = &*closure.proto;
+            self.push_nil_locals(closure.proto.slots as usize - 1 - argc);
+            self.push_frame(proto, base);
+            return Ok(());
+        }
+        self.call_other(token, base, argc)
+    }
+
+    /// A called script function's locals beyond its parameters (the
+    /// callee's slot and `argc` arguments are already on the stack) start
+    /// as `nil`. Pushed one at a time: most functions have none or a few,
+    /// and a loop costs them less than a call into `extend`.
+    #[inline(always)]
+    fn push_nil_locals(&mut self, count: usize) {
+        for _ in 0..count {
+            self.stack.push(Value::Nil);
+        }
+    }
+
+    /// Enter a script function whose callee slot is at `base`.
+    #[inline(always)]
+    fn push_frame(&mut self, proto: *const Proto, base: usize) {
+        self.frames.push(Frame { proto, ip: 0, base, generator: None, for_exit: None });
+    }
+
+    /// Every call but the fast path's: a closure needing more than a frame
+    /// push (a generator, captured parameters, a wrong argument count, too
+    /// deep), a native, or something that cannot be called.
+    #[inline(never)]
+    fn call_other(&mut self, token: Token<'_>, base: usize, argc: usize) -> Result<(), RtError> {
         let callee: *const Obj = match &self.stack[base] {
             Value::Obj(r) => r.get(),
             other => return Err(RtError::new(format!("cannot call a {}", other.type_name()))),
@@ -52,12 +94,7 @@ impl Vm {
                         "stack overflow: more than {MAX_FRAMES} nested calls (runaway recursion?)"
                     )));
                 }
-                let extra = proto.slots as usize - 1 - argc;
-                if extra > 0 {
-                    // Most small functions have no locals beyond their
-                    // parameters: skip the call into `extend` for them.
-                    self.stack.extend(std::iter::repeat_n(Value::Nil, extra));
-                }
+                self.push_nil_locals(proto.slots as usize - 1 - argc);
                 for &slot in &proto.boxed_params {
                     self.box_slot(token, base + slot as usize);
                 }
@@ -76,14 +113,7 @@ impl Vm {
                     self.stack.push(value);
                     return Ok(());
                 }
-                let proto_ptr: *const Proto = proto;
-                self.frames.push(Frame {
-                    proto: proto_ptr,
-                    ip: 0,
-                    base,
-                    generator: None,
-                    for_exit: None,
-                });
+                self.push_frame(proto, base);
                 Ok(())
             }
             Obj::Native(native) => self.call_native(token, native, base, argc),
@@ -273,7 +303,7 @@ impl Vm {
     pub(super) fn return_from(&mut self, depth: usize) -> Option<Value> {
         let result = self.pop();
         let done = self.frames.pop().expect("a frame");
-        self.stack.truncate(done.base);
+        self.drop_frame_slots(done.base);
         let mut push_result = true;
         if let Some(generator) = &done.generator {
             if let Obj::Generator(g) = generator.get() {
@@ -293,8 +323,25 @@ impl Vm {
         None
     }
 
+    /// Drop the returning frame's slots, down to `base`, one at a time in
+    /// line: a frame has few slots, most hold no object, and `truncate`'s
+    /// out-of-line `drop_in_place` over the slice cost about 36
+    /// instructions per return in `fib`.
+    #[inline(always)]
+    fn drop_frame_slots(&mut self, base: usize) {
+        while self.stack.len() > base {
+            if let Some(Value::Obj(object)) = self.stack.pop() {
+                drop(object);
+            }
+        }
+    }
+
     /// `Yield` at `ip`: suspend the running generator frame. The value, if
     /// that ends the run.
+    ///
+    /// Out of line: inlined, it shifted the dispatch loop's register
+    /// allocation (`fib`, which never yields, +3.3 % instructions).
+    #[inline(never)]
     pub(super) fn yield_from(&mut self, depth: usize, ip: usize) -> Option<Value> {
         let value = self.pop();
         let done = self.frames.pop().expect("a frame");
@@ -303,7 +350,23 @@ impl Vm {
             let mut g = g.borrow_mut();
             // Into the vector `resume` emptied, which kept its capacity:
             // a suspension allocates nothing.
-            g.stack.extend(self.stack.drain(done.base..));
+            // The frame's values move as one block of bytes, not one at a
+            // time through `drain` (about 40 instructions per `yield`).
+            let count = self.stack.len() - done.base;
+            g.stack.reserve(count);
+            // SAFETY: `g.stack` has room for `count` more values (reserved
+            // above) and is a different allocation from `self.stack`; the
+            // `count` values from `done.base` up are initialised. They are
+            // moved, not copied: `self.stack`'s length drops below them
+            // before anything can read or drop them there, and `g.stack`'s
+            // length grows over them, so each is owned exactly once.
+            unsafe {
+                let from = self.stack.as_ptr().add(done.base);
+                let len = g.stack.len();
+                std::ptr::copy_nonoverlapping(from, g.stack.as_mut_ptr().add(len), count);
+                self.stack.set_len(done.base);
+                g.stack.set_len(len + count);
+            }
             g.ip = ip;
             g.state = GenState::Suspended;
         }

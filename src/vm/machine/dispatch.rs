@@ -83,7 +83,8 @@ impl Vm {
                 Op::Le => attempt!(self.compare_push(Cmp::Le)),
                 Op::Gt => attempt!(self.compare_push(Cmp::Gt)),
                 Op::Ge => attempt!(self.compare_push(Cmp::Ge)),
-                Op::Eq | Op::Ne => attempt!(self.equals_push(op == Op::Eq)),
+                Op::Eq => attempt!(self.equals_push(true)),
+                Op::Ne => attempt!(self.equals_push(false)),
                 // Control flow, and counted loops (collections.rs).
                 Op::Jump(target) => ip = target as usize,
                 Op::JumpIfFalse(_) => ip = attempt!(self.next_ip(op, base, ip)),
