@@ -29,7 +29,8 @@ pub(crate) struct Saved {
 
 impl Saved {
     /// What an unused slot of [`SavedStack`] holds (never read as a save).
-    pub(super) const UNUSED: Saved = Saved { generation: 0, depth: 0, ensures: 0, place: None, handed_out: 0 };
+    pub(super) const UNUSED: Saved =
+        Saved { generation: 0, depth: 0, ensures: 0, place: None, handed_out: 0 };
 }
 
 /// How many saves [`SavedStack`] keeps in its fixed array; deeper ones
