@@ -86,8 +86,11 @@ impl ThreadCtx {
             return false;
         };
         // A save made on the full path handed out nothing here (0): its
-        // restore takes the full path, as does a NULL `presented`.
-        if presented != saved.handed_out || saved.handed_out == 0 {
+        // restore takes the full path, as does a NULL `presented`. Tested
+        // as `presented == 0` (equivalent: equal to the kept value and
+        // that value 0 means `presented` is 0), which the compiler can
+        // test on the argument's register before any load.
+        if presented == 0 || presented != saved.handed_out {
             return false;
         }
         let interp = self.interp.get();
