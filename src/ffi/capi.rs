@@ -64,6 +64,13 @@ fn encode_state(state: SavedState) -> *mut GsThreadState {
     ptr::without_provenance_mut(value)
 }
 
+/// The token of a save made on the fast path, as the address it is handed
+/// out as (never 0: a generation is never 0).
+#[inline(always)]
+fn hand_out(state: SavedState) -> usize {
+    encode_state(state).addr()
+}
+
 /// What a token C presents names.
 fn decode_state(state: *mut GsThreadState) -> Presented {
     let value = state.addr();
@@ -192,8 +199,8 @@ fn boundary<R>(function: &'static str, error: R, body: impl FnOnce() -> R) -> R 
 /// Release the lock held by the calling thread. See `gilscope.h`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_save_thread() -> *mut GsThreadState {
-    match cstate::try_save_fast(None) {
-        Some(state) => encode_state(state),
+    match cstate::try_save_fast(None, hand_out) {
+        Some(token) => ptr::without_provenance_mut(token),
         None => save_in_full(None),
     }
 }
@@ -209,8 +216,8 @@ pub unsafe extern "C" fn gs_save_thread_at(place: *const c_char) -> *mut GsThrea
     // storage duration, or NULL. It is kept as the pointer and measured
     // only if a message names it.
     let place = unsafe { CName::new(place) };
-    match cstate::try_save_fast(place) {
-        Some(state) => encode_state(state),
+    match cstate::try_save_fast(place, hand_out) {
+        Some(token) => ptr::without_provenance_mut(token),
         None => save_in_full(place),
     }
 }
@@ -229,8 +236,9 @@ fn save_in_full(place: Option<CName>) -> *mut GsThreadState {
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_restore_thread(state: *mut GsThreadState) -> c_int {
     // The state names the innermost save if it is the token that save was
-    // handed out as: a comparison, no decoding.
-    if cstate::try_restore_fast(|innermost| encode_state(innermost) == state) {
+    // handed out as: a comparison with the token the save kept, no
+    // decoding.
+    if cstate::try_restore_fast(state.addr()) {
         return 0;
     }
     restore_in_full(state)

@@ -126,39 +126,36 @@ fn not_holding(ctx: &ThreadCtx, function: &str, what: &str) -> Result<(), Misuse
 /// thread is not already inside the lock's code (a signal handler that
 /// interrupted it), holds the lock, the recorder is off, the save fits the
 /// fixed array of saves and no thread is queued for the lock. Then the
-/// save is made exactly as [`save`] makes it and its state returned; if
+/// save is made exactly as [`save`] makes it and the token `hand_out` makes of its state returned (never 0); if
 /// any test fails, nothing has changed and `None` sends the caller to
 /// [`save`], which makes every check, reports every misuse and records.
 ///
 /// Cannot panic (`ThreadCtx::try_suspend_by_c_fast` says why), so the C
 /// API calls it outside its panic boundary.
 #[inline(always)]
-pub(crate) fn try_save_fast(place: Option<CName>) -> Option<SavedState> {
+pub(crate) fn try_save_fast(
+    place: Option<CName>,
+    hand_out: impl FnOnce(SavedState) -> usize,
+) -> Option<usize> {
     let busy = InLockCode::try_enter()?;
     with_published_ctx(|ctx| {
-        let generation = ctx.try_suspend_by_c_fast(&busy, place)?;
-        Some(SavedState { thread: ctx.serial(), generation })
+        ctx.try_suspend_by_c_fast(&busy, place, |thread, generation| {
+            hand_out(SavedState { thread, generation })
+        })
     })
 }
 
 /// The one right use of `gs_restore_thread`, as [`try_save_fast`] does
-/// the save's: `presented` says whether the state C passed is the one
-/// that names this thread's innermost save (thread serial, generation).
-/// The lock is taken only if it is free; true if the restore is done,
-/// false if nothing changed and [`restore`] must run. Cannot panic if
-/// `presented` cannot.
+/// the save's: `presented` is the value C passed, which must be the one
+/// the thread's innermost save (made on the fast path) handed out. The
+/// lock is taken only if it is free; true if the restore is done, false
+/// if nothing changed and [`restore`] must run. Cannot panic.
 #[inline(always)]
-pub(crate) fn try_restore_fast(presented: impl FnOnce(SavedState) -> bool) -> bool {
+pub(crate) fn try_restore_fast(presented: usize) -> bool {
     let Some(busy) = InLockCode::try_enter() else {
         return false;
     };
-    with_published_ctx(|ctx| {
-        let done = ctx.try_resume_fast(&busy, |thread, generation| {
-            presented(SavedState { thread, generation })
-        });
-        Some(done)
-    })
-    .unwrap_or(false)
+    with_published_ctx(|ctx| Some(ctx.try_resume_fast(&busy, presented))).unwrap_or(false)
 }
 
 /// `gs_save_thread` / `gs_save_thread_at`: put the whole depth aside and

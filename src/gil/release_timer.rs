@@ -7,16 +7,18 @@
 //! loads and stores do; `raw.rs` keeps one in each waiter and asks it.
 
 use super::policy::SHORT_RELEASE;
-use super::sync::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use super::sync::{AtomicU64, Ordering::Relaxed};
 
 /// One thread's release timing.
 pub(crate) struct ReleaseTimer {
-    /// Set while this thread is away in a voluntary release (C or blocking).
-    voluntary: AtomicBool,
-    /// When this thread's current voluntary release began (monotonic ns);
-    /// [`NOT_TIMED`] if it took the slow path but was not one of the
-    /// sampled releases; 0 if it took the fast path (nobody was queued).
-    released_at_ns: AtomicU64,
+    /// Whether this thread is away in a voluntary release (C or blocking)
+    /// and what is known of it, in one word so the C API's fast paths
+    /// test and clear it with one load and one store: [`HOME`] if it is
+    /// not away; [`AWAY_UNTIMED_FAST`] if its release took the fast path
+    /// (nobody was queued: no length is wanted); [`NOT_TIMED`] if it took
+    /// the slow path but was not one of the sampled releases; else when
+    /// the release began (monotonic ns).
+    away: AtomicU64,
     /// Slow-path voluntary releases so far: one in [`TIME_ONE_IN`] is
     /// timed. Written only by the owning thread.
     slow_releases: AtomicU64,
@@ -28,8 +30,7 @@ pub(crate) struct ReleaseTimer {
 impl ReleaseTimer {
     pub(crate) fn new() -> Self {
         ReleaseTimer {
-            voluntary: AtomicBool::new(false),
-            released_at_ns: AtomicU64::new(0),
+            away: AtomicU64::new(HOME),
             slow_releases: AtomicU64::new(0),
             release_avg_ns: AtomicU64::new(u64::MAX),
         }
@@ -38,7 +39,7 @@ impl ReleaseTimer {
     /// The thread starts a voluntary release (C or blocking).
     #[inline]
     pub(super) fn begin(&self) {
-        self.voluntary.store(true, Relaxed);
+        self.away.store(AWAY_UNTIMED_FAST, Relaxed);
     }
 
     /// A voluntary release takes the slow path: note when it began, if it
@@ -50,11 +51,11 @@ impl ReleaseTimer {
         let n = self.slow_releases.load(Relaxed);
         self.slow_releases.store(n.wrapping_add(1), Relaxed);
         let at = if n.is_multiple_of(TIME_ONE_IN) {
-            monotonic_ns().max(NOT_TIMED + 1)
+            monotonic_ns().max(FIRST_TIMESTAMP)
         } else {
             NOT_TIMED
         };
-        self.released_at_ns.store(at, Relaxed);
+        self.away.store(at, Relaxed);
     }
 
     /// Whether this thread's voluntary releases are, lately, short.
@@ -72,27 +73,35 @@ impl ReleaseTimer {
     /// do: no read-modify-write on the hot path.
     #[inline]
     pub(super) fn end_voluntary(&self) -> Option<Option<u64>> {
-        if !self.voluntary.load(Relaxed) {
+        let away = self.away.load(Relaxed);
+        if away == HOME {
             return None;
         }
-        self.voluntary.store(false, Relaxed);
-        let began = self.released_at_ns.load(Relaxed);
-        if began == 0 {
+        self.away.store(HOME, Relaxed);
+        if away == AWAY_UNTIMED_FAST {
             return Some(None);
         }
-        self.released_at_ns.store(0, Relaxed);
-        if began == NOT_TIMED {
-            let avg = self.release_avg_ns.load(Relaxed);
-            return Some((avg != u64::MAX).then_some(avg));
-        }
-        let took = monotonic_ns().saturating_sub(began);
+        Some(self.slow_release_ended(away))
+    }
+
+    /// The length of a slow-path release that began at `away` (or was not
+    /// timed: [`NOT_TIMED`]), folded into the average if it was timed.
+    /// Kept out of line: the C API's fast path of `gs_restore_thread`
+    /// reaches it only after a release that found threads queued.
+    #[cold]
+    #[inline(never)]
+    fn slow_release_ended(&self, away: u64) -> Option<u64> {
         let avg = self.release_avg_ns.load(Relaxed);
+        if away == NOT_TIMED {
+            return (avg != u64::MAX).then_some(avg);
+        }
+        let took = monotonic_ns().saturating_sub(away);
         // Saturating: this runs on the C API's fast path of
         // `gs_restore_thread`, which must not be able to panic.
         let next =
             if avg == u64::MAX { took } else { avg.saturating_mul(3).saturating_add(took) / 4 };
         self.release_avg_ns.store(next, Relaxed);
-        Some(Some(took))
+        Some(took)
     }
 }
 
@@ -100,8 +109,14 @@ impl ReleaseTimer {
 /// first is timed, so a thread's prediction starts from a measurement.
 const TIME_ONE_IN: u64 = 8;
 
-/// `released_at_ns` of a slow-path release that is not timed.
-const NOT_TIMED: u64 = 1;
+/// `away` of a thread that is not away in a voluntary release.
+const HOME: u64 = 0;
+/// `away` of a release that took the fast path (nobody was queued).
+const AWAY_UNTIMED_FAST: u64 = 1;
+/// `away` of a slow-path release that is not timed.
+const NOT_TIMED: u64 = 2;
+/// The smallest `away` that is a time stamp.
+const FIRST_TIMESTAMP: u64 = 3;
 
 /// Monotonic nanoseconds, from the vDSO clock (no system call). Every
 /// clock read of the lock goes through here.

@@ -396,7 +396,7 @@ impl ThreadCtx {
         self.next_generation.set(next);
         let ensures = self.ensures.borrow().len();
         let depth = self.depth.replace(0);
-        self.saved.push(Saved { generation, depth, ensures, place });
+        self.saved.push(Saved { generation, depth, ensures, place, handed_out: 0 });
         self.release(reason);
         generation
     }

@@ -17,20 +17,23 @@ impl ThreadCtx {
     /// recorder is off, the save fits the fixed array and the lock has no
     /// waiters, put the depth aside and release the lock, exactly as
     /// [`suspend_at`](Self::suspend_at) with [`Reason::ReleasedByC`] would,
-    /// and return the save's generation. Otherwise change nothing and
-    /// return `None`: the caller takes the full path, which makes every
-    /// check and reports every misuse.
+    /// and return the value `hand_out` makes of the thread's serial and
+    /// the save's generation (the C API's token; never 0), which the save
+    /// keeps for [`try_resume_fast`](Self::try_resume_fast) to compare.
+    /// Otherwise change nothing and return `None`: the caller takes the
+    /// full path, which makes every check and reports every misuse.
     ///
     /// The caller has marked the thread as in the lock's code (`_busy`).
     /// Cannot panic (no borrow that can fail, no indexing that can, no
-    /// allocation, no arithmetic that can overflow): it runs outside the C
-    /// API's panic boundary.
+    /// allocation, no arithmetic that can overflow), nor may `hand_out`:
+    /// it runs outside the C API's panic boundary.
     #[inline(always)]
     pub(crate) fn try_suspend_by_c_fast(
         &self,
         _busy: &InLockCode,
         named: Option<CName>,
-    ) -> Option<u32> {
+        hand_out: impl FnOnce(u64, u32) -> usize,
+    ) -> Option<usize> {
         let depth = self.depth.get();
         let generation = self.next_generation.get();
         // `generation < LAST_GENERATION`: the next one is `generation + 1`
@@ -43,10 +46,6 @@ impl ThreadCtx {
             return None;
         }
         let ensures = self.ensures.try_borrow().ok()?.len();
-        let place = match named {
-            Some(name) => Some(SavePlace::Named(name)),
-            None => self.c_function.get().map(SavePlace::CFunction),
-        };
         let interp = self.interp.get();
         self.depth.set(0);
         set_held(NO_INTERPRETER);
@@ -56,33 +55,42 @@ impl ThreadCtx {
             set_held(interp.id());
             return None;
         }
+        // What is only stored is worked out after the release, so fewer
+        // values are live across the compare-exchange.
+        let place = match named {
+            Some(name) => Some(SavePlace::Named(name)),
+            None => self.c_function.get().map(SavePlace::CFunction),
+        };
+        let handed_out = hand_out(self.serial(), generation);
         self.next_generation.set(generation + 1);
-        self.saved.push_inline(Saved { generation, depth, ensures, place });
-        Some(generation)
+        // Room was checked above, and nothing in between pushes.
+        self.saved.push_inline(Saved { generation, depth, ensures, place, handed_out });
+        Some(handed_out)
     }
 
     /// The fast path of `gs_restore_thread`: if the thread does not hold
-    /// the lock, its innermost save is in the fixed array and `presented`
-    /// says the state C passed names it, the recorder is off and the lock
-    /// is free, take the lock and restore the depth, exactly as
-    /// [`resume`](Self::resume) would, and return true. Otherwise change
-    /// nothing and return false (the full path checks and reports).
+    /// the lock, its innermost save is in the fixed array and was made on
+    /// the fast path, `presented` (what C passed) is the value that save
+    /// handed out, the recorder is off and the lock is free, take the lock
+    /// and restore the depth, exactly as [`resume`](Self::resume) would,
+    /// and return true. Otherwise change nothing and return false (the
+    /// full path checks and reports).
     ///
-    /// Cannot panic, as [`try_suspend_by_c_fast`](Self::try_suspend_by_c_fast);
-    /// nor may `presented`.
+    /// Cannot panic, as [`try_suspend_by_c_fast`](Self::try_suspend_by_c_fast).
     #[inline(always)]
-    pub(crate) fn try_resume_fast(
-        &self,
-        _busy: &InLockCode,
-        presented: impl FnOnce(u64, u32) -> bool,
-    ) -> bool {
+    pub(crate) fn try_resume_fast(&self, _busy: &InLockCode, presented: usize) -> bool {
         if self.depth.get() != 0 || recorder::recording() {
             return false;
         }
         let Some(saved) = self.saved.last_inline() else {
             return false;
         };
-        if !presented(self.serial(), saved.generation) {
+        // A save made on the full path handed out nothing here (0): its
+        // restore takes the full path, as does a NULL `presented`. Tested
+        // as `presented == 0` (equivalent: equal to the kept value and
+        // that value 0 means `presented` is 0), which the compiler can
+        // test on the argument's register before any load.
+        if presented == 0 || presented != saved.handed_out {
             return false;
         }
         let interp = self.interp.get();

@@ -20,11 +20,17 @@ pub(crate) struct Saved {
     /// name C gave `gs_save_thread_at` (`GS_BEGIN_ALLOW_THREADS` passes
     /// `__func__`).
     pub(super) place: Option<SavePlace>,
+    /// The value the C API handed out for this save (its token), if the
+    /// save was made on the C API's fast path; else 0. The fast path of
+    /// `gs_restore_thread` compares what C presents with it: one compare
+    /// instead of encoding the token again.
+    pub(super) handed_out: usize,
 }
 
 impl Saved {
     /// What an unused slot of [`SavedStack`] holds (never read as a save).
-    pub(super) const UNUSED: Saved = Saved { generation: 0, depth: 0, ensures: 0, place: None };
+    pub(super) const UNUSED: Saved =
+        Saved { generation: 0, depth: 0, ensures: 0, place: None, handed_out: 0 };
 }
 
 /// How many saves [`SavedStack`] keeps in its fixed array; deeper ones
