@@ -93,6 +93,33 @@ impl Text {
         }
     }
 
+    /// Put `head` in front of the text, in place (allowed when
+    /// [`Text::push_text`] is): `" " + str(x)` on the temporary `str(x)`.
+    /// Inside the object while the sum fits, else on the heap.
+    pub fn push_front_text(&mut self, head: &Text) {
+        let ascii = self.is_ascii() && head.is_ascii();
+        let (old, add) = (self.len(), head.len());
+        let len = old + add;
+        match &mut self.0 {
+            Repr::Inline { len: short, ascii: flag, bytes } if len <= INLINE => {
+                bytes.copy_within(..old, add);
+                bytes[..add].copy_from_slice(head.as_bytes());
+                *short = len as u8;
+                *flag = ascii;
+            }
+            Repr::Heap { ascii: flag, text } => {
+                text.insert_str(0, head);
+                *flag = ascii;
+            }
+            Repr::Inline { .. } => {
+                let mut text = String::with_capacity(len);
+                text.push_str(head);
+                text.push_str(self.as_str());
+                self.0 = Repr::Heap { ascii, text };
+            }
+        }
+    }
+
     /// How many characters: O(1) for ASCII text.
     #[inline]
     pub fn char_count(&self) -> usize {
@@ -219,6 +246,25 @@ mod tests {
         let mut short = Text::from("a");
         short.push_text(&Text::from("b"));
         assert_eq!((&*short, short.heap_bytes(), short.is_ascii()), ("ab", 0, true));
+    }
+
+    #[test]
+    fn putting_text_in_front_matches_concatenation() {
+        let mut text = Text::from("yz");
+        let mut expected = String::from("yz");
+        for piece in ["c", "é", &"x".repeat(INLINE), "ab", ""] {
+            let head = Text::from(piece);
+            let joined = Text::concat(&head, &text);
+            text.push_front_text(&head);
+            expected.insert_str(0, piece);
+            assert_eq!(&*text, expected);
+            assert!(text == joined);
+            assert_eq!(text.is_ascii(), joined.is_ascii());
+            assert_eq!(text.char_count(), expected.chars().count());
+        }
+        let mut short = Text::from("1");
+        short.push_front_text(&Text::from(" "));
+        assert_eq!((&*short, short.heap_bytes(), short.is_ascii()), (" 1", 0, true));
     }
 
     #[test]
