@@ -46,7 +46,7 @@ impl Vm {
     fn arith_top_slow(&mut self, token: Token<'_>, op: Op) -> Result<(), RtError> {
         let mut b = self.pop();
         let mut a = self.pop();
-        if op == Op::Add {
+        if matches!(op, Op::Add) {
             if let Some(joined) = join_in_place(&mut a, &mut b)? {
                 self.stack.push(joined);
                 return Ok(());
@@ -87,10 +87,14 @@ impl Vm {
         if !held.ptr_eq(left) || left.count() != 2 {
             return Ok(false);
         }
-        let (Obj::Str(_), Obj::Str(tail)) = (left.get(), right.get()) else {
+        let (Obj::Str(text), Obj::Str(tail)) = (left.get(), right.get()) else {
             return Ok(false);
         };
-        reserve(tail.len())?;
+        // Only a growth past the text's room allocates (and is counted).
+        let room = text.has_room(tail.len());
+        if !room {
+            reserve(tail.len())?;
+        }
         let right = self.pop();
         self.stack[slot] = Value::Nil;
         let (Some(Value::Obj(left)), Value::Obj(right)) = (self.stack.last_mut(), &right) else {
@@ -100,7 +104,9 @@ impl Vm {
         if let Some(Obj::Str(text)) = left.get_unique() {
             text.push_text(tail);
         }
-        left.resized();
+        if !room {
+            left.resized();
+        }
         Ok(true)
     }
 
@@ -373,14 +379,20 @@ fn join_in_place(a: &mut Value, b: &mut Value) -> Result<Option<Value>, RtError>
     if !left_unique && !right_unique {
         return Ok(None);
     }
-    reserve(s.len() + t.len())?;
+    // In place, only a growth past the text's room allocates.
+    let room = if left_unique { s.has_room(t.len()) } else { t.has_room(s.len()) };
+    if !room {
+        reserve(s.len() + t.len())?;
+    }
     if left_unique {
         let Value::Obj(tail) = &*b else { unreachable!("checked above") };
         let Obj::Str(tail) = tail.get() else { unreachable!("checked above") };
         if let Some(Obj::Str(text)) = x.get_unique() {
             text.push_text(tail);
         }
-        x.resized();
+        if !room {
+            x.resized();
+        }
         return Ok(Some(std::mem::take(a)));
     }
     let Value::Obj(head) = &*a else { unreachable!("checked above") };
@@ -388,7 +400,9 @@ fn join_in_place(a: &mut Value, b: &mut Value) -> Result<Option<Value>, RtError>
     if let Some(Obj::Str(text)) = y.get_unique() {
         text.push_front_text(head);
     }
-    y.resized();
+    if !room {
+        y.resized();
+    }
     Ok(Some(std::mem::take(b)))
 }
 

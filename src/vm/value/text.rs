@@ -67,6 +67,18 @@ impl Text {
         }
     }
 
+    /// Whether `extra` more bytes fit without a new allocation (inside
+    /// the object, or in the heap part's spare capacity): then an append
+    /// of that many bytes grows the heap by nothing, and needs neither the
+    /// heap limit's check nor a recount.
+    #[inline]
+    pub fn has_room(&self, extra: usize) -> bool {
+        match &self.0 {
+            Repr::Inline { len, .. } => *len as usize + extra <= INLINE,
+            Repr::Heap { text, .. } => text.capacity() - text.len() >= extra,
+        }
+    }
+
     /// Append `tail` in place (see [`Text`] for when this is allowed):
     /// inside the object while it fits, else on the heap, whose capacity
     /// doubles as CPython's in-place `+=` does, so a loop of appends
@@ -262,6 +274,11 @@ mod tests {
             assert_eq!(text.is_ascii(), joined.is_ascii());
             assert_eq!(text.char_count(), expected.chars().count());
         }
+        let mut room = Text::from("x".repeat(INLINE - 1));
+        assert!(room.has_room(1) && !room.has_room(2));
+        room.push_text(&Text::from("yz"));
+        let spare = room.heap_bytes() - room.len();
+        assert!(spare > 0 && room.has_room(spare) && !room.has_room(spare + 1));
         let mut short = Text::from("1");
         short.push_front_text(&Text::from(" "));
         assert_eq!((&*short, short.heap_bytes(), short.is_ascii()), (" 1", 0, true));
