@@ -103,6 +103,28 @@ impl Compiler<'_, '_> {
                     self.emit(Op::SetIndexLocals(obj_slot, key_slot));
                     return Ok(());
                 }
+                if let (Some(op), Some(obj_slot), Expr::Str(_) | Expr::Int(_)) =
+                    (op, self.plain_local(obj), key)
+                {
+                    // `a["k"] op= v` with `a` a plain local: the local and
+                    // the literal key are pushed for the store, and read
+                    // again for `a["k"]` (fused to `IndexLocalConst` or
+                    // `IndexLocalInt`): neither can change while `v` runs,
+                    // so no temporary slots are needed.
+                    self.emit(Op::GetLocal(obj_slot));
+                    self.expr(key)?;
+                    self.emit(Op::GetLocal(obj_slot));
+                    self.expr(key)?;
+                    self.line = pos.line;
+                    self.col = pos.col;
+                    self.emit(Op::Index);
+                    self.expr(value)?;
+                    self.emit(binop(op));
+                    self.line = pos.line;
+                    self.col = pos.col;
+                    self.emit(Op::SetIndex);
+                    return Ok(());
+                }
                 self.expr(obj)?;
                 self.expr(key)?;
                 if let Some(op) = op {
