@@ -76,18 +76,53 @@ impl Compiler<'_, '_> {
                 self.store_name(res, name, *pos)?;
             }
             Target::Index(obj, key, pos) => {
-                if let (None, Some(obj_slot), Some(key_slot)) =
-                    (op, self.plain_local(obj), self.plain_local(key))
+                if let (Some(obj_slot), Some(key_slot)) =
+                    (self.plain_local(obj), self.plain_local(key))
                 {
                     // `a[i] = v` with `a` and `i` plain locals: `v` first,
                     // then one instruction reads both in place. Nothing
                     // `v` runs can change them (a local an inner function
                     // captures is boxed, so not plain), so the order does
-                    // not show.
-                    self.expr(value)?;
+                    // not show. `a[i] op= v` reads `a[i]` the same way
+                    // (`IndexLocals`) instead of copying both into
+                    // temporary slots: reading a plain local twice is
+                    // reading it once.
+                    if let Some(op) = op {
+                        self.emit(Op::GetLocal(obj_slot));
+                        self.emit(Op::GetLocal(key_slot));
+                        self.line = pos.line;
+                        self.col = pos.col;
+                        self.emit(Op::Index);
+                        self.expr(value)?;
+                        self.emit(binop(op));
+                    } else {
+                        self.expr(value)?;
+                    }
                     self.line = pos.line;
                     self.col = pos.col;
                     self.emit(Op::SetIndexLocals(obj_slot, key_slot));
+                    return Ok(());
+                }
+                if let (Some(op), Some(obj_slot), Expr::Str(_) | Expr::Int(_)) =
+                    (op, self.plain_local(obj), key)
+                {
+                    // `a["k"] op= v` with `a` a plain local: the local and
+                    // the literal key are pushed for the store, and read
+                    // again for `a["k"]` (fused to `IndexLocalConst` or
+                    // `IndexLocalInt`): neither can change while `v` runs,
+                    // so no temporary slots are needed.
+                    self.emit(Op::GetLocal(obj_slot));
+                    self.expr(key)?;
+                    self.emit(Op::GetLocal(obj_slot));
+                    self.expr(key)?;
+                    self.line = pos.line;
+                    self.col = pos.col;
+                    self.emit(Op::Index);
+                    self.expr(value)?;
+                    self.emit(binop(op));
+                    self.line = pos.line;
+                    self.col = pos.col;
+                    self.emit(Op::SetIndex);
                     return Ok(());
                 }
                 self.expr(obj)?;

@@ -43,8 +43,14 @@ impl Vm {
     /// `Add`..`Mod` on anything the fast path does not take.
     #[inline(never)]
     fn arith_top_slow(&mut self, token: Token<'_>, op: Op) -> Result<(), RtError> {
-        let b = self.pop();
-        let a = self.pop();
+        let mut b = self.pop();
+        let mut a = self.pop();
+        if matches!(op, Op::Add) {
+            if let Some(joined) = join_in_place(&mut a, &mut b)? {
+                self.stack.push(joined);
+                return Ok(());
+            }
+        }
         let v = arith(token, op, &a, &b)?;
         self.stack.push(v);
         Ok(())
@@ -80,10 +86,14 @@ impl Vm {
         if !held.ptr_eq(left) || left.count() != 2 {
             return Ok(false);
         }
-        let (Obj::Str(_), Obj::Str(tail)) = (left.get(), right.get()) else {
+        let (Obj::Str(text), Obj::Str(tail)) = (left.get(), right.get()) else {
             return Ok(false);
         };
-        reserve(tail.len())?;
+        // Only a growth past the text's room allocates (and is counted).
+        let room = text.has_room(tail.len());
+        if !room {
+            reserve(tail.len())?;
+        }
         let right = self.pop();
         self.stack[slot] = Value::Nil;
         let (Some(Value::Obj(left)), Value::Obj(right)) = (self.stack.last_mut(), &right) else {
@@ -93,7 +103,9 @@ impl Vm {
         if let Some(Obj::Str(text)) = left.get_unique() {
             text.push_text(tail);
         }
-        left.resized();
+        if !room {
+            left.resized();
+        }
         Ok(true)
     }
 
@@ -345,6 +357,54 @@ fn as_float(v: &Value) -> Option<f64> {
         Value::Float(f) => Some(*f),
         _ => None,
     }
+}
+
+/// `a + b` on two strings, one of which nothing but this operation holds
+/// (a temporary: `str(x)`, or the sum of an earlier `+` in the same
+/// expression, popped off the stack with a count of one): the other's
+/// text is appended to it, or put in front of it, in place, and the
+/// temporary becomes the sum. `"row " + str(r) + ":"` and `" " + str(x)`
+/// then allocate one string object each instead of two. No one can see
+/// the difference: no other reference to the changed string exists. The
+/// heap limit is checked exactly as for a new string, before any change.
+/// `None`: not that case; `arith` makes a new string.
+#[inline(always)]
+fn join_in_place(a: &mut Value, b: &mut Value) -> Result<Option<Value>, RtError> {
+    let (Value::Obj(x), Value::Obj(y)) = (&mut *a, &mut *b) else {
+        return Ok(None);
+    };
+    let (Obj::Str(s), Obj::Str(t)) = (x.get(), y.get()) else {
+        return Ok(None);
+    };
+    let (left_unique, right_unique) = (x.count() == 1, y.count() == 1);
+    if !left_unique && !right_unique {
+        return Ok(None);
+    }
+    // In place, only a growth past the text's room allocates.
+    let room = if left_unique { s.has_room(t.len()) } else { t.has_room(s.len()) };
+    if !room {
+        reserve(s.len() + t.len())?;
+    }
+    if left_unique {
+        let Value::Obj(tail) = &*b else { unreachable!("checked above") };
+        let Obj::Str(tail) = tail.get() else { unreachable!("checked above") };
+        if let Some(Obj::Str(text)) = x.get_unique() {
+            text.push_text(tail);
+        }
+        if !room {
+            x.resized();
+        }
+        return Ok(Some(std::mem::take(a)));
+    }
+    let Value::Obj(head) = &*a else { unreachable!("checked above") };
+    let Obj::Str(head) = head.get() else { unreachable!("checked above") };
+    if let Some(Obj::Str(text)) = y.get_unique() {
+        text.push_front_text(head);
+    }
+    if !room {
+        y.resized();
+    }
+    Ok(Some(std::mem::take(b)))
 }
 
 /// Arithmetic on anything but two integers.

@@ -11,20 +11,74 @@
 //! string object per distinct string constant of a script, so `t["held"]`
 //! finds the entry made by `{"held": ...}` without comparing characters.
 
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use indexmap::{Equivalent, IndexMap};
 
 use super::{Obj, ObjRef, Text, Value};
 use crate::vm::error::RtError;
 
-/// The hasher of every map: [foldhash](https://docs.rs/foldhash)'s fast
-/// hasher, seeded once per process. Scripts are trusted code, so map
-/// hashing does not need SipHash's defence against inputs chosen to
-/// collide (HashDoS), which cost over a quarter of the instructions of
-/// map-heavy programs; the per-process seed still keeps collisions from
-/// being precomputed.
-pub type KeyHasher = foldhash::fast::RandomState;
+/// The hasher of every map, seeded once per map from a per-process
+/// random source. Every key writes one 64-bit word (an integer, a kind
+/// tag, or a string's cached [`Text::content_hash`]), so the hasher is
+/// one folded multiply of that word with the seed: a string used as a key
+/// again and again is hashed once, not once per lookup. Scripts are
+/// trusted code, so map hashing does not need SipHash's defence against
+/// inputs chosen to collide (HashDoS); the seed still keeps collisions
+/// from being precomputed.
+#[derive(Clone)]
+pub struct KeyHasher {
+    seed: u64,
+}
+
+impl Default for KeyHasher {
+    fn default() -> KeyHasher {
+        KeyHasher { seed: foldhash::fast::RandomState::default().hash_one(0x9e37_79b9_u64) }
+    }
+}
+
+impl BuildHasher for KeyHasher {
+    type Hasher = KeyHash;
+    #[inline]
+    fn build_hasher(&self) -> KeyHash {
+        KeyHash { state: self.seed }
+    }
+}
+
+/// [`KeyHasher`]'s state.
+pub struct KeyHash {
+    state: u64,
+}
+
+impl Hasher for KeyHash {
+    #[inline]
+    fn write_u64(&mut self, word: u64) {
+        // foldhash's mixing step: the high and low halves of the 128-bit
+        // product xor-ed, so every input bit reaches the low bits hashbrown
+        // picks buckets with and the high bits it tags entries with.
+        let product = ((word ^ self.state) as u128).wrapping_mul(0x243f_6a88_85a3_08d3_u128);
+        self.state = (product as u64) ^ ((product >> 64) as u64);
+    }
+
+    #[inline]
+    fn write_u8(&mut self, byte: u8) {
+        self.write_u64(byte as u64);
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by keys (each writes one word); kept correct anyway.
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.state
+    }
+}
 
 /// A map's table: keys in insertion order, hashed with [`KeyHasher`].
 pub type MapTable = IndexMap<Key, Value, KeyHasher>;
@@ -205,7 +259,7 @@ impl Hash for KeyRef<'_> {
             KeyRef::Nil => state.write_u8(0),
             KeyRef::Bool(b) => state.write_u8(1 + *b as u8),
             KeyRef::Int(i) => state.write_u64(*i as u64),
-            KeyRef::Str(_, s) => state.write(s.as_bytes()),
+            KeyRef::Str(_, s) => state.write_u64(s.content_hash()),
         }
     }
 }

@@ -14,15 +14,23 @@
 //! ASCII (one byte per character, flagged when the text is made) both are
 //! O(1); other strings walk their UTF-8, as before.
 
+use std::hash::BuildHasher;
 use std::ops::Deref;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The most bytes kept inside the object.
-pub const INLINE: usize = 69;
+pub const INLINE: usize = 61;
 
 /// A string's text: immutable to scripts. The one change is
 /// [`Text::push_text`], which the VM makes only to a string nothing else
 /// holds (`s += x` on a string only `s` refers to), so no one can see it.
-pub struct Text(Repr);
+pub struct Text {
+    /// The content's hash ([`Text::content_hash`]), 0 until first asked
+    /// for; reset by the in-place appends, which change the content.
+    hash: AtomicU64,
+    repr: Repr,
+}
 
 enum Repr {
     Inline {
@@ -37,11 +45,54 @@ enum Repr {
     },
 }
 
+/// The seed of every string's [`Text::content_hash`], drawn once per
+/// process so collisions cannot be precomputed.
+fn content_hasher() -> &'static foldhash::fast::FixedState {
+    static HASHER: OnceLock<foldhash::fast::FixedState> = OnceLock::new();
+    HASHER.get_or_init(|| {
+        foldhash::fast::FixedState::with_seed(foldhash::fast::RandomState::default().hash_one(0u64))
+    })
+}
+
 impl Text {
+    #[inline]
+    fn new(repr: Repr) -> Text {
+        Text { hash: AtomicU64::new(0), repr }
+    }
+
+    /// A hash of the characters, the same for equal texts, computed on
+    /// first use and kept in the object (as CPython keeps a `str`'s hash):
+    /// a string used as a map key again and again is hashed once. Never
+    /// 0 (0 marks "not computed yet").
+    #[inline]
+    pub fn content_hash(&self) -> u64 {
+        // Relaxed is enough: the value is a pure function of the bytes,
+        // which cannot change while the text is shared (appends need
+        // `&mut`), so any thread computing it stores the same number.
+        let known = self.hash.load(Ordering::Relaxed);
+        if known != 0 {
+            return known;
+        }
+        self.compute_hash()
+    }
+
+    #[cold]
+    fn compute_hash(&self) -> u64 {
+        let hash = content_hasher().hash_one(self.as_bytes()).max(1);
+        self.hash.store(hash, Ordering::Relaxed);
+        hash
+    }
+
+    /// The content changes: forget its hash.
+    #[inline]
+    fn forget_hash(&mut self) {
+        *self.hash.get_mut() = 0;
+    }
+
     /// The text as a `str`.
     #[inline]
     pub fn as_str(&self) -> &str {
-        match &self.0 {
+        match &self.repr {
             Repr::Inline { len, bytes, .. } => {
                 // SAFETY: `bytes[..len]` was copied from a `str` in
                 // `Text::from` and never changed, so it is valid UTF-8.
@@ -54,16 +105,28 @@ impl Text {
     /// Whether every character is ASCII (one byte each).
     #[inline]
     pub fn is_ascii(&self) -> bool {
-        match self.0 {
+        match self.repr {
             Repr::Inline { ascii, .. } | Repr::Heap { ascii, .. } => ascii,
         }
     }
 
     /// The heap bytes the text holds outside its object.
     pub fn heap_bytes(&self) -> usize {
-        match &self.0 {
+        match &self.repr {
             Repr::Inline { .. } => 0,
             Repr::Heap { text, .. } => text.capacity(),
+        }
+    }
+
+    /// Whether `extra` more bytes fit without a new allocation (inside
+    /// the object, or in the heap part's spare capacity): then an append
+    /// of that many bytes grows the heap by nothing, and needs neither the
+    /// heap limit's check nor a recount.
+    #[inline]
+    pub fn has_room(&self, extra: usize) -> bool {
+        match &self.repr {
+            Repr::Inline { len, .. } => *len as usize + extra <= INLINE,
+            Repr::Heap { text, .. } => text.capacity() - text.len() >= extra,
         }
     }
 
@@ -72,9 +135,10 @@ impl Text {
     /// doubles as CPython's in-place `+=` does, so a loop of appends
     /// copies each byte a bounded number of times.
     pub fn push_text(&mut self, tail: &Text) {
+        self.forget_hash();
         let ascii = self.is_ascii() && tail.is_ascii();
         let len = self.len() + tail.len();
-        match &mut self.0 {
+        match &mut self.repr {
             Repr::Inline { len: short, ascii: flag, bytes } if len <= INLINE => {
                 bytes[*short as usize..len].copy_from_slice(tail.as_bytes());
                 *short = len as u8;
@@ -88,7 +152,35 @@ impl Text {
                 let mut text = String::with_capacity(len * 2);
                 text.push_str(self.as_str());
                 text.push_str(tail);
-                self.0 = Repr::Heap { ascii, text };
+                self.repr = Repr::Heap { ascii, text };
+            }
+        }
+    }
+
+    /// Put `head` in front of the text, in place (allowed when
+    /// [`Text::push_text`] is): `" " + str(x)` on the temporary `str(x)`.
+    /// Inside the object while the sum fits, else on the heap.
+    pub fn push_front_text(&mut self, head: &Text) {
+        self.forget_hash();
+        let ascii = self.is_ascii() && head.is_ascii();
+        let (old, add) = (self.len(), head.len());
+        let len = old + add;
+        match &mut self.repr {
+            Repr::Inline { len: short, ascii: flag, bytes } if len <= INLINE => {
+                bytes.copy_within(..old, add);
+                bytes[..add].copy_from_slice(head.as_bytes());
+                *short = len as u8;
+                *flag = ascii;
+            }
+            Repr::Heap { ascii: flag, text } => {
+                text.insert_str(0, head);
+                *flag = ascii;
+            }
+            Repr::Inline { .. } => {
+                let mut text = String::with_capacity(len);
+                text.push_str(head);
+                text.push_str(self.as_str());
+                self.repr = Repr::Heap { ascii, text };
             }
         }
     }
@@ -108,12 +200,12 @@ impl Text {
             let mut bytes = [0; INLINE];
             bytes[..x.len()].copy_from_slice(x.as_bytes());
             bytes[x.len()..len].copy_from_slice(y.as_bytes());
-            return Text(Repr::Inline { len: len as u8, ascii, bytes });
+            return Text::new(Repr::Inline { len: len as u8, ascii, bytes });
         }
         let mut joined = String::with_capacity(len);
         joined.push_str(x);
         joined.push_str(y);
-        Text(Repr::Heap { ascii, text: joined })
+        Text::new(Repr::Heap { ascii, text: joined })
     }
 
     /// The character at `at` (counted in characters), as a string slice:
@@ -134,9 +226,9 @@ impl From<&str> for Text {
         if s.len() <= INLINE {
             let mut bytes = [0; INLINE];
             bytes[..s.len()].copy_from_slice(s.as_bytes());
-            return Text(Repr::Inline { len: s.len() as u8, ascii, bytes });
+            return Text::new(Repr::Inline { len: s.len() as u8, ascii, bytes });
         }
-        Text(Repr::Heap { ascii, text: s.to_owned() })
+        Text::new(Repr::Heap { ascii, text: s.to_owned() })
     }
 }
 
@@ -145,7 +237,7 @@ impl From<String> for Text {
         if s.len() <= INLINE {
             return Text::from(s.as_str());
         }
-        Text(Repr::Heap { ascii: s.is_ascii(), text: s.into_boxed_str().into_string() })
+        Text::new(Repr::Heap { ascii: s.is_ascii(), text: s.into_boxed_str().into_string() })
     }
 }
 
@@ -154,7 +246,7 @@ impl From<Box<str>> for Text {
         if s.len() <= INLINE {
             return Text::from(&*s);
         }
-        Text(Repr::Heap { ascii: s.is_ascii(), text: s.into_string() })
+        Text::new(Repr::Heap { ascii: s.is_ascii(), text: s.into_string() })
     }
 }
 
@@ -219,6 +311,43 @@ mod tests {
         let mut short = Text::from("a");
         short.push_text(&Text::from("b"));
         assert_eq!((&*short, short.heap_bytes(), short.is_ascii()), ("ab", 0, true));
+    }
+
+    #[test]
+    fn putting_text_in_front_matches_concatenation() {
+        let mut text = Text::from("yz");
+        let mut expected = String::from("yz");
+        for piece in ["c", "é", &"x".repeat(INLINE), "ab", ""] {
+            let head = Text::from(piece);
+            let joined = Text::concat(&head, &text);
+            text.push_front_text(&head);
+            expected.insert_str(0, piece);
+            assert_eq!(&*text, expected);
+            assert!(text == joined);
+            assert_eq!(text.is_ascii(), joined.is_ascii());
+            assert_eq!(text.char_count(), expected.chars().count());
+        }
+        let mut room = Text::from("x".repeat(INLINE - 1));
+        assert!(room.has_room(1) && !room.has_room(2));
+        room.push_text(&Text::from("yz"));
+        let spare = room.heap_bytes() - room.len();
+        assert!(spare > 0 && room.has_room(spare) && !room.has_room(spare + 1));
+        let mut short = Text::from("1");
+        short.push_front_text(&Text::from(" "));
+        assert_eq!((&*short, short.heap_bytes(), short.is_ascii()), (" 1", 0, true));
+    }
+
+    #[test]
+    fn the_kept_hash_follows_the_content() {
+        let mut text = Text::from("ab");
+        let first = text.content_hash();
+        assert_eq!(first, Text::from("ab").content_hash());
+        text.push_text(&Text::from("c"));
+        assert_eq!(text.content_hash(), Text::from("abc").content_hash());
+        text.push_front_text(&Text::from("x".repeat(INLINE).as_str()));
+        let expected = Text::from(format!("{}abc", "x".repeat(INLINE)));
+        assert_eq!(text.content_hash(), expected.content_hash());
+        assert_ne!(text.content_hash(), 0);
     }
 
     #[test]
