@@ -180,25 +180,10 @@ impl Vm {
                 // A C extension's function: its few arguments are moved
                 // into an array on the Rust stack (no vector to fill and
                 // drain), where they live until the call returns.
-                let mut args: [Value; INLINE_ARGS] = Default::default();
-                for (arg, slot) in args.iter_mut().zip(&mut self.stack[base + 1..]) {
-                    *arg = std::mem::take(slot);
-                }
-                let result = foreign.call(self, token, &args[..argc]);
-                // Only the first `argc` hold anything to drop.
-                args[..argc].iter_mut().for_each(|arg| drop(std::mem::take(arg)));
-                std::mem::forget(args);
-                let result = result?;
-                // The argument slots hold nil now; the result takes the
-                // callee's slot.
-                if self.stack.len() != base + 1 + argc {
-                    // Not reached: a native leaves the stack as it found it.
-                    self.stack.truncate(base + 1);
-                }
-                for _ in 0..self.stack.len() - base - 1 {
-                    self.stack.pop();
-                }
-                self.stack[base] = result;
+                let result =
+                    self.with_inline_args(argc, |vm, args| foreign.call(vm, token, args))?;
+                self.stack.truncate(base);
+                self.stack.push(result);
                 Ok(())
             }
             NativeKind::Func(func) if argc <= INLINE_ARGS => {
