@@ -90,11 +90,7 @@ impl Compiler<'_, '_> {
                     if let Some(op) = op {
                         self.emit(Op::GetLocal(obj_slot));
                         self.emit(Op::GetLocal(key_slot));
-                        self.line = pos.line;
-                        self.col = pos.col;
-                        self.emit(Op::Index);
-                        self.expr(value)?;
-                        self.emit(binop(op));
+                        self.index_then_apply(*pos, op, value)?;
                     } else {
                         self.expr(value)?;
                     }
@@ -115,11 +111,7 @@ impl Compiler<'_, '_> {
                     self.expr(key)?;
                     self.emit(Op::GetLocal(obj_slot));
                     self.expr(key)?;
-                    self.line = pos.line;
-                    self.col = pos.col;
-                    self.emit(Op::Index);
-                    self.expr(value)?;
-                    self.emit(binop(op));
+                    self.index_then_apply(*pos, op, value)?;
                     self.line = pos.line;
                     self.col = pos.col;
                     self.emit(Op::SetIndex);
@@ -136,11 +128,7 @@ impl Compiler<'_, '_> {
                     self.emit(Op::GetLocal(key_slot));
                     self.emit(Op::GetLocal(obj_slot));
                     self.emit(Op::GetLocal(key_slot));
-                    self.line = pos.line;
-                    self.col = pos.col;
-                    self.emit(Op::Index);
-                    self.expr(value)?;
-                    self.emit(binop(op));
+                    self.index_then_apply(*pos, op, value)?;
                     self.f().next_slot -= 2;
                 } else {
                     self.expr(value)?;
@@ -150,6 +138,17 @@ impl Compiler<'_, '_> {
                 self.emit(Op::SetIndex);
             }
         }
+        Ok(())
+    }
+
+    /// The read half of `a[k] op= v`, once `a` and `k` are on the stack:
+    /// `a[k]` (an error there points at the target), then `v`, then `op`.
+    fn index_then_apply(&mut self, pos: Pos, op: BinOp, value: &Expr) -> CResult<()> {
+        self.line = pos.line;
+        self.col = pos.col;
+        self.emit(Op::Index);
+        self.expr(value)?;
+        self.emit(binop(op));
         Ok(())
     }
 
