@@ -385,6 +385,8 @@ fn join_in_place(a: &mut Value, b: &mut Value) -> Result<Option<Value>, RtError>
     if !room {
         reserve(s.len() + t.len())?;
     }
+    // The two cases are written out: choosing the target and the side
+    // first and joining once cost `strbuild` 1.8 % more instructions.
     if left_unique {
         let Value::Obj(tail) = &*b else { unreachable!("checked above") };
         let Obj::Str(tail) = tail.get() else { unreachable!("checked above") };
