@@ -409,7 +409,10 @@ fn every_way_of_growing_the_heap_stops_at_max_memory() {
         ("string repetition", "let s = \"x\" * 1000\nlet l = []\nwhile true { push(l, s * 200) }"),
         ("str()", "let l = [\"xxxxxxxxxxxxxxxx\"]\nwhile true { l = [str(l), str(l)] }"),
         ("range lists", "let l = []\nwhile true { push(l, range(100000)) }"),
-        ("for over a string", "let s = \"x\" * 20000000\nfor ch in s { }"),
+        (
+            "keeping a string's characters",
+            "let s = \"x\" * 20000000\nlet l = []\nfor ch in s { push(l, ch) }",
+        ),
         ("bytes", "let s = \"x\" * 100000\nlet l = []\nwhile true { push(l, bytes(s)) }"),
         // 3 MB of booleans stored one byte each; storing one string widens
         // the list to 16 bytes an item, 48 MB, which the limit must catch.
@@ -424,6 +427,17 @@ fn every_way_of_growing_the_heap_stops_at_max_memory() {
         assert!(err.contains("error: out of memory: "), "{what}: {err}");
         assert!(err.contains("bytes live, limit 33554432"), "{what}: {err}");
     }
+}
+
+#[test]
+fn walking_a_string_takes_no_memory_per_character() {
+    // `for ch in s` once made every character an object up front: 64
+    // bytes a character against the limit, so a 1.5 MB string could not
+    // be walked under a 4 MB limit. It walks the string in place now.
+    let source = "let s = \"x\" * 1500000\nlet n = 0\nfor ch in s { n += 1 }\nprint(n)";
+    let output = gilscope(&["run", "--max-memory", "4M", "-e", source]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "1500000");
 }
 
 #[test]

@@ -10,8 +10,7 @@ use crate::gil::Token;
 use crate::vm::error::RtError;
 use crate::vm::natives;
 use crate::vm::value::{
-    Key, KeyRef, Obj, ObjRef, SyncObj, Value, find, find_adopting, map_table, reserve,
-    reserve_to_grow,
+    Key, KeyRef, Obj, ObjRef, SyncObj, Value, find, find_adopting, map_table, reserve_to_grow,
 };
 
 /// What `IterNext` found.
@@ -154,6 +153,23 @@ impl Vm {
                     None => Next::Exhausted,
                 }
             }
+            Obj::Str(text) => {
+                // The string itself is the state, and slot `at + 1` the
+                // byte offset of the next character: one small object per
+                // step, not a list of them all made up front.
+                let Value::Int(offset) = *self.stack.local(at + 1) else {
+                    unreachable!("an offset")
+                };
+                match text.as_str()[offset as usize..].chars().next() {
+                    Some(c) => {
+                        *self.stack.local_mut(at + 1) = Value::Int(offset + c.len_utf8() as i64);
+                        let item = Value::str(token, &*c.encode_utf8(&mut [0; 4]));
+                        self.stack.push(item);
+                        Next::Item
+                    }
+                    None => Next::Exhausted,
+                }
+            }
             Obj::Generator(_) => Next::Resume(state.clone()),
             Obj::Channel(channel) => {
                 let channel = channel.clone();
@@ -166,7 +182,7 @@ impl Vm {
                 }
             }
             Obj::Sync(sync) if matches!(**sync, SyncObj::Queue(_)) => Next::Queue(state.clone()),
-            _ => unreachable!("IterInit makes lists, generators, channels and queues"),
+            _ => unreachable!("IterInit makes lists, strings, generators, channels and queues"),
         })
     }
 }
@@ -389,26 +405,21 @@ fn set_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
     Err(RtError::new(format!("cannot assign into a {}", obj.type_name())))
 }
 
-/// What a `for` loop walks: a list (itself, or a snapshot of a map's keys
-/// or a string's characters), a generator, a channel or a queue (until it
-/// is closed and empty).
+/// What a `for` loop walks: a list (itself, or a snapshot of a map's keys),
+/// a string (itself), a generator, a channel or a queue (until it is closed
+/// and empty).
 fn iteration_state(token: Token<'_>, iterable: Value) -> Result<Value, RtError> {
     if let Value::Obj(r) = &iterable {
         match r.get() {
             Obj::Sync(sync) if matches!(**sync, SyncObj::Queue(_)) => return Ok(iterable),
-            Obj::List(_) | Obj::Generator(_) | Obj::Channel(_) => {
+            // A string is walked in place (strings never change while
+            // something else holds them: this state is such a holder).
+            Obj::List(_) | Obj::Str(_) | Obj::Generator(_) | Obj::Channel(_) => {
                 return Ok(iterable);
             }
             Obj::Map(map) => {
                 let keys = map.borrow().keys().map(Key::to_value).collect();
                 return Ok(Value::list(token, keys));
-            }
-            Obj::Str(s) => {
-                // One string object per character: about 64 bytes each.
-                reserve(s.chars().count().saturating_mul(64))?;
-                let chars =
-                    s.chars().map(|c| Value::str(token, &*c.encode_utf8(&mut [0; 4]))).collect();
-                return Ok(Value::list(token, chars));
             }
             Obj::Bytes(b) => {
                 let items = b.iter().map(|&byte| Value::Int(i64::from(byte))).collect();

@@ -201,6 +201,11 @@ impl Value {
                 if a.ptr_eq(b) {
                     return Ok(true);
                 }
+                // Two strings, the common case (`c == "a"`, `w != ""`),
+                // without the nesting-aware walk below.
+                if let (Obj::Str(x), Obj::Str(y)) = (a.get(), b.get()) {
+                    return Ok(x == y);
+                }
                 self.equals_at(other, 0)
             }
             (Value::Obj(_), _) | (_, Value::Obj(_)) => Ok(false),
