@@ -8,7 +8,12 @@ peak memory (whole process) of each side, the ratio of medians
 geometric mean of those ratios. Both sides of a pair must print the same
 output (a checksum), or the run stops with an error.
 
-    python3 benches/side_by_side.py [--runs N] [--only NAME] [--json | --markdown]
+    python3 benches/side_by_side.py [--runs N] [--set suite|extra|all] [--only NAME] [--json | --markdown]
+
+The suite (the default set) is the eleven programs the targets are set
+on. `--set extra` runs the programs in benches/toy/extra/ and
+benches/cpython/extra/ instead: written after the suite, each in a style
+the suite does not cover, to find slow paths it misses.
 
 It builds gilscope in release mode first (cargo build --release).
 """
@@ -39,6 +44,15 @@ PAIRS = {
     "richards": ("benches/toy/richards.toy", "benches/cpython/richards.py"),
     "threads": ("benches/toy/threads.toy", "benches/cpython/threads.py"),
 }
+
+# The extra set: every benches/toy/extra/NAME.toy with its
+# benches/cpython/extra/NAME.py, in name order.
+EXTRA = {
+    name[: -len(".toy")]: (f"benches/toy/extra/{name}", f"benches/cpython/extra/{name[: -len('.toy')]}.py")
+    for name in sorted(os.listdir(os.path.join(ROOT, "benches", "toy", "extra")))
+    if name.endswith(".toy")
+}
+SETS = {"suite": PAIRS, "extra": EXTRA, "all": {**PAIRS, **EXTRA}}
 
 
 def peak_rss_mib(pid):
@@ -92,13 +106,15 @@ def summary(samples):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--only", choices=sorted(PAIRS))
+    parser.add_argument("--set", choices=sorted(SETS), default="suite", help="which programs (default: the suite)")
+    parser.add_argument("--only", choices=sorted(SETS["all"]))
     parser.add_argument("--json", action="store_true", help="one JSON object per pair")
     parser.add_argument("--markdown", action="store_true", help="the table docs/performance.md holds")
     args = parser.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     results = []
-    for name, (toy, py) in PAIRS.items():
+    pairs = SETS["all"] if args.only else SETS[args.set]
+    for name, (toy, py) in pairs.items():
         if args.only and name != args.only:
             continue
         toy_times, py_times, toy_cpu, py_cpu, toy_mem, py_mem = [], [], [], [], [], []

@@ -237,8 +237,24 @@ impl Vm {
         Ok(())
     }
 
-    /// `Eq` / `Ne` (`want` is true for `Eq`).
+    /// `Eq` / `Ne` (`want` is true for `Eq`): two integers in line (`c ==
+    /// col` in a search loop), anything else through [`Vm::equals_push_any`].
+    #[inline(always)]
     pub(super) fn equals_push(&mut self, want: bool) -> Result<(), RtError> {
+        if let (Value::Int(a), Value::Int(b)) = self.stack.top2() {
+            let holds = (a == b) == want;
+            // Integers own nothing, so forgetting them is dropping them,
+            // without the drop's test for an object.
+            std::mem::forget(self.stack.pop());
+            std::mem::forget(std::mem::replace(self.stack.top_mut(), Value::Bool(holds)));
+            return Ok(());
+        }
+        self.equals_push_any(want)
+    }
+
+    /// `Eq` / `Ne` on any two values.
+    #[inline(never)]
+    fn equals_push_any(&mut self, want: bool) -> Result<(), RtError> {
         let b = self.pop();
         let a = self.pop();
         let eq = a.equals(&b)?;
