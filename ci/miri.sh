@@ -4,7 +4,8 @@
 # unit tests of the unsafe code beside it (the lock's state machine in
 # src/gil/raw.rs, the per-thread event rings in src/gil/ring.rs, the
 # extension handle table in src/ext/handles.rs with its identities, the VM's
-# value stack in src/vm/machine/stack.rs with its raw top pointer) under
+# value stack in src/vm/machine/stack.rs with its raw top pointer, the kept
+# object boxes in src/vm/value/heap.rs) under
 # Miri, which reports undefined behaviour: data races, use after free,
 # leaks, invalid pointers. Tests Miri cannot run (FFI, inline assembly) are
 # marked `#[cfg_attr(miri, ignore = "...")]` with the reason. Installs Miri
@@ -20,7 +21,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/miri}"
 # The interpreter thread's 256 MiB stack request is fine: Miri does not
 # reserve real memory for it.
 cargo +nightly miri test --test pure_rust "$@"
-unit_tests=(gil::raw:: gil::ring:: ext::handles:: vm::machine::stack::)
+unit_tests=(gil::raw:: gil::ring:: ext::handles:: vm::machine::stack:: vm::value::heap::tests::freed_boxes)
 # One handle test ends an interpreter while C still owns an object of it:
 # the next interpreter in the slot forgets that object on purpose (its heap
 # has no lock any more; src/ext/handles.rs), which Miri's leak check
