@@ -18,6 +18,7 @@
 //! Owns: the values' storage and its length. May not touch: frames (it
 //! knows nothing of them; the machine passes bases and depths in).
 
+use std::mem::MaybeUninit;
 use std::ops::{Deref, DerefMut};
 
 use crate::vm::value::Value;
@@ -108,7 +109,7 @@ impl Stack {
         // allocation, past the values: writing it leaks nothing, and `top`
         // then moves over it.
         unsafe {
-            self.top.write(value);
+            write_words(self.top, value);
             self.top = self.top.add(1);
         }
     }
@@ -125,7 +126,7 @@ impl Stack {
         // exactly once and never dropped in place.
         unsafe {
             self.top = self.top.sub(1);
-            self.top.read()
+            read_words(self.top)
         }
     }
 
@@ -248,6 +249,57 @@ impl Stack {
             self.top = source;
             to.set_len(len + count);
         }
+    }
+}
+
+/// A value as the two 8-byte words it is stored in (`Value` is
+/// `repr(u64)`: the tag in the first, the payload in the second; a
+/// `Bool`'s upper payload bytes and a `Nil`'s payload are uninitialised).
+type Words = [MaybeUninit<u64>; 2];
+
+/// Write `value` at `slot` as two whole 8-byte stores.
+///
+/// Pushes and pops go through memory (the stack's top is in `self`), and
+/// the processor forwards a store to a later load only when the load
+/// lies within one store. Left to itself the compiler writes an `Int`
+/// as two 8-byte stores, a `Bool` as an 8-byte tag and a 1-byte payload,
+/// and reads a popped value back with one 16-byte load: a load spanning
+/// two stores, which cannot be forwarded and waits for both to reach the
+/// cache. Volatile accesses keep each half one 8-byte store here and one
+/// 8-byte load in [`read_words`], which always forward.
+///
+/// # Safety
+/// `slot` is valid for a write of one `Value` (aligned, inside the
+/// allocation); whatever it held is overwritten without being dropped.
+#[inline(always)]
+unsafe fn write_words(slot: *mut Value, value: Value) {
+    // SAFETY: `Value` is 16 bytes with alignment 8 (`repr(u64)`), as is
+    // `Words`; `MaybeUninit` may hold any bytes, padding included.
+    let words: Words = unsafe { std::mem::transmute::<Value, Words>(value) };
+    let slot = slot.cast::<MaybeUninit<u64>>();
+    // SAFETY: `slot` is valid for 16 bytes and aligned to 8 (the caller's
+    // promise), so both halves are valid, aligned 8-byte writes.
+    unsafe {
+        slot.write_volatile(words[0]);
+        slot.add(1).write_volatile(words[1]);
+    }
+}
+
+/// Read the value at `slot` as two 8-byte loads (see [`write_words`]).
+///
+/// # Safety
+/// `slot` holds an initialised value, which is moved out: the caller
+/// must treat the slot as empty after.
+#[inline(always)]
+unsafe fn read_words(slot: *const Value) -> Value {
+    let slot = slot.cast::<MaybeUninit<u64>>();
+    // SAFETY: `slot` is valid, aligned and initialised as a `Value` (the
+    // caller's promise): its two halves are readable 8-byte words, and
+    // the two words are exactly the value's bytes, so they transmute back
+    // to the same value.
+    unsafe {
+        let words: Words = [slot.read_volatile(), slot.add(1).read_volatile()];
+        std::mem::transmute::<Words, Value>(words)
     }
 }
 
