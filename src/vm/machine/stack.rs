@@ -130,6 +130,26 @@ impl Stack {
         }
     }
 
+    /// Pop the top value (which is there, as for [`Stack::pop`]), handing
+    /// `look` a reference to it before it is dropped: for an instruction
+    /// that only tests or discards it, which then reads just the bytes it
+    /// needs instead of moving the whole value out.
+    #[inline(always)]
+    pub(super) fn pop_with<R>(&mut self, look: impl FnOnce(&Value) -> R) -> R {
+        debug_assert!(!self.is_empty(), "a pop from an empty stack");
+        // SAFETY: not empty (see `pop`), so `top - 1` is an initialised
+        // value. `top` moves below it first; `look` only borrows it, and
+        // it is then dropped once, in place.
+        unsafe {
+            self.top = self.top.sub(1);
+            let seen = look(&*self.top);
+            if let Value::Obj(_) = &*self.top {
+                std::ptr::drop_in_place(self.top);
+            }
+            seen
+        }
+    }
+
     /// The value in slot `at` of the running frame (its base plus a slot
     /// an instruction names), read without a bounds check.
     ///
@@ -197,8 +217,15 @@ impl Stack {
         // allocation, at or below `top`.
         let end = unsafe { self.storage.as_mut_ptr().add(len) };
         while self.top > end {
-            if let Value::Obj(object) = self.pop() {
-                drop(object);
+            // SAFETY: `top > end`, so `top - 1` is an initialised value;
+            // `top` moves below it before it is dropped, so it is dropped
+            // once. Only an object is dropped, the rest own nothing: this
+            // reads just the tag, not the whole value as `pop` does.
+            unsafe {
+                self.top = self.top.sub(1);
+                if let Value::Obj(_) = &*self.top {
+                    std::ptr::drop_in_place(self.top);
+                }
             }
         }
     }
@@ -280,8 +307,8 @@ unsafe fn write_words(slot: *mut Value, value: Value) {
     // SAFETY: `slot` is valid for 16 bytes and aligned to 8 (the caller's
     // promise), so both halves are valid, aligned 8-byte writes.
     unsafe {
-        slot.write_volatile(words[0]);
-        slot.add(1).write_volatile(words[1]);
+        slot.write(words[0]);
+        slot.add(1).write(words[1]);
     }
 }
 
