@@ -114,17 +114,39 @@ impl Vm {
     /// the next value; false when the loop is over.
     #[inline(always)]
     pub(super) fn for_range(&mut self, at: usize) -> Result<bool, RtError> {
+        let next = self.range_step(at)?;
+        if let Some(next) = next {
+            self.stack.push(Value::Int(next));
+        }
+        Ok(next.is_some())
+    }
+
+    /// `ForRangeLocal`: as `ForRange`, but the next value goes straight
+    /// into the loop variable in slot `at + 2`, not through the stack.
+    #[inline(always)]
+    pub(super) fn for_range_local(&mut self, at: usize) -> Result<bool, RtError> {
+        let next = self.range_step(at)?;
+        if let Some(next) = next {
+            *self.stack.local_mut(at + 2) = Value::Int(next);
+        }
+        Ok(next.is_some())
+    }
+
+    /// A counted loop's step: the counter in slot `at` (moved on by one),
+    /// the end in `at + 1`; the counter's value before the step, or `None`
+    /// when the loop is over.
+    #[inline(always)]
+    fn range_step(&mut self, at: usize) -> Result<Option<i64>, RtError> {
         let (Value::Int(next), Value::Int(end)) = (self.stack.local(at), self.stack.local(at + 1))
         else {
             return Err(range_error(&self.stack[at], &self.stack[at + 1]));
         };
         let (next, end) = (*next, *end);
         if next >= end {
-            return Ok(false);
+            return Ok(None);
         }
         *self.stack.local_mut(at) = Value::Int(next + 1);
-        self.stack.push(Value::Int(next));
-        Ok(true)
+        Ok(Some(next))
     }
 
     /// `IterInit`: pop the iterable; its iteration state goes to slots `at`

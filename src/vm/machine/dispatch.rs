@@ -94,7 +94,7 @@ impl Vm {
                 Op::Nil => self.stack.push(Value::Nil),
                 Op::True => self.stack.push(Value::Bool(true)),
                 Op::False => self.stack.push(Value::Bool(false)),
-                Op::Pop => drop(self.pop()),
+                Op::Pop => self.stack.pop_with(|_| ()),
                 Op::GetLocal(slot) => self.get_local(base + slot as usize),
                 Op::SetLocal(slot) => self.set_local(base + slot as usize),
                 Op::GetLocal2(a, b) => self.get_local2(base + a as usize, base + b as usize),
@@ -256,12 +256,12 @@ impl Vm {
     #[inline(always)]
     fn branch(&mut self, op: Op, base: usize) -> Result<Option<u32>, RtError> {
         let (taken, target) = match op {
-            Op::JumpIfFalse(target) => (!self.pop().truthy(), target),
+            Op::JumpIfFalse(target) => (!self.stack.pop_with(Value::truthy), target),
             Op::JumpIfFalseKeep(target) => (self.jump_keeping(false), target),
             Op::JumpIfTrueKeep(target) => (self.jump_keeping(true), target),
-            Op::JumpIfTrue(target) => (self.pop().truthy(), target),
-            Op::JumpIfNil(target) => (matches!(self.pop(), Value::Nil), target),
-            Op::JumpIfNotNil(target) => (!matches!(self.pop(), Value::Nil), target),
+            Op::JumpIfTrue(target) => (self.stack.pop_with(Value::truthy), target),
+            Op::JumpIfNil(target) => (self.stack.pop_with(|v| matches!(v, Value::Nil)), target),
+            Op::JumpIfNotNil(target) => (!self.stack.pop_with(|v| matches!(v, Value::Nil)), target),
             Op::CompareJump(cmp, target) => (!self.compare_pop(cmp)?, target),
             Op::CompareLocalsJump(cmp, a, b, target) => {
                 (!self.compare_locals(cmp, base + a as usize, base + b as usize)?, target)
@@ -270,14 +270,7 @@ impl Vm {
                 (!self.compare_local_int(cmp, base + a as usize, k)?, target)
             }
             Op::ForRange(slot, exit) => (!self.for_range(base + slot as usize)?, exit),
-            Op::ForRangeLocal(slot, exit) => {
-                let at = base + slot as usize;
-                let more = self.for_range(at)?;
-                if more {
-                    self.set_local(at + 2);
-                }
-                (!more, exit)
-            }
+            Op::ForRangeLocal(slot, exit) => (!self.for_range_local(base + slot as usize)?, exit),
             // Not a branch: fall through.
             _ => (false, 0),
         };
@@ -459,7 +452,7 @@ impl Vm {
         if self.stack.last().is_some_and(|v| v.truthy() == when) {
             true
         } else {
-            self.pop();
+            self.stack.pop_with(|_| ());
             false
         }
     }

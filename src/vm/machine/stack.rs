@@ -18,6 +18,7 @@
 //! Owns: the values' storage and its length. May not touch: frames (it
 //! knows nothing of them; the machine passes bases and depths in).
 
+use std::mem::MaybeUninit;
 use std::ops::{Deref, DerefMut};
 
 use crate::vm::value::Value;
@@ -108,7 +109,7 @@ impl Stack {
         // allocation, past the values: writing it leaks nothing, and `top`
         // then moves over it.
         unsafe {
-            self.top.write(value);
+            write_words(self.top, value);
             self.top = self.top.add(1);
         }
     }
@@ -125,7 +126,27 @@ impl Stack {
         // exactly once and never dropped in place.
         unsafe {
             self.top = self.top.sub(1);
-            self.top.read()
+            read_words(self.top)
+        }
+    }
+
+    /// Pop the top value (which is there, as for [`Stack::pop`]), handing
+    /// `look` a reference to it before it is dropped: for an instruction
+    /// that only tests or discards it, which then reads just the bytes it
+    /// needs instead of moving the whole value out.
+    #[inline(always)]
+    pub(super) fn pop_with<R>(&mut self, look: impl FnOnce(&Value) -> R) -> R {
+        debug_assert!(!self.is_empty(), "a pop from an empty stack");
+        // SAFETY: not empty (see `pop`), so `top - 1` is an initialised
+        // value. `top` moves below it first; `look` only borrows it, and
+        // it is then dropped once, in place.
+        unsafe {
+            self.top = self.top.sub(1);
+            let seen = look(&*self.top);
+            if let Value::Obj(_) = &*self.top {
+                std::ptr::drop_in_place(self.top);
+            }
+            seen
         }
     }
 
@@ -196,8 +217,15 @@ impl Stack {
         // allocation, at or below `top`.
         let end = unsafe { self.storage.as_mut_ptr().add(len) };
         while self.top > end {
-            if let Value::Obj(object) = self.pop() {
-                drop(object);
+            // SAFETY: `top > end`, so `top - 1` is an initialised value;
+            // `top` moves below it before it is dropped, so it is dropped
+            // once. Only an object is dropped, the rest own nothing: this
+            // reads just the tag, not the whole value as `pop` does.
+            unsafe {
+                self.top = self.top.sub(1);
+                if let Value::Obj(_) = &*self.top {
+                    std::ptr::drop_in_place(self.top);
+                }
             }
         }
     }
@@ -248,6 +276,57 @@ impl Stack {
             self.top = source;
             to.set_len(len + count);
         }
+    }
+}
+
+/// A value as the two 8-byte words it is stored in (`Value` is
+/// `repr(u64)`: the tag in the first, the payload in the second; a
+/// `Bool`'s upper payload bytes and a `Nil`'s payload are uninitialised).
+type Words = [MaybeUninit<u64>; 2];
+
+/// Write `value` at `slot` as two whole 8-byte stores.
+///
+/// Pushes and pops go through memory (the stack's top is in `self`), and
+/// the processor forwards a store to a later load only when the load
+/// lies within one store. Left to itself the compiler writes an `Int`
+/// as two 8-byte stores, a `Bool` as an 8-byte tag and a 1-byte payload,
+/// and reads a popped value back with one 16-byte load: a load spanning
+/// two stores, which cannot be forwarded and waits for both to reach the
+/// cache. Volatile accesses keep each half one 8-byte store here and one
+/// 8-byte load in [`read_words`], which always forward.
+///
+/// # Safety
+/// `slot` is valid for a write of one `Value` (aligned, inside the
+/// allocation); whatever it held is overwritten without being dropped.
+#[inline(always)]
+unsafe fn write_words(slot: *mut Value, value: Value) {
+    // SAFETY: `Value` is 16 bytes with alignment 8 (`repr(u64)`), as is
+    // `Words`; `MaybeUninit` may hold any bytes, padding included.
+    let words: Words = unsafe { std::mem::transmute::<Value, Words>(value) };
+    let slot = slot.cast::<MaybeUninit<u64>>();
+    // SAFETY: `slot` is valid for 16 bytes and aligned to 8 (the caller's
+    // promise), so both halves are valid, aligned 8-byte writes.
+    unsafe {
+        slot.write(words[0]);
+        slot.add(1).write(words[1]);
+    }
+}
+
+/// Read the value at `slot` as two 8-byte loads (see [`write_words`]).
+///
+/// # Safety
+/// `slot` holds an initialised value, which is moved out: the caller
+/// must treat the slot as empty after.
+#[inline(always)]
+unsafe fn read_words(slot: *const Value) -> Value {
+    let slot = slot.cast::<MaybeUninit<u64>>();
+    // SAFETY: `slot` is valid, aligned and initialised as a `Value` (the
+    // caller's promise): its two halves are readable 8-byte words, and
+    // the two words are exactly the value's bytes, so they transmute back
+    // to the same value.
+    unsafe {
+        let words: Words = [slot.read_volatile(), slot.add(1).read_volatile()];
+        std::mem::transmute::<Words, Value>(words)
     }
 }
 
