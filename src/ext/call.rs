@@ -94,7 +94,7 @@ pub fn call_extension(
     args: &[Value],
     ctx: &mut dyn NativeCtx,
 ) -> Result<Value, String> {
-    let mut small = [std::ptr::null_mut(); 8];
+    let mut small = [std::ptr::null_mut(); 4];
     // Made only for a call with more arguments than `small` holds.
     let mut large: Vec<*mut GsObject>;
     let lent: &mut [*mut GsObject] = if args.len() <= small.len() {

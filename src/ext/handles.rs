@@ -98,7 +98,7 @@ fn identity(value: &Value) -> Option<usize> {
 
 /// How many of a call's arguments a [`Scope`] records itself; the
 /// entries of any more go to the thread's list of lent entries.
-const SCOPE_ARGS: usize = 8;
+const SCOPE_ARGS: usize = 4;
 /// No entry: an immediate argument, or none.
 const NO_ENTRY: u32 = u32::MAX;
 

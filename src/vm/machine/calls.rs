@@ -184,11 +184,14 @@ impl Vm {
                 // the function's own slot, now the top (one in-line drop of
                 // the function, where `truncate` dropped a slice out of
                 // line).
-                let result =
-                    self.with_exact_args(argc, |vm, args| foreign.call(vm, token, args))?;
-                debug_assert_eq!(self.stack.len(), base + 1);
-                *self.stack.top_mut() = result;
-                Ok(())
+                match self.with_exact_args(argc, |vm, args| foreign.call(vm, token, args)) {
+                    Ok(result) => {
+                        debug_assert_eq!(self.stack.len(), base + 1);
+                        *self.stack.top_mut() = result;
+                        Ok(())
+                    }
+                    Err(error) => Err(error),
+                }
             }
             NativeKind::Func(func) if argc <= INLINE_ARGS => {
                 let result = self.with_inline_args(argc, |vm, args| func(vm, token, args))?;
