@@ -362,18 +362,18 @@ pub(crate) fn call_c<R>(
     name: &'static str,
     call: impl FnOnce() -> R,
 ) -> Result<R, Misuse> {
-    // One visit to the thread's context on the way in (what the lock looks
-    // like, and the mark that attributes a release inside C to `name`) and
-    // one on the way out (the mark undone, then the check).
-    let (entry, outer) = with_ctx_fast(|ctx| {
-        let entry = (ctx.depth(), ctx.open_ensures(), ctx.saved_count(), ctx.misuses());
-        (entry, enter_c_function(ctx, name))
-    });
-    let (depth, ensures, saves, misuses) = entry;
-    let restore = RestoreCFunction(outer);
-    let result = call();
-    std::mem::forget(restore);
+    // One look-up of the thread's context for the whole call: what the
+    // lock looks like and the mark that attributes a release inside C to
+    // `name` on the way in; the mark undone, then the check, on the way
+    // out. (C's own calls into the C API reach the same context meanwhile:
+    // it is only ever shared, its state in cells.)
     with_ctx_fast(|ctx| {
+        let (depth, ensures, saves) = (ctx.depth(), ctx.open_ensures(), ctx.saved_count());
+        let misuses = ctx.misuses();
+        let outer = enter_c_function(ctx, name);
+        let restore = RestoreCFunction(outer);
+        let result = call();
+        std::mem::forget(restore);
         leave_c_function(ctx, outer);
         let unbalanced =
             ctx.depth() != depth || ctx.open_ensures() != ensures || ctx.saved_count() != saves;
