@@ -87,7 +87,11 @@ pub(super) fn run_c<R: Default>(
 
 /// Call extension function `func` with `args` for the interpreter thread
 /// `ctx` (through which `gs_call` calls back). The error is the script
-/// error's message, naming the function.
+/// error's message, naming the function. Inlined into the interpreter's
+/// one caller (`vm/natives/ext.rs`), with its result's common case in
+/// line: 941 instructions per `f(x)` loop iteration against 961 as a
+/// function of its own with the whole result check out of line.
+#[inline(always)]
 pub fn call_extension(
     token: Token<'_>,
     func: &ExtFunction,
@@ -149,8 +153,28 @@ fn misused(
     Err(format!("{name}: {}", misuse.into_message()))
 }
 
-/// Turn what C returned into the call's result.
+/// Turn what C returned into the call's result. The common case, a
+/// reference C owned and no error pending, in line; the rest (and every
+/// report) in [`take_result_in_full`].
+#[inline(always)]
 fn take_result(token: Token<'_>, name: &'static str, raw: *mut GsObject) -> Result<Value, String> {
+    if !raw.is_null()
+        && !objects::maybe_pending()
+        && let Ok(value) = handles::take_owned(token, raw)
+    {
+        return Ok(value);
+    }
+    // A failed `take_owned` changed nothing: the full path meets the same
+    // failure and reports it.
+    take_result_in_full(token, name, raw)
+}
+
+#[inline(never)]
+fn take_result_in_full(
+    token: Token<'_>,
+    name: &'static str,
+    raw: *mut GsObject,
+) -> Result<Value, String> {
     let misuse = |what: &str| {
         objects::misuse(name, what);
         objects::take_pending();

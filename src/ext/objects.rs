@@ -55,6 +55,12 @@ fn clear_pending_slow() {
     });
 }
 
+/// Whether this thread may have an error pending (false: it has none).
+#[inline]
+pub fn maybe_pending() -> bool {
+    MAYBE_PENDING.with(Cell::get)
+}
+
 /// Take (and clear) this thread's pending error.
 #[inline]
 pub fn take_pending() -> Option<String> {
