@@ -410,6 +410,17 @@ fn gs_as_data_without_the_lock_is_reported() {
 }
 
 #[test]
+fn gs_int_of_an_immediate_without_the_lock_is_reported() {
+    assert_misuse(
+        "load({o}).int_without_lock()",
+        ("o", &objects()),
+        "gs_int",
+        "the thread does not hold the lock; interpreter objects may be touched only with it held",
+        "error: objects.int_without_lock: gilscope: misuse of gs_int on thread",
+    );
+}
+
+#[test]
 fn gs_as_data_of_a_pointer_never_handed_out_is_reported() {
     assert_misuse(
         "load({o}).data_foreign()",

@@ -59,8 +59,9 @@ mod contents;
 mod errors;
 mod immediates;
 
-pub use contents::{bytes_data, data, str_text};
+pub use contents::{bytes_data, data, data_if_held, str_text};
 pub use errors::{BadHandle, DecrefError};
+pub use immediates::immediate_int;
 #[cfg(test)]
 use immediates::{IMMEDIATE_INT_MAX, IMMEDIATE_INT_MIN};
 use immediates::{immediate, immediate_value};
@@ -97,7 +98,7 @@ fn identity(value: &Value) -> Option<usize> {
 
 /// How many of a call's arguments a [`Scope`] records itself; the
 /// entries of any more go to the thread's list of lent entries.
-const SCOPE_ARGS: usize = 8;
+const SCOPE_ARGS: usize = 4;
 /// No entry: an immediate argument, or none.
 const NO_ENTRY: u32 = u32::MAX;
 
@@ -304,6 +305,38 @@ impl Table {
         index
     }
 
+    /// Lend `value` to a call scope: its entry (found or made as by
+    /// [`Table::slot_for`]) pinned once more, and the entry's handle. The
+    /// common case, an object whose entry is in its identity's
+    /// direct-mapped place (live, or parked there by the last call), is
+    /// one probe and one entry touched.
+    #[inline(always)]
+    fn lend(&mut self, value: &Value) -> (u32, *mut GsObject) {
+        if let Some(id) = identity(value)
+            && let Some(index) = self.ids.get_direct(id)
+        {
+            let interpreter_slot = slot_of(self.owner);
+            let slot = &mut self.slots[index as usize];
+            if slot.value.is_none() {
+                // Parked under this identity: live again.
+                slot.value = Some(value.clone());
+                self.parked -= 1;
+            }
+            slot.pins += 1;
+            return (index, encode(interpreter_slot, index, slot.generation));
+        }
+        self.lend_elsewhere(value)
+    }
+
+    /// [`Table::lend`] for an object not in its direct-mapped place, or a
+    /// value without identity.
+    #[inline(never)]
+    fn lend_elsewhere(&mut self, value: &Value) -> (u32, *mut GsObject) {
+        let index = self.slot_for(value);
+        self.slots[index as usize].pins += 1;
+        (index, self.handle(index))
+    }
+
     #[cold]
     fn grow(&mut self, value: Value) -> u32 {
         assert!(self.slots.len() < INDEX_MASK, "more than 2^30 live handles");
@@ -328,8 +361,11 @@ impl Table {
     /// entry freed if nothing else keeps it.
     #[inline]
     fn unpin(&mut self, index: u32) {
-        self.slots[index as usize].pins -= 1;
-        drop(self.release_if_unused(index, FreedBy::ScopeClosed));
+        let slot = &mut self.slots[index as usize];
+        slot.pins -= 1;
+        if slot.pins == 0 && slot.c_owned.is_empty() {
+            drop(self.release_if_unused(index, FreedBy::ScopeClosed));
+        }
     }
 
     /// Free the entry if nothing keeps it (`by` says why it is let go);
@@ -448,9 +484,8 @@ pub fn open_scope_with(token: Token<'_>, args: &[Value], out: &mut [*mut GsObjec
                 *place = handle;
                 continue;
             }
-            let index = table.slot_for(arg);
-            table.slots[index as usize].pins += 1;
-            *place = table.handle(index);
+            let (index, handle) = table.lend(arg);
+            *place = handle;
             match scope.args.get_mut(position) {
                 Some(entry) => *entry = index,
                 None => lend_beyond_args(index),

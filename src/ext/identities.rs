@@ -71,6 +71,16 @@ impl Identities {
         }
     }
 
+    /// `id`'s entry if it is in its direct-mapped place (without looking
+    /// in `overflow`).
+    #[inline]
+    pub(super) fn get_direct(&self, id: usize) -> Option<u32> {
+        match self.direct.get(Self::place(id)) {
+            Some(&(found, index)) if found == id => Some(index),
+            _ => None,
+        }
+    }
+
     /// The entry in `id`'s direct-mapped place, whoever's identity it is
     /// (`None` if the place is free).
     #[inline]

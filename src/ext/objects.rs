@@ -55,6 +55,12 @@ fn clear_pending_slow() {
     });
 }
 
+/// Whether this thread may have an error pending (false: it has none).
+#[inline]
+pub fn maybe_pending() -> bool {
+    MAYBE_PENDING.with(Cell::get)
+}
+
 /// Take (and clear) this thread's pending error.
 #[inline]
 pub fn take_pending() -> Option<String> {
@@ -192,6 +198,19 @@ pub extern "C" fn gs_bool(value: c_int) -> *mut GsObject {
 /// `gs_object *gs_int(int64_t value)`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_int(value: i64) -> *mut GsObject {
+    // An integer that fits an immediate needs no table: with the lock held
+    // it is a few instructions that cannot panic, so no panic boundary.
+    if crate::gil::held_interpreter() != crate::gil::NO_INTERPRETER
+        && let Some(handle) = handles::immediate_int(value)
+    {
+        return handle;
+    }
+    int_checked(value)
+}
+
+/// [`gs_int`] in full, out of line.
+#[inline(never)]
+fn int_checked(value: i64) -> *mut GsObject {
     constructor("gs_int", |_| Ok(Value::Int(value)))
 }
 
@@ -391,6 +410,19 @@ pub extern "C" fn gs_as_bytes(o: *mut GsObject, len: *mut usize) -> *const c_voi
 /// 1,230, callgrind), and this is the reader extensions call per call.
 #[unsafe(no_mangle)]
 pub extern "C" fn gs_as_data(o: *mut GsObject, len: *mut usize) -> *const c_void {
+    // The common case through a lookup that cannot panic, so without the
+    // panic boundary; everything else (and every report) below.
+    if let Some((data, n)) = handles::data_if_held(o) {
+        store_len(len, n);
+        return data.cast();
+    }
+    as_data_checked(o, len)
+}
+
+/// [`gs_as_data`] in full, out of line (so the common case saves and
+/// restores no registers).
+#[inline(never)]
+fn as_data_checked(o: *mut GsObject, len: *mut usize) -> *const c_void {
     object_fn("gs_as_data", ptr::null(), |token| match handles::data(token, o)? {
         Some((data, n)) => {
             store_len(len, n);

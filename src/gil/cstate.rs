@@ -352,33 +352,58 @@ pub(crate) fn clear_error() {
 /// it found it and make no misuse of the C API meanwhile. A C function
 /// that returned without the lock is reported and repaired (the lock is
 /// taken back at the old depth); any misuse during the call is the error.
+///
+/// Inlined into each caller, the reports out of line: a C extension
+/// call's `f(x)` loop cost 32 instructions per iteration less than with
+/// this a function of its own (1,106 -> 1,074, callgrind).
+#[inline(always)]
 pub(crate) fn call_c<R>(
     _held: Token<'_>,
     name: &'static str,
     call: impl FnOnce() -> R,
 ) -> Result<R, Misuse> {
-    // One visit to the thread's context on the way in (what the lock looks
-    // like, and the mark that attributes a release inside C to `name`) and
-    // one on the way out (the mark undone, then the check).
-    let (entry, outer) = with_ctx_fast(|ctx| {
-        let entry = (ctx.depth(), ctx.open_ensures(), ctx.saved_count(), ctx.misuses());
-        (entry, enter_c_function(ctx, name))
-    });
-    let (depth, ensures, saves, misuses) = entry;
-    let restore = RestoreCFunction(outer);
-    let result = call();
-    std::mem::forget(restore);
+    // One look-up of the thread's context for the whole call: what the
+    // lock looks like and the mark that attributes a release inside C to
+    // `name` on the way in; the mark undone, then the check, on the way
+    // out. (C's own calls into the C API reach the same context meanwhile:
+    // it is only ever shared, its state in cells.)
     with_ctx_fast(|ctx| {
+        let (depth, ensures, saves) = (ctx.depth(), ctx.open_ensures(), ctx.saved_count());
+        let misuses = ctx.misuses();
+        let outer = enter_c_function(ctx, name);
+        let restore = RestoreCFunction(outer);
+        let result = call();
+        std::mem::forget(restore);
         leave_c_function(ctx, outer);
         let unbalanced =
             ctx.depth() != depth || ctx.open_ensures() != ensures || ctx.saved_count() != saves;
         if unbalanced {
-            let what = describe_unbalanced(ctx, ensures, saves);
-            report_for(ctx, name, format_args!("{what}"));
-            ctx.rebalance_after_c(depth, ensures, saves);
+            report_unbalanced(ctx, name, depth, ensures, saves);
         }
-        if ctx.misuses() == misuses { Ok(result) } else { Err(Misuse::last_of(ctx)) }
+        if ctx.misuses() == misuses { Ok(result) } else { Err(last_misuse_of(ctx)) }
     })
+}
+
+/// [`call_c`]'s report of a C function that returned unbalanced, and the
+/// repair: out of line, so the check inlined into every call stays short.
+#[cold]
+#[inline(never)]
+fn report_unbalanced(
+    ctx: &ThreadCtx,
+    name: &'static str,
+    depth: u32,
+    ensures: usize,
+    saves: usize,
+) {
+    let what = describe_unbalanced(ctx, ensures, saves);
+    report_for(ctx, name, format_args!("{what}"));
+    ctx.rebalance_after_c(depth, ensures, saves);
+}
+
+#[cold]
+#[inline(never)]
+fn last_misuse_of(ctx: &ThreadCtx) -> Misuse {
+    Misuse::last_of(ctx)
 }
 
 /// Mark the thread as being inside the C function `name` (so a release

@@ -125,6 +125,18 @@ static gs_object *data_without_lock(gs_object *const *args, int nargs) {
     return gs_nil();
 }
 
+/* int_without_lock(): gs_int of a small integer (an immediate, which needs
+ * no table) with the lock released: still a misuse */
+static gs_object *int_without_lock(gs_object *const *args, int nargs) {
+    gs_object *made;
+    (void)args;
+    (void)nargs;
+    GS_BEGIN_ALLOW_THREADS
+    made = gs_int(7);
+    GS_END_ALLOW_THREADS
+    return made;
+}
+
 /* data_foreign(): gs_as_data of an address gilscope never handed out */
 static gs_object *data_foreign(gs_object *const *args, int nargs) {
     static long not_an_object[4];
@@ -236,6 +248,7 @@ int gs_init_module(gs_module *m) {
         gs_module_add(m, "data", data, 1, 2) < 0 ||
         gs_module_add(m, "data_after_free", data_after_free, 0, 0) < 0 ||
         gs_module_add(m, "data_without_lock", data_without_lock, 1, 1) < 0 ||
+        gs_module_add(m, "int_without_lock", int_without_lock, 0, 0) < 0 ||
         gs_module_add(m, "data_foreign", data_foreign, 0, 0) < 0 ||
         gs_module_add(m, "get", get, 2, 2) < 0 || gs_module_add(m, "item", item, 2, 2) < 0 ||
         gs_module_add(m, "call", call, 2, 2) < 0 || gs_module_add(m, "as_int", as_int, 1, 1) < 0 ||

@@ -5,8 +5,8 @@
 //! table entry (the parent's, `handles.rs`), so the pointer stays valid
 //! while the entry lives.
 
-use super::{BadHandle, GsObject, immediate_value, with_table, with_value};
-use crate::gil::Token;
+use super::{BadHandle, GsObject, TABLES, immediate_value, with_table, with_value};
+use crate::gil::{NO_INTERPRETER, Token, slot_of};
 use crate::vm::{Obj, Value};
 
 /// A NUL-terminated copy of a string's text, kept in the entry while it
@@ -72,6 +72,40 @@ pub fn data(
             _ => Ok(None),
         }
     })
+}
+
+/// [`data`]'s common case, made so that it cannot panic (its caller needs
+/// no panic boundary): the contents of a live bytes object, or of a string
+/// whose NUL-terminated copy was already made, when the calling thread
+/// holds the lock of the handle's interpreter. `None` in every other case
+/// (no lock, an immediate, a handle that is not live, another type, a
+/// string without its copy yet, the table in use), which the caller then
+/// takes through [`data`], its checks and its reports. The object
+/// functions' frame (panic boundary, lock check, token) costs more than
+/// this whole lookup.
+#[inline(always)]
+pub fn data_if_held(handle: *mut GsObject) -> Option<(*const u8, usize)> {
+    let id = crate::gil::held_interpreter();
+    if id == NO_INTERPRETER {
+        return None;
+    }
+    // SAFETY: the calling thread holds interpreter `id`'s lock (`HELD` is
+    // set only while it does), which guards this table (see
+    // `LockGuarded`); a use of the table already under way on this thread
+    // makes `try_borrow` fail, and the full path reports it.
+    let cell = unsafe { &*TABLES[slot_of(id)].0.get() };
+    let table = cell.try_borrow().ok()?;
+    if table.owner != id {
+        return None;
+    }
+    let index = table.find(handle).ok()?;
+    let slot = table.slots.get(index as usize)?;
+    let Some(Value::Obj(r)) = &slot.value else { return None };
+    match r.get() {
+        Obj::Bytes(b) => Some((b.as_ptr(), b.len())),
+        Obj::Str(s) => slot.text.as_ref().map(|text| (text.as_ptr(), s.len())),
+        _ => None,
+    }
 }
 
 /// The bytes of a bytes object, in place (valid while the entry lives: it

@@ -40,6 +40,16 @@ pub(super) fn immediate(value: &Value) -> Option<*mut GsObject> {
     Some(std::ptr::without_provenance_mut(IMMEDIATE_TAG | payload))
 }
 
+/// The immediate handle of the integer `i`, if it fits in one.
+#[inline(always)]
+pub fn immediate_int(i: i64) -> Option<*mut GsObject> {
+    (IMMEDIATE_INT_MIN..=IMMEDIATE_INT_MAX).contains(&i).then(|| {
+        std::ptr::without_provenance_mut(
+            IMMEDIATE_TAG | (((i as usize) << KIND_BITS | KIND_INT) & !TAG_MASK),
+        )
+    })
+}
+
 /// The value an immediate handle stands for; `None` if `handle` is not one.
 #[inline]
 pub(super) fn immediate_value(handle: *mut GsObject) -> Option<Value> {

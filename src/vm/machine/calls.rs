@@ -179,12 +179,19 @@ impl Vm {
             NativeKind::Foreign(foreign) if argc <= INLINE_ARGS => {
                 // A C extension's function: its few arguments are moved
                 // into an array on the Rust stack (no vector to fill and
-                // drain), where they live until the call returns.
-                let result =
-                    self.with_inline_args(argc, |vm, args| foreign.call(vm, token, args))?;
-                self.stack.truncate(base);
-                self.stack.push(result);
-                Ok(())
+                // drain), where they live until the call returns; only
+                // those `argc` are dropped after it. The result then takes
+                // the function's own slot, now the top (one in-line drop of
+                // the function, where `truncate` dropped a slice out of
+                // line).
+                match self.with_exact_args(argc, |vm, args| foreign.call(vm, token, args)) {
+                    Ok(result) => {
+                        debug_assert_eq!(self.stack.len(), base + 1);
+                        *self.stack.top_mut() = result;
+                        Ok(())
+                    }
+                    Err(error) => Err(error),
+                }
             }
             NativeKind::Func(func) if argc <= INLINE_ARGS => {
                 let result = self.with_inline_args(argc, |vm, args| func(vm, token, args))?;
@@ -250,6 +257,32 @@ impl Vm {
             *arg = self.stack.pop();
         }
         call(self, &args[..argc])
+    }
+
+    /// [`Vm::with_inline_args`] for a C extension's function: the array's
+    /// unused places are never written or dropped, and the used ones are
+    /// dropped in line (the full array's out-of-line drop, and the
+    /// function slot's through `truncate`, cost the `f(x)` extension-call
+    /// loop 58 instructions per iteration: 1,164 -> 1,106, callgrind).
+    #[inline(always)]
+    fn with_exact_args<R>(&mut self, argc: usize, call: impl FnOnce(&mut Vm, &[Value]) -> R) -> R {
+        use std::mem::MaybeUninit;
+        assert!(argc <= INLINE_ARGS);
+        let mut places = [const { MaybeUninit::<Value>::uninit() }; INLINE_ARGS];
+        for place in places[..argc].iter_mut().rev() {
+            place.write(self.stack.pop());
+        }
+        let args = places[..argc].as_mut_ptr().cast::<Value>();
+        // SAFETY: the first `argc` places were written just above, and
+        // nothing moves them out: `call` gets them by shared reference.
+        let result = call(self, unsafe { std::slice::from_raw_parts(args, argc) });
+        // Dropped value by value, in line (a slice's drop is a call).
+        for place in &mut places[..argc] {
+            // SAFETY: written above and dropped only here, once (a panic
+            // in `call` leaks them instead: never a double drop).
+            unsafe { place.assume_init_drop() };
+        }
+        result
     }
 
     /// Move the stack's values from `from` up into the kept argument

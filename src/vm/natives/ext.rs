@@ -72,13 +72,22 @@ impl ForeignFn for Extension {
         token: Token<'_>,
         args: &[Value],
     ) -> Result<Value, RtError> {
-        ext::call_extension(token, &self.0, args, ctx).map_err(|message| {
-            // A C function that stopped early for Ctrl+C (it polls
-            // gs_interrupted, or a script function it called was
-            // interrupted) ends the run as interrupted, exit status 130.
-            if crate::gil::interrupted() { RtError::interrupted() } else { RtError::new(message) }
-        })
+        match ext::call_extension(token, &self.0, args, ctx) {
+            Ok(value) => Ok(value),
+            Err(message) => Err(extension_error(message)),
+        }
     }
+}
+
+/// The script error for a failed extension call. Out of line, so the
+/// call's success path saves no registers for it.
+#[cold]
+#[inline(never)]
+fn extension_error(message: String) -> RtError {
+    // A C function that stopped early for Ctrl+C (it polls gs_interrupted,
+    // or a script function it called was interrupted) ends the run as
+    // interrupted, exit status 130.
+    if crate::gil::interrupted() { RtError::interrupted() } else { RtError::new(message) }
 }
 
 /// `bytes(x)`: the UTF-8 bytes of a string, a list of integers 0..255 as
