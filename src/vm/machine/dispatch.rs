@@ -209,6 +209,9 @@ impl Vm {
                 Op::IndexLocals(..) => attempt!(self.index_local_op(token, op, proto, base)),
                 Op::SetIndex => attempt!(self.set_index_top()),
                 Op::SetIndexLocals(obj, key) => attempt!(self.set_index_locals(base, obj, key)),
+                Op::SetIndexLocalConst(obj, key) => {
+                    attempt!(self.set_index_local_const(token, proto, base, obj, key))
+                }
                 // Calls, returns, closures, generators (calls.rs).
                 Op::Call(argc) => {
                     self.save_ip(ip);
