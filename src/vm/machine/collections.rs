@@ -125,8 +125,11 @@ impl Vm {
         key: u32,
     ) -> Result<(), RtError> {
         let value = self.pop();
-        let key = proto.consts.get(token, key as usize);
-        store_field(self.stack.local(base + obj as usize), &key, value)
+        let obj = self.stack.local(base + obj as usize);
+        // SAFETY: storing runs no script code and changes no constant
+        // (dropping the value it replaces frees objects at most, and the
+        // running function's constants stay alive with its frame).
+        unsafe { proto.consts.with(token, key as usize, |key| store_field(obj, key, value)) }
     }
 
     /// `ForRange`: the counter in slot `at`, the end in `at + 1`. Pushes

@@ -322,7 +322,15 @@ impl Vm {
     ) -> Result<(), RtError> {
         let (slot, key) = match op {
             Op::IndexLocalInt(slot, k) => (slot, Value::Int(i64::from(k))),
-            Op::IndexLocalConst(slot, i) => (slot, proto.consts.get(token, i as usize)),
+            Op::IndexLocalConst(slot, i) => {
+                let at = base + slot as usize;
+                // SAFETY: indexing runs no script code and changes no
+                // constant; the running function's constants stay alive
+                // with its frame.
+                return unsafe {
+                    proto.consts.with(token, i as usize, |key| self.index_local(token, at, key))
+                };
+            }
             Op::IndexLocals(slot, key) => {
                 return self.index_locals(token, base + slot as usize, base + key as usize);
             }
