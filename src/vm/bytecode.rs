@@ -186,6 +186,12 @@ pub enum Op {
     /// `finally` run for an error was left by `return`, `break` or
     /// `continue`, which (as in Python) drops the error.
     DropCaught,
+    // Maps as objects.
+    /// `local[constant n] = top`: pop the value and store it (compiled for
+    /// `t["k"] = v` and `t["k"] op= v` with `t` a plain local; the value is
+    /// computed first, which nothing can observe, as for
+    /// [`Op::SetIndexLocals`]).
+    SetIndexLocalConst(u16, u32),
 }
 
 /// An instruction is one 8-byte word: the fused instructions squeeze their
@@ -392,7 +398,7 @@ impl Op {
             Op::Pop | Op::SetLocal(_) | Op::SetBoxed(_) | Op::SetCapture(_) | Op::SetGlobal(_) => {
                 plain(1, 0)
             }
-            Op::IterInit(_) | Op::SetIndexLocals(..) => plain(1, 0),
+            Op::IterInit(_) | Op::SetIndexLocals(..) | Op::SetIndexLocalConst(..) => plain(1, 0),
             Op::BoxLocal(_) | Op::ClearLocals(..) | Op::TryEnd | Op::DropCaught => plain(0, 0),
             Op::Neg | Op::Not => plain(1, 1),
             // Its slow path pushes `k` and runs the plain operator.
@@ -473,6 +479,7 @@ impl Op {
             | Op::SubLocalInt(s, _)
             | Op::IndexLocalInt(s, _)
             | Op::IndexLocalConst(s, _)
+            | Op::SetIndexLocalConst(s, _)
             | Op::SetLocalLoop(s, _)
             | Op::AddSetLocal(s) => slot(s),
             Op::GetLocal2(a, b)

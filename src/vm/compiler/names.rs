@@ -99,14 +99,31 @@ impl Compiler<'_, '_> {
                     self.emit(Op::SetIndexLocals(obj_slot, key_slot));
                     return Ok(());
                 }
-                if let (Some(op), Some(obj_slot), Expr::Str(_) | Expr::Int(_)) =
-                    (op, self.plain_local(obj), key)
-                {
-                    // `a["k"] op= v` with `a` a plain local: the local and
-                    // the literal key are pushed for the store, and read
-                    // again for `a["k"]` (fused to `IndexLocalConst` or
-                    // `IndexLocalInt`): neither can change while `v` runs,
-                    // so no temporary slots are needed.
+                if let (Some(obj_slot), Expr::Str(name)) = (self.plain_local(obj), key) {
+                    // `t["k"] = v` and `t["k"] op= v` with `t` a plain
+                    // local (a map used as an object): `v` first (for
+                    // `op=`, after `t["k"]`, fused to `IndexLocalConst`),
+                    // then one instruction stores it, reading `t` in place.
+                    // As above, nothing `v` runs can change `t`.
+                    if let Some(op) = op {
+                        self.emit(Op::GetLocal(obj_slot));
+                        self.expr(key)?;
+                        self.index_then_apply(*pos, op, value)?;
+                    } else {
+                        self.expr(value)?;
+                    }
+                    let key_const = self.string_constant(name);
+                    self.line = pos.line;
+                    self.col = pos.col;
+                    self.emit(Op::SetIndexLocalConst(obj_slot, key_const));
+                    return Ok(());
+                }
+                if let (Some(op), Some(obj_slot), Expr::Int(_)) = (op, self.plain_local(obj), key) {
+                    // `a[3] op= v` with `a` a plain local: the local and
+                    // the literal index are pushed for the store, and read
+                    // again for `a[3]` (fused to `IndexLocalInt`): neither
+                    // can change while `v` runs, so no temporary slots are
+                    // needed.
                     self.emit(Op::GetLocal(obj_slot));
                     self.expr(key)?;
                     self.emit(Op::GetLocal(obj_slot));

@@ -7,6 +7,7 @@
 
 use super::Vm;
 use crate::gil::Token;
+use crate::vm::bytecode::Proto;
 use crate::vm::error::RtError;
 use crate::vm::natives;
 use crate::vm::value::{
@@ -108,6 +109,26 @@ impl Vm {
         let (obj_at, key_at) = (base + obj as usize, base + key as usize);
         let value = self.pop();
         store_index(self.stack.local(obj_at), self.stack.local(key_at), value)
+    }
+
+    /// `SetIndexLocalConst`: pop the value; store it into the collection in
+    /// slot `obj` under constant `key` (a string, as the compiler emits it
+    /// for `t["k"] = v`), the collection read in place.
+    #[inline(always)]
+    pub(super) fn set_index_local_const(
+        &mut self,
+        token: Token<'_>,
+        proto: &Proto,
+        base: usize,
+        obj: u16,
+        key: u32,
+    ) -> Result<(), RtError> {
+        let value = self.pop();
+        let obj = self.stack.local(base + obj as usize);
+        // SAFETY: storing runs no script code and changes no constant
+        // (dropping the value it replaces frees objects at most, and the
+        // running function's constants stay alive with its frame).
+        unsafe { proto.consts.with(token, key as usize, |key| store_field(obj, key, value)) }
     }
 
     /// `ForRange`: the counter in slot `at`, the end in `at + 1`. Pushes
@@ -381,6 +402,25 @@ fn store_index(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
                         Err(value) => set_index(obj, key, value),
                     };
                 }
+            }
+        }
+    }
+    set_index(obj, key, value)
+}
+
+/// `obj[key] = value` where `key` is usually a string and `obj` a map
+/// that has it (`t["k"] = v`): that case inline, replacing the entry's
+/// value (found by identity in a small map, see [`find_adopting`]).
+#[inline(always)]
+fn store_field(obj: &Value, key: &Value, value: Value) -> Result<(), RtError> {
+    if let (Value::Obj(r), Value::Obj(k)) = (obj, key) {
+        if let (Obj::Map(map), Obj::Str(text)) = (r.get(), k.get()) {
+            let mut table = map.borrow_mut();
+            if let Some(at) = find_adopting(&mut table, &KeyRef::Str(k, text)) {
+                let old = std::mem::replace(&mut table[at], value);
+                drop(table);
+                drop(old);
+                return Ok(());
             }
         }
     }

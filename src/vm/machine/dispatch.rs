@@ -209,6 +209,9 @@ impl Vm {
                 Op::IndexLocals(..) => attempt!(self.index_local_op(token, op, proto, base)),
                 Op::SetIndex => attempt!(self.set_index_top()),
                 Op::SetIndexLocals(obj, key) => attempt!(self.set_index_locals(base, obj, key)),
+                Op::SetIndexLocalConst(obj, key) => {
+                    attempt!(self.set_index_local_const(token, proto, base, obj, key))
+                }
                 // Calls, returns, closures, generators (calls.rs).
                 Op::Call(argc) => {
                     self.save_ip(ip);
@@ -312,7 +315,15 @@ impl Vm {
     ) -> Result<(), RtError> {
         let (slot, key) = match op {
             Op::IndexLocalInt(slot, k) => (slot, Value::Int(i64::from(k))),
-            Op::IndexLocalConst(slot, i) => (slot, proto.consts.get(token, i as usize)),
+            Op::IndexLocalConst(slot, i) => {
+                let at = base + slot as usize;
+                // SAFETY: indexing runs no script code and changes no
+                // constant; the running function's constants stay alive
+                // with its frame.
+                return unsafe {
+                    proto.consts.with(token, i as usize, |key| self.index_local(token, at, key))
+                };
+            }
             Op::IndexLocals(slot, key) => {
                 return self.index_locals(token, base + slot as usize, base + key as usize);
             }

@@ -100,6 +100,22 @@ impl LockedCells {
         unsafe { (*self.0[i].get()).clone() }
     }
 
+    /// `f` of slot `i`'s value, borrowed in place: no count changes, for
+    /// a function's constants read on every run of an instruction.
+    ///
+    /// # Safety
+    /// `f` must not change these cells (call [`LockedCells::set`] on them):
+    /// the borrow it gets would see the old value freed. Constants are
+    /// never changed after the function is built.
+    #[inline]
+    pub unsafe fn with<R>(&self, token: Token<'_>, i: usize, f: impl FnOnce(&Value) -> R) -> R {
+        check_owner(token, self.1, "reading an interpreter's shared slots");
+        // SAFETY: the token proves the lock is held, so no other thread
+        // touches the cells, and the caller promises `f` does not change
+        // them; the borrow ends when `f` returns.
+        f(unsafe { &*self.0[i].get() })
+    }
+
     /// Replace slot `i`'s value.
     #[inline]
     pub fn set(&self, token: Token<'_>, i: usize, value: Value) {
