@@ -254,7 +254,7 @@ impl Vm {
         debug_assert!(argc <= INLINE_ARGS);
         let mut args: [Value; INLINE_ARGS] = Default::default();
         for arg in args[..argc].iter_mut().rev() {
-            *arg = self.stack.pop();
+            *arg = self.stack.pop_words();
         }
         call(self, &args[..argc])
     }

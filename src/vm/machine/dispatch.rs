@@ -96,7 +96,7 @@ impl Vm {
                 Op::False => self.stack.push(Value::Bool(false)),
                 Op::Pop => self.stack.pop_with(|_| ()),
                 Op::GetLocal(slot) => self.get_local(base + slot as usize),
-                Op::SetLocal(slot) => self.set_local(base + slot as usize),
+                Op::SetLocal(slot) => self.set_local_words(base + slot as usize),
                 Op::GetLocal2(a, b) => self.get_local2(base + a as usize, base + b as usize),
                 Op::GetBoxed(slot) => self.get_boxed(base + slot as usize),
                 Op::SetBoxed(slot) => self.set_boxed(base + slot as usize),
@@ -188,7 +188,7 @@ impl Vm {
                     attempt!(check_point(token, &mut budget));
                 }
                 Op::SetLocalLoop(slot, target) => {
-                    self.set_local(base + slot as usize);
+                    self.set_local_words(base + slot as usize);
                     ip = at!(target);
                     attempt!(check_point(token, &mut budget));
                 }
@@ -278,6 +278,15 @@ impl Vm {
             _ => (false, 0),
         };
         Ok(taken.then_some(target))
+    }
+
+    /// `SetLocal`: pop into a slot, the popped value read as two words
+    /// (`Stack::pop_words`): it was nearly always pushed by the
+    /// instruction just before, as two 8-byte stores.
+    #[inline(always)]
+    fn set_local_words(&mut self, at: usize) {
+        let v = self.stack.pop_words();
+        *self.stack.local_mut(at) = v;
     }
 
     /// Two local reads in a row.

@@ -109,7 +109,7 @@ impl Stack {
         // allocation, past the values: writing it leaks nothing, and `top`
         // then moves over it.
         unsafe {
-            write_words(self.top, value);
+            self.top.write(value);
             self.top = self.top.add(1);
         }
     }
@@ -124,6 +124,19 @@ impl Stack {
         // closure, is never popped by its own code), so `top - 1` is an
         // initialised value. `top` moves below it first, so it is moved out
         // exactly once and never dropped in place.
+        unsafe {
+            self.top = self.top.sub(1);
+            self.top.read()
+        }
+    }
+
+    /// Pop the top value (there, as for [`Stack::pop`]) as two 8-byte
+    /// loads ([`read_words`]): for a value that was most likely pushed
+    /// just before, by the previous instruction, and is only moved on.
+    #[inline(always)]
+    pub(super) fn pop_words(&mut self) -> Value {
+        debug_assert!(!self.is_empty(), "a pop from an empty stack");
+        // SAFETY: as in `pop`.
         unsafe {
             self.top = self.top.sub(1);
             read_words(self.top)
@@ -284,35 +297,19 @@ impl Stack {
 /// `Bool`'s upper payload bytes and a `Nil`'s payload are uninitialised).
 type Words = [MaybeUninit<u64>; 2];
 
-/// Write `value` at `slot` as two whole 8-byte stores.
+/// Read the value at `slot` as two 8-byte loads.
 ///
-/// Pushes and pops go through memory (the stack's top is in `self`), and
-/// the processor forwards a store to a later load only when the load
-/// lies within one store. Left to itself the compiler writes an `Int`
-/// as two 8-byte stores, a `Bool` as an 8-byte tag and a 1-byte payload,
-/// and reads a popped value back with one 16-byte load: a load spanning
-/// two stores, which cannot be forwarded and waits for both to reach the
-/// cache. Volatile accesses keep each half one 8-byte store here and one
-/// 8-byte load in [`read_words`], which always forward.
-///
-/// # Safety
-/// `slot` is valid for a write of one `Value` (aligned, inside the
-/// allocation); whatever it held is overwritten without being dropped.
-#[inline(always)]
-unsafe fn write_words(slot: *mut Value, value: Value) {
-    // SAFETY: `Value` is 16 bytes with alignment 8 (`repr(u64)`), as is
-    // `Words`; `MaybeUninit` may hold any bytes, padding included.
-    let words: Words = unsafe { std::mem::transmute::<Value, Words>(value) };
-    let slot = slot.cast::<MaybeUninit<u64>>();
-    // SAFETY: `slot` is valid for 16 bytes and aligned to 8 (the caller's
-    // promise), so both halves are valid, aligned 8-byte writes.
-    unsafe {
-        slot.write(words[0]);
-        slot.add(1).write(words[1]);
-    }
-}
-
-/// Read the value at `slot` as two 8-byte loads (see [`write_words`]).
+/// The processor forwards a store to a later load only when the load lies
+/// within one store. The compiler writes an `Int` pushed on the stack as
+/// two 8-byte stores, and reads a value it moves with one 16-byte load:
+/// a pop right after a push then spans two stores, cannot be forwarded
+/// and waits for both to reach the cache (on the counted loop's and
+/// `x += y`'s slot writes and on every built-in's arguments, 8 to 40 %
+/// of `sieve`'s time). Volatile 8-byte loads are each forwarded from the
+/// one store that wrote their half. Only moves that follow a push use
+/// this: volatile loads cannot be dropped or merged, and using them for
+/// every pop (returns, calls) spilled the instruction pointer out of its
+/// register in the dispatch loop (`fib` +8 % instructions).
 ///
 /// # Safety
 /// `slot` holds an initialised value, which is moved out: the caller
