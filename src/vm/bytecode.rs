@@ -108,6 +108,10 @@ pub enum Op {
     SetIndex,
     /// Suspend the running generator, handing the top value to its caller.
     Yield,
+    /// (Calls family.) `Yield` whose resumed value is dropped (fused
+    /// `Yield`, `Pop`: `yield x` as a statement): a resume pushes nothing
+    /// for it to pop.
+    YieldPop,
     /// `local + k` (fused `GetLocal`, `SmallInt`, `Add`).
     AddLocalInt(u16, i32),
     /// `local - k` (fused `GetLocal`, `SmallInt`, `Sub`).
@@ -420,6 +424,8 @@ impl Op {
             // The value goes to the caller; a resumed generator finds the
             // sent value in its place.
             Op::Yield => plain(1, 1),
+            // The value goes to the caller; the sent value is dropped.
+            Op::YieldPop => plain(1, 0),
             Op::Jump(target) | Op::Loop(target) => {
                 StackUse { needs: 0, peak: 0, next: None, jump: Some((target, 0)) }
             }

@@ -269,6 +269,9 @@ impl<'s> Compiler<'s, '_> {
             {
                 (n - 1, None, Op::ForRangeLocal(*state, *exit))
             }
+            // `yield x` as a statement: the value a resume sends in is
+            // dropped by the resume itself, not pushed to be popped.
+            (Op::Pop, [.., Op::Yield]) if fused_at(1) => (n - 1, None, Op::YieldPop),
             // The store that ends a loop body and the backward jump.
             (Op::Loop(target), [.., Op::SetLocal(slot)]) if fused_at(1) => {
                 (n - 1, None, Op::SetLocalLoop(*slot, target))

@@ -112,6 +112,7 @@ impl Vm {
                         ip: 0,
                         stack: frame_values,
                         state: GenState::Fresh,
+                        takes_sent: false,
                     };
                     let value = Value::Obj(ObjRef::new(token, Obj::Generator(generator.into())));
                     self.stack.push(value);
@@ -302,9 +303,10 @@ impl Vm {
         self.stack.append(&mut g.stack);
         g.state = GenState::Running;
         let ip = g.ip;
+        let push_sent = was == GenState::Suspended && g.takes_sent;
         drop(g);
         self.frames.push(Frame::new(proto, ip, base, Some(generator), for_exit));
-        if was == GenState::Suspended {
+        if push_sent {
             self.stack.push(sent.unwrap_or_default());
         }
         Ok(())
@@ -350,13 +352,18 @@ impl Vm {
         self.stack.pop_down_to(base);
     }
 
-    /// `Yield` at `ip`: suspend the running generator frame. The value, if
-    /// that ends the run.
+    /// `Yield` (`takes_sent`) or `YieldPop` at `ip`: suspend the running
+    /// generator frame. The value, if that ends the run.
     ///
     /// Out of line: inlined, it shifted the dispatch loop's register
     /// allocation (`fib`, which never yields, +3.3 % instructions).
     #[inline(never)]
-    pub(super) fn yield_from(&mut self, depth: usize, ip: usize) -> Option<Value> {
+    pub(super) fn yield_from(
+        &mut self,
+        depth: usize,
+        ip: usize,
+        takes_sent: bool,
+    ) -> Option<Value> {
         let value = self.pop();
         let done = self.frames.pop().expect("a frame");
         let generator = done.generator.as_ref().expect("yield runs in generator frames");
@@ -369,6 +376,7 @@ impl Vm {
             self.stack.move_top_into(done.base, &mut g.stack);
             g.ip = ip;
             g.state = GenState::Suspended;
+            g.takes_sent = takes_sent;
         }
         if self.frames.len() == depth {
             return Some(value);

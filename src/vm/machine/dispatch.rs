@@ -218,10 +218,11 @@ impl Vm {
                 Op::CallBuiltin(index, argc) => {
                     attempt!(self.call_builtin_at(token, index, argc as usize, ip, &mut budget))
                 }
-                Op::Return | Op::Yield => {
+                Op::Return | Op::Yield | Op::YieldPop => {
                     let finished = match op {
                         Op::Return => self.return_from(depth),
-                        _ => self.yield_from(depth, pos!()),
+                        Op::Yield => self.yield_from(depth, pos!(), true),
+                        _ => self.yield_from(depth, pos!(), false),
                     };
                     if let Some(value) = finished {
                         self.budget = budget;

@@ -174,6 +174,10 @@ pub struct Generator {
     pub stack: Vec<Value>,
     /// Its state.
     pub state: GenState,
+    /// Whether the `yield` it stopped at takes the resumed value (`Yield`)
+    /// or drops it (`YieldPop`, `yield x` as a statement): a resume pushes
+    /// the sent value only for the first.
+    pub takes_sent: bool,
 }
 
 /// A spawned thread's join handle, shared by its thread object (for
