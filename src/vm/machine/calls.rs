@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::{Frame, MAX_FRAMES, Vm, budget_exhausted, closure_of};
+use super::{ForLoop, Frame, MAX_FRAMES, Vm, budget_exhausted, closure_of};
 use crate::gil::Token;
 use crate::vm::bytecode::{CaptureFrom, Proto};
 use crate::vm::error::RtError;
@@ -262,13 +262,13 @@ impl Vm {
         args
     }
 
-    /// Resume a generator: push its frame back. `for_exit`: resumed by a
-    /// `for` loop, which exits there when the generator is done.
+    /// Resume a generator: push its frame back. `for_loop`: resumed by a
+    /// `for` loop, which exits at its `exit` when the generator is done.
     pub(super) fn resume(
         &mut self,
         generator: ObjRef,
         sent: Option<Value>,
-        for_exit: Option<u32>,
+        for_loop: Option<ForLoop>,
     ) -> Result<(), RtError> {
         let Obj::Generator(cell) = generator.get() else { unreachable!("checked by callers") };
         let mut g = cell.borrow_mut();
@@ -276,9 +276,10 @@ impl Vm {
         match was {
             GenState::Running => return Err(RtError::new("generator is already running")),
             GenState::Done => {
-                return match for_exit {
-                    Some(exit) => {
-                        self.frames.last_mut().expect("a loop's frame").go_to(exit as usize);
+                return match for_loop {
+                    Some(for_loop) => {
+                        let frame = self.frames.last_mut().expect("a loop's frame");
+                        frame.go_to(for_loop.exit as usize);
                         Ok(())
                     }
                     None => Err(RtError::new("generator is exhausted")),
@@ -305,7 +306,7 @@ impl Vm {
         let ip = g.ip;
         let push_sent = was == GenState::Suspended && g.takes_sent;
         drop(g);
-        self.frames.push(Frame::new(proto, ip, base, Some(generator), for_exit));
+        self.frames.push(Frame::new(proto, ip, base, Some(generator), for_loop));
         if push_sent {
             self.stack.push(sent.unwrap_or_default());
         }
@@ -329,8 +330,9 @@ impl Vm {
             if let Obj::Generator(g) = generator.get() {
                 g.borrow_mut().state = GenState::Done;
             }
-            if let Some(exit) = done.for_exit {
-                self.frames.last_mut().expect("the loop's frame").go_to(exit as usize);
+            if let Some(for_loop) = done.for_loop {
+                let frame = self.frames.last_mut().expect("the loop's frame");
+                frame.go_to(for_loop.exit as usize);
                 push_result = false;
             }
         }
@@ -381,7 +383,15 @@ impl Vm {
         if self.frames.len() == depth {
             return Some(value);
         }
-        self.stack.push(value);
+        match done.for_loop.and_then(|for_loop| for_loop.var) {
+            // `IterNextLocal`: straight into the loop's variable, in the
+            // loop's frame (now the running one).
+            Some(var) => {
+                let base = self.frames.last().expect("the loop's frame").base;
+                *self.stack.local_mut(base + var as usize) = value;
+            }
+            None => self.stack.push(value),
+        }
         None
     }
 
