@@ -109,6 +109,7 @@ impl Vm {
                     };
                     let generator = Generator {
                         closure: closure.clone(),
+                        proto: Arc::clone(&closure_of(closure).proto),
                         ip: 0,
                         stack: frame_values,
                         state: GenState::Fresh,
@@ -298,9 +299,8 @@ impl Vm {
             )));
         }
         let base = self.stack.len();
-        let proto: *const Proto = &*closure_of(&g.closure).proto;
-        // SAFETY: `g.closure` holds the proto for as long as `g` lives.
-        self.stack.reserve_frame(base, unsafe { &*proto }.code.max_stack());
+        let proto: *const Proto = &*g.proto;
+        self.stack.reserve_frame(base, g.proto.code.max_stack());
         self.stack.append(&mut g.stack);
         g.state = GenState::Running;
         let ip = g.ip;

@@ -168,6 +168,9 @@ pub enum GenState {
 pub struct Generator {
     /// The generator function.
     pub closure: ObjRef,
+    /// Its code (the closure's), for a resume to reach without reading
+    /// the closure object.
+    pub proto: Arc<Proto>,
     /// Where to resume.
     pub ip: usize,
     /// The frame's stack slots, saved while suspended.
