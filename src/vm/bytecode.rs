@@ -108,6 +108,14 @@ pub enum Op {
     SetIndex,
     /// Suspend the running generator, handing the top value to its caller.
     Yield,
+    /// (Calls family.) `Yield` whose resumed value is dropped (fused
+    /// `Yield`, `Pop`: `yield x` as a statement): a resume pushes nothing
+    /// for it to pop.
+    YieldPop,
+    /// (Calls family.) [`Op::IterNext`] followed by storing the item into
+    /// local `n+2`, the loop's variable (fused `IterNext`, `SetLocal`); a
+    /// generator's `yield` stores it there directly.
+    IterNextLocal(u16, u32),
     /// `local + k` (fused `GetLocal`, `SmallInt`, `Add`).
     AddLocalInt(u16, i32),
     /// `local - k` (fused `GetLocal`, `SmallInt`, `Sub`).
@@ -426,6 +434,8 @@ impl Op {
             // The value goes to the caller; a resumed generator finds the
             // sent value in its place.
             Op::Yield => plain(1, 1),
+            // The value goes to the caller; the sent value is dropped.
+            Op::YieldPop => plain(1, 0),
             Op::Jump(target) | Op::Loop(target) => {
                 StackUse { needs: 0, peak: 0, next: None, jump: Some((target, 0)) }
             }
@@ -451,7 +461,7 @@ impl Op {
                 StackUse { needs: 0, peak: 1, next: Some(1), jump: Some((exit, 0)) }
             }
             // Pushed, then stored into the loop's variable.
-            Op::ForRangeLocal(_, exit) => {
+            Op::ForRangeLocal(_, exit) | Op::IterNextLocal(_, exit) => {
                 StackUse { needs: 0, peak: 1, next: Some(0), jump: Some((exit, 0)) }
             }
             // An error inside the region goes to the handler with the
@@ -491,7 +501,7 @@ impl Op {
             // The counter and the end (and the variable the fused loop
             // stores into).
             Op::ForRange(s, _) | Op::IterInit(s) | Op::IterNext(s, _) => Some(u32::from(s) + 1),
-            Op::ForRangeLocal(s, _) => Some(u32::from(s) + 2),
+            Op::ForRangeLocal(s, _) | Op::IterNextLocal(s, _) => Some(u32::from(s) + 2),
             Op::ClearLocals(from, count) if count > 0 => {
                 Some(u32::from(from) + u32::from(count) - 1)
             }

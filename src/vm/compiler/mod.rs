@@ -269,6 +269,16 @@ impl<'s> Compiler<'s, '_> {
             {
                 (n - 1, None, Op::ForRangeLocal(*state, *exit))
             }
+            // `yield x` as a statement: the value a resume sends in is
+            // dropped by the resume itself, not pushed to be popped.
+            (Op::Pop, [.., Op::Yield]) if fused_at(1) => (n - 1, None, Op::YieldPop),
+            // `for x in items`: the loop stores its variable (two slots
+            // above its state, as for a counting loop).
+            (Op::SetLocal(var), [.., Op::IterNext(state, exit)])
+                if fused_at(1) && u32::from(var) == u32::from(*state) + 2 =>
+            {
+                (n - 1, None, Op::IterNextLocal(*state, *exit))
+            }
             // The store that ends a loop body and the backward jump.
             (Op::Loop(target), [.., Op::SetLocal(slot)]) if fused_at(1) => {
                 (n - 1, None, Op::SetLocalLoop(*slot, target))
@@ -373,6 +383,7 @@ impl<'s> Compiler<'s, '_> {
             Op::ForRange(slot, _) => Op::ForRange(slot, target),
             Op::ForRangeLocal(slot, _) => Op::ForRangeLocal(slot, target),
             Op::IterNext(slot, _) => Op::IterNext(slot, target),
+            Op::IterNextLocal(slot, _) => Op::IterNextLocal(slot, target),
             Op::Try(_) => Op::Try(target),
             Op::TryCleanup(_) => Op::TryCleanup(target),
             other => unreachable!("patching {other:?}"),

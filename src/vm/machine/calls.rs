@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::{Frame, MAX_FRAMES, Vm, budget_exhausted, closure_of};
+use super::{ForLoop, Frame, MAX_FRAMES, Vm, budget_exhausted, closure_of};
 use crate::gil::Token;
 use crate::vm::bytecode::{CaptureFrom, Proto};
 use crate::vm::error::RtError;
@@ -109,9 +109,11 @@ impl Vm {
                     };
                     let generator = Generator {
                         closure: closure.clone(),
+                        proto: Arc::clone(&closure_of(closure).proto),
                         ip: 0,
                         stack: frame_values,
                         state: GenState::Fresh,
+                        takes_sent: false,
                     };
                     let value = Value::Obj(ObjRef::new(token, Obj::Generator(generator.into())));
                     self.stack.push(value);
@@ -294,13 +296,13 @@ impl Vm {
         args
     }
 
-    /// Resume a generator: push its frame back. `for_exit`: resumed by a
-    /// `for` loop, which exits there when the generator is done.
+    /// Resume a generator: push its frame back. `for_loop`: resumed by a
+    /// `for` loop, which exits at its `exit` when the generator is done.
     pub(super) fn resume(
         &mut self,
         generator: ObjRef,
         sent: Option<Value>,
-        for_exit: Option<u32>,
+        for_loop: Option<ForLoop>,
     ) -> Result<(), RtError> {
         let Obj::Generator(cell) = generator.get() else { unreachable!("checked by callers") };
         let mut g = cell.borrow_mut();
@@ -308,9 +310,10 @@ impl Vm {
         match was {
             GenState::Running => return Err(RtError::new("generator is already running")),
             GenState::Done => {
-                return match for_exit {
-                    Some(exit) => {
-                        self.frames.last_mut().expect("a loop's frame").go_to(exit as usize);
+                return match for_loop {
+                    Some(for_loop) => {
+                        let frame = self.frames.last_mut().expect("a loop's frame");
+                        frame.go_to(for_loop.exit as usize);
                         Ok(())
                     }
                     None => Err(RtError::new("generator is exhausted")),
@@ -329,15 +332,15 @@ impl Vm {
             )));
         }
         let base = self.stack.len();
-        let proto: *const Proto = &*closure_of(&g.closure).proto;
-        // SAFETY: `g.closure` holds the proto for as long as `g` lives.
-        self.stack.reserve_frame(base, unsafe { &*proto }.code.max_stack());
+        let proto: *const Proto = &*g.proto;
+        self.stack.reserve_frame(base, g.proto.code.max_stack());
         self.stack.append(&mut g.stack);
         g.state = GenState::Running;
         let ip = g.ip;
+        let push_sent = was == GenState::Suspended && g.takes_sent;
         drop(g);
-        self.frames.push(Frame::new(proto, ip, base, Some(generator), for_exit));
-        if was == GenState::Suspended {
+        self.frames.push(Frame::new(proto, ip, base, Some(generator), for_loop));
+        if push_sent {
             self.stack.push(sent.unwrap_or_default());
         }
         Ok(())
@@ -360,8 +363,9 @@ impl Vm {
             if let Obj::Generator(g) = generator.get() {
                 g.borrow_mut().state = GenState::Done;
             }
-            if let Some(exit) = done.for_exit {
-                self.frames.last_mut().expect("the loop's frame").go_to(exit as usize);
+            if let Some(for_loop) = done.for_loop {
+                let frame = self.frames.last_mut().expect("the loop's frame");
+                frame.go_to(for_loop.exit as usize);
                 push_result = false;
             }
         }
@@ -383,13 +387,18 @@ impl Vm {
         self.stack.pop_down_to(base);
     }
 
-    /// `Yield` at `ip`: suspend the running generator frame. The value, if
-    /// that ends the run.
+    /// `Yield` (`takes_sent`) or `YieldPop` at `ip`: suspend the running
+    /// generator frame. The value, if that ends the run.
     ///
     /// Out of line: inlined, it shifted the dispatch loop's register
     /// allocation (`fib`, which never yields, +3.3 % instructions).
     #[inline(never)]
-    pub(super) fn yield_from(&mut self, depth: usize, ip: usize) -> Option<Value> {
+    pub(super) fn yield_from(
+        &mut self,
+        depth: usize,
+        ip: usize,
+        takes_sent: bool,
+    ) -> Option<Value> {
         let value = self.pop();
         let done = self.frames.pop().expect("a frame");
         let generator = done.generator.as_ref().expect("yield runs in generator frames");
@@ -402,11 +411,20 @@ impl Vm {
             self.stack.move_top_into(done.base, &mut g.stack);
             g.ip = ip;
             g.state = GenState::Suspended;
+            g.takes_sent = takes_sent;
         }
         if self.frames.len() == depth {
             return Some(value);
         }
-        self.stack.push(value);
+        match done.for_loop.and_then(|for_loop| for_loop.var) {
+            // `IterNextLocal`: straight into the loop's variable, in the
+            // loop's frame (now the running one).
+            Some(var) => {
+                let base = self.frames.last().expect("the loop's frame").base;
+                *self.stack.local_mut(base + var as usize) = value;
+            }
+            None => self.stack.push(value),
+        }
         None
     }
 

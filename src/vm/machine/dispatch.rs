@@ -6,7 +6,7 @@
 //! touch: objects (the families' helpers do that).
 
 use super::collections::Next;
-use super::{Vm, budget_exhausted};
+use super::{ForLoop, Vm, budget_exhausted};
 use crate::gil::Token;
 use crate::vm::bytecode::{Cmp, Op, Proto};
 use crate::vm::error::RtError;
@@ -198,10 +198,25 @@ impl Vm {
                     Step::Exit => ip = at!(exit),
                     Step::Resume(generator) => {
                         self.save_ip(ip);
-                        attempt!(self.resume(generator, None, Some(exit)));
+                        let for_loop = ForLoop { exit, var: None };
+                        attempt!(self.resume(generator, None, Some(for_loop)));
                         (proto, ip, base) = self.top_frame();
                     }
                 },
+                // (Calls family.) `IterNext` and the store into the loop's
+                // variable: a generator's `yield` stores there itself.
+                Op::IterNextLocal(slot, exit) => {
+                    match attempt!(self.iter_step(token, slot, base)) {
+                        Step::Item => self.set_local(base + slot as usize + 2),
+                        Step::Exit => ip = at!(exit),
+                        Step::Resume(generator) => {
+                            self.save_ip(ip);
+                            let for_loop = ForLoop { exit, var: Some(slot + 2) };
+                            attempt!(self.resume(generator, None, Some(for_loop)));
+                            (proto, ip, base) = self.top_frame();
+                        }
+                    }
+                }
                 // Collections (collections.rs).
                 Op::Index => attempt!(self.index_top(token)),
                 Op::IndexLocalInt(..) => attempt!(self.index_local_op(token, op, proto, base)),
@@ -221,10 +236,11 @@ impl Vm {
                 Op::CallBuiltin(index, argc) => {
                     attempt!(self.call_builtin_at(token, index, argc as usize, ip, &mut budget))
                 }
-                Op::Return | Op::Yield => {
+                Op::Return | Op::Yield | Op::YieldPop => {
                     let finished = match op {
                         Op::Return => self.return_from(depth),
-                        _ => self.yield_from(depth, pos!()),
+                        Op::Yield => self.yield_from(depth, pos!(), true),
+                        _ => self.yield_from(depth, pos!(), false),
                     };
                     if let Some(value) = finished {
                         self.budget = budget;

@@ -85,9 +85,25 @@ struct Frame {
     ip: *const Op,
     base: usize,
     generator: Option<ObjRef>,
-    /// For a generator resumed by a `for` loop: where the loop exits when
-    /// the generator returns.
-    for_exit: Option<u32>,
+    /// For a generator resumed by a `for` loop: the loop.
+    for_loop: Option<ForLoop>,
+}
+
+/// A frame is pushed on every call: the loop's exit and variable fit the
+/// 8 bytes the exit alone took (`Option<ForLoop>` uses the spare values of
+/// `var`'s tag).
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Frame>() == 40);
+
+/// A `for` loop that resumed a generator for its next item.
+#[derive(Clone, Copy)]
+struct ForLoop {
+    /// Where the loop exits when the generator returns.
+    exit: u32,
+    /// The loop's variable (its frame's slot), for `IterNextLocal`: a
+    /// `yield` stores its value there. `None` (`IterNext`): the value is
+    /// pushed, for the `SetLocal` after it.
+    var: Option<u16>,
 }
 
 impl Frame {
@@ -100,9 +116,9 @@ impl Frame {
         at: usize,
         base: usize,
         generator: Option<ObjRef>,
-        for_exit: Option<u32>,
+        for_loop: Option<ForLoop>,
     ) -> Frame {
-        let mut frame = Frame { proto, ip: std::ptr::null(), base, generator, for_exit };
+        let mut frame = Frame { proto, ip: std::ptr::null(), base, generator, for_loop };
         frame.go_to(at);
         frame
     }

@@ -168,12 +168,19 @@ pub enum GenState {
 pub struct Generator {
     /// The generator function.
     pub closure: ObjRef,
+    /// Its code (the closure's), for a resume to reach without reading
+    /// the closure object.
+    pub proto: Arc<Proto>,
     /// Where to resume.
     pub ip: usize,
     /// The frame's stack slots, saved while suspended.
     pub stack: Vec<Value>,
     /// Its state.
     pub state: GenState,
+    /// Whether the `yield` it stopped at takes the resumed value (`Yield`)
+    /// or drops it (`YieldPop`, `yield x` as a statement): a resume pushes
+    /// the sent value only for the first.
+    pub takes_sent: bool,
 }
 
 /// A spawned thread's join handle, shared by its thread object (for
