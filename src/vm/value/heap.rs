@@ -457,8 +457,6 @@ fn free(first: NonNull<ObjBox>) {
         // SAFETY: `ptr`'s count reached zero, so this is the only reference;
         // it was initialised by `ObjRef::new`, and is moved out once.
         let boxed = unsafe { take_box(ptr) };
-        count_live(boxed.owner, -1);
-        count_bytes(boxed.owner, -(boxed.bytes.get() as isize));
         // Give up one counted reference to a child: free it now if it is a
         // string, or queue it if it is a container.
         let mut release = |child: ObjRef| {
@@ -525,9 +523,7 @@ fn is_leaf(ptr: NonNull<ObjBox>) -> bool {
 fn free_leaf(ptr: NonNull<ObjBox>) {
     // SAFETY: its count reached zero, so this is the only reference; it was
     // initialised by `ObjRef::new`, and is moved out once.
-    let boxed = unsafe { take_box(ptr) };
-    count_live(boxed.owner, -1);
-    count_bytes(boxed.owner, -(boxed.bytes.get() as isize));
+    drop(unsafe { take_box(ptr) });
 }
 
 /// How many freed object boxes each interpreter keeps for reuse: 4,096
@@ -590,7 +586,8 @@ fn box_memory(owner: u32) -> NonNull<ObjBox> {
     }
 }
 
-/// Move a freed object out of its box, and keep the box's memory for the
+/// Move a freed object out of its box, take it off its interpreter's
+/// counts of live objects and bytes, and keep the box's memory for the
 /// next object of the same interpreter (or give it back to the allocator
 /// when enough are kept).
 ///
@@ -602,6 +599,8 @@ fn box_memory(owner: u32) -> NonNull<ObjBox> {
 unsafe fn take_box(ptr: NonNull<ObjBox>) -> ObjBox {
     // SAFETY: initialised and unreferenced, by the caller's promise.
     let boxed = unsafe { ptr.as_ptr().read() };
+    count_live(boxed.owner, -1);
+    count_bytes(boxed.owner, -(boxed.bytes.get() as isize));
     let kept = &KEPT[gil::slot_of(boxed.owner)];
     let len = kept.len.load(Relaxed);
     if len < KEPT_BOXES {
